@@ -5,4 +5,4 @@ namespace MoeDetect.Model;
 public class MoeDetectException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>The model file cannot be used: missing, not a model, or of an unsupported shape or version.</summary>
-public sealed class InvalidModelException(string message, Exception? inner = null) : MoeDetectException(message, inner);
+public class InvalidModelException(string message, Exception? inner = null) : MoeDetectException(message, inner);

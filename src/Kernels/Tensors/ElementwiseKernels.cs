@@ -1,0 +1,90 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace MoeDetect.Kernels.Tensors;
+
+/// <summary>Pointwise functions, applied alone or fused into the op that produces their input.
+/// Alpha/Beta are the ONNX attributes of the function (Clip: min/max, LeakyRelu: alpha, HardSigmoid: alpha/beta).</summary>
+public enum UnaryFunction
+{
+    Identity, Relu, Clip, Sigmoid, LeakyRelu, HardSigmoid, HardSwish, Silu, Floor, Truncate, Exp, Neg, Sqrt, Tanh, Abs,
+    Ceil, Round, Reciprocal, Log,
+}
+
+/// <summary>Two-input pointwise operators. IntegerDivide is ONNX Div on integer tensors (truncates), which the engine
+/// stores as exact floats. PRelu: a &lt; 0 ? a·b : a.</summary>
+public enum BinaryOperator { Add, Sub, Mul, Div, IntegerDivide, Pow, Max, Min, PRelu, Equal, Less, Greater, Mod }
+
+/// <summary>A unary function with its two parameters, passed by value into kernels.</summary>
+public struct Activation(UnaryFunction function, float alpha = 0, float beta = 0)
+{
+    public UnaryFunction Function = function;
+    public float Alpha = alpha, Beta = beta;
+
+    public static Activation None => new(UnaryFunction.Identity);
+}
+
+public static class ElementwiseKernels
+{
+    public static float Apply(float v, Activation a) => a.Function switch
+    {
+        UnaryFunction.Identity => v,
+        UnaryFunction.Relu => v > 0 ? v : 0,
+        UnaryFunction.Clip => v < a.Alpha ? a.Alpha : v > a.Beta ? a.Beta : v,
+        UnaryFunction.Sigmoid => 1f / (1f + XMath.Exp(-v)),
+        UnaryFunction.LeakyRelu => v >= 0 ? v : v * a.Alpha,
+        UnaryFunction.HardSigmoid => XMath.Max(0f, XMath.Min(1f, a.Alpha * v + a.Beta)),
+        UnaryFunction.HardSwish => v * XMath.Max(0f, XMath.Min(1f, v / 6f + 0.5f)),
+        UnaryFunction.Silu => v / (1f + XMath.Exp(-v)),
+        UnaryFunction.Floor => XMath.Floor(v),
+        UnaryFunction.Truncate => v >= 0 ? XMath.Floor(v) : XMath.Ceiling(v),
+        UnaryFunction.Exp => XMath.Exp(v),
+        UnaryFunction.Neg => -v,
+        UnaryFunction.Sqrt => XMath.Sqrt(v),
+        UnaryFunction.Tanh => XMath.Tanh(v),
+        UnaryFunction.Abs => XMath.Abs(v),
+        UnaryFunction.Ceil => XMath.Ceiling(v),
+        UnaryFunction.Round => XMath.RoundToEven(v),
+        UnaryFunction.Reciprocal => 1f / v,
+        UnaryFunction.Log => XMath.Log(v),
+        _ => v,
+    };
+
+    public static float Combine(float a, float b, BinaryOperator op) => op switch
+    {
+        BinaryOperator.Add => a + b,
+        BinaryOperator.Sub => a - b,
+        BinaryOperator.Mul => a * b,
+        BinaryOperator.Div => a / b,
+        BinaryOperator.IntegerDivide => Apply(a / b, new Activation(UnaryFunction.Truncate)),
+        BinaryOperator.Pow => XMath.Pow(a, b),
+        BinaryOperator.Max => XMath.Max(a, b),
+        BinaryOperator.Min => XMath.Min(a, b),
+        BinaryOperator.PRelu => a < 0 ? a * b : a,
+        BinaryOperator.Equal => a == b ? 1f : 0f,
+        BinaryOperator.Less => a < b ? 1f : 0f,
+        BinaryOperator.Greater => a > b ? 1f : 0f,
+        BinaryOperator.Mod => a - b * XMath.Floor(a / b),
+        _ => a,
+    };
+
+    /// <summary>y[i] = f(x[i]).</summary>
+    public static void Unary(Index1D i, ArrayView<float> x, ArrayView<float> y, Activation f) => y[i] = Apply(x[i], f);
+
+    /// <summary>y = a ∘ b with numpy broadcasting: both inputs are read through strides (0 along broadcast axes)
+    /// over the output's sizes.</summary>
+    public static void Binary(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y,
+        Dims6 sizes, Dims6 aStrides, Dims6 bStrides, BinaryOperator op) =>
+        y[i] = Combine(a[Dims6.Offset(i, sizes, aStrides)], b[Dims6.Offset(i, sizes, bStrides)], op);
+
+    /// <summary>y[i] = a[i] ∘ b[i % bLength]: the common broadcast of a trailing block (per-channel NHWC, scalars).</summary>
+    public static void BinaryTrailing(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y,
+        int bLength, BinaryOperator op) => y[i] = Combine(a[i], b[i % bLength], op);
+
+    /// <summary>Copies a strided view of x (sizes, strides, start) into a strided view of y.</summary>
+    public static void Copy(Index1D i, ArrayView<float> x, ArrayView<float> y, Dims6 sizes, Dims6 xStrides, int xStart,
+        Dims6 yStrides, int yStart) =>
+        y[yStart + Dims6.Offset(i, sizes, yStrides)] = x[xStart + Dims6.Offset(i, sizes, xStrides)];
+
+    public static void Fill(Index1D i, ArrayView<float> y, float value) => y[i] = value;
+}

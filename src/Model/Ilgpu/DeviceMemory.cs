@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>The device has too little memory for what was asked; the message says which batch size to lower.</summary>
+public sealed class DeviceOutOfMemoryException(string message, Exception inner) : MoeDetectException(message, inner);
+
+/// <summary>Allocation and host↔device copies, with out-of-memory turned into an error the user can act on.</summary>
+internal static class DeviceMemory
+{
+    public static MemoryBuffer1D<float, Stride1D.Dense> Allocate(Accelerator accelerator, long length, string purpose)
+    {
+        try
+        {
+            return accelerator.Allocate1D<float>(length);
+        }
+        catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
+        {
+            throw new DeviceOutOfMemoryException(
+                $"{accelerator.Name}: out of device memory allocating {length * 4 / (1024.0 * 1024):F0} MB for the {purpose} " +
+                $"({accelerator.MemorySize / (1024 * 1024)} MB on the device); lower the batch size (--batch)", e);
+        }
+    }
+
+    public static void Upload(ArrayView<float> target, ReadOnlySpan<float> source)
+    {
+        if (source.Length == 0) return;
+        target.SubView(0, source.Length).CopyFromCPU(ref MemoryMarshal.GetReference(source), source.Length);
+    }
+
+    public static void Download(ArrayView<float> source, Span<float> target)
+    {
+        if (target.Length == 0) return;
+        source.SubView(0, target.Length).CopyToCPU(ref MemoryMarshal.GetReference(target), target.Length);
+    }
+}
+
+/// <summary>Graph constants uploaded once per engine and shared by the plans of every batch size.</summary>
+internal sealed class ConstantCache(Accelerator accelerator) : IDisposable
+{
+    private readonly Dictionary<string, DeviceTensor> _uploaded = new();
+    private readonly List<MemoryBuffer> _buffers = new();
+
+    public DeviceTensor Upload(string name, HostTensor host)
+    {
+        if (_uploaded.TryGetValue(name, out var t)) return t;
+        var buffer = DeviceMemory.Allocate(accelerator, Math.Max(1, host.Data.Length), $"constant '{name}'");
+        _buffers.Add(buffer);
+        DeviceMemory.Upload(buffer.View, host.ToFloats());
+        var storage = new Storage(host.Data.Length, -1) { Pinned = true, View = buffer.View };
+        return _uploaded[name] = new DeviceTensor(host.Shape, storage, host.IsInteger);
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _buffers) b.Dispose();
+    }
+}
+
+/// <summary>Reuses memory between tensors whose lifetimes do not overlap: walking the steps in order, each new tensor
+/// takes the smallest free slot that fits (or the largest free one, which then grows, or a new slot) and gives it
+/// back after the last step that reads it. Slots are allocated once, at their largest size.</summary>
+internal static class MemoryPlan
+{
+    public static long Assign(IReadOnlyList<Storage> storages, Accelerator accelerator, List<MemoryBuffer> owned)
+    {
+        var slots = new List<(long Size, List<Storage> Users)>();
+        var free = new List<int>();
+        var slotOf = new Dictionary<Storage, int>();
+        var byFirst = storages.Where(s => !s.Pinned).ToLookup(s => s.FirstStep);
+        var byLast = storages.Where(s => !s.Pinned).ToLookup(s => s.LastStep);
+        int lastStep = storages.Where(s => !s.Pinned).Select(s => s.FirstStep).DefaultIfEmpty(-1).Max();
+        for (int step = 0; step <= lastStep; step++)
+        {
+            foreach (var s in byFirst[step])
+            {
+                int pick = free.Where(i => slots[i].Size >= s.Length).OrderBy(i => slots[i].Size).DefaultIfEmpty(-1).First();
+                if (pick < 0) pick = free.OrderByDescending(i => slots[i].Size).DefaultIfEmpty(-1).First();
+                if (pick < 0) { slots.Add((0, new List<Storage>())); pick = slots.Count - 1; }
+                else free.Remove(pick);
+                slots[pick] = (Math.Max(slots[pick].Size, s.Length), slots[pick].Users);
+                slots[pick].Users.Add(s);
+                slotOf[s] = pick;
+            }
+            foreach (var s in byLast[step]) free.Add(slotOf[s]);
+        }
+        long total = 0;
+        foreach (var (size, users) in slots)
+        {
+            var buffer = DeviceMemory.Allocate(accelerator, size, "intermediate tensors");
+            owned.Add(buffer);
+            total += size;
+            foreach (var s in users) s.View = buffer.View;
+        }
+        return total;
+    }
+}

@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using ILGPU.Runtime;
+using MoeDetect.Model.Engines;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>The compiled graph for one input shape: kernel launches in order over planned memory. A run uploads the
+/// input, queues every launch on the accelerator's stream, synchronises once, and downloads the outputs.</summary>
+internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input, IReadOnlyList<Action> steps,
+    IReadOnlyList<(string Name, Value Value)> outputs, IReadOnlyList<MemoryBuffer> owned) : IDisposable
+{
+    public int[] InputShape => input.Shape;
+
+    public EngineOutput Run(ReadOnlySpan<float> data)
+    {
+        var clock = Stopwatch.StartNew();
+        DeviceMemory.Upload(input.View, data);
+        double upload = clock.Elapsed.TotalMilliseconds;
+
+        clock.Restart();
+        foreach (var step in steps) step();
+        accelerator.Synchronize();
+        double inference = clock.Elapsed.TotalMilliseconds;
+
+        clock.Restart();
+        var tensors = new List<NamedTensor>(outputs.Count);
+        foreach (var (name, value) in outputs)
+        {
+            float[] values;
+            if (value.Device is { } t)
+            {
+                values = new float[t.Length];
+                DeviceMemory.Download(t.View, values);
+            }
+            else values = value.Host!.ToFloats();
+            tensors.Add(new NamedTensor(name, values, value.Shape));
+        }
+        return new EngineOutput(tensors, null, new EngineTimings(upload, inference, clock.Elapsed.TotalMilliseconds));
+    }
+
+    public void Dispose()
+    {
+        foreach (var buffer in owned) buffer.Dispose();
+    }
+}

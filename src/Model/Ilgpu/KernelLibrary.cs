@@ -1,0 +1,61 @@
+using ILGPU;
+using ILGPU.Runtime;
+using MoeDetect.Kernels.Preprocessing;
+using MoeDetect.Kernels.Tensors;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>The kernels of MoeDetect.Kernels compiled for one accelerator, each loaded on first use and kept.</summary>
+internal sealed class KernelLibrary(Accelerator accelerator)
+{
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>? _unary;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>? _binary;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator>? _binaryTrailing;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int>? _copy;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _conv;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>? _resize;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _gather;
+    private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
+
+    public Accelerator Accelerator => accelerator;
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, Activation> Unary =>
+        _unary ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Activation>(ElementwiseKernels.Unary);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator> Binary =>
+        _binary ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>(ElementwiseKernels.Binary);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator> BinaryTrailing =>
+        _binaryTrailing ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator>(ElementwiseKernels.BinaryTrailing);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int> Copy =>
+        _copy ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int>(ElementwiseKernels.Copy);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> Convolution =>
+        _conv ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(ConvolutionKernel.Run);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
+        _pool ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode> Reduce =>
+        _reduce ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry> Resize =>
+        _resize ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>(ResizeKernel.Run);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct> MatrixMultiply =>
+        _matmul ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>(MatrixKernels.Multiply);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> Softmax =>
+        _softmax ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(MatrixKernels.Softmax);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Gather =>
+        _gather ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(MatrixKernels.Gather);
+
+    public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
+        _letterbox ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run);
+}

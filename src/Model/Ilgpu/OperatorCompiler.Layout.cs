@@ -1,0 +1,210 @@
+using MoeDetect.Kernels.Tensors;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Operators that only move data: reshapes (free: the output shares the input's memory), Cast, and the
+/// strided copies Transpose, Concat, Split, Slice, Expand; plus Gather.</summary>
+internal sealed partial class OperatorCompiler
+{
+    private void Reshape()
+    {
+        var x = Get(0);
+        int[] shape = _node.OpType switch
+        {
+            "Reshape" => ReshapeTarget(x.Shape, HostInput(1).ToLongs(), _node.Int("allowzero", 0) != 0),
+            "Flatten" => FlattenShape(x.Shape, Axis(_node.Int("axis", 1), x.Shape.Length)),
+            "Squeeze" => SqueezeShape(x.Shape, AxesInput(1, x.Shape.Length)),
+            "Unsqueeze" => UnsqueezeShape(x.Shape, AxesInput(1, -1) ?? throw Invalid("axes are missing")),
+            _ => x.Shape,
+        };
+        Set(0, Reshaped(x, shape, x.IsInteger));
+    }
+
+    private static Value Reshaped(Value x, int[] shape, bool isInteger) => x.Host is { } h
+        ? h with { Shape = shape, IsInteger = isInteger }
+        : new DeviceTensor(shape, x.Device!.Storage, isInteger);
+
+    /// <summary>Axes from the attribute (older opsets) or input <paramref name="input"/>, normalised against
+    /// <paramref name="rank"/> (-1: normalised later by the caller).</summary>
+    private long[]? AxesInput(int input, int rank)
+    {
+        var axes = _node.Ints("axes") ?? (_node.Input(input) is not null ? HostInput(input).ToLongs() : null);
+        return axes is null || rank < 0 ? axes : axes.Select(a => (long)Axis(a, rank)).ToArray();
+    }
+
+    private int[] ReshapeTarget(int[] input, long[] target, bool allowZero)
+    {
+        var shape = target.Select((d, i) => d == 0 && !allowZero ? input[i] : (int)d).ToArray();
+        int known = shape.Where(d => d != -1).Aggregate(1, (a, b) => a * b);
+        int free = Array.IndexOf(shape, -1);
+        if (free >= 0) shape[free] = known == 0 ? 0 : Elements(input) / known;
+        if (Elements(shape) != Elements(input))
+            throw Invalid($"cannot reshape [{string.Join(",", input)}] to [{string.Join(",", target)}]");
+        return shape;
+    }
+
+    private static int[] FlattenShape(int[] s, int axis) => [s[..axis].Aggregate(1, (a, b) => a * b), s[axis..].Aggregate(1, (a, b) => a * b)];
+
+    private static int[] SqueezeShape(int[] s, long[]? axes) =>
+        s.Where((d, i) => axes is null ? d != 1 : !axes.Contains(i)).ToArray();
+
+    private static int[] UnsqueezeShape(int[] s, long[] axes)
+    {
+        int rank = s.Length + axes.Length;
+        var normalised = axes.Select(a => Axis(a, rank)).ToHashSet();
+        var shape = new int[rank];
+        for (int i = 0, j = 0; i < rank; i++) shape[i] = normalised.Contains(i) ? 1 : s[j++];
+        return shape;
+    }
+
+    /// <summary>Cast: integer targets truncate floats (the engine keeps integers as exact floats); float targets
+    /// and integer→integer casts only relabel.</summary>
+    private void Cast()
+    {
+        var x = Get(0);
+        long to = _node.Int("to", 1);
+        bool toInteger = to is not (1 or 10 or 11 or 16);
+        if (to == 9) throw Invalid("Cast to bool is not supported");
+        if (!toInteger || x.IsInteger) { Set(0, Reshaped(x, x.Shape, toInteger)); return; }
+        var truncate = new Activation(UnaryFunction.Truncate);
+        if (x.Host is { } h) { Set(0, ShapeFolding.Unary(h, truncate) with { IsInteger = true }); return; }
+        var input = x.Device!;
+        var y = NewTensor(input.Shape, isInteger: true);
+        var kernel = _kernels.Unary;
+        Emit(() => kernel(y.Length, input.View, y.View, truncate), input, y);
+        Set(0, y);
+    }
+
+    private void Transpose()
+    {
+        var x = Get(0);
+        int rank = x.Shape.Length;
+        var perm = _node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        var shape = perm.Select(p => x.Shape[p]).ToArray();
+        var strides = Layout.Strides(x.Shape);
+        var region = new Layout.Region(0, 0, shape, perm.Select(p => strides[p]).ToArray(), 0, Layout.Strides(shape), 0);
+        Set(0, Relayout([x], [(shape, x.IsInteger)], [region])[0]);
+    }
+
+    private void Concat()
+    {
+        var inputs = _node.Inputs.Where(n => n.Length > 0).Select(Get).ToArray();
+        int axis = Axis(_node.Int("axis", 0), inputs[0].Shape.Length);
+        var shape = (int[])inputs[0].Shape.Clone();
+        shape[axis] = inputs.Sum(v => v.Shape[axis]);
+        var strides = Layout.Strides(shape);
+        var regions = new List<Layout.Region>();
+        int offset = 0;
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            regions.Add(new Layout.Region(i, 0, inputs[i].Shape, Layout.Strides(inputs[i].Shape), 0, strides, offset * strides[axis]));
+            offset += inputs[i].Shape[axis];
+        }
+        Set(0, Relayout(inputs, [(shape, inputs.All(v => v.IsInteger))], regions)[0]);
+    }
+
+    private void Split()
+    {
+        var x = Get(0);
+        int axis = Axis(_node.Int("axis", 0), x.Shape.Length);
+        int outputs = _node.Outputs.Count;
+        var sizes = _node.Ints("split") ?? (_node.Input(1) is not null ? HostInput(1).ToLongs() : null);
+        int[] parts = sizes?.Select(s => (int)s).ToArray()
+            ?? Enumerable.Range(0, outputs).Select(i => (x.Shape[axis] + outputs - 1) / outputs).Select((s, i) => Math.Min(s, x.Shape[axis] - i * s)).ToArray();
+        var strides = Layout.Strides(x.Shape);
+        var targets = new List<(int[], bool)>();
+        var regions = new List<Layout.Region>();
+        int offset = 0;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            var shape = (int[])x.Shape.Clone();
+            shape[axis] = parts[i];
+            targets.Add((shape, x.IsInteger));
+            regions.Add(new Layout.Region(0, i, shape, strides, offset * strides[axis], Layout.Strides(shape), 0));
+            offset += parts[i];
+        }
+        var results = Relayout([x], targets, regions);
+        for (int i = 0; i < results.Length; i++) Set(i, results[i]);
+    }
+
+    private void Slice()
+    {
+        var x = Get(0);
+        int rank = x.Shape.Length;
+        long[] starts, ends;
+        long[]? axes, steps = null;
+        if (_graph.Opset < 10)
+        {
+            starts = _node.Ints("starts")!; ends = _node.Ints("ends")!; axes = _node.Ints("axes");
+        }
+        else
+        {
+            starts = HostInput(1).ToLongs(); ends = HostInput(2).ToLongs();
+            axes = _node.Input(3) is not null ? HostInput(3).ToLongs() : null;
+            steps = _node.Input(4) is not null ? HostInput(4).ToLongs() : null;
+        }
+        var shape = (int[])x.Shape.Clone();
+        var inStrides = Layout.Strides(x.Shape);
+        var readStrides = (int[])inStrides.Clone();
+        int start = 0;
+        for (int i = 0; i < starts.Length; i++)
+        {
+            int axis = Axis(axes?[i] ?? i, rank), dim = x.Shape[axis];
+            long step = steps?[i] ?? 1;
+            long s = starts[i] < 0 ? starts[i] + dim : starts[i], e = ends[i] < 0 ? ends[i] + dim : ends[i];
+            if (step > 0) { s = Math.Clamp(s, 0, dim); e = Math.Clamp(e, 0, dim); }
+            else { s = Math.Clamp(s, 0, dim - 1); e = Math.Clamp(e, -1, dim - 1); }
+            shape[axis] = (int)Math.Max(0, step > 0 ? (e - s + step - 1) / step : (s - e - step - 1) / -step);
+            readStrides[axis] = (int)(inStrides[axis] * step);
+            start += (int)s * inStrides[axis];
+        }
+        var region = new Layout.Region(0, 0, shape, readStrides, start, Layout.Strides(shape), 0);
+        Set(0, Relayout([x], [(shape, x.IsInteger)], [region])[0]);
+    }
+
+    private void Expand()
+    {
+        var x = Get(0);
+        var shape = Layout.Broadcast(x.Shape, HostInput(1).ToInts()) ?? throw Invalid("the shape does not broadcast with the input");
+        var region = new Layout.Region(0, 0, shape, Layout.BroadcastStrideArray(x.Shape, shape), 0, Layout.Strides(shape), 0);
+        Set(0, Relayout([x], [(shape, x.IsInteger)], [region])[0]);
+    }
+
+    private void Gather()
+    {
+        var data = Get(0);
+        var indices = Get(1);
+        int axis = Axis(_node.Int("axis", 0), data.Shape.Length);
+        if (data.Host is { } hd && indices.Host is { } hi) { Set(0, ShapeFolding.Gather(hd, hi, axis)); return; }
+        var x = Device(data, _node.Input(0));
+        var idx = Device(indices, _node.Input(1));
+        var (_, length, inner) = Layout.Split3(x.Shape, axis, axis + 1);
+        var y = NewTensor([.. x.Shape[..axis], .. idx.Shape, .. x.Shape[(axis + 1)..]], x.IsInteger);
+        int count = idx.Length;
+        var gather = _kernels.Gather;
+        Emit(() => gather(y.Length, x.View, idx.View, y.View, length, inner, count), x, idx, y);
+        Set(0, y);
+    }
+
+    /// <summary>Runs strided copies on the host when every source is known there, otherwise as device launches.</summary>
+    private Value[] Relayout(Value[] sources, IReadOnlyList<(int[] Shape, bool IsInteger)> targets, IReadOnlyList<Layout.Region> regions)
+    {
+        if (sources.All(s => s.Host is not null))
+            return ShapeFolding.Copy(sources.Select(s => s.Host!).ToArray(), targets, regions).Select(h => (Value)h).ToArray();
+        var inputs = sources.Select((s, i) => Device(s, _node.Input(i))).ToArray();
+        var outputs = targets.Select(t => NewTensor(t.Shape, t.IsInteger)).ToArray();
+        var copy = _kernels.Copy;
+        foreach (var r in regions)
+        {
+            var (src, dst) = (inputs[r.Source], outputs[r.Target]);
+            int count = Elements(r.Sizes);
+            if (count == 0) continue;
+            var sizes = Dims6.From(r.Sizes, 1);
+            var srcStrides = Dims6.From(r.SourceStrides, 0);
+            var dstStrides = Dims6.From(r.TargetStrides, 0);
+            int srcStart = r.SourceStart, dstStart = r.TargetStart;
+            Emit(() => copy(count, src.View, dst.View, sizes, srcStrides, srcStart, dstStrides, dstStart), src, dst);
+        }
+        return outputs.Select(o => (Value)o).ToArray();
+    }
+}

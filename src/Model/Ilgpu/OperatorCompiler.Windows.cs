@@ -1,0 +1,89 @@
+using MoeDetect.Kernels.Tensors;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Conv, pooling and BatchNormalization (NCHW, 2-D).</summary>
+internal sealed partial class OperatorCompiler
+{
+    private void Convolution()
+    {
+        var x = DeviceInput(0);
+        var w = DeviceInput(1);
+        if (x.Shape.Length != 4 || w.Shape.Length != 4) throw Invalid("only 2-D convolutions (4-D input and weights) are supported");
+        int groups = (int)_node.Int("group", 1);
+        if (w.Shape[1] * groups != x.Shape[1])
+            throw Invalid($"weights [{string.Join(",", w.Shape)}] with group {groups} do not match {x.Shape[1]} input channels");
+        var g = Window(x.Shape, w.Shape[2], w.Shape[3], w.Shape[0], groups);
+        var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
+        var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth]);
+        var activation = _node.Fused;
+        var kernel = _kernels.Convolution;
+        Emit(() => kernel(y.Length, x.View, w.View, bias.View, y.View, g, activation), x, w, bias, y);
+        Set(0, y);
+    }
+
+    private void Pool(PoolMode mode)
+    {
+        var x = DeviceInput(0);
+        var kernel = _node.Ints("kernel_shape") ?? throw Invalid("kernel_shape is missing");
+        if (x.Shape.Length != 4 || kernel.Length != 2) throw Invalid("only 2-D pooling is supported");
+        if (_node.Outputs.Count > 1 && _node.Outputs[1].Length > 0) throw Invalid("the Indices output is not supported");
+        var g = Window(x.Shape, (int)kernel[0], (int)kernel[1], x.Shape[1], 1);
+        var y = NewTensor([g.Batch, g.Channels, g.OutHeight, g.OutWidth]);
+        var pool = _kernels.Pool;
+        Emit(() => pool(y.Length, x.View, y.View, g, mode), x, y);
+        Set(0, y);
+    }
+
+    private void GlobalPool(ReduceMode mode)
+    {
+        var x = DeviceInput(0);
+        int[] shape = [x.Shape[0], x.Shape[1], .. Enumerable.Repeat(1, x.Shape.Length - 2)];
+        Set(0, ReduceBlock(x, shape, 2, x.Shape.Length, mode));
+    }
+
+    private void BatchNormalization()
+    {
+        if (!_node.Inputs.Skip(1).Take(4).All(_graph.Constants.ContainsKey)) throw Invalid("scale, bias, mean and variance must be constants");
+        var x = Get(0);
+        var (scale, shift) = GraphFusion.BatchNormAffine(_graph, _node);
+        int[] channelShape = [scale.Length, .. Enumerable.Repeat(1, x.Shape.Length - 2)];
+        var scaled = BinaryValue(x, new HostTensor(scale, channelShape, false), BinaryOperator.Mul);
+        Set(0, BinaryValue(scaled, new HostTensor(shift, channelShape, false), BinaryOperator.Add));
+    }
+
+    /// <summary>Window geometry from the node's strides, dilations, pads / auto_pad and ceil_mode.</summary>
+    private WindowGeometry Window(int[] x, int kh, int kw, int outChannels, int groups)
+    {
+        var strides = _node.Ints("strides") ?? [1, 1];
+        var dilations = _node.Ints("dilations") ?? [1, 1];
+        var pads = _node.Ints("pads") ?? [0, 0, 0, 0];
+        string autoPad = _node.Text("auto_pad", "NOTSET");
+        bool ceil = _node.Int("ceil_mode", 0) != 0;
+        var (oh, top) = Extent(x[2], kh, (int)strides[0], (int)dilations[0], (int)pads[0], (int)pads[2], autoPad, ceil);
+        var (ow, left) = Extent(x[3], kw, (int)strides[1], (int)dilations[1], (int)pads[1], (int)pads[3], autoPad, ceil);
+        return new WindowGeometry
+        {
+            Batch = x[0], Channels = x[1], Height = x[2], Width = x[3], OutChannels = outChannels, OutHeight = oh, OutWidth = ow,
+            KernelHeight = kh, KernelWidth = kw, StrideY = (int)strides[0], StrideX = (int)strides[1], PadTop = top, PadLeft = left,
+            DilationY = (int)dilations[0], DilationX = (int)dilations[1], Groups = groups,
+        };
+    }
+
+    private static (int Out, int PadBegin) Extent(int size, int kernel, int stride, int dilation, int padBegin, int padEnd, string autoPad, bool ceil)
+    {
+        int effective = (kernel - 1) * dilation + 1;
+        if (autoPad is "SAME_UPPER" or "SAME_LOWER")
+        {
+            int outSize = (size + stride - 1) / stride;
+            int total = Math.Max(0, (outSize - 1) * stride + effective - size);
+            return (outSize, autoPad == "SAME_UPPER" ? total / 2 : total - total / 2);
+        }
+        if (autoPad == "VALID") padBegin = padEnd = 0;
+        int span = size + padBegin + padEnd - effective;
+        int count = (ceil ? (span + stride - 1) / stride : span / stride) + 1;
+        // A window may not start in the end padding (the rule ONNX Runtime and PyTorch apply with ceil_mode).
+        if (ceil && (count - 1) * stride >= size + padBegin) count--;
+        return (count, padBegin);
+    }
+}

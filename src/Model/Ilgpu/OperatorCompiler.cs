@@ -1,0 +1,157 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Turns the graph into an <see cref="ExecutionPlan"/> for one input shape: walks the nodes in topological
+/// order, folds what is known on the host (constants, shape arithmetic), and for everything else records kernel
+/// launches over tensors whose memory the plan assigns at the end. Each operator family lives in its own part.</summary>
+internal sealed partial class OperatorCompiler
+{
+    private readonly OnnxGraph _graph;
+    private readonly KernelLibrary _kernels;
+    private readonly ConstantCache _constants;
+    private readonly Dictionary<string, Value> _values = new();
+    private readonly List<Action> _steps = new();
+    private readonly List<Storage> _storages = new();
+    private readonly List<MemoryBuffer> _planOwned = new();
+    private GraphNode _node = null!;
+
+    private OperatorCompiler(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants)
+    {
+        _graph = graph;
+        _kernels = kernels;
+        _constants = constants;
+    }
+
+    private Accelerator Accelerator => _kernels.Accelerator;
+
+    public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape)
+    {
+        var compiler = new OperatorCompiler(graph, kernels, constants);
+        try
+        {
+            return compiler.Compile(inputShape);
+        }
+        catch
+        {
+            foreach (var buffer in compiler._planOwned) buffer.Dispose();
+            throw;
+        }
+    }
+
+    private ExecutionPlan Compile(int[] inputShape)
+    {
+        var input = new DeviceTensor(inputShape, Own(inputShape.Aggregate(1, (a, b) => a * b)), isInteger: false);
+        _values[_graph.InputName] = input;
+        foreach (var node in _graph.Nodes)
+        {
+            _node = node;
+            CompileNode(node);
+        }
+        var outputs = new List<(string, Value)>();
+        foreach (var name in _graph.OutputNames)
+        {
+            var value = Get(name);
+            if (value.Device is { } t) t.Storage.LastStep = int.MaxValue;
+            outputs.Add((name, value));
+        }
+        MemoryPlan.Assign(_storages, Accelerator, _planOwned);
+        return new ExecutionPlan(Accelerator, input, _steps, outputs, _planOwned);
+    }
+
+    private void CompileNode(GraphNode node)
+    {
+        switch (node.OpType)
+        {
+            case "Conv": Convolution(); break;
+            case "MaxPool": Pool(Kernels.Tensors.PoolMode.Max); break;
+            case "AveragePool": Pool(node.Int("count_include_pad", 0) != 0 ? Kernels.Tensors.PoolMode.AverageIncludingPad : Kernels.Tensors.PoolMode.Average); break;
+            case "GlobalAveragePool": GlobalPool(Kernels.Tensors.ReduceMode.Mean); break;
+            case "GlobalMaxPool": GlobalPool(Kernels.Tensors.ReduceMode.Max); break;
+            case "BatchNormalization": BatchNormalization(); break;
+            case "ReduceMean": Reduce(Kernels.Tensors.ReduceMode.Mean); break;
+            case "ReduceSum": Reduce(Kernels.Tensors.ReduceMode.Sum); break;
+            case "ReduceMax": Reduce(Kernels.Tensors.ReduceMode.Max); break;
+            case "MatMul": MatMul(); break;
+            case "Gemm": Gemm(); break;
+            case "Softmax": Softmax(); break;
+            case "Resize" or "Upsample": Resize(); break;
+            case "TopK": TopK(); break;
+            case "Shape": Set(0, HostTensor.Integers(Get(0).Shape.Select(d => (long)d))); break;
+            case "Reshape" or "Flatten" or "Squeeze" or "Unsqueeze" or "Identity" or "Dropout": Reshape(); break;
+            case "Cast": Cast(); break;
+            case "Transpose": Transpose(); break;
+            case "Concat": Concat(); break;
+            case "Split": Split(); break;
+            case "Slice": Slice(); break;
+            case "Expand": Expand(); break;
+            case "Gather": Gather(); break;
+            case "ConstantOfShape" or "Range": Set(0, ShapeFolding.Generate(node, HostInput(0), node.Input(1) is null ? null : HostInput(1), node.Input(2) is null ? null : HostInput(2))); break;
+            default: Elementwise(); break;
+        }
+    }
+
+    // ---- values -------------------------------------------------------------------------------------------------
+
+    private Value Get(int input) => Get(_node.Input(input) ?? throw Invalid($"input {input} is missing"));
+
+    private Value Get(string name)
+    {
+        if (_values.TryGetValue(name, out var v)) return v;
+        if (_graph.Constants.TryGetValue(name, out var c)) return c;
+        throw new InvalidModelException($"value '{name}' used by {_node.Label} is produced by no node, initializer or input");
+    }
+
+    private HostTensor HostInput(int input) => Get(input).Host
+        ?? throw Invalid($"input {input} ('{_node.Inputs[input]}') must be a constant or computable from shapes; it depends on the image");
+
+    private void Set(int output, Value value)
+    {
+        if (output < _node.Outputs.Count && _node.Outputs[output].Length > 0) _values[_node.Outputs[output]] = value;
+    }
+
+    /// <summary>The value as a device tensor: host constants are uploaded (graph constants once per engine).</summary>
+    private DeviceTensor Device(Value v, string? name = null)
+    {
+        if (v.Device is { } d) return d;
+        var host = v.Host!;
+        if (name is not null && _graph.Constants.TryGetValue(name, out var constant) && ReferenceEquals(constant, host))
+            return _constants.Upload(name, host);
+        var storage = Own(host.Data.Length);
+        DeviceMemory.Upload(storage.View, host.ToFloats());
+        return new DeviceTensor(host.Shape, storage, host.IsInteger);
+    }
+
+    private DeviceTensor DeviceInput(int input) => Device(Get(input), _node.Input(input));
+
+    /// <summary>A new tensor the next emitted step writes; its memory comes from the plan's reusable slots.</summary>
+    private DeviceTensor NewTensor(int[] shape, bool isInteger = false)
+    {
+        var storage = new Storage(Math.Max(1, shape.Aggregate(1L, (a, b) => a * b)), _steps.Count);
+        _storages.Add(storage);
+        return new DeviceTensor(shape, storage, isInteger);
+    }
+
+    /// <summary>Memory the plan keeps for its lifetime (input, uploaded per-plan constants).</summary>
+    private Storage Own(long length)
+    {
+        var buffer = DeviceMemory.Allocate(Accelerator, Math.Max(1, length), $"plan for input {_graph.InputName}");
+        _planOwned.Add(buffer);
+        return new Storage(length, -1) { Pinned = true, View = buffer.View };
+    }
+
+    /// <summary>Appends a launch; the tensors it touches stay alive at least until it has run.</summary>
+    private void Emit(Action launch, params DeviceTensor[] touched)
+    {
+        int step = _steps.Count;
+        _steps.Add(launch);
+        foreach (var t in touched) t.Storage.LastStep = Math.Max(t.Storage.LastStep, step);
+    }
+
+    private InvalidModelException Invalid(string problem) => new($"{_node.Label}: {problem}");
+
+    private static int Elements(int[] shape) => shape.Aggregate(1, (a, b) => a * b);
+
+    private static int Axis(long axis, int rank) => (int)(axis < 0 ? axis + rank : axis);
+}

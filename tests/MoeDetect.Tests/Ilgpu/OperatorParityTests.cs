@@ -1,0 +1,164 @@
+using MoeDetect.Model;
+using MoeDetect.Model.Ilgpu;
+using Xunit.Abstractions;
+
+namespace MoeDetect.Tests.Ilgpu;
+
+/// <summary>Each operator family of the ILGPU engine against ONNX Runtime (CPU) on tiny graphs, batch 2,
+/// run on ILGPU's CPU accelerator. Bounds are FP32 summation-order noise, far below any real error.</summary>
+public sealed class OperatorParityTests(ITestOutputHelper log)
+{
+    private const float Tolerance = 2e-5f;
+
+    private void AssertParity(string what, byte[] model, int[] inputShape, float bound = Tolerance, float scale = 1f)
+    {
+        float error = OrtParity.MaxAbsError(model, inputShape, scale: scale);
+        log.WriteLine($"{what}: max abs error {error:E2}");
+        Assert.True(error <= bound, $"{what}: max abs error {error} exceeds {bound}");
+    }
+
+    [Fact]
+    public void Convolution_with_padding_bias_and_fused_relu()
+    {
+        var model = new TinyOnnxGraph().Input("x", 3, 9, 11).Random("w", 1, 5, 3, 3, 3).Random("b", 2, 5)
+            .Node("Conv", ["x", "w", "b"], ["c"], ("pads", new[] { 1, 1, 1, 1 }))
+            .Node("Relu", ["c"], ["y"]).Output("y").Build();
+        AssertParity("Conv 3x3 pad 1 + Relu", model, [2, 3, 9, 11]);
+    }
+
+    [Fact]
+    public void Strided_asymmetric_padding_and_dilated_grouped_convolutions()
+    {
+        var model = new TinyOnnxGraph().Input("x", 4, 10, 9).Random("w1", 3, 6, 4, 3, 3).Random("w2", 4, 6, 3, 3, 3)
+            .Node("Conv", ["x", "w1"], ["a"], ("strides", new[] { 2, 2 }), ("pads", new[] { 0, 1, 1, 0 }))
+            .Node("Conv", ["a", "w2"], ["y"], ("group", 2), ("dilations", new[] { 2, 1 }), ("auto_pad", "SAME_UPPER"))
+            .Output("y").Build();
+        AssertParity("Conv stride 2 asymmetric pads; grouped dilated SAME_UPPER", model, [2, 4, 10, 9]);
+    }
+
+    [Fact]
+    public void Depthwise_convolution_with_relu6_and_folded_batch_norm_with_silu()
+    {
+        var model = new TinyOnnxGraph().Input("x", 6, 8, 8).Random("dw", 5, 6, 1, 3, 3).Random("pw", 6, 4, 6, 1, 1)
+            .Random("gamma", 7, 4).Random("beta", 8, 4).Random("mean", 9, 4)
+            .Floats("var", [0.5f, 1.5f, 2f, 0.25f], 4).Floats("lo", [0f]).Floats("hi", [6f])
+            .Node("Conv", ["x", "dw"], ["d"], ("group", 6), ("pads", new[] { 1, 1, 1, 1 }))
+            .Node("Clip", ["d", "lo", "hi"], ["d6"])
+            .Node("Conv", ["d6", "pw"], ["p"])
+            .Node("BatchNormalization", ["p", "gamma", "beta", "mean", "var"], ["bn"])
+            .Node("Sigmoid", ["bn"], ["s"]).Node("Mul", ["bn", "s"], ["y"]).Output("y").Build();
+        AssertParity("depthwise Conv + Clip(0,6); 1x1 Conv + BatchNorm + SiLU", model, [2, 6, 8, 8], scale: 3f);
+    }
+
+    [Fact]
+    public void Activations_alone_and_fused()
+    {
+        var model = new TinyOnnxGraph().Input("x", 3, 5, 5).Random("w", 11, 3, 3, 1, 1)
+            .Node("Conv", ["x", "w"], ["c"]).Node("LeakyRelu", ["c"], ["l"], ("alpha", 0.1f))
+            .Node("HardSigmoid", ["l"], ["h"], ("alpha", 0.2f), ("beta", 0.5f))
+            .Node("HardSwish", ["x"], ["s"]).Node("Sigmoid", ["s"], ["g"]).Node("Relu", ["g"], ["r"])
+            .Node("Add", ["h", "r"], ["y"]).Output("y").Build();
+        AssertParity("LeakyRelu (fused), HardSigmoid, HardSwish, Sigmoid, Relu", model, [2, 3, 5, 5], scale: 5f);
+    }
+
+    [Fact]
+    public void Broadcasting_arithmetic()
+    {
+        var model = new TinyOnnxGraph().Input("x", 4, 3, 5).Random("c", 12, 4, 1, 1).Random("row", 13, 5).Floats("two", [2f])
+            .Floats("den", [1.5f, -2f, 3f, 4f, 0.5f], 5)
+            .Node("Add", ["x", "c"], ["a"]).Node("Mul", ["row", "a"], ["m"]).Node("Sub", ["two", "m"], ["s"])
+            .Node("ReduceMean", ["x"], ["g"], ("axes", new[] { 2, 3 }), ("keepdims", 1))
+            .Node("Mul", ["s", "g"], ["se"]).Node("Div", ["se", "den"], ["d"]).Node("Div", ["d", "a"], ["y"])
+            .Output("y").Build();
+        AssertParity("Add/Mul/Sub/Div broadcasting (channel, row, scalar, SE-style [N,C,1,1])", model, [2, 4, 3, 5], bound: 1e-3f);
+    }
+
+    [Fact]
+    public void Layout_operators()
+    {
+        var model = new TinyOnnxGraph().Input("x", 4, 6, 5)
+            .Longs("starts", 1, 0).Longs("ends", 6, 100).Longs("axes", 2, 3).Longs("steps", 2, 2).Longs("shape", 0, -1)
+            .Longs("unsq", 1).Longs("split", 1, 3)
+            .Node("Transpose", ["x"], ["t"], ("perm", new[] { 0, 2, 3, 1 }))
+            .Node("Split", ["x", "split"], ["s1", "s2"], ("axis", 1))
+            .Node("Concat", ["s2", "s1", "x"], ["c"], ("axis", 1))
+            .Node("Slice", ["c", "starts", "ends", "axes", "steps"], ["sl"])
+            .Node("Reshape", ["sl", "shape"], ["r"]).Node("Unsqueeze", ["r", "unsq"], ["u"])
+            .Node("Flatten", ["t"], ["f"]).Node("Squeeze", ["u", "unsq"], ["q"])
+            .Output("f").Output("q").Build();
+        AssertParity("Transpose, Split, Concat, Slice with steps, Reshape, (Un)Squeeze, Flatten", model, [2, 4, 6, 5], bound: 0);
+    }
+
+    [Theory]
+    [InlineData("nearest", "asymmetric", "floor")]
+    [InlineData("nearest", "half_pixel", "round_prefer_floor")]
+    [InlineData("linear", "half_pixel", "round_prefer_floor")]
+    [InlineData("linear", "align_corners", "round_prefer_floor")]
+    [InlineData("linear", "pytorch_half_pixel", "round_prefer_floor")]
+    [InlineData("linear", "asymmetric", "round_prefer_floor")]
+    public void Resize_modes(string mode, string coordinates, string nearest)
+    {
+        var model = new TinyOnnxGraph().Input("x", 3, 5, 7).Floats("roi", [], 0).Floats("scales", [1, 1, 2, 2], 4).Longs("sizes", 2, 3, 7, 4)
+            .Node("Resize", ["x", "roi", "scales"], ["up"], ("mode", mode), ("coordinate_transformation_mode", coordinates), ("nearest_mode", nearest))
+            .Node("Resize", ["x", "", "", "sizes"], ["down"], ("mode", mode), ("coordinate_transformation_mode", coordinates), ("nearest_mode", nearest))
+            .Output("up").Output("down").Build();
+        AssertParity($"Resize {mode} {coordinates} {nearest} (×2 by scales, to 7×4 by sizes)", model, [2, 3, 5, 7], bound: 1e-5f);
+    }
+
+    [Fact]
+    public void Pooling_and_reductions()
+    {
+        var model = new TinyOnnxGraph().Input("x", 3, 7, 9)
+            .Node("MaxPool", ["x"], ["m3"], ("kernel_shape", new[] { 3, 3 }), ("pads", new[] { 1, 1, 1, 1 }))
+            .Node("MaxPool", ["x"], ["m2"], ("kernel_shape", new[] { 2, 2 }), ("strides", new[] { 2, 2 }), ("ceil_mode", 1))
+            .Node("AveragePool", ["x"], ["a"], ("kernel_shape", new[] { 3, 3 }), ("strides", new[] { 2, 2 }), ("pads", new[] { 1, 1, 1, 1 }))
+            .Node("GlobalAveragePool", ["x"], ["g"]).Node("ReduceMean", ["x"], ["r"], ("axes", new[] { 2, 3 }), ("keepdims", 0))
+            .Node("ReduceMax", ["x"], ["rm"], ("axes", new[] { 1 }))
+            .Output("m3").Output("m2").Output("a").Output("g").Output("r").Output("rm").Build();
+        AssertParity("MaxPool 3x3/1 pad 1 and 2x2/2 ceil, AveragePool, GlobalAveragePool, ReduceMean, ReduceMax", model, [2, 3, 7, 9], bound: 1e-6f);
+    }
+
+    [Fact]
+    public void Matrix_products_and_softmax()
+    {
+        var model = new TinyOnnxGraph().Input("x", 3, 6).Random("w", 14, 6, 5).Random("g", 15, 4, 5).Random("bias", 16, 4)
+            .Node("MatMul", ["x", "w"], ["m"])
+            .Node("Reshape", ["m", "flat"], ["f"]).Longs("flat", -1, 5)
+            .Node("Gemm", ["f", "g", "bias"], ["gm"], ("transB", 1), ("alpha", 0.5f), ("beta", 2f))
+            .Node("Softmax", ["gm"], ["y"], ("axis", -1)).Node("Softmax", ["m"], ["s1"], ("axis", 1))
+            .Output("y").Output("s1").Build();
+        AssertParity("MatMul (batched × 2-D), Gemm transB alpha beta bias, Softmax on last and middle axis", model, [2, 3, 6]);
+    }
+
+    [Fact]
+    public void Detection_tail_topk_gather_cast_floor_runs_through_the_host_step()
+    {
+        // CenterNet-style decode: top scores of a flattened heatmap, their cell (index / W) and class, gathered values.
+        var model = new TinyOnnxGraph().Input("x", 3, 4, 5).Longs("flat", 0, -1).Longs("k", 6).Floats("w", [5f])
+            .Node("Reshape", ["x", "flat"], ["f"]).Node("TopK", ["f", "k"], ["scores", "idx"], ("axis", 1))
+            .Node("Cast", ["idx"], ["fi"], ("to", 1)).Node("Div", ["fi", "w"], ["d"]).Node("Floor", ["d"], ["row"])
+            .Node("Gather", ["f", "idx"], ["g"], ("axis", 1))
+            .Output("scores").Output("idx", isLong: true).Output("row").Output("g").Build();
+        AssertParity("TopK + Cast + Div + Floor + Gather", model, [2, 3, 4, 5], bound: 0);
+    }
+
+    [Fact]
+    public void Shape_arithmetic_is_folded_on_the_host()
+    {
+        var model = new TinyOnnxGraph().Input("x", 4, 6, 6).Longs("i0", 0).Longs("i1", 1).Longs("minus", -1).Longs("ax", 0)
+            .Node("Shape", ["x"], ["s"]).Node("Gather", ["s", "i0"], ["n"]).Node("Gather", ["s", "i1"], ["c"])
+            .Node("Concat", ["n", "c", "minus"], ["target"], ("axis", 0))
+            .Node("Reshape", ["x", "target"], ["y"]).Output("y").Build();
+        AssertParity("Shape → Gather → Concat → Reshape", model, [2, 4, 6, 6], bound: 0);
+    }
+
+    [Fact]
+    public void Unsupported_operator_fails_at_load_naming_type_and_node()
+    {
+        var model = new TinyOnnxGraph().Input("x", 3).Node("Einsum", ["x", "x"], ["y"], ("equation", "bi,bi->b")).Output("y").Build();
+        var e = Assert.Throws<UnsupportedOperatorException>(() => IlgpuEngine.Load(model, "test graph", IlgpuTarget.CpuAccelerator));
+        Assert.IsAssignableFrom<InvalidModelException>(e);
+        Assert.Contains("Einsum", e.Message);
+        Assert.Contains("einsum_0", e.Message);
+    }
+}
