@@ -1,3 +1,4 @@
+using Xunit;
 using MoeDetect.Model;
 using MoeDetect.Model.Ilgpu;
 using Xunit.Abstractions;
@@ -30,10 +31,12 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
     public void Strided_asymmetric_padding_and_dilated_grouped_convolutions()
     {
         var model = new TinyOnnxGraph().Input("x", 4, 10, 9).Random("w1", 3, 6, 4, 3, 3).Random("w2", 4, 6, 3, 3, 3)
+            .Random("w3", 5, 2, 6, 3, 2)
             .Node("Conv", ["x", "w1"], ["a"], ("strides", new[] { 2, 2 }), ("pads", new[] { 0, 1, 1, 0 }))
-            .Node("Conv", ["a", "w2"], ["y"], ("group", 2), ("dilations", new[] { 2, 1 }), ("auto_pad", "SAME_UPPER"))
+            .Node("Conv", ["a", "w2"], ["g"], ("group", 2), ("dilations", new[] { 2, 1 }), ("pads", new[] { 2, 1, 2, 1 }))
+            .Node("Conv", ["g", "w3"], ["y"], ("strides", new[] { 2, 2 }), ("auto_pad", "SAME_UPPER"))
             .Output("y").Build();
-        AssertParity("Conv stride 2 asymmetric pads; grouped dilated SAME_UPPER", model, [2, 4, 10, 9]);
+        AssertParity("Conv stride 2 asymmetric pads; grouped dilated; 3x2 SAME_UPPER stride 2", model, [2, 4, 10, 9]);
     }
 
     [Fact]
@@ -53,7 +56,7 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
     [Fact]
     public void Activations_alone_and_fused()
     {
-        var model = new TinyOnnxGraph().Input("x", 3, 5, 5).Random("w", 11, 3, 3, 1, 1)
+        var model = new TinyOnnxGraph(opset: 14).Input("x", 3, 5, 5).Random("w", 11, 3, 3, 1, 1)
             .Node("Conv", ["x", "w"], ["c"]).Node("LeakyRelu", ["c"], ["l"], ("alpha", 0.1f))
             .Node("HardSigmoid", ["l"], ["h"], ("alpha", 0.2f), ("beta", 0.5f))
             .Node("HardSwish", ["x"], ["s"]).Node("Sigmoid", ["s"], ["g"]).Node("Relu", ["g"], ["r"])

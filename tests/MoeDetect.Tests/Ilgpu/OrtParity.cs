@@ -1,3 +1,4 @@
+using Xunit;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MoeDetect.Model.Ilgpu;

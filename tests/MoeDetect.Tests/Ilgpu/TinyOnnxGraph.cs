@@ -1,3 +1,4 @@
+using Xunit;
 using Google.Protobuf;
 using Onnx;
 
