@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ILGPU;
 using ILGPU.Runtime;
 using MoeDetect.Model.Engines;
 
@@ -7,14 +8,21 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>The compiled graph for one input shape: kernel launches in order over planned memory. A run uploads the
 /// input, queues every launch on the accelerator's stream, synchronises once, and downloads the outputs.</summary>
 internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input, IReadOnlyList<Action> steps,
-    IReadOnlyList<(string Name, Value Value)> outputs, IReadOnlyList<MemoryBuffer> owned) : IDisposable
+    IReadOnlyList<(string Name, Value Value)> outputs, IReadOnlyList<MemoryBuffer> owned, long intermediateBytes) : IDisposable
 {
     public int[] InputShape => input.Shape;
 
-    public EngineOutput Run(ReadOnlySpan<float> data)
+    /// <summary>Device memory of the input tensor; preprocessing on the device writes here directly.</summary>
+    public ArrayView<float> Input => input.View;
+
+    public long IntermediateBytes { get; } = intermediateBytes;
+
+    /// <summary>Runs with the input written by <paramref name="writeInput"/> (an upload or a preprocessing kernel);
+    /// the time it takes is reported as upload time.</summary>
+    public EngineOutput Run(Action<ArrayView<float>> writeInput)
     {
         var clock = Stopwatch.StartNew();
-        DeviceMemory.Upload(input.View, data);
+        writeInput(input.View);
         double upload = clock.Elapsed.TotalMilliseconds;
 
         clock.Restart();

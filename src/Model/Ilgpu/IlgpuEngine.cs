@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Input;
 
 namespace MoeDetect.Model.Ilgpu;
 
@@ -25,6 +26,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     private readonly ConstantCache _constants;
     private readonly OnnxGraph _graph;
     private readonly Dictionary<int, ExecutionPlan> _plans = new();
+    private DeviceLetterbox? _letterbox;
 
     private IlgpuEngine(Context context, Accelerator accelerator, OnnxGraph graph, int maxBatch)
     {
@@ -51,8 +53,11 @@ public sealed class IlgpuEngine : IInferenceEngine
     {
         if (target == IlgpuTarget.CpuAccelerator)
         {
-            var cpu = Context.Create(b => b.CPU().EnableAlgorithms());
-            return (cpu, cpu.CreateCPUAccelerator(0));
+            // One thread per core and the smallest warp (2 lanes): the kernels use no warp or group intrinsics, and ILGPU's
+            // default CPU device (several simulated lanes per core) spends most of its time synchronising them.
+            var device = new CPUDevice(2, 1, Environment.ProcessorCount);
+            var cpu = Context.Create(b => b.CPU(device).EnableAlgorithms());
+            return (cpu, cpu.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel));
         }
         Context context;
         try
@@ -78,12 +83,46 @@ public sealed class IlgpuEngine : IInferenceEngine
     /// <summary>Device memory of the accelerator in bytes (for messages and planning).</summary>
     public long DeviceMemoryBytes => _accelerator.MemorySize;
 
-    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize)
+    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) =>
+        Plan(batchSize, input.Length).Run(view => DeviceMemory.Upload(view, input.Span));
+
+    /// <summary>Preprocesses decoded frames on the device straight into the network input and runs the batch;
+    /// only the frames' bytes cross the bus. The letterboxes map boxes back to each frame.</summary>
+    public (EngineOutput Output, LetterboxTransform[] Letterboxes) RunImages(IReadOnlyList<BgrImage> images, InputSpec spec)
+    {
+        var letterbox = Letterbox(spec);
+        LetterboxTransform[] letterboxes = [];
+        var output = Plan(images.Count, images.Count * spec.ValuesPerImage).Run(view => letterboxes = letterbox.Fill(images, view));
+        return (output, letterboxes);
+    }
+
+    /// <summary>Only the preprocessing of <see cref="RunImages"/>, downloaded (for checks against the CPU path).</summary>
+    public float[] Preprocess(IReadOnlyList<BgrImage> images, InputSpec spec, out LetterboxTransform[] letterboxes)
+    {
+        var values = new float[images.Count * spec.ValuesPerImage];
+        using var buffer = DeviceMemory.Allocate(_accelerator, Math.Max(1, values.Length), "preprocessed frames");
+        letterboxes = Letterbox(spec).Fill(images, buffer.View);
+        _accelerator.Synchronize();
+        DeviceMemory.Download(buffer.View, values);
+        return values;
+    }
+
+    private DeviceLetterbox Letterbox(InputSpec spec)
+    {
+        if (_letterbox?.Spec != spec)
+        {
+            _letterbox?.Dispose();
+            _letterbox = new DeviceLetterbox(_kernels, spec);
+        }
+        return _letterbox;
+    }
+
+    private ExecutionPlan Plan(int batchSize, int inputLength)
     {
         if (batchSize < 1 || batchSize > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size {batchSize} is outside 1..{MaxBatch}");
         if (!_plans.TryGetValue(batchSize, out var plan))
         {
-            var shape = InputShape(batchSize, input.Length);
+            var shape = InputShape(batchSize, inputLength);
             try
             {
                 plan = OperatorCompiler.Build(_graph, _kernels, _constants, shape);
@@ -94,7 +133,7 @@ public sealed class IlgpuEngine : IInferenceEngine
             }
             _plans[batchSize] = plan;
         }
-        return plan.Run(input.Span);
+        return plan;
     }
 
     private int[] InputShape(int batchSize, int length)
@@ -113,6 +152,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     public void Dispose()
     {
         foreach (var plan in _plans.Values) plan.Dispose();
+        _letterbox?.Dispose();
         _constants.Dispose();
         _accelerator.Dispose();
         _context.Dispose();

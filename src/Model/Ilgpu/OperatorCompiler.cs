@@ -56,8 +56,8 @@ internal sealed partial class OperatorCompiler
             if (value.Device is { } t) t.Storage.LastStep = int.MaxValue;
             outputs.Add((name, value));
         }
-        MemoryPlan.Assign(_storages, Accelerator, _planOwned);
-        return new ExecutionPlan(Accelerator, input, _steps, outputs, _planOwned);
+        long intermediate = MemoryPlan.Assign(_storages, Accelerator, _planOwned);
+        return new ExecutionPlan(Accelerator, input, _steps, outputs, _planOwned, intermediate * sizeof(float));
     }
 
     private void CompileNode(GraphNode node)
