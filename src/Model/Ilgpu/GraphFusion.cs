@@ -10,7 +10,67 @@ internal static class GraphFusion
     public static void Apply(OnnxGraph graph)
     {
         FoldBatchNorms(graph);
+        SinkActivationsBelowTransposes(graph);
+        CancelTransposePairs(graph);
         FuseActivations(graph);
+    }
+
+    /// <summary>Graphs converted from TensorFlow wrap every NCHW Conv in NHWC transposes, with the activation in
+    /// between: Conv → T(nhwc) → Relu → T(nchw). A pointwise activation commutes with a transpose, so it is moved
+    /// above it; the two transposes then meet and cancel, and the activation fuses into the Conv.</summary>
+    private static void SinkActivationsBelowTransposes(OnnxGraph graph)
+    {
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            var readers = graph.ReaderCounts();
+            foreach (var act in graph.Nodes.Where(n => ActivationOf(graph, n) is not null).ToList())
+            {
+                var transpose = SoleProducer(graph, readers, act.Inputs[0], "Transpose");
+                if (transpose is null) continue;
+                string x = transpose.Inputs[0], output = act.Outputs[0], moved = output + "/before_transpose";
+                act.Inputs[0] = x;
+                act.Outputs[0] = moved;
+                transpose.Inputs[0] = moved;
+                transpose.Outputs[0] = output;
+                graph.Nodes.Remove(act);
+                graph.Nodes.Insert(graph.Nodes.IndexOf(transpose), act);
+                changed = true;
+                break;
+            }
+        }
+    }
+
+    /// <summary>Transpose(p2) of Transpose(p1) with p1∘p2 = identity reads the original tensor instead; transposes
+    /// left without readers are removed.</summary>
+    private static void CancelTransposePairs(OnnxGraph graph)
+    {
+        var producers = new Dictionary<string, GraphNode>();
+        foreach (var n in graph.Nodes) foreach (var o in n.Outputs) producers[o] = n;
+        foreach (var second in graph.Nodes.Where(n => n.OpType == "Transpose").ToList())
+        {
+            if (graph.OutputNames.Contains(second.Outputs[0])) continue;
+            if (!producers.TryGetValue(second.Inputs[0], out var first) || first.OpType != "Transpose") continue;
+            long[]? p1 = first.Ints("perm"), p2 = second.Ints("perm");
+            if (p1 is null || p2 is null || p1.Length != p2.Length || Enumerable.Range(0, p2.Length).Any(i => p1[p2[i]] != i)) continue;
+            foreach (var reader in graph.Nodes)
+                for (int i = 0; i < reader.Inputs.Count; i++)
+                    if (reader.Inputs[i] == second.Outputs[0]) reader.Inputs[i] = first.Inputs[0];
+            graph.Nodes.Remove(second);
+        }
+        RemoveUnread(graph);
+    }
+
+    private static void RemoveUnread(OnnxGraph graph)
+    {
+        var readers = graph.ReaderCounts();
+        int removed;
+        do
+        {
+            removed = graph.Nodes.RemoveAll(n => n.Outputs.All(o => readers.GetValueOrDefault(o) == 0));
+            readers = graph.ReaderCounts();
+        } while (removed > 0);
     }
 
     private static void FoldBatchNorms(OnnxGraph graph)

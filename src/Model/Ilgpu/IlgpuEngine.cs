@@ -8,34 +8,28 @@ using MoeDetect.Model.Input;
 
 namespace MoeDetect.Model.Ilgpu;
 
-/// <summary>Where the ILGPU engine runs: an NVIDIA GPU through CUDA, or ILGPU's CPU accelerator (slow; it runs the
-/// same kernels and exists so the engine can be tested without a GPU).</summary>
-public enum IlgpuTarget { Cuda, CpuAccelerator }
-
-/// <summary>No CUDA device is usable; the caller decides whether to fall back to the CPU engine.</summary>
-public sealed class GpuUnavailableException(string message, Exception? inner = null) : MoeDetectException(message, inner);
-
 /// <summary>Runs an ONNX detector graph with the project's own ILGPU kernels (FP32). The graph is parsed and checked
 /// at load (an unsupported operator fails here, naming it), BatchNorm and activations are fused into convolutions,
 /// and for each batch size a plan (kernel launches over reused memory) is built once and kept.</summary>
 public sealed class IlgpuEngine : IInferenceEngine
 {
-    private readonly Context _context;
-    private readonly Accelerator _accelerator;
+    private readonly IlgpuDevice _device;
     private readonly KernelLibrary _kernels;
     private readonly ConstantCache _constants;
     private readonly OnnxGraph _graph;
     private readonly Dictionary<int, ExecutionPlan> _plans = new();
+    private readonly bool _fixedBatchOfOne;
     private DeviceLetterbox? _letterbox;
 
-    private IlgpuEngine(Context context, Accelerator accelerator, OnnxGraph graph, int maxBatch)
+    private IlgpuEngine(IlgpuDevice device, OnnxGraph graph, int maxBatch)
     {
-        _context = context;
-        _accelerator = accelerator;
+        _device = device;
+        var accelerator = device.Accelerator;
         _graph = graph;
         _kernels = new KernelLibrary(accelerator);
         _constants = new ConstantCache(accelerator);
         MaxBatch = maxBatch;
+        _fixedBatchOfOne = graph.InputShape.FirstOrDefault() == 1;
         Name = accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu";
     }
 
@@ -45,64 +39,64 @@ public sealed class IlgpuEngine : IInferenceEngine
     {
         var graph = OnnxGraph.Parse(onnx, modelLabel);
         GraphFusion.Apply(graph);
-        var (context, accelerator) = Open(target);
-        return new IlgpuEngine(context, accelerator, graph, maxBatch);
-    }
-
-    private static (Context, Accelerator) Open(IlgpuTarget target)
-    {
-        if (target == IlgpuTarget.CpuAccelerator)
-        {
-            // One thread per core and the smallest warp (2 lanes): the kernels use no warp or group intrinsics, and ILGPU's
-            // default CPU device (several simulated lanes per core) spends most of its time synchronising them.
-            var device = new CPUDevice(2, 1, Environment.ProcessorCount);
-            var cpu = Context.Create(b => b.CPU(device).EnableAlgorithms());
-            return (cpu, cpu.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel));
-        }
-        Context context;
-        try
-        {
-            context = Context.Create(b => b.Cuda().EnableAlgorithms());
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new GpuUnavailableException($"--engine ilgpu: CUDA could not be initialised ({e.GetType().Name}: {e.Message.Split('\n')[0]}); use --device cpu", e);
-        }
-        var devices = context.GetCudaDevices();
-        if (devices.Count == 0)
-        {
-            context.Dispose();
-            throw new GpuUnavailableException("--engine ilgpu: no NVIDIA GPU with a CUDA driver was found; use --device cpu or check the driver (nvidia-smi)");
-        }
-        return (context, devices[0].CreateAccelerator(context));
+        return new IlgpuEngine(IlgpuDevice.Open(target), graph, maxBatch);
     }
 
     public string Name { get; }
     public int MaxBatch { get; }
 
     /// <summary>Device memory of the accelerator in bytes (for messages and planning).</summary>
-    public long DeviceMemoryBytes => _accelerator.MemorySize;
+    public long DeviceMemoryBytes => _device.Accelerator.MemorySize;
 
-    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) =>
-        Plan(batchSize, input.Length).Run(view => DeviceMemory.Upload(view, input.Span));
+    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize)
+    {
+        int perItem = input.Length / Math.Max(1, batchSize);
+        return RunBatch(batchSize, input.Length, (view, first, count) =>
+            DeviceMemory.Upload(view, input.Span.Slice(first * perItem, count * perItem)));
+    }
 
     /// <summary>Preprocesses decoded frames on the device straight into the network input and runs the batch;
     /// only the frames' bytes cross the bus. The letterboxes map boxes back to each frame.</summary>
     public (EngineOutput Output, LetterboxTransform[] Letterboxes) RunImages(IReadOnlyList<BgrImage> images, InputSpec spec)
     {
         var letterbox = Letterbox(spec);
-        LetterboxTransform[] letterboxes = [];
-        var output = Plan(images.Count, images.Count * spec.ValuesPerImage).Run(view => letterboxes = letterbox.Fill(images, view));
+        var letterboxes = new LetterboxTransform[images.Count];
+        var output = RunBatch(images.Count, images.Count * spec.ValuesPerImage, (view, first, count) =>
+            letterbox.Fill(images.Skip(first).Take(count).ToList(), view).CopyTo(letterboxes, first));
         return (output, letterboxes);
+    }
+
+    /// <summary>Graphs exported with a fixed batch of 1 (their reshapes may bake the 1 in) run item by item through
+    /// the batch-1 plan, and their outputs are stacked; graphs with a free batch run the batch in one plan.</summary>
+    private EngineOutput RunBatch(int batchSize, int inputLength, Action<ArrayView<float>, int, int> writeInput)
+    {
+        if (!_fixedBatchOfOne) return Plan(batchSize, inputLength).Run(view => writeInput(view, 0, batchSize));
+        var plan = Plan(1, inputLength / batchSize);
+        var items = new List<EngineOutput>(batchSize);
+        for (int i = 0; i < batchSize; i++)
+        {
+            int item = i;
+            items.Add(plan.Run(view => writeInput(view, item, 1)));
+        }
+        return Stack(items);
+    }
+
+    private static EngineOutput Stack(List<EngineOutput> items)
+    {
+        if (items.Count == 1) return items[0];
+        var tensors = items[0].Tensors.Select((t, o) => new NamedTensor(t.Name,
+            items.SelectMany(item => item.Tensors[o].Data).ToArray(), [items.Count, .. t.Shape.Skip(1)])).ToList();
+        var timings = new EngineTimings(items.Sum(i => i.Timings.UploadMs), items.Sum(i => i.Timings.InferenceMs), items.Sum(i => i.Timings.DownloadMs));
+        return new EngineOutput(tensors, null, timings);
     }
 
     /// <summary>Only the preprocessing of <see cref="RunImages"/>, downloaded (for checks against the CPU path).</summary>
     public float[] Preprocess(IReadOnlyList<BgrImage> images, InputSpec spec, out LetterboxTransform[] letterboxes)
     {
         var values = new float[images.Count * spec.ValuesPerImage];
-        using var buffer = DeviceMemory.Allocate(_accelerator, Math.Max(1, values.Length), "preprocessed frames");
+        using var buffer = DeviceMemory.Allocate(_device.Accelerator, Math.Max(1, values.Length), "preprocessed frames");
         letterboxes = Letterbox(spec).Fill(images, buffer.View);
-        _accelerator.Synchronize();
+        _device.Accelerator.Synchronize();
         DeviceMemory.Download(buffer.View, values);
         return values;
     }
@@ -129,7 +123,7 @@ public sealed class IlgpuEngine : IInferenceEngine
             }
             catch (DeviceOutOfMemoryException e)
             {
-                throw new DeviceOutOfMemoryException($"batch {batchSize} does not fit on {_accelerator.Name}: {e.Message}; try --batch {Math.Max(1, batchSize / 2)}", e);
+                throw new DeviceOutOfMemoryException($"batch {batchSize} does not fit on {_device.Accelerator.Name}: {e.Message}; try --batch {Math.Max(1, batchSize / 2)}", e);
             }
             _plans[batchSize] = plan;
         }
@@ -154,7 +148,6 @@ public sealed class IlgpuEngine : IInferenceEngine
         foreach (var plan in _plans.Values) plan.Dispose();
         _letterbox?.Dispose();
         _constants.Dispose();
-        _accelerator.Dispose();
-        _context.Dispose();
+        _device.Dispose();
     }
 }

@@ -1,0 +1,54 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Where the ILGPU engine runs: an NVIDIA GPU through CUDA, or ILGPU's CPU accelerator (slow; it runs the
+/// same kernels and exists so the engine can be tested without a GPU).</summary>
+public enum IlgpuTarget { Cuda, CpuAccelerator }
+
+/// <summary>No CUDA device is usable; the caller decides whether to fall back to the CPU engine.</summary>
+public sealed class GpuUnavailableException(string message, Exception? inner = null) : MoeDetectException(message, inner);
+
+/// <summary>An ILGPU context and the accelerator opened on it.</summary>
+internal sealed class IlgpuDevice(Context context, Accelerator accelerator) : IDisposable
+{
+    public Accelerator Accelerator { get; } = accelerator;
+
+    public static IlgpuDevice Open(IlgpuTarget target)
+    {
+        if (target == IlgpuTarget.CpuAccelerator)
+        {
+            // One thread per core and the smallest warp (2 lanes): the kernels use no warp or group intrinsics, and ILGPU's
+            // default CPU device (several simulated lanes per core) spends most of its time synchronising them.
+            var device = new CPUDevice(2, 1, Environment.ProcessorCount);
+            var cpu = Context.Create(b => b.CPU(device).EnableAlgorithms());
+            return new IlgpuDevice(cpu, cpu.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel));
+        }
+        Context context;
+        try
+        {
+            context = Context.Create(b => b.Cuda().EnableAlgorithms());
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new GpuUnavailableException($"--engine ilgpu: CUDA could not be initialised ({e.GetType().Name}: {e.Message.Split('\n')[0]}); use --device cpu", e);
+        }
+        var devices = context.GetCudaDevices();
+        if (devices.Count == 0)
+        {
+            context.Dispose();
+            throw new GpuUnavailableException("--engine ilgpu: no NVIDIA GPU with a CUDA driver was found; use --device cpu or check the driver (nvidia-smi)");
+        }
+        return new IlgpuDevice(context, devices[0].CreateAccelerator(context));
+    }
+
+    public void Dispose()
+    {
+        Accelerator.Dispose();
+        context.Dispose();
+    }
+}
