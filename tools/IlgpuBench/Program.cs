@@ -15,7 +15,7 @@ int[] batches = Option("--batches", "1,8").Split(',').Select(int.Parse).ToArray(
 int iterations = int.Parse(Option("--iterations", "20"));
 Directory.CreateDirectory(outDir);
 
-var model = File.ReadAllBytes(modelPath);
+var model = ReadModel(modelPath);
 var frames = Directory.EnumerateFiles(framesDir, "*.bgr").Order().Select(ReadFrame).ToList();
 using var ort = new InferenceSession(model, new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL });
 var spec = InputSpec.FromJson(ort.ModelMetadata.CustomMetadataMap["moedetect.preprocess"], ort.InputMetadata.Keys.Single(),
@@ -29,6 +29,8 @@ var report = new Dictionary<string, object> { ["engine"] = engine.Name, ["load_m
 var runs = new List<object>();
 foreach (int batch in batches)
 {
+  try
+  {
     var images = Enumerable.Range(0, batch).Select(i => frames[i % frames.Count]).ToList();
     var input = engine.Preprocess(images, spec, out _);
     var expected = ortEngine.Run(input, batch);
@@ -47,10 +49,25 @@ foreach (int batch in batches)
     };
     runs.Add(run);
     Console.WriteLine(JsonSerializer.Serialize(run));
+  }
+  catch (Exception e)
+  {
+    Console.WriteLine($"batch {batch} failed: {e}");
+    runs.Add(new { batch, error = e.ToString() });
+  }
 }
 report["runs"] = runs;
 File.WriteAllText(Path.Combine(outDir, "ilgpu-bench.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+
+static byte[] ReadModel(string path)
+{
+    if (!path.EndsWith(".gz")) return File.ReadAllBytes(path);
+    using var gzip = new System.IO.Compression.GZipStream(File.OpenRead(path), System.IO.Compression.CompressionMode.Decompress);
+    using var memory = new MemoryStream();
+    gzip.CopyTo(memory);
+    return memory.ToArray();
+}
 
 string Option(string name, string fallback) => options.IndexOf(name) is var i and >= 0 ? options[i + 1] : fallback;
 

@@ -110,9 +110,12 @@ internal static class GraphFusion
         foreach (var act in graph.Nodes.ToList())
         {
             var readers = graph.ReaderCounts();
-            var conv = SoleProducer(graph, readers, act.Inputs.FirstOrDefault() ?? "", "Conv");
-            if (conv is null || conv.Fused.Function != UnaryFunction.Identity) continue;
-            if (act.OpType == "Sigmoid" && TrySilu(graph, readers, conv, act)) continue;
+            string input = act.Inputs.FirstOrDefault() ?? "";
+            var producer = graph.Nodes.FirstOrDefault(n => n.OpType == "Conv" && n.Outputs[0] == input && n.Fused.Function == UnaryFunction.Identity);
+            if (producer is null || graph.OutputNames.Contains(input)) continue;
+            if (act.OpType == "Sigmoid" && TrySilu(graph, readers, producer, act)) continue;
+            var conv = SoleProducer(graph, readers, input, "Conv");
+            if (conv is null) continue;
             var fused = ActivationOf(graph, act);
             if (fused is null) continue;
             conv.Fused = fused.Value;
