@@ -35,11 +35,35 @@ public sealed class IlgpuEngine : IInferenceEngine
 
     /// <summary>Loads <paramref name="onnx"/> for <paramref name="target"/>. Throws <see cref="InvalidModelException"/>
     /// (<see cref="UnsupportedOperatorException"/> for an operator it cannot run) or <see cref="GpuUnavailableException"/>.</summary>
-    public static IlgpuEngine Load(byte[] onnx, string modelLabel, IlgpuTarget target, int maxBatch = 64)
+    public static IlgpuEngine Load(byte[] onnx, string modelLabel, IlgpuTarget target, int maxBatch = 64,
+        IReadOnlyList<string>? outputNames = null)
     {
         var graph = OnnxGraph.Parse(onnx, modelLabel);
+        if (outputNames is not null)
+        {
+            var missing = outputNames.Except(graph.OutputNames).ToList();
+            if (missing.Count > 0)
+                throw new InvalidModelException($"'{modelLabel}' has no output {string.Join(", ", missing)} (outputs: {string.Join(", ", graph.OutputNames)})");
+            graph.OutputNames = outputNames.ToList();
+        }
         GraphFusion.Apply(graph);
         return new IlgpuEngine(IlgpuDevice.Open(target), graph, maxBatch);
+    }
+
+    /// <summary>The engine for <c>--engine ilgpu</c> on <paramref name="request"/>'s device: with <c>--device gpu</c> a
+    /// missing CUDA device is an error; with <c>auto</c> it is a warning and null, so the caller uses its CPU engine.
+    /// Only <paramref name="outputNames"/> (the decoder's tensors) are computed and downloaded.</summary>
+    public static IlgpuEngine? ForRequest(byte[] onnx, string modelLabel, EngineRequest request, IReadOnlyList<string> outputNames)
+    {
+        try
+        {
+            return Load(onnx, modelLabel, IlgpuTarget.Cuda, outputNames: outputNames);
+        }
+        catch (GpuUnavailableException e) when (request.Device == ComputeDevice.Auto)
+        {
+            request.Warn?.Invoke($"warning: {e.Message}; running on the CPU");
+            return null;
+        }
     }
 
     public string Name { get; }

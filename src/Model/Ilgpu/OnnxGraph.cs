@@ -69,7 +69,8 @@ internal sealed class OnnxGraph
     public required string InputName { get; init; }
     /// <summary>Input dimensions; -1 where the graph leaves them free (the batch).</summary>
     public required int[] InputShape { get; init; }
-    public required IReadOnlyList<string> OutputNames { get; init; }
+    /// <summary>The outputs the engine computes and downloads; narrowing them lets load-time pruning drop the rest.</summary>
+    public required IReadOnlyList<string> OutputNames { get; set; }
     public required long Opset { get; init; }
 
     public static OnnxGraph Parse(byte[] bytes, string label)
