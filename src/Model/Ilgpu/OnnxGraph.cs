@@ -8,7 +8,8 @@ namespace MoeDetect.Model.Ilgpu;
 internal sealed record HostTensor(double[] Data, int[] Shape, bool IsInteger)
 {
     public float[] ToFloats() => Array.ConvertAll(Data, v => (float)v);
-    public long[] ToLongs() => Array.ConvertAll(Data, v => (long)v);
+    // INT64_MAX (Slice's "to the end") does not survive the trip through a double exactly; saturate it.
+    public long[] ToLongs() => Array.ConvertAll(Data, v => v >= long.MaxValue ? long.MaxValue : v <= long.MinValue ? long.MinValue : (long)v);
     public int[] ToInts() => Array.ConvertAll(Data, v => (int)Math.Clamp(v, int.MinValue, int.MaxValue));
 
     public static HostTensor Floats(float[] data, int[] shape) => new(Array.ConvertAll(data, v => (double)v), shape, false);

@@ -80,6 +80,8 @@ internal sealed partial class OperatorCompiler
         var x = Get(0);
         int rank = x.Shape.Length;
         var perm = _node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any())
+            throw Invalid($"perm [{string.Join(",", perm)}] is not a permutation of the input's {rank} axes");
         var shape = perm.Select(p => x.Shape[p]).ToArray();
         var strides = Layout.Strides(x.Shape);
         var region = new Layout.Region(0, 0, shape, perm.Select(p => strides[p]).ToArray(), 0, Layout.Strides(shape), 0);

@@ -78,7 +78,7 @@ internal sealed partial class OperatorCompiler
             case "Softmax": Softmax(); break;
             case "Resize" or "Upsample": Resize(); break;
             case "TopK": TopK(); break;
-            case "Shape": Set(0, HostTensor.Integers(Get(0).Shape.Select(d => (long)d))); break;
+            case "Shape": Shape(); break;
             case "Reshape" or "Flatten" or "Squeeze" or "Unsqueeze" or "Identity" or "Dropout": Reshape(); break;
             case "Cast": Cast(); break;
             case "Transpose": Transpose(); break;
@@ -90,6 +90,15 @@ internal sealed partial class OperatorCompiler
             case "ConstantOfShape" or "Range": Set(0, ShapeFolding.Generate(node, HostInput(0), node.Input(1) is null ? null : HostInput(1), node.Input(2) is null ? null : HostInput(2))); break;
             default: Elementwise(); break;
         }
+    }
+
+    /// <summary>Shape, with opset 15's start/end (negative counts from the end, clamped to the rank).</summary>
+    private void Shape()
+    {
+        var shape = Get(0).Shape;
+        int Clamp(long v) => (int)Math.Clamp(v < 0 ? v + shape.Length : v, 0, shape.Length);
+        int start = Clamp(_node.Int("start", 0)), end = Clamp(_node.Int("end", shape.Length));
+        Set(0, HostTensor.Integers(shape[start..Math.Max(start, end)].Select(d => (long)d)));
     }
 
     // ---- values -------------------------------------------------------------------------------------------------

@@ -153,6 +153,13 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
             .Node("Concat", ["n", "c", "minus"], ["target"], ("axis", 0))
             .Node("Reshape", ["x", "target"], ["y"]).Output("y").Build();
         AssertParity("Shape → Gather → Concat → Reshape", model, [2, 4, 6, 6], bound: 0);
+
+        // Opset 15 Shape with start/end, as TensorFlow converters build Resize sizes: [N, C] ++ [2H, 2W].
+        var resize = new TinyOnnxGraph(opset: 17).Input("x", 4, 6, 5).Longs("hw", 12, 10)
+            .Node("Shape", ["x"], ["nc"], ("start", 0), ("end", -2)).Node("Concat", ["nc", "hw"], ["sizes"], ("axis", 0))
+            .Node("Resize", ["x", "", "", "sizes"], ["y"], ("mode", "linear"), ("coordinate_transformation_mode", "asymmetric"))
+            .Output("y").Build();
+        AssertParity("Shape(start, end) → Concat → Resize sizes", resize, [2, 4, 6, 5], bound: 1e-6f);
     }
 
     [Fact]
