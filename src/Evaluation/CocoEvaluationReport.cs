@@ -64,15 +64,15 @@ public sealed record CocoEvaluationReport(
 
     private IEnumerable<(string Key, string Caption, double Value)> Statistics()
     {
-        string at = MaxDetections.ToString(CultureInfo.InvariantCulture);
+        string at = MaxDetections.ToString(CultureInfo.InvariantCulture).PadLeft(3);
         yield return ("map50_95", $"AP @[ IoU=0.50:0.95 | area=   all | maxDets={at} ]", Map50_95);
         yield return ("map50", $"AP @[ IoU=0.50      | area=   all | maxDets={at} ]", Map50);
         yield return ("map75", $"AP @[ IoU=0.75      | area=   all | maxDets={at} ]", Map75);
         yield return ("map_small", $"AP @[ IoU=0.50:0.95 | area= small | maxDets={at} ]", MapSmall);
         yield return ("map_medium", $"AP @[ IoU=0.50:0.95 | area=medium | maxDets={at} ]", MapMedium);
         yield return ("map_large", $"AP @[ IoU=0.50:0.95 | area= large | maxDets={at} ]", MapLarge);
-        yield return ("mar1", "AR @[ IoU=0.50:0.95 | area=   all | maxDets=1 ]", Mar1);
-        yield return ("mar10", "AR @[ IoU=0.50:0.95 | area=   all | maxDets=10 ]", Mar10);
+        yield return ("mar1", "AR @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]", Mar1);
+        yield return ("mar10", "AR @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]", Mar10);
         yield return ("mar100", $"AR @[ IoU=0.50:0.95 | area=   all | maxDets={at} ]", Mar100);
         yield return ("mar_small", $"AR @[ IoU=0.50:0.95 | area= small | maxDets={at} ]", MarSmall);
         yield return ("mar_medium", $"AR @[ IoU=0.50:0.95 | area=medium | maxDets={at} ]", MarMedium);
