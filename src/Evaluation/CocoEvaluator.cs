@@ -37,25 +37,28 @@ public static class CocoEvaluator
         var truthsByPair = truth.Annotations.Where(a => evaluatedImages.Contains(a.ImageId)).ToLookup(a => (a.ImageId, a.CategoryId));
         var detectionsByPair = detections.ToLookup(d => (d.ImageId, d.CategoryId));
 
+        // Only pairs with a truth or a detection take part (pycocotools skips the empty ones), images in ascending id.
+        var imagesByCategory = truthsByPair.Select(g => g.Key).Concat(detectionsByPair.Select(g => g.Key))
+            .Distinct()
+            .ToLookup(pair => pair.CategoryId, pair => pair.ImageId);
+
         var curves = new PrecisionRecallCurves?[categories.Length, CocoProtocol.AreaRanges.Count, detectionLimits.Length];
         var countedTruths = new int[categories.Length];
         for (int k = 0; k < categories.Length; k++)
         {
             var matchesPerArea = CocoProtocol.AreaRanges.Select(_ => new List<ImageCategoryMatch>()).ToArray();
-            foreach (int imageId in sortedImages)
+            foreach (int imageId in imagesByCategory[categories[k].Id].Order())
             {
                 var pair = (imageId, categories[k].Id);
-                var truths = truthsByPair[pair].ToArray();
-                var found = detectionsByPair[pair];
-                if (truths.Length == 0 && !found.Any()) continue;
-                var candidates = new ImageCategoryCandidates(truths, found, maxDetections);
+                var candidates = new ImageCategoryCandidates(truthsByPair[pair].ToArray(), detectionsByPair[pair], maxDetections);
                 for (int a = 0; a < CocoProtocol.AreaRanges.Count; a++)
                     matchesPerArea[a].Add(GreedyMatching.Match(candidates, CocoProtocol.AreaRanges[a]));
             }
             countedTruths[k] = matchesPerArea[All].Sum(m => m.CountedTruths);
+            var ranking = PrecisionRecallCurves.Rank(matchesPerArea[All]);
             for (int a = 0; a < CocoProtocol.AreaRanges.Count; a++)
                 for (int m = 0; m < detectionLimits.Length; m++)
-                    curves[k, a, m] = PrecisionRecallCurves.Accumulate(matchesPerArea[a], detectionLimits[m]);
+                    curves[k, a, m] = PrecisionRecallCurves.Accumulate(matchesPerArea[a], ranking, detectionLimits[m]);
         }
         return (curves, countedTruths);
     }
