@@ -1,0 +1,8 @@
+namespace MoeDetect.Model.Engines;
+
+/// <summary>Where inference runs. Auto takes the GPU when one is usable and otherwise warns and uses the CPU.</summary>
+public enum ComputeDevice { Cpu, Gpu, Auto }
+
+/// <summary>What the user asked for: device, GPU engine family ("ort" or "ilgpu"; null = best available),
+/// CPU threads (0 = ONNX Runtime's default) and where to send warnings such as a fallback to the CPU.</summary>
+public sealed record EngineRequest(ComputeDevice Device = ComputeDevice.Cpu, string? Engine = null, int Threads = 0, Action<string>? Warn = null);

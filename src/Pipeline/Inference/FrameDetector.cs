@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Input;
+using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Frames;
+using MoeDetect.Pipeline.Timing;
+
+namespace MoeDetect.Pipeline.Inference;
+
+/// <summary>The middle of the corridor: frames → preprocess → engine → decode + NMS → detections, timing each
+/// stage into the given statistics. Not thread-safe (owns a preprocessing canvas and an input buffer).</summary>
+public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : IDisposable
+{
+    private readonly FramePreprocessor _preprocessor = new(model.Input);
+    private float[] _batchInput = [];
+
+    public DetectorModel Model { get; } = model;
+    public DecodeOptions Options { get; } = options;
+
+    public IReadOnlyList<FrameDetections> Detect(IReadOnlyList<Frame> frames, StageStatistics statistics)
+    {
+        int n = frames.Count, perImage = Model.Input.ValuesPerImage;
+        if (_batchInput.Length < n * perImage) _batchInput = new float[n * perImage];
+
+        var clock = Stopwatch.StartNew();
+        var letterboxes = new LetterboxTransform[n];
+        for (int i = 0; i < n; i++)
+            letterboxes[i] = _preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage));
+        statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
+
+        var output = Model.Engine.Run(_batchInput.AsMemory(0, n * perImage), n);
+        var t = output.Timings;
+        statistics.AddShared(Stages.Upload, t.UploadMs, n);
+        statistics.AddShared(Stages.Inference, t.InferenceMs, n);
+        statistics.AddShared(Stages.Download, t.DownloadMs, n);
+        if (output.Routes is not null)
+        {
+            statistics.AddShared(Stages.Route, t.RouteMs, n);
+            statistics.AddShared(Stages.Experts, t.ExpertsMs, n);
+        }
+
+        clock.Restart();
+        var results = new FrameDetections[n];
+        for (int i = 0; i < n; i++)
+        {
+            var f = frames[i];
+            results[i] = new FrameDetections(f.Source, f.Index, f.TimestampMs, f.Width, f.Height,
+                Model.Decoder.Decode(output, i, letterboxes[i], Options), output.Routes?[i]);
+        }
+        statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, n);
+        return results;
+    }
+
+    public void Dispose() => _preprocessor.Dispose();
+}
