@@ -39,7 +39,7 @@ public sealed record TfjsConversionOptions
     /// <summary>Written as <c>moedetect.preprocess</c>; its layout also decides which input dims make <c>imgsz</c>.</summary>
     public PreprocessSpec? Preprocess { get; init; }
 
-    public IReadOnlyList<string> ClassNames { get; init; } = Conversion.ClassNames.Coco80;
+    public IReadOnlyList<string> ClassNames { get; init; } = NamesMetadata.Coco80;
 
     /// <summary>Further metadata_props entries (e.g. <c>moedetect.strides</c>).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();

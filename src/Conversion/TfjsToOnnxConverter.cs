@@ -55,7 +55,7 @@ public static class TfjsToOnnxConverter
 
     private static IEnumerable<(string Key, string Value)> Metadata(TfjsGraphModel model, TfjsConversionOptions options, GraphProto graph)
     {
-        yield return ("names", ClassNames.ToPythonDict(options.ClassNames));
+        yield return ("names", NamesMetadata.ToPythonDict(options.ClassNames));
         yield return ("moedetect.source", options.Source ?? Provenance(model));
         if (options.Preprocess is { } pre)
         {

@@ -17,6 +17,9 @@ internal static class GraphTranslation
         RejectUnsupported(model, order);
 
         var onnx = new OnnxGraphBuilder();
+        // Reserve the interface names first, so inner values that share a TF name get a suffix instead.
+        var firstInput = onnx.ExactName(inputName);
+        var outputNames = outputs.Select(o => onnx.ExactName(o.OnnxName)).ToList();
         var scope = new TranslationScope(onnx, new Dictionary<string, TfjsTensor>(model.Weights));
         var placeholders = 0;
         foreach (var node in order)
@@ -25,7 +28,7 @@ internal static class GraphTranslation
                 continue;
             if (node.Op == "Placeholder")
             {
-                var name = onnx.ExactName(placeholders++ == 0 ? inputName : node.Name);
+                var name = placeholders++ == 0 ? firstInput : onnx.ExactName(node.Name);
                 onnx.Graph.Input.Add(ValueInfo(name, ElementwiseOps.OnnxType(node, "dtype"), node.Shape("shape")));
                 scope.BindName(node.Name, name);
             }
@@ -35,10 +38,10 @@ internal static class GraphTranslation
                 OpTranslators.For(node.Op)!(node, scope);
         }
 
-        foreach (var o in outputs)
+        foreach (var (o, outputName) in outputs.Zip(outputNames))
         {
             var signature = model.SignatureOutputs.FirstOrDefault(s => s.Reference == TranslationScope.Key(o.TfName));
-            var value = onnx.Node("Identity", [scope.Value(o.TfName)], [onnx.ExactName(o.OnnxName)]);
+            var value = onnx.Node("Identity", [scope.Value(o.TfName)], [outputName]);
             var type = signature?.DType switch
             {
                 null or "DT_FLOAT" => TensorProto.Types.DataType.Float,

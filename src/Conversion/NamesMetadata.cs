@@ -2,12 +2,12 @@ using System.Text;
 
 namespace MoeDetect.Conversion;
 
-/// <summary>Class-name lists for the model metadata: the COCO-80 list shipped with the converter, or one read from a file.</summary>
-public static class ClassNames
+/// <summary>The class names written to the <c>names</c> metadata: the COCO-80 list shipped with the converter, or one read from a file.</summary>
+public static class NamesMetadata
 {
     /// <summary>The 80 COCO class names in the standard (Ultralytics/Darknet) order.</summary>
     public static IReadOnlyList<string> Coco80 { get; } = ReadLines(
-        typeof(ClassNames).Assembly.GetManifestResourceStream("MoeDetect.Conversion.coco80.names")
+        typeof(NamesMetadata).Assembly.GetManifestResourceStream("MoeDetect.Conversion.coco80.names")
         ?? throw new InvalidOperationException("coco80.names resource missing from the build"));
 
     /// <summary>One class name per line; blank lines ignored.</summary>
