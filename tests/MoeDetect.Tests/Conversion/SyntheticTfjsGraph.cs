@@ -20,6 +20,9 @@ internal sealed class SyntheticTfjsGraph
     public SyntheticTfjsGraph Input(string name, int[] shape, string dtype = "DT_FLOAT") =>
         Node(name, "Placeholder", [], new() { ["dtype"] = Type(dtype), ["shape"] = new { shape = new { dim = shape.Select(d => new { size = d.ToString() }) } } });
 
+    /// <summary>Weight shards the .bin is cut into (cuts fall inside weights, as the TFJS converter's 4 MB shards do).</summary>
+    public int Shards { get; init; } = 1;
+
     /// <summary>A float constant stored as float16; returns the values as the model will see them (rounded to half).</summary>
     public float[] Floats(string name, float[] values, params int[] shape)
     {
@@ -27,13 +30,23 @@ internal sealed class SyntheticTfjsGraph
         var bytes = new byte[halves.Length * 2];
         for (var i = 0; i < halves.Length; i++)
             BitConverter.TryWriteBytes(bytes.AsSpan(i * 2), halves[i]);
-        AddConst(name, "float32", shape, bytes, quantized: true);
+        AddConst(name, "float32", shape, bytes, new { dtype = "float16", original_dtype = "float32" });
         return halves.Select(h => (float)h).ToArray();
+    }
+
+    /// <summary>A float constant stored with TFJS's uint8 affine quantization (value = q·scale + min); returns the dequantized values.</summary>
+    public float[] Uint8Floats(string name, float[] values, params int[] shape)
+    {
+        var (min, max) = (values.Min(), values.Max());
+        var scale = (max - min) / 255f;
+        var q = values.Select(v => (byte)Math.Round((v - min) / scale)).ToArray();
+        AddConst(name, "float32", shape, q, new { dtype = "uint8", min, scale, original_dtype = "float32" });
+        return q.Select(b => (float)(b * (double)scale + min)).ToArray();
     }
 
     public SyntheticTfjsGraph Ints(string name, int[] values, params int[] shape)
     {
-        AddConst(name, "int32", shape, values.SelectMany(BitConverter.GetBytes).ToArray(), quantized: false);
+        AddConst(name, "int32", shape, values.SelectMany(BitConverter.GetBytes).ToArray(), quantization: null);
         return this;
     }
 
@@ -72,10 +85,13 @@ internal sealed class SyntheticTfjsGraph
                 outputs = _outputs.ToDictionary(o => $"{o.Name}:0",
                     o => (object)new { name = $"{o.Name}:0", dtype = o.DType, tensorShape = new { dim = o.Shape.Select(d => new { size = d.ToString() }) } }),
             },
-            ["weightsManifest"] = new[] { new { paths = new[] { "model.bin" }, weights = _weights.Select(w => w.Spec) } },
+            ["weightsManifest"] = new[] { new { paths = ShardNames(), weights = _weights.Select(w => w.Spec) } },
         };
         File.WriteAllText(Path.Combine(dir, "model.json"), JsonSerializer.Serialize(json));
-        File.WriteAllBytes(Path.Combine(dir, "model.bin"), _weights.SelectMany(w => w.Bytes).ToArray());
+        var bin = _weights.SelectMany(w => w.Bytes).ToArray();
+        var perShard = (bin.Length + Shards - 1) / Shards;
+        foreach (var (shard, k) in ShardNames().Select((n, k) => (n, k)))
+            File.WriteAllBytes(Path.Combine(dir, shard), bin.Skip(k * perShard).Take(perShard).ToArray());
         return Path.Combine(dir, "model.json");
     }
 
@@ -102,11 +118,14 @@ internal sealed class SyntheticTfjsGraph
         }
     }
 
-    private void AddConst(string name, string dtype, int[] shape, byte[] bytes, bool quantized)
+    private string[] ShardNames() =>
+        Shards == 1 ? ["model.bin"] : Enumerable.Range(1, Shards).Select(k => $"group1-shard{k}of{Shards}.bin").ToArray();
+
+    private void AddConst(string name, string dtype, int[] shape, byte[] bytes, object? quantization)
     {
         var spec = new Dictionary<string, object> { ["name"] = name, ["shape"] = shape, ["dtype"] = dtype };
-        if (quantized)
-            spec["quantization"] = new { dtype = "float16", original_dtype = "float32" };
+        if (quantization is not null)
+            spec["quantization"] = quantization;
         _weights.Add((spec, bytes));
         Node(name, "Const", [], new() { ["dtype"] = Type(dtype == "int32" ? "DT_INT32" : "DT_FLOAT") });
     }
