@@ -113,7 +113,8 @@ internal static class TensorOps
         if (ellipsisMask != 0 && newAxisMask != 0)
             throw new ModelConversionException($"{node}: StridedSlice with both ellipsis_mask and new_axis_mask is not supported.");
 
-        List<long> axes = [], starts = [], ends = [], steps = [], squeeze = [], unsqueeze = [];
+        var slices = new List<(long Axis, long Start, long End, long Step)>();
+        List<long> squeeze = [], unsqueeze = [];
         long axis = 0, outputDim = 0;
         for (var i = 0; i < begin.Length; i++)
         {
@@ -132,37 +133,30 @@ internal static class TensorOps
             var step = strides[i];
             if ((shrinkMask & bit) != 0)
             {
-                (starts, ends, steps).Add3(begin[i], begin[i] == -1 ? long.MaxValue : begin[i] + 1, 1);
+                slices.Add((axis, begin[i], begin[i] == -1 ? long.MaxValue : begin[i] + 1, 1));
                 squeeze.Add(axis);
             }
             else
             {
-                (starts, ends, steps).Add3(
+                slices.Add((axis,
                     (beginMask & bit) != 0 ? (step > 0 ? 0 : long.MaxValue) : begin[i],
                     (endMask & bit) != 0 ? (step > 0 ? long.MaxValue : long.MinValue) : end[i],
-                    step);
+                    step));
                 outputDim++;
             }
-            axes.Add(axis++);
+            axis++;
         }
 
         var g = s.Onnx;
         var y = s.Input(node, 0);
-        if (axes.Count > 0)
-            y = g.Node("Slice", [y, s.Int64s(node, "starts", [.. starts]), s.Int64s(node, "ends", [.. ends]), s.Int64s(node, "axes", [.. axes]),
-                s.Int64s(node, "steps", [.. steps])], $"{node.Name}/slice");
+        if (slices.Count > 0)
+            y = g.Node("Slice", [y, s.Int64s(node, "starts", [.. slices.Select(x => x.Start)]), s.Int64s(node, "ends", [.. slices.Select(x => x.End)]),
+                s.Int64s(node, "axes", [.. slices.Select(x => x.Axis)]), s.Int64s(node, "steps", [.. slices.Select(x => x.Step)])], $"{node.Name}/slice");
         if (squeeze.Count > 0)
             y = g.Node("Squeeze", [y, s.Int64s(node, "squeeze", [.. squeeze])], $"{node.Name}/squeeze");
         if (unsqueeze.Count > 0)
             y = g.Node("Unsqueeze", [y, s.Int64s(node, "unsqueeze", [.. unsqueeze])], $"{node.Name}/unsqueeze");
         s.Bind(node, g.Node("Identity", [y], node.Name));
-    }
-
-    private static void Add3(this (List<long> A, List<long> B, List<long> C) lists, long a, long b, long c)
-    {
-        lists.A.Add(a);
-        lists.B.Add(b);
-        lists.C.Add(c);
     }
 
     private static void Slice(TfjsNode node, TranslationScope s)

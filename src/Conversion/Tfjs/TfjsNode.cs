@@ -10,8 +10,6 @@ public sealed class TfjsNode(string name, string op, IReadOnlyList<string> input
     public string Op { get; } = op;
     public IReadOnlyList<string> Inputs { get; } = inputs;
 
-    public bool Has(string key) => attributes.ContainsKey(key);
-
     public long Int(string key, long fallback) =>
         attributes.TryGetValue(key, out var a) && a.TryGetProperty("i", out var i) ? ParseLong(i) : fallback;
 

@@ -72,14 +72,11 @@ internal sealed class TranslationScope(OnnxGraphBuilder onnx, Dictionary<string,
 
     public void BindName(string tfRef, string onnxValue) => _values[Key(tfRef)] = onnxValue;
 
-    public string Emit(TfjsNode node, string op, IEnumerable<string> inputs, params AttributeProto[] attributes) =>
-        Onnx.Node(op, inputs, node.Name, attributes);
-
     public string Int64s(TfjsNode node, string suffix, long[] values) => Onnx.Int64s($"{node.Name}/{suffix}", values);
 
     /// <summary>Emits the node that stands for the TF node's only output and binds it.</summary>
     public void EmitAndBind(TfjsNode node, string op, IEnumerable<string> inputs, params AttributeProto[] attributes) =>
-        Bind(node, Emit(node, op, inputs, attributes));
+        Bind(node, Onnx.Node(op, inputs, node.Name, attributes));
 
     public string ToNchw(string value, string hint) => Onnx.Node("Transpose", [value], $"{hint}/to_nchw", Attr.Ints("perm", [0, 3, 1, 2]));
 
