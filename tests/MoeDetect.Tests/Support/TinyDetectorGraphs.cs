@@ -1,0 +1,37 @@
+namespace MoeDetect.Tests.Support;
+
+/// <summary>Builds small real ONNX detector graphs whose single output is a chosen constant tensor (plus 0 × the
+/// mean of the image, so the graph really consumes its input). ONNX Runtime runs them like any export, which lets
+/// tests fix exactly what the "network" outputs and check decoding, box mapping and format detection.</summary>
+public static class TinyDetectorGraphs
+{
+    public static string Write(string folder, string fileName, int[] inputShape, string outputName, float[] output, int[] outputShape,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var graph = new TestOnnx("tiny")
+            .Input("images", inputShape)
+            .Output(outputName, outputShape)
+            .Floats("constant_output", output, outputShape)
+            .Floats("zero", [0f])
+            .Node("ReduceMean", ["images"], "mean", ("keepdims", 0))
+            .Node("Mul", ["mean", "zero"], "nothing")
+            .Node("Add", ["constant_output", "nothing"], outputName);
+        string path = Path.Combine(folder, fileName);
+        File.WriteAllBytes(path, graph.ToBytes(metadata));
+        return path;
+    }
+
+    /// <summary>An Ultralytics YOLOv8-style output [1, 4 + classes, anchors] holding the given boxes (cx, cy, w, h in
+    /// input pixels) with one class score each; every other anchor scores 0.</summary>
+    public static float[] YoloV8Output(int classes, int anchors, params (float Cx, float Cy, float W, float H, int Class, float Score)[] boxes)
+    {
+        var v = new float[(4 + classes) * anchors];
+        for (int a = 0; a < boxes.Length; a++)
+        {
+            var b = boxes[a];
+            v[a] = b.Cx; v[anchors + a] = b.Cy; v[2 * anchors + a] = b.W; v[3 * anchors + a] = b.H;
+            v[(4 + b.Class) * anchors + a] = b.Score;
+        }
+        return v;
+    }
+}
