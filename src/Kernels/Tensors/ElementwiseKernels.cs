@@ -85,6 +85,4 @@ public static class ElementwiseKernels
     public static void Copy(Index1D i, ArrayView<float> x, ArrayView<float> y, Dims6 sizes, Dims6 xStrides, int xStart,
         Dims6 yStrides, int yStart) =>
         y[yStart + Dims6.Offset(i, sizes, yStrides)] = x[xStart + Dims6.Offset(i, sizes, xStrides)];
-
-    public static void Fill(Index1D i, ArrayView<float> y, float value) => y[i] = value;
 }

@@ -10,11 +10,6 @@ namespace MoeDetect.Model.Ilgpu;
 internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input, IReadOnlyList<Action> steps,
     IReadOnlyList<(string Name, Value Value)> outputs, IReadOnlyList<MemoryBuffer> owned, long intermediateBytes) : IDisposable
 {
-    public int[] InputShape => input.Shape;
-
-    /// <summary>Device memory of the input tensor; preprocessing on the device writes here directly.</summary>
-    public ArrayView<float> Input => input.View;
-
     public long IntermediateBytes { get; } = intermediateBytes;
 
     /// <summary>Runs with the input written by <paramref name="writeInput"/> (an upload or a preprocessing kernel);

@@ -69,9 +69,6 @@ public sealed class IlgpuEngine : IInferenceEngine
     public string Name { get; }
     public int MaxBatch { get; }
 
-    /// <summary>Device memory of the accelerator in bytes (for messages and planning).</summary>
-    public long DeviceMemoryBytes => _device.Accelerator.MemorySize;
-
     public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize)
     {
         int perItem = input.Length / Math.Max(1, batchSize);

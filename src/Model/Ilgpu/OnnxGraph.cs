@@ -12,7 +12,6 @@ internal sealed record HostTensor(double[] Data, int[] Shape, bool IsInteger)
     public long[] ToLongs() => Array.ConvertAll(Data, v => v >= long.MaxValue ? long.MaxValue : v <= long.MinValue ? long.MinValue : (long)v);
     public int[] ToInts() => Array.ConvertAll(Data, v => (int)Math.Clamp(v, int.MinValue, int.MaxValue));
 
-    public static HostTensor Floats(float[] data, int[] shape) => new(Array.ConvertAll(data, v => (double)v), shape, false);
     public static HostTensor Integers(IEnumerable<long> data) { var d = data.Select(v => (double)v).ToArray(); return new(d, [d.Length], true); }
 
     internal static HostTensor FromProto(TensorProto t, string owner)

@@ -200,11 +200,14 @@ internal static class TopKSelection
         // Priority: lower key, or equal key with higher index, is worse (dequeued first).
         var worstFirst = Comparer<int>.Create((p, q) => keys[p] != keys[q] ? keys[p].CompareTo(keys[q]) : q.CompareTo(p));
         var heap = new PriorityQueue<int, int>(k + 1, worstFirst);
+        float threshold = float.NegativeInfinity;
         for (int i = 0; i < keys.Length; i++)
         {
-            if (heap.Count == k && worstFirst.Compare(i, heap.Peek()) <= 0) continue;
+            // Plain float test first: almost every cell of a heatmap is below the current k-th best.
+            if (heap.Count == k && (keys[i] < threshold || worstFirst.Compare(i, heap.Peek()) <= 0)) continue;
             heap.Enqueue(i, i);
             if (heap.Count > k) heap.Dequeue();
+            if (heap.Count == k) threshold = keys[heap.Peek()];
         }
         var top = new int[k];
         for (int j = k - 1; j >= 0; j--) top[j] = heap.Dequeue();

@@ -17,13 +17,21 @@ public static class ModelLoader
         if (extension is not ".onnx")
             throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx) or a MoeDetect model (.moedet)");
 
-        var (session, engineName) = OrtSessionFactory.Create(File.ReadAllBytes(path), path, request);
+        var bytes = File.ReadAllBytes(path);
+        // --engine ilgpu on a GPU: ONNX Runtime (CPU) only describes the model; the ILGPU engine runs it.
+        bool ilgpu = request.Engine == "ilgpu" && request.Device != ComputeDevice.Cpu;
+        var (session, engineName) = OrtSessionFactory.Create(bytes, path, ilgpu ? request with { Device = ComputeDevice.Cpu } : request);
         try
         {
             var (input, names, decoder) = OnnxDetectorDescription.Describe(session, path);
             if (inputSize is { } size && (size != input.Width || size != input.Height))
+            {
+                if (ilgpu) throw new MoeDetectException($"--engine ilgpu runs '{path}' at its own input size {input.Width}x{input.Height}; drop the input size option or use --engine ort");
                 input = OnnxDetectorDescription.Resize(session, input, size, path);
-            var engine = new OrtEngine(session, engineName, decoder.OutputNames);
+            }
+            IInferenceEngine? gpu = ilgpu ? Ilgpu.IlgpuEngine.ForRequest(bytes, path, request, decoder.OutputNames) : null;
+            if (gpu is not null) session.Dispose();
+            var engine = gpu ?? new OrtEngine(session, engineName, decoder.OutputNames);
             return new DetectorModel(path, input, names, decoder, engine, isMixtureOfExperts: false);
         }
         catch

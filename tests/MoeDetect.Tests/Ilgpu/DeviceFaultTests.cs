@@ -1,6 +1,8 @@
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Ilgpu;
+using MoeDetect.Model.Loading;
 using MoeDetect.Tests.Kernels;
+using MoeDetect.Tests.Support;
 using Xunit;
 
 namespace MoeDetect.Tests.Ilgpu;
@@ -24,6 +26,17 @@ public sealed class DeviceFaultTests
         var e = Assert.Throws<GpuUnavailableException>(() =>
             IlgpuEngine.ForRequest(model, "identity", new EngineRequest(ComputeDevice.Gpu, "ilgpu"), ["y"]));
         Assert.Contains("--device cpu", e.Message);
+    }
+
+    [Fact]
+    public void Model_loader_routes_engine_ilgpu_to_the_ilgpu_engine_or_falls_back_on_auto()
+    {
+        var warnings = new List<string>();
+        using var model = ModelLoader.Load(TestPaths.DefaultModel, new EngineRequest(ComputeDevice.Auto, "ilgpu", Warn: warnings.Add));
+        if (model.Engine.Name.StartsWith("ilgpu-cuda")) return;
+        Assert.Equal("onnxruntime-cpu", model.Engine.Name);
+        Assert.Contains(warnings, w => w.Contains("no NVIDIA GPU"));
+        Assert.Throws<GpuUnavailableException>(() => ModelLoader.Load(TestPaths.DefaultModel, new EngineRequest(ComputeDevice.Gpu, "ilgpu")));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Input;
 using MoeDetect.Tests.Kernels;
+using MoeDetect.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -14,9 +15,8 @@ public sealed class EndToEndTests(ITestOutputHelper log)
     [Trait("Category", "Slow")]
     public void Default_model_matches_onnx_runtime_on_a_real_image()
     {
-        string root = LetterboxKernelTests.RepositoryRoot();
-        string modelPath = Path.Combine(root, "models", "centernet-mnv3.onnx");
-        string imagePath = Path.Combine(root, "..", "shared", "data", "coco128-train", "images", "000000000009.jpg");
+        string modelPath = TestPaths.DefaultModel;
+        string imagePath = Path.Combine(TestPaths.Coco128, "images", "000000000009.jpg");
         if (!File.Exists(modelPath) || !File.Exists(imagePath))
         {
             log.WriteLine($"skipped: needs {modelPath} and {imagePath}");

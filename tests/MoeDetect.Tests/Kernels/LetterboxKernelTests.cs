@@ -3,6 +3,7 @@ using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Input;
 using MoeDetect.Pipeline.Inference;
 using MoeDetect.Tests.Ilgpu;
+using MoeDetect.Tests.Support;
 using OpenCvSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -75,16 +76,9 @@ public sealed class LetterboxKernelTests(ITestOutputHelper log)
 
     private static Mat? RealImage()
     {
-        var dir = Path.Combine(RepositoryRoot(), "..", "shared", "data", "coco128-train", "images");
+        var dir = Path.Combine(TestPaths.Coco128, "images");
         var file = Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Order().FirstOrDefault() : null;
         return file is null ? null : Cv2.ImRead(file, ImreadModes.Color);
-    }
-
-    internal static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MoeDetect.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new DirectoryNotFoundException("MoeDetect.sln not found above the test binaries");
     }
 
     internal static BgrImage ToBgr(Mat mat)
