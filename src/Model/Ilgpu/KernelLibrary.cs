@@ -51,10 +51,10 @@ internal sealed class KernelLibrary(Accelerator accelerator)
         _matmul ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>(MatrixKernels.Multiply);
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> Softmax =>
-        _softmax ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(MatrixKernels.Softmax);
+        _softmax ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(AxisKernels.Softmax);
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Gather =>
-        _gather ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(MatrixKernels.Gather);
+        _gather ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(AxisKernels.Gather);
 
     public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
         _letterbox ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run);
