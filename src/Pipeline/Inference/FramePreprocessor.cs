@@ -10,6 +10,7 @@ public sealed class FramePreprocessor(InputSpec spec) : IDisposable
 {
     private readonly Mat _canvas = new(spec.Height, spec.Width, MatType.CV_8UC3);
     private readonly Mat _floatCanvas = new(spec.Height, spec.Width, MatType.CV_32FC3);
+    private readonly Mat _floatSource = new();
     private readonly Scalar _padBgr = new(spec.Pad[2], spec.Pad[1], spec.Pad[0]);
 
     public InputSpec Spec { get; } = spec;
@@ -21,10 +22,12 @@ public sealed class FramePreprocessor(InputSpec spec) : IDisposable
             throw new ArgumentException($"destination holds {destination.Length} values, needs {Spec.ValuesPerImage}");
         var letterbox = LetterboxTransform.Create(bgr.Width, bgr.Height, Spec.Width, Spec.Height, Spec.CenteredLetterbox);
         var region = new Rect(letterbox.OffsetX, letterbox.OffsetY, letterbox.ResizedWidth, letterbox.ResizedHeight);
-        if (Spec.Resize == ResizeMethod.TfLegacyBilinear)
+        if (Spec.Resize == ResizeMethod.FloatBilinear)
         {
             _floatCanvas.SetTo(_padBgr);
-            ResizeTfLegacy(bgr, region);
+            bgr.ConvertTo(_floatSource, MatType.CV_32FC3);
+            using var target = new Mat(_floatCanvas, region);
+            Cv2.Resize(_floatSource, target, region.Size, 0, 0, InterpolationFlags.Linear);
         }
         else
         {
@@ -35,47 +38,6 @@ public sealed class FramePreprocessor(InputSpec spec) : IDisposable
         }
         WriteTensor(destination);
         return letterbox;
-    }
-
-    /// <summary>TensorFlow's bilinear resize without half-pixel centres: source = destination × (in / out), the
-    /// result kept as float (no rounding to 8 bits).</summary>
-    private unsafe void ResizeTfLegacy(Mat bgr, Rect region)
-    {
-        using var continuous = bgr.IsContinuous() ? null : bgr.Clone();
-        var source = continuous ?? bgr;
-        int inW = source.Width, inH = source.Height;
-        float scaleX = (float)inW / region.Width, scaleY = (float)inH / region.Height;
-        byte* src = (byte*)source.DataPointer;
-        float* dst = (float*)_floatCanvas.DataPointer;
-        var x0s = new int[region.Width];
-        var x1s = new int[region.Width];
-        var fxs = new float[region.Width];
-        for (int x = 0; x < region.Width; x++)
-        {
-            float sx = x * scaleX;
-            x0s[x] = Math.Min((int)sx, inW - 1);
-            x1s[x] = Math.Min(x0s[x] + 1, inW - 1);
-            fxs[x] = sx - x0s[x];
-        }
-        for (int y = 0; y < region.Height; y++)
-        {
-            float sy = y * scaleY;
-            int y0 = Math.Min((int)sy, inH - 1), y1 = Math.Min(y0 + 1, inH - 1);
-            float fy = sy - y0;
-            byte* row0 = src + (long)y0 * inW * 3, row1 = src + (long)y1 * inW * 3;
-            float* outRow = dst + ((long)(region.Y + y) * Spec.Width + region.X) * 3;
-            for (int x = 0; x < region.Width; x++)
-            {
-                int a = x0s[x] * 3, b = x1s[x] * 3;
-                float fx = fxs[x];
-                for (int c = 0; c < 3; c++)
-                {
-                    float top = row0[a + c] + (row0[b + c] - row0[a + c]) * fx;
-                    float bottom = row1[a + c] + (row1[b + c] - row1[a + c]) * fx;
-                    outRow[x * 3 + c] = top + (bottom - top) * fy;
-                }
-            }
-        }
     }
 
     private unsafe void WriteTensor(Span<float> destination)
@@ -114,5 +76,6 @@ public sealed class FramePreprocessor(InputSpec spec) : IDisposable
     {
         _canvas.Dispose();
         _floatCanvas.Dispose();
+        _floatSource.Dispose();
     }
 }
