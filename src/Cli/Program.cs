@@ -5,6 +5,7 @@ using MoeDetect.Model;
 
 var root = new RootCommand("MoeDetect: real-time object detection for video (ES-MoE detectors on CPU and GPU)");
 root.Subcommands.Add(DetectCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 
 try
 {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Frames;
@@ -19,16 +20,20 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
 
     public IReadOnlyList<FrameDetections> Detect(IReadOnlyList<Frame> frames, StageStatistics statistics)
     {
+        // Values per image: floats for float engines, bytes (one per value) for pixel engines.
         int n = frames.Count, perImage = Model.Input.ValuesPerImage;
-        if (_batchInput.Length < n * perImage) _batchInput = new float[n * perImage];
+        if (Model.Engine is not IPixelInputEngine && _batchInput.Length < n * perImage) _batchInput = new float[n * perImage];
 
         var clock = Stopwatch.StartNew();
         var letterboxes = new LetterboxTransform[n];
+        var pixelEngine = Model.Engine as IPixelInputEngine;
         for (int i = 0; i < n; i++)
-            letterboxes[i] = _preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage));
+            letterboxes[i] = pixelEngine is null
+                ? _preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage))
+                : _preprocessor.FillPixels(frames[i].Image, pixelEngine.PixelStaging.Slice(i * perImage, perImage));
         statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
 
-        var output = Model.Engine.Run(_batchInput.AsMemory(0, n * perImage), n);
+        var output = pixelEngine?.RunPixels(n) ?? Model.Engine.Run(_batchInput.AsMemory(0, n * perImage), n);
         var t = output.Timings;
         statistics.AddShared(Stages.Upload, t.UploadMs, n);
         statistics.AddShared(Stages.Inference, t.InferenceMs, n);

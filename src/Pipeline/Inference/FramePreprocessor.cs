@@ -3,8 +3,8 @@ using MoeDetect.Model.Input;
 
 namespace MoeDetect.Pipeline.Inference;
 
-/// <summary>BGR frame → letterboxed, normalised tensor in the model's layout and channel order, in one pass over
-/// the pixels. Keeps its canvas between frames; one instance per worker thread.</summary>
+/// <summary>BGR frame → letterboxed canvas of the network size → (for float engines) normalised tensor in the
+/// model's layout and channel order. Keeps its canvas between frames; one instance per worker thread.</summary>
 public sealed class FramePreprocessor(InputSpec spec) : IDisposable
 {
     private readonly Mat _canvas = new(spec.Height, spec.Width, MatType.CV_8UC3);
@@ -12,49 +12,36 @@ public sealed class FramePreprocessor(InputSpec spec) : IDisposable
 
     public InputSpec Spec { get; } = spec;
 
+    public int BytesPerCanvas => 3 * Spec.Width * Spec.Height;
+
     /// <summary>Writes one image (3·W·H values) into <paramref name="destination"/> and returns the letterbox used.</summary>
-    public LetterboxTransform Fill(Mat bgr, Span<float> destination)
+    public unsafe LetterboxTransform Fill(Mat bgr, Span<float> destination)
     {
-        if (destination.Length < Spec.ValuesPerImage)
-            throw new ArgumentException($"destination holds {destination.Length} values, needs {Spec.ValuesPerImage}");
-        var letterbox = LetterboxTransform.Create(bgr.Width, bgr.Height, Spec.Width, Spec.Height, Spec.CenteredLetterbox);
-        _canvas.SetTo(_padBgr);
-        using (var region = new Mat(_canvas, new Rect(letterbox.OffsetX, letterbox.OffsetY, letterbox.ResizedWidth, letterbox.ResizedHeight)))
-            Cv2.Resize(bgr, region, new Size(letterbox.ResizedWidth, letterbox.ResizedHeight), 0, 0, InterpolationFlags.Linear);
-        WriteTensor(destination);
+        var letterbox = Letterbox(bgr, _canvas);
+        PixelTensor.Write(Spec, new ReadOnlySpan<byte>((void*)_canvas.DataPointer, BytesPerCanvas), destination);
         return letterbox;
     }
 
-    private unsafe void WriteTensor(Span<float> destination)
+    /// <summary>Writes one letterboxed 8-bit BGR canvas (W·H·3 bytes) into <paramref name="destination"/>, for
+    /// engines that normalise on their device (see <see cref="PixelInputGraph"/>).</summary>
+    public unsafe LetterboxTransform FillPixels(Mat bgr, Span<byte> destination)
     {
-        int pixels = Spec.Width * Spec.Height;
-        // Source channel for each output channel: the canvas is BGR.
-        int c0 = Spec.Order == ChannelOrder.Rgb ? 2 : 0, c2 = 2 - c0;
-        float s0 = 1 / Spec.Std[0], s1 = 1 / Spec.Std[1], s2 = 1 / Spec.Std[2];
-        float m0 = Spec.Mean[0], m1 = Spec.Mean[1], m2 = Spec.Mean[2];
-        byte* src = (byte*)_canvas.DataPointer;
-        fixed (float* dst = destination)
+        if (destination.Length < BytesPerCanvas)
+            throw new ArgumentException($"destination holds {destination.Length} bytes, needs {BytesPerCanvas}");
+        fixed (byte* pixels = destination)
         {
-            if (Spec.Layout == TensorLayout.Nhwc)
-            {
-                for (int p = 0; p < pixels; p++, src += 3)
-                {
-                    dst[3 * p] = (src[c0] - m0) * s0;
-                    dst[3 * p + 1] = (src[1] - m1) * s1;
-                    dst[3 * p + 2] = (src[c2] - m2) * s2;
-                }
-            }
-            else
-            {
-                float* plane1 = dst + pixels, plane2 = dst + 2 * pixels;
-                for (int p = 0; p < pixels; p++, src += 3)
-                {
-                    dst[p] = (src[c0] - m0) * s0;
-                    plane1[p] = (src[1] - m1) * s1;
-                    plane2[p] = (src[c2] - m2) * s2;
-                }
-            }
+            using var canvas = Mat.FromPixelData(Spec.Height, Spec.Width, MatType.CV_8UC3, (nint)pixels);
+            return Letterbox(bgr, canvas);
         }
+    }
+
+    private LetterboxTransform Letterbox(Mat bgr, Mat canvas)
+    {
+        var letterbox = LetterboxTransform.Create(bgr.Width, bgr.Height, Spec.Width, Spec.Height, Spec.CenteredLetterbox);
+        canvas.SetTo(_padBgr);
+        using (var region = new Mat(canvas, new Rect(letterbox.OffsetX, letterbox.OffsetY, letterbox.ResizedWidth, letterbox.ResizedHeight)))
+            Cv2.Resize(bgr, region, new Size(letterbox.ResizedWidth, letterbox.ResizedHeight), 0, 0, InterpolationFlags.Linear);
+        return letterbox;
     }
 
     public void Dispose() => _canvas.Dispose();
