@@ -44,7 +44,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             _binding.BindInput(PixelInputGraph.InputName, Track(OrtValue.CreateTensorValueWithData(memory.Info, TensorElementType.UInt8,
                 [graphBatch, spec.Height, spec.Width, 3], _input, graphBatch * _inputBytesPerItem)));
             _outputs = BindOutputs(outputNames);
-            for (int i = 1; i < WarmupRuns; i++) _session.RunWithBinding(_runOptions, _binding);
+            for (int i = 0; i < WarmupRuns; i++) _session.RunWithBinding(_runOptions, _binding);
         }
         catch (Exception e) when (GpuOutOfMemory.Matches(e))
         {
@@ -101,16 +101,27 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         return new EngineOutput(tensors, null, new EngineTimings(upload, inference, download));
     }
 
-    /// <summary>One run with outputs on the session's own allocator tells their shapes; then fixed buffers of those
-    /// shapes are bound for good (CUDA graphs replay against fixed addresses).</summary>
+    /// <summary>Output shapes as the graph declares them, the batch filled in; null when another dimension is open.</summary>
+    public static int[][]? StaticOutputShapes(IReadOnlyDictionary<string, NodeMetadata> outputs, IReadOnlyList<string> names, int graphBatch)
+    {
+        var shapes = names.Select(n => outputs[n].Dimensions.Select((d, i) => i == 0 && d <= 0 ? graphBatch : d).ToArray()).ToArray();
+        return shapes.All(s => s.All(d => d > 0)) ? shapes : null;
+    }
+
+    /// <summary>Fixed buffers of the outputs' shapes, bound for good (CUDA graphs replay against fixed addresses).
+    /// Where the graph leaves a dimension open, one run with outputs on the session's allocator tells the shapes
+    /// first; such a run must not be captured, so the loader turns CUDA graphs off for those graphs.</summary>
     private BoundOutput[] BindOutputs(IReadOnlyList<string> outputNames)
     {
-        foreach (var name in outputNames) _binding.BindOutputToDevice(name, _memory.Info);
-        _session.RunWithBinding(_runOptions, _binding);
-        int[][] shapes;
-        using (var values = _binding.GetOutputValues())
-            shapes = values.Select(v => v.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray()).ToArray();
-        _binding.ClearBoundOutputs();
+        var shapes = StaticOutputShapes(_session.OutputMetadata, outputNames, _graphBatch);
+        if (shapes is null)
+        {
+            foreach (var name in outputNames) _binding.BindOutputToDevice(name, _memory.Info);
+            _session.RunWithBinding(_runOptions, _binding);
+            using (var values = _binding.GetOutputValues())
+                shapes = values.Select(v => v.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray()).ToArray();
+            _binding.ClearBoundOutputs();
+        }
 
         var outputs = new BoundOutput[outputNames.Count];
         for (int o = 0; o < outputs.Length; o++)

@@ -59,7 +59,13 @@ public static class ModelLoader
             IInferenceEngine engine;
             if (bound)
             {
-                engine = CreateCudaBound(bytes, path, request, input, decoder.OutputNames, cuda!);
+                int graphBatch = PixelInputGraph.FixedBatch(bytes, input) ?? request.Batch;
+                if (cuda!.CudaGraphs && OrtBoundEngine.StaticOutputShapes(session.OutputMetadata, decoder.OutputNames, graphBatch) is null)
+                {
+                    request.Warn?.Invoke("warning: the model's outputs have open dimensions besides the batch; running without CUDA graphs");
+                    cuda = cuda with { CudaGraphs = false };
+                }
+                engine = CreateCudaBound(bytes, path, request, input, decoder.OutputNames, cuda);
                 session.Dispose();
             }
             else

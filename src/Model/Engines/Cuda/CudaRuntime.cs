@@ -8,6 +8,7 @@ namespace MoeDetect.Model.Engines.Cuda;
 public static partial class CudaRuntime
 {
     private const string Library = CudaLibraries.Runtime;
+    private const string Driver = "libcuda.so.1";
 
     private enum CopyKind { HostToDevice = 1, DeviceToHost = 2 }
 
@@ -26,12 +27,14 @@ public static partial class CudaRuntime
     public static void CopyToHost(nint source, nint destination, long bytes) =>
         Check(cudaMemcpy(destination, source, (nuint)bytes, CopyKind.DeviceToHost), "cudaMemcpy to the host");
 
+    /// <summary>The first GPU's name, from the driver API (its entry points, unlike the runtime's device-properties
+    /// struct, do not change between CUDA versions).</summary>
     public static string DeviceName()
     {
-        // cudaDeviceProp begins with char name[256]; the rest of the (large, version-dependent) struct is ignored.
-        var properties = new byte[4096];
-        Check(cudaGetDeviceProperties(properties, 0), "cudaGetDeviceProperties");
-        return System.Text.Encoding.ASCII.GetString(properties, 0, Math.Max(0, Array.IndexOf(properties, (byte)0, 0, 256)));
+        var name = new byte[256];
+        if (cuInit(0) != 0 || cuDeviceGet(out int device, 0) != 0 || cuDeviceGetName(name, name.Length, device) != 0)
+            return "unknown CUDA device";
+        return System.Text.Encoding.ASCII.GetString(name, 0, Math.Max(0, Array.IndexOf(name, (byte)0)));
     }
 
     private delegate int Allocator(out nint pointer, nuint bytes);
@@ -59,5 +62,7 @@ public static partial class CudaRuntime
     [LibraryImport(Library)] private static partial int cudaFreeHost(nint pointer);
     [LibraryImport(Library)] private static partial int cudaMemcpy(nint destination, nint source, nuint bytes, CopyKind kind);
     [LibraryImport(Library)] private static partial nint cudaGetErrorString(int status);
-    [LibraryImport(Library)] private static partial int cudaGetDeviceProperties([Out] byte[] properties, int device);
+    [LibraryImport(Driver)] private static partial int cuInit(uint flags);
+    [LibraryImport(Driver)] private static partial int cuDeviceGet(out int device, int ordinal);
+    [LibraryImport(Driver)] private static partial int cuDeviceGetName([Out] byte[] name, int length, int device);
 }
