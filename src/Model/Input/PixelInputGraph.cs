@@ -71,20 +71,17 @@ public static class PixelInputGraph
         };
     }
 
-    private static string Constant(GraphProto graph, string name, float[] values)
-    {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
-        tensor.Dims.Add(values.Length);
-        tensor.FloatData.AddRange(values);
-        graph.Initializer.Add(tensor);
-        return name;
-    }
+    private static string Constant(GraphProto graph, string name, float[] values) =>
+        Constant(graph, name, TensorProto.Types.DataType.Float, values.Length, t => t.FloatData.AddRange(values));
 
-    private static string Constant(GraphProto graph, string name, long[] values)
+    private static string Constant(GraphProto graph, string name, long[] values) =>
+        Constant(graph, name, TensorProto.Types.DataType.Int64, values.Length, t => t.Int64Data.AddRange(values));
+
+    private static string Constant(GraphProto graph, string name, TensorProto.Types.DataType type, int length, Action<TensorProto> fill)
     {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
-        tensor.Dims.Add(values.Length);
-        tensor.Int64Data.AddRange(values);
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
+        tensor.Dims.Add(length);
+        fill(tensor);
         graph.Initializer.Add(tensor);
         return name;
     }
