@@ -24,6 +24,16 @@ public static class OrtSessionFactory
     public static void FallBack(EngineRequest request, string reason) =>
         request.Warn?.Invoke($"warning: --device auto: no usable GPU ({reason}); running on the CPU");
 
+    /// <summary>A session for one graph on the requested device, GPU ones with host tensors (the MoE engine's graphs
+    /// run this way); for <see cref="ComputeDevice.Auto"/> without a usable GPU, warns and uses the CPU.</summary>
+    public static (InferenceSession Session, string EngineName) Create(byte[] model, string modelLabel, EngineRequest request)
+    {
+        if (!UseGpu(request, AppContext.BaseDirectory))
+            return (Create(model, modelLabel, request.Threads, cuda: null), "onnxruntime-cpu");
+        var cuda = (request.Cuda ?? new CudaSettings()) with { DeviceBinding = false, CudaGraphs = false };
+        return (Create(model, modelLabel, request.Threads, cuda), "onnxruntime-cuda");
+    }
+
     /// <param name="cuda">Null for the CPU execution provider.</param>
     /// <param name="optimise">False for sessions used only to read a graph's description.</param>
     public static InferenceSession Create(byte[] model, string modelLabel, int threads, CudaSettings? cuda, bool optimise = true)

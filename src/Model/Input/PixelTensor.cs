@@ -1,31 +1,34 @@
+using System.Numerics;
+
 namespace MoeDetect.Model.Input;
 
-/// <summary>Turns a letterboxed 8-bit BGR canvas (H×W×3, as decoded) into the model's float input on the CPU:
-/// channel order, (v − mean) / std and layout as the <see cref="InputSpec"/> says. <see cref="PixelInputGraph"/>
+/// <summary>Turns a letterboxed BGR canvas (H×W×3; 8-bit as decoded, or float where resampling kept fractions) into
+/// the model's float input on the CPU: channel order, (v − mean) / std and layout as the <see cref="InputSpec"/> says. <see cref="PixelInputGraph"/>
 /// builds the same arithmetic into the graph for engines that take the canvas itself.</summary>
 public static class PixelTensor
 {
-    public static unsafe void Write(InputSpec spec, ReadOnlySpan<byte> bgrCanvas, Span<float> destination)
+    public static unsafe void Write<T>(InputSpec spec, ReadOnlySpan<T> bgrCanvas, Span<float> destination)
+        where T : unmanaged, INumberBase<T>
     {
         int pixels = spec.Width * spec.Height;
         if (bgrCanvas.Length < 3 * pixels || destination.Length < spec.ValuesPerImage)
-            throw new ArgumentException($"canvas holds {bgrCanvas.Length} bytes and destination {destination.Length} values; {spec.Width}x{spec.Height}x3 needed");
+            throw new ArgumentException($"canvas holds {bgrCanvas.Length} values and destination {destination.Length} values; {spec.Width}x{spec.Height}x3 needed");
         // Source channel for each output channel: the canvas is BGR.
         int c0 = spec.Order == ChannelOrder.Rgb ? 2 : 0, c2 = 2 - c0;
         float[] inverse = InverseStd(spec);
         var (s0, s1, s2) = (inverse[0], inverse[1], inverse[2]);
         var (m0, m1, m2) = (spec.Mean[0], spec.Mean[1], spec.Mean[2]);
-        fixed (byte* canvas = bgrCanvas)
+        fixed (T* canvas = bgrCanvas)
         fixed (float* dst = destination)
         {
-            byte* src = canvas;
+            T* src = canvas;
             if (spec.Layout == TensorLayout.Nhwc)
             {
                 for (int p = 0; p < pixels; p++, src += 3)
                 {
-                    dst[3 * p] = (src[c0] - m0) * s0;
-                    dst[3 * p + 1] = (src[1] - m1) * s1;
-                    dst[3 * p + 2] = (src[c2] - m2) * s2;
+                    dst[3 * p] = (float.CreateTruncating(src[c0]) - m0) * s0;
+                    dst[3 * p + 1] = (float.CreateTruncating(src[1]) - m1) * s1;
+                    dst[3 * p + 2] = (float.CreateTruncating(src[c2]) - m2) * s2;
                 }
             }
             else
@@ -33,9 +36,9 @@ public static class PixelTensor
                 float* plane1 = dst + pixels, plane2 = dst + 2 * pixels;
                 for (int p = 0; p < pixels; p++, src += 3)
                 {
-                    dst[p] = (src[c0] - m0) * s0;
-                    plane1[p] = (src[1] - m1) * s1;
-                    plane2[p] = (src[c2] - m2) * s2;
+                    dst[p] = (float.CreateTruncating(src[c0]) - m0) * s0;
+                    plane1[p] = (float.CreateTruncating(src[1]) - m1) * s1;
+                    plane2[p] = (float.CreateTruncating(src[c2]) - m2) * s2;
                 }
             }
         }

@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
+using MoeDetect.Model.Moe;
 
 namespace MoeDetect.Model.Loading;
 
@@ -18,8 +19,10 @@ public static class ModelLoader
         if (!File.Exists(path))
             throw new InvalidModelException($"model file not found: {path} (pass --model <file.onnx>, or omit --model to use the default model)");
         var extension = System.IO.Path.GetExtension(path).ToLowerInvariant();
+        if (extension == ".moedet")
+            return MoeModelLoader.Load(path, request);
         if (extension is not ".onnx")
-            throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx)");
+            throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx) or a MoeDetect model (.moedet)");
         if (request.Engine == "ilgpu")
             throw new MoeDetectException("--engine ilgpu is not part of this build; use --engine ort");
 

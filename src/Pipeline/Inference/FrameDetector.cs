@@ -33,7 +33,10 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
                 : _preprocessor.FillPixels(frames[i].Image, pixelEngine.PixelStaging.Slice(i * perImage, perImage));
         statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
 
-        var output = pixelEngine?.RunPixels(n) ?? Model.Engine.Run(_batchInput.AsMemory(0, n * perImage), n);
+        var input = _batchInput.AsMemory(0, n * perImage);
+        var output = pixelEngine is not null ? pixelEngine.RunPixels(n)
+            : Model.Engine is IRoutedEngine routed ? routed.Run(input, n, frames.Select(f => f.Source).ToArray())
+            : Model.Engine.Run(input, n);
         var t = output.Timings;
         statistics.AddShared(Stages.Upload, t.UploadMs, n);
         statistics.AddShared(Stages.Inference, t.InferenceMs, n);

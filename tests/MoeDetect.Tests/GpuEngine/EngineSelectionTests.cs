@@ -27,13 +27,6 @@ public sealed class EngineSelectionTests : IDisposable
     }
 
     [Fact]
-    public void Cpu_request_loads_the_cpu_engine()
-    {
-        using var model = ModelLoader.Load(_model, new EngineRequest(ComputeDevice.Cpu));
-        Assert.Equal("onnxruntime-cpu", model.Engine.Name);
-    }
-
-    [Fact]
     public void Gpu_request_in_a_cpu_build_names_the_gpu_build()
     {
         var e = Assert.Throws<MoeDetectException>(() => ModelLoader.Load(_model, new EngineRequest(ComputeDevice.Gpu)));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using MoeDetect.Model.Engines.Cuda;
+using MoeDetect.Tests.Support;
 using Xunit;
 
 namespace MoeDetect.Tests.GpuEngine;
@@ -14,7 +15,7 @@ public sealed class PackagingTests
     {
         // The CLI is built (as a reference of this test project) in its own bin folder, same configuration as the tests.
         string configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        string cliOutput = Path.Combine(RepositoryFiles.Root, "src", "Cli", "bin", configuration, "net10.0");
+        string cliOutput = Path.Combine(TestPaths.RepositoryRoot, "src", "Cli", "bin", configuration, "net10.0");
         Assert.True(File.Exists(Path.Combine(cliOutput, "moedetect.dll")), $"no CLI build output in {cliOutput}");
 
         var natives = Directory.GetFiles(cliOutput, "libonnxruntime*", SearchOption.AllDirectories).Select(Path.GetFileName).ToHashSet();
@@ -51,7 +52,7 @@ public sealed class PackagingTests
     {
         var start = new ProcessStartInfo("dotnet", ["msbuild", project, "-getItem:PackageReference", "-getItem:ProjectReference", .. properties])
         {
-            WorkingDirectory = RepositoryFiles.Root,
+            WorkingDirectory = TestPaths.RepositoryRoot,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };

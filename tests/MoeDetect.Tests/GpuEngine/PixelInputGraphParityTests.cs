@@ -6,6 +6,7 @@ using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Inference;
+using MoeDetect.Tests.Support;
 using OpenCvSharp;
 using Xunit;
 
@@ -58,13 +59,14 @@ public sealed class PixelInputGraphParityTests : IDisposable
         Assert.True(detections > 0, "the tiny graph should yield detections on random pixels, or the comparison proves nothing");
     }
 
-    [DefaultModelAndImagesFact]
+    [SkippableFact]
     public void Default_model_gives_the_same_detections_from_pixels_as_from_floats_on_real_images()
     {
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
         // CenterNet's graph is fixed at batch 1, so a batch of 3 runs frame by frame through the bound buffers.
-        var spec = ModelLoader.DescribeInput(RepositoryFiles.DefaultModel);
+        var spec = ModelLoader.DescribeInput(TestPaths.DefaultModel);
         using var preprocessor = new FramePreprocessor(spec);
-        var files = Directory.GetFiles(RepositoryFiles.Coco128Images!, "*.jpg").Order().Take(3).ToArray();
+        var files = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(3).ToArray();
         var canvases = new byte[files.Length][];
         var sources = new (int, int)[files.Length];
         for (int i = 0; i < files.Length; i++)
@@ -75,7 +77,7 @@ public sealed class PixelInputGraphParityTests : IDisposable
             sources[i] = (image.Width, image.Height);
         }
 
-        int detections = AssertSameResults(RepositoryFiles.DefaultModel, canvases, sources, batch: 3);
+        int detections = AssertSameResults(TestPaths.DefaultModel, canvases, sources, batch: 3);
 
         Assert.True(detections >= 3, $"CenterNet should find objects in three COCO images, found {detections}");
     }
