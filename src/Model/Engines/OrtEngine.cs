@@ -13,6 +13,7 @@ public sealed class OrtEngine : IInferenceEngine
     private readonly long[] _itemShape;
     private readonly string[] _outputNames;
     private readonly bool _fixedBatchOfOne;
+    private readonly RunOptions _runOptions = new();
 
     public OrtEngine(InferenceSession session, string name, IReadOnlyList<string> outputNames, int maxBatch = 64)
     {
@@ -45,7 +46,7 @@ public sealed class OrtEngine : IInferenceEngine
             upload += clock.Elapsed.TotalMilliseconds;
 
             clock.Restart();
-            using var results = _session.Run(null, [_inputName], [value], _outputNames);
+            using var results = _session.Run(_runOptions, [_inputName], [value], _outputNames);
             inference += clock.Elapsed.TotalMilliseconds;
 
             clock.Restart();
@@ -66,5 +67,9 @@ public sealed class OrtEngine : IInferenceEngine
         return new EngineOutput(tensors, null, new EngineTimings(upload, inference, download));
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _runOptions.Dispose();
+        _session.Dispose();
+    }
 }

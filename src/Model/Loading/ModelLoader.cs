@@ -6,7 +6,7 @@ namespace MoeDetect.Model.Loading;
 /// for the requested device.</summary>
 public static class ModelLoader
 {
-    public static DetectorModel Load(string path, EngineRequest request)
+    public static DetectorModel Load(string path, EngineRequest request, int? inputSize = null)
     {
         if (!File.Exists(path))
             throw new InvalidModelException($"model file not found: {path} (pass --model <file.onnx>, or omit --model to use the default model)");
@@ -18,6 +18,8 @@ public static class ModelLoader
         try
         {
             var (input, names, decoder) = OnnxDetectorDescription.Describe(session, path);
+            if (inputSize is { } size && (size != input.Width || size != input.Height))
+                input = OnnxDetectorDescription.Resize(session, input, size, path);
             var engine = new OrtEngine(session, engineName, decoder.OutputNames);
             return new DetectorModel(path, input, names, decoder, engine, isMixtureOfExperts: false);
         }

@@ -42,6 +42,18 @@ public static class OnnxDetectorDescription
         return (input, names ?? [], decoder);
     }
 
+    /// <summary>A different input size is possible only where the graph's spatial dimensions are dynamic.</summary>
+    public static InputSpec Resize(InferenceSession session, InputSpec input, int size, string label)
+    {
+        if (size <= 0 || size % 32 != 0)
+            throw new MoeDetectException($"input size {size} is invalid: use a positive multiple of 32 (e.g. 320, 416, 640)");
+        int[] dims = session.InputMetadata[input.TensorName].Dimensions;
+        bool fixedSize = input.Layout == TensorLayout.Nhwc ? dims[1] > 0 || dims[2] > 0 : dims[2] > 0 || dims[3] > 0;
+        if (fixedSize)
+            throw new MoeDetectException($"'{label}' has a fixed input of {input.Width}x{input.Height}; --imgsz {size} is not possible with it");
+        return input with { Width = size, Height = size };
+    }
+
     private static (int Width, int Height) InputSize(int[] dims, bool nhwc, string? imgsz)
     {
         int h = nhwc ? dims[1] : dims[2], w = nhwc ? dims[2] : dims[3];

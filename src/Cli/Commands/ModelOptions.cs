@@ -1,0 +1,61 @@
+using System.CommandLine;
+using MoeDetect.Model;
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Loading;
+
+namespace MoeDetect.Cli.Commands;
+
+/// <summary>The options every model-running verb shares (detect, eval, serve, bench), and turning them into a
+/// loaded model and decode settings.</summary>
+public sealed class ModelOptions
+{
+    public Option<string?> Model { get; } = new("--model", "-m") { Description = "Model file (.onnx or .moedet). Default: the bundled model in models/" };
+    public Option<ComputeDevice> Device { get; } = new("--device") { Description = "Where to run: cpu, gpu, or auto (GPU when usable, else CPU with a warning)", DefaultValueFactory = _ => ComputeDevice.Cpu };
+    public Option<string?> Engine { get; } = new("--engine") { Description = "GPU engine: ort (ONNX Runtime CUDA) or ilgpu. Default: the fastest available" };
+    public Option<float> Confidence { get; } = new("--conf") { Description = "Minimum detection score (0–1)", DefaultValueFactory = _ => 0.25f };
+    public Option<float> Iou { get; } = new("--iou") { Description = "IoU threshold of class-aware non-maximum suppression (0–1)", DefaultValueFactory = _ => 0.6f };
+    public Option<string?> Classes { get; } = new("--classes") { Description = "Classes to keep, by name or id, comma-separated (e.g. person,car or 0,2). Default: all" };
+    public Option<int?> InputSize { get; } = new("--imgsz") { Description = "Network input size in pixels (models with a dynamic input only; multiple of 32)" };
+    public Option<int> MaxDetections { get; } = new("--max-det") { Description = "Most detections kept per frame", DefaultValueFactory = _ => 100 };
+    public Option<int> Threads { get; } = new("--threads") { Description = "CPU inference threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+
+    public ModelOptions()
+    {
+        Confidence.Validators.Add(r => { if (r.GetValue(Confidence) is < 0 or > 1) r.AddError("--conf must be between 0 and 1"); });
+        Iou.Validators.Add(r => { if (r.GetValue(Iou) is < 0 or > 1) r.AddError("--iou must be between 0 and 1"); });
+        MaxDetections.Validators.Add(r => { if (r.GetValue(MaxDetections) < 1) r.AddError("--max-det must be at least 1"); });
+        Threads.Validators.Add(r => { if (r.GetValue(Threads) < 0) r.AddError("--threads must be 0 or more"); });
+        Engine.Validators.Add(r => { if (r.GetValue(Engine) is { } e && e is not ("ort" or "ilgpu")) r.AddError($"--engine must be ort or ilgpu, not '{e}'"); });
+    }
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads })
+            command.Options.Add(option);
+    }
+
+    public DetectorModel Load(ParseResult parse, Action<string> warn) =>
+        ModelLoader.Load(parse.GetValue(Model) ?? DefaultModel.Resolve(),
+            new EngineRequest(parse.GetValue(Device), parse.GetValue(Engine), parse.GetValue(Threads), warn),
+            parse.GetValue(InputSize));
+
+    public DecodeOptions Decode(ParseResult parse, DetectorModel model, float? confidenceOverride = null) => new(
+        confidenceOverride ?? parse.GetValue(Confidence), parse.GetValue(Iou), parse.GetValue(MaxDetections),
+        ResolveClasses(parse.GetValue(Classes), model.ClassNames));
+
+    public static IReadOnlySet<int>? ResolveClasses(string? text, IReadOnlyList<string> names)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var ids = new HashSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (int.TryParse(part, out int id) && id >= 0 && id < names.Count) { ids.Add(id); continue; }
+            int index = names.ToList().FindIndex(n => string.Equals(n, part, StringComparison.OrdinalIgnoreCase));
+            if (index < 0)
+                throw new MoeDetectException($"--classes: '{part}' is not a class of this model (its classes: {string.Join(", ", names.Take(12))}{(names.Count > 12 ? ", …" : "")})");
+            ids.Add(index);
+        }
+        return ids;
+    }
+}

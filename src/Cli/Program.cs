@@ -1,0 +1,18 @@
+using System.CommandLine;
+using MoeDetect.Cli;
+using MoeDetect.Cli.Commands;
+using MoeDetect.Model;
+
+var root = new RootCommand("MoeDetect: real-time object detection for video (ES-MoE detectors on CPU and GPU)");
+root.Subcommands.Add(DetectCommand.Create());
+
+try
+{
+    // Our own handler below prints user-facing errors as one line; anything else keeps its stack trace.
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (MoeDetectException e)
+{
+    CliOutput.Error(e.Message);
+    return ExitCodes.Error;
+}
