@@ -26,6 +26,8 @@ public static class ServiceHost
     {
         var problems = OptionsValidator.Check(options);
         if (problems.Count > 0) throw new ConfigException("the service options", problems);
+        if (options.Model.Path is null)
+            throw new ConfigException("the service options", [new ConfigProblem("model.path", "no model given and no default model resolved (call WithDefaultModel)")]);
         using var model = LoadModel(options.Model);
         CheckLabels(options, model);
 
@@ -79,7 +81,7 @@ public static class ServiceHost
     private static DetectorModel LoadModel(ModelOptions options)
     {
         var device = Enum.Parse<ComputeDevice>(options.Device, ignoreCase: true);
-        return ModelLoader.Load(options.Path, new EngineRequest(device, Threads: options.Threads, Warn: Console.Error.WriteLine));
+        return ModelLoader.Load(options.Path!, new EngineRequest(device, Threads: options.Threads, Warn: Console.Error.WriteLine));
     }
 
     /// <summary>Labels in the config must be classes of the loaded model; a typo would otherwise silently report nothing.</summary>

@@ -45,9 +45,7 @@ public static partial class OptionsValidator
         }
 
         var m = options.Model;
-        Require(!string.IsNullOrWhiteSpace(m.Path), "model.path", "is required");
-        Require(string.IsNullOrWhiteSpace(m.Path) || File.Exists(m.Path), "model.path",
-            $"file not found: {m.Path} (the default model is {ModelOptions.DefaultPath}; see README, section Models)");
+        Require(m.Path is null || File.Exists(m.Path), "model.path", $"file not found: {m.Path} (leave it out for the bundled default model)");
         Require(m.Device is "cpu" or "gpu" or "auto", "model.device", $"must be cpu, gpu or auto, got '{m.Device}'");
         Require(m.Threads >= 0, "model.threads", $"must be 0 (automatic) or more, got {m.Threads}");
         Require(m.MaxBatch is >= 1 and <= 64, "model.max_batch", $"must be 1 to 64, got {m.MaxBatch}");

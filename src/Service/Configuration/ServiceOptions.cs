@@ -11,6 +11,9 @@ public sealed record ServiceOptions
     public ReconnectOptions Reconnect { get; init; } = new();
     public OutputOptions Outputs { get; init; } = new();
     public MetricsOptions Metrics { get; init; } = new();
+
+    /// <summary>Fills in the model when neither the file nor the flags named one.</summary>
+    public ServiceOptions WithDefaultModel(string path) => Model.Path is null ? this with { Model = Model with { Path = path } } : this;
 }
 
 /// <summary>One camera: where its frames come from and what counts as an event on it. <see cref="Source"/> is
@@ -50,8 +53,9 @@ public readonly record struct ZonePoint(double X, double Y);
 
 public sealed record ModelOptions
 {
-    public const string DefaultPath = "models/centernet-mnv3.onnx";
-    public string Path { get; init; } = DefaultPath;
+    /// <summary>The model file; null takes the bundled default, which the caller resolves
+    /// (<see cref="ServiceOptions.WithDefaultModel"/>).</summary>
+    public string? Path { get; init; }
     /// <summary>cpu, gpu or auto.</summary>
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }

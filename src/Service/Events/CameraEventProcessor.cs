@@ -57,7 +57,7 @@ public sealed class CameraEventProcessor : IDisposable
             _events[t.Id] = e;
             ChangeZones(e, frame.Width, frame.Height, now);
             if (_snapshots is not null)
-                e.Snapshot = _snapshots.Write(frame.Image, _camera.Name, e.Id, t.Box, $"{t.Label} {t.Score:F2}");
+                e.Snapshot = _snapshots.Write(frame.Image, _camera.Name, e.Id, t);
             e.SnapshotScore = t.TopScore;
             Send(e, "new", now);
         }
@@ -69,7 +69,7 @@ public sealed class CameraEventProcessor : IDisposable
             {
                 if (_snapshots is not null && t.TopScore > e.SnapshotScore && t.Score == t.TopScore)
                 {
-                    e.Snapshot = _snapshots.Write(frame.Image, _camera.Name, e.Id, t.Box, $"{t.Label} {t.Score:F2}");
+                    e.Snapshot = _snapshots.Write(frame.Image, _camera.Name, e.Id, t);
                     e.SnapshotScore = t.TopScore;
                 }
                 Send(e, "update", now);

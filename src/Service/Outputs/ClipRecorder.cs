@@ -1,3 +1,5 @@
+using MoeDetect.Pipeline.Inference;
+using MoeDetect.Pipeline.Sinks;
 using MoeDetect.Service.Tracking;
 using OpenCvSharp;
 
@@ -29,8 +31,8 @@ public sealed class ClipRecorder(string folder, string camera, double tailSecond
             _writer = new VideoWriter(path, FourCC.MP4V, framesPerSecond, _size);
         }
         using var annotated = frame.Clone();
-        foreach (var t in visible)
-            Annotations.Draw(annotated, t.Box, $"{t.Label} #{t.Id} {t.Score:F2}", Scalar.OrangeRed);
+        DetectionPainter.Paint(annotated, new FrameDetections(camera, 0, 0, annotated.Width, annotated.Height,
+            visible.Select(t => t.ToDetection()).ToList(), null));
         if (annotated.Size() == _size)   // a camera that changed resolution mid-clip: keep the clip playable
             _writer.Write(annotated);
     }

@@ -1,4 +1,6 @@
-using MoeDetect.Model.Detections;
+using MoeDetect.Pipeline.Inference;
+using MoeDetect.Pipeline.Sinks;
+using MoeDetect.Service.Tracking;
 using OpenCvSharp;
 
 namespace MoeDetect.Service.Outputs;
@@ -8,30 +10,20 @@ namespace MoeDetect.Service.Outputs;
 public sealed class SnapshotWriter(string folder)
 {
     /// <summary>Starts writing and returns the path that the event message refers to.</summary>
-    public string Write(Mat frame, string camera, string eventId, BoxF box, string caption)
+    public string Write(Mat frame, string camera, string eventId, TrackedObject track)
     {
         string path = Path.Combine(folder, camera, eventId + ".jpg");
         var copy = frame.Clone();
+        var detection = track.ToDetection();   // the object as it is now, not when the task runs
         Task.Run(() =>
         {
             using (copy)
             {
-                Annotations.Draw(copy, box, caption, Scalar.LimeGreen);
+                DetectionPainter.Paint(copy, new FrameDetections(camera, 0, 0, copy.Width, copy.Height, [detection], null));
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 Cv2.ImWrite(path, copy, new ImageEncodingParam(ImwriteFlags.JpegQuality, 90));
             }
         });
         return path;
-    }
-}
-
-/// <summary>Boxes with a caption, as snapshots and recorded clips show them.</summary>
-internal static class Annotations
-{
-    public static void Draw(Mat image, BoxF box, string caption, Scalar color)
-    {
-        var rect = new Rect((int)box.X1, (int)box.Y1, Math.Max(1, (int)box.Width), Math.Max(1, (int)box.Height));
-        Cv2.Rectangle(image, rect, color, 2);
-        Cv2.PutText(image, caption, new Point(rect.X, Math.Max(12, rect.Y - 4)), HersheyFonts.HersheySimplex, 0.5, color, 1, LineTypes.AntiAlias);
     }
 }

@@ -11,6 +11,7 @@ public sealed class TrackedObject
     internal TrackedObject(long id, Detection detection, DateTimeOffset seen)
     {
         Id = id;
+        ClassId = detection.ClassId;
         Label = detection.Label;
         Box = detection.Box;
         Score = TopScore = detection.Score;
@@ -24,12 +25,16 @@ public sealed class TrackedObject
     }
 
     public long Id { get; }
+    public int ClassId { get; }
     public string Label { get; }
     public BoxF Box { get; private set; }
     public float Score { get; private set; }
     public float TopScore { get; private set; }
     public DateTimeOffset FirstSeen { get; }
     public DateTimeOffset LastSeen { get; private set; }
+
+    /// <summary>The object as a detection, captioned with its id: what snapshots and clips draw.</summary>
+    public Detection ToDetection() => new(ClassId, $"{Label} #{Id}", Score, Box);
     public int Hits { get; private set; }
     /// <summary>Seen often enough to be reported (its "new" event has gone out).</summary>
     public bool Confirmed { get; internal set; }
