@@ -118,8 +118,10 @@ public sealed class MqttPublisher : BackgroundService
             backoff.Reset();
             _metrics.SetMqttConnected(true);
             await SendAsync(new OutgoingMessage(Topics.Available, "online"u8.ToArray(), _options.EventQos, true, true), stopping);
-            lock (_retained)
-                foreach (var message in _retained.Values) _outbox.Add(message);
+            // Straight out, not through the outbox: the retained state must not push queued events out of it.
+            OutgoingMessage[] retained;
+            lock (_retained) retained = _retained.Values.ToArray();
+            foreach (var message in retained) await SendAsync(message, stopping);
             return true;
         }
         catch (Exception e) when (!stopping.IsCancellationRequested)

@@ -21,6 +21,9 @@ public sealed class TcpRelay : IDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
+    /// <summary>While true, new connections are closed at once, as if the broker were unreachable.</summary>
+    public bool Refusing { get; set; }
+
     /// <summary>Resets every relayed connection (RST, no FIN handshake).</summary>
     public void CutAll()
     {
@@ -46,8 +49,19 @@ public sealed class TcpRelay : IDisposable
             Socket client;
             try { client = await _listener.AcceptSocketAsync(_stop.Token); }
             catch (Exception) { return; }
+            if (Refusing)
+            {
+                client.Close();
+                continue;
+            }
             var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            await upstream.ConnectAsync(IPAddress.Loopback, _target);
+            try { await upstream.ConnectAsync(IPAddress.Loopback, _target); }
+            catch (SocketException)
+            {
+                client.Close();   // broker down: the client sees its connection fail
+                upstream.Dispose();
+                continue;
+            }
             lock (_sockets) _sockets.AddRange([client, upstream]);
             _ = PumpAsync(client, upstream);
             _ = PumpAsync(upstream, client);
