@@ -32,7 +32,8 @@ public static class ServiceHost
         CheckLabels(options, model);
 
         using var host = Build(options, model, logging);
-        await host.RunAsync(cancellation);
+        await host.StartAsync(cancellation);
+        await host.WaitForShutdownAsync(cancellation);
         var detector = host.Services.GetRequiredService<BatchingDetector>();
         var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("moedetect.serve");
         log.LogInformation("final report: {Report}", JsonSerializer.Serialize(host.Services.GetRequiredService<ServiceReport>().Build(), MqttPublisher.Json));

@@ -5,7 +5,7 @@ using MoeDetect.Service.Configuration;
 using MoeDetect.Service.Health;
 using MoeDetect.Service.Mqtt;
 using MoeDetect.Tests.Service.Fixtures;
-using Xunit;
+using MoeDetect.Tests.Support;
 using Xunit.Abstractions;
 
 namespace MoeDetect.Tests.Service;
@@ -37,7 +37,7 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
     [Fact]
     public async Task A_looping_file_stands_in_for_a_camera_and_loses_no_frame()
     {
-        string clip = ServiceTestData.WriteClip(Path.Combine(ServiceTestData.NewFolder(), "loop.mp4"), frames: 20);
+        string clip = TestVideos.Write(Path.Combine(TestPaths.NewTempFolder(), "loop.mp4"), frames: 20);
         var feed = new CameraFeed(new CameraOptions { Name = "loop", Source = clip, Loop = true }, live: false);
         using var stop = new CancellationTokenSource();
         var consumer = Consume(feed, stop.Token);
@@ -58,7 +58,7 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
     [Fact]
     public async Task A_live_source_keeps_only_the_newest_frame_and_counts_the_rest_as_dropped()
     {
-        string clip = ServiceTestData.WriteClip(Path.Combine(ServiceTestData.NewFolder(), "live.mp4"), frames: 60);
+        string clip = TestVideos.Write(Path.Combine(TestPaths.NewTempFolder(), "live.mp4"), frames: 60);
         // Treated as live (as a stream would be): nobody takes frames, so all but the newest must go.
         var feed = new CameraFeed(new CameraOptions { Name = "live", Source = clip }, live: true);
         using var worker = Worker(feed);
@@ -74,7 +74,7 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
     [Fact]
     public async Task The_fps_limit_skips_frames_by_their_timestamps()
     {
-        string clip = ServiceTestData.WriteClip(Path.Combine(ServiceTestData.NewFolder(), "fps.mp4"), frames: 50, fps: 25);
+        string clip = TestVideos.Write(Path.Combine(TestPaths.NewTempFolder(), "fps.mp4"), frames: 50, fps: 25);
         var feed = new CameraFeed(new CameraOptions { Name = "fps", Source = clip, FpsLimit = 5 }, live: false);
         using var stop = new CancellationTokenSource();
         var consumer = Consume(feed, stop.Token);
@@ -92,8 +92,8 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
     [BrokerFact]
     public async Task A_camera_whose_source_disappears_goes_offline_and_comes_back_with_its_gap_reported()
     {
-        string folder = ServiceTestData.NewFolder();
-        string clip = ServiceTestData.WriteClip(Path.Combine(folder, "door.mp4"), frames: 10);
+        string folder = TestPaths.NewTempFolder();
+        string clip = TestVideos.Write(Path.Combine(folder, "door.mp4"), frames: 10);
         string away = Path.Combine(folder, "moved-away.mp4");
         using var broker = MosquittoBroker.Start(folder);
         await using var recorder = await MqttRecorder.SubscribeAsync(broker.Port, "cams/#");

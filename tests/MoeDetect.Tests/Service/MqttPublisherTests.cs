@@ -5,7 +5,7 @@ using MoeDetect.Service.Configuration;
 using MoeDetect.Service.Health;
 using MoeDetect.Service.Mqtt;
 using MoeDetect.Tests.Service.Fixtures;
-using Xunit;
+using MoeDetect.Tests.Support;
 using Xunit.Abstractions;
 
 namespace MoeDetect.Tests.Service;
@@ -23,7 +23,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output)
     [BrokerFact]
     public async Task Availability_is_retained_and_the_last_will_says_offline_when_the_service_dies()
     {
-        using var broker = MosquittoBroker.Start(ServiceTestData.NewFolder());
+        using var broker = MosquittoBroker.Start(TestPaths.NewTempFolder());
         using var relay = new TcpRelay(broker.Port);
         await using var recorder = await MqttRecorder.SubscribeAsync(broker.Port, "lwt/#");
         using var publisher = Publisher(relay.Port, "lwt");
@@ -57,7 +57,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output)
     [BrokerFact]
     public async Task Events_queued_while_the_broker_is_down_are_delivered_after_it_restarts()
     {
-        using var broker = MosquittoBroker.Start(ServiceTestData.NewFolder());
+        using var broker = MosquittoBroker.Start(TestPaths.NewTempFolder());
         using var relay = new TcpRelay(broker.Port);
         using var publisher = Publisher(relay.Port, "outage", queueSize: 3);
         await publisher.StartAsync(CancellationToken.None);

@@ -2,7 +2,6 @@ using MoeDetect.Model.Detections;
 using MoeDetect.Service.Configuration;
 using MoeDetect.Service.Tracking;
 using MoeDetect.Service.Zones;
-using Xunit;
 
 namespace MoeDetect.Tests.Service;
 

@@ -1,6 +1,6 @@
-using Xunit;
 using MoeDetect.Service.Configuration;
 using MoeDetect.Tests.Service.Fixtures;
+using MoeDetect.Tests.Support;
 
 namespace MoeDetect.Tests.Service;
 
@@ -10,7 +10,7 @@ public sealed class ServiceConfigTests
     public void The_example_config_in_configs_is_valid()
     {
         Environment.SetEnvironmentVariable("MQTT_PASSWORD", null);
-        var options = ServiceConfigFile.Load(Path.Combine(ServiceTestData.RepositoryRoot, "configs", "moedetect.example.yaml"));
+        var options = ServiceConfigFile.Load(Path.Combine(TestPaths.RepositoryRoot, "configs", "moedetect.example.yaml"));
 
         Assert.True(options.Cameras.Count >= 2);
         Assert.Contains(options.Cameras, c => c.Zones.Count > 0);

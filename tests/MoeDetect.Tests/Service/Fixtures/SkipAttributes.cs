@@ -1,4 +1,3 @@
-using Xunit;
 namespace MoeDetect.Tests.Service.Fixtures;
 
 /// <summary>A test that needs a real mosquitto broker; skipped, saying why, where none is installed.</summary>
