@@ -5,13 +5,14 @@ using MoeDetect.Model;
 
 var root = new RootCommand("MoeDetect: real-time object detection for video (ES-MoE detectors on CPU and GPU)");
 root.Subcommands.Add(DetectCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 
 try
 {
     // Our own handler below prints user-facing errors as one line; anything else keeps its stack trace.
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (MoeDetectException e)
+catch (Exception e) when (e is MoeDetectException or MoeDetect.Evaluation.InvalidCocoFileException)
 {
     CliOutput.Error(e.Message);
     return ExitCodes.Error;

@@ -18,59 +18,79 @@ public static class CocoEvaluator
         var images = SelectImages(truth, imageIds);
         var evaluated = FilterDetections(truth, detections, images);
 
-        int[] detectionLimits = [1, 10, maxDetections];
-        var categories = truth.Categories.OrderBy(c => c.Id).ToArray();
-        var truthsByPair = truth.Annotations.Where(a => images.Contains(a.ImageId)).ToLookup(a => (a.ImageId, a.CategoryId));
-        var detectionsByPair = evaluated.ToLookup(d => (d.ImageId, d.CategoryId));
         var sortedImages = images.Order().ToArray();
+        var categories = truth.Categories.OrderBy(c => c.Id).ToArray();
+        var (curves, countedTruths) = AccumulateCurves(truth, evaluated, sortedImages, categories, maxDetections);
+        return Summarize(curves, countedTruths, categories, sortedImages.Length, evaluated.Count, maxDetections);
+    }
+
+    // Indices into the curve grid: area ranges as in CocoProtocol.AreaRanges, detection limits 1, 10, maxDetections.
+    private const int All = 0, Small = 1, Medium = 2, Large = 3, AtMost1 = 0, AtMost10 = 1, AtMostMax = 2;
+
+    /// <summary>Matches every (image, category) pair in every area range, then pools the images per category into
+    /// curves[category, area range, detection limit]; also returns each category's counted (non-crowd) truths.</summary>
+    private static (PrecisionRecallCurves?[,,] Curves, int[] CountedTruths) AccumulateCurves(CocoDataset truth,
+        List<CocoDetection> detections, int[] sortedImages, CocoCategory[] categories, int maxDetections)
+    {
+        int[] detectionLimits = [1, 10, maxDetections];
+        var evaluatedImages = sortedImages.ToHashSet();
+        var truthsByPair = truth.Annotations.Where(a => evaluatedImages.Contains(a.ImageId)).ToLookup(a => (a.ImageId, a.CategoryId));
+        var detectionsByPair = detections.ToLookup(d => (d.ImageId, d.CategoryId));
+
+        // Only pairs with a truth or a detection take part (pycocotools skips the empty ones), images in ascending id.
+        var imagesByCategory = truthsByPair.Select(g => g.Key).Concat(detectionsByPair.Select(g => g.Key))
+            .Distinct()
+            .ToLookup(pair => pair.CategoryId, pair => pair.ImageId);
 
         var curves = new PrecisionRecallCurves?[categories.Length, CocoProtocol.AreaRanges.Count, detectionLimits.Length];
         var countedTruths = new int[categories.Length];
         for (int k = 0; k < categories.Length; k++)
         {
             var matchesPerArea = CocoProtocol.AreaRanges.Select(_ => new List<ImageCategoryMatch>()).ToArray();
-            foreach (int imageId in sortedImages)
+            foreach (int imageId in imagesByCategory[categories[k].Id].Order())
             {
                 var pair = (imageId, categories[k].Id);
-                var truths = truthsByPair[pair].ToArray();
-                var found = detectionsByPair[pair];
-                if (truths.Length == 0 && !found.Any()) continue;
-                var candidates = new ImageCategoryCandidates(truths, found, maxDetections);
+                var candidates = new ImageCategoryCandidates(truthsByPair[pair].ToArray(), detectionsByPair[pair], maxDetections);
                 for (int a = 0; a < CocoProtocol.AreaRanges.Count; a++)
                     matchesPerArea[a].Add(GreedyMatching.Match(candidates, CocoProtocol.AreaRanges[a]));
             }
-            countedTruths[k] = matchesPerArea[0].Sum(m => m.CountedTruths); // area range 0 is "all"
+            countedTruths[k] = matchesPerArea[All].Sum(m => m.CountedTruths);
+            var ranking = PrecisionRecallCurves.Rank(matchesPerArea[All]);
             for (int a = 0; a < CocoProtocol.AreaRanges.Count; a++)
                 for (int m = 0; m < detectionLimits.Length; m++)
-                    curves[k, a, m] = PrecisionRecallCurves.Accumulate(matchesPerArea[a], detectionLimits[m]);
+                    curves[k, a, m] = PrecisionRecallCurves.Accumulate(matchesPerArea[a], ranking, detectionLimits[m]);
         }
+        return (curves, countedTruths);
+    }
 
+    private static CocoEvaluationReport Summarize(PrecisionRecallCurves?[,,] curves, int[] countedTruths, CocoCategory[] categories,
+        int imageCount, int detectionCount, int maxDetections)
+    {
         var summary = new CurveSummary(curves);
-        const int all = 0, small = 1, medium = 2, large = 3, last = 2;
         int iou50 = IndexOfThreshold(0.5), iou75 = IndexOfThreshold(0.75);
         var perClass = new List<CocoClassResult>();
         for (int k = 0; k < categories.Length; k++)
         {
-            if (curves[k, all, last] is null) continue;
+            if (curves[k, All, AtMostMax] is null) continue;
             perClass.Add(new CocoClassResult(categories[k].Id, categories[k].Name,
-                summary.Precision(all, last, category: k), summary.Precision(all, last, iou50, k), countedTruths[k]));
+                summary.Precision(All, AtMostMax, category: k), summary.Precision(All, AtMostMax, iou50, k), countedTruths[k]));
         }
         return new CocoEvaluationReport(
-            Map50_95: summary.Precision(all, last),
-            Map50: summary.Precision(all, last, iou50),
-            Map75: summary.Precision(all, last, iou75),
-            MapSmall: summary.Precision(small, last),
-            MapMedium: summary.Precision(medium, last),
-            MapLarge: summary.Precision(large, last),
-            Mar1: summary.Recall(all, 0),
-            Mar10: summary.Recall(all, 1),
-            Mar100: summary.Recall(all, last),
-            MarSmall: summary.Recall(small, last),
-            MarMedium: summary.Recall(medium, last),
-            MarLarge: summary.Recall(large, last),
+            Map50_95: summary.Precision(All, AtMostMax),
+            Map50: summary.Precision(All, AtMostMax, iou50),
+            Map75: summary.Precision(All, AtMostMax, iou75),
+            MapSmall: summary.Precision(Small, AtMostMax),
+            MapMedium: summary.Precision(Medium, AtMostMax),
+            MapLarge: summary.Precision(Large, AtMostMax),
+            Mar1: summary.Recall(All, AtMost1),
+            Mar10: summary.Recall(All, AtMost10),
+            Mar100: summary.Recall(All, AtMostMax),
+            MarSmall: summary.Recall(Small, AtMostMax),
+            MarMedium: summary.Recall(Medium, AtMostMax),
+            MarLarge: summary.Recall(Large, AtMostMax),
             PerClass: perClass,
-            Images: sortedImages.Length,
-            Detections: evaluated.Count,
+            Images: imageCount,
+            Detections: detectionCount,
             MaxDetections: maxDetections);
     }
 

@@ -6,6 +6,7 @@ internal sealed class ImageCategoryCandidates
 {
     public IReadOnlyList<CocoAnnotation> Truths { get; }
     public CocoDetection[] Detections { get; }
+    public double[] Scores { get; }
     /// <summary>[detection, truth] in <see cref="Truths"/> order.</summary>
     public double[,] Overlaps { get; }
 
@@ -13,6 +14,7 @@ internal sealed class ImageCategoryCandidates
     {
         Truths = truths;
         Detections = detections.OrderByDescending(d => d.Score).Take(maxDetections).ToArray();
+        Scores = Detections.Select(d => d.Score).ToArray();
         Overlaps = new double[Detections.Length, truths.Count];
         for (int d = 0; d < Detections.Length; d++)
             for (int g = 0; g < truths.Count; g++)
@@ -40,8 +42,9 @@ internal static class GreedyMatching
         int truthCount = truths.Count, detectionCount = detections.Length;
 
         bool IsIgnored(CocoAnnotation t) => t.IsCrowd || !range.Contains(t.Area);
-        // Stable: counted truths first, each group in file order.
-        int[] order = Enumerable.Range(0, truthCount).OrderBy(g => IsIgnored(truths[g]) ? 1 : 0).ToArray();
+        // Counted truths first, then ignored ones, each group in file order (a stable sort on the ignore flag).
+        int[] order = [.. Enumerable.Range(0, truthCount).Where(g => !IsIgnored(truths[g])),
+                       .. Enumerable.Range(0, truthCount).Where(g => IsIgnored(truths[g]))];
         bool[] truthIgnored = order.Select(g => IsIgnored(truths[g])).ToArray();
 
         var thresholds = CocoProtocol.IouThresholds;
@@ -77,7 +80,6 @@ internal static class GreedyMatching
                 if (!matched[t][d] && !range.Contains(detections[d].Box.Area))
                     ignored[t][d] = true;
         }
-        return new ImageCategoryMatch(
-            detections.Select(d => d.Score).ToArray(), matched, ignored, truthIgnored.Count(i => !i));
+        return new ImageCategoryMatch(candidates.Scores, matched, ignored, truthIgnored.Count(i => !i));
     }
 }

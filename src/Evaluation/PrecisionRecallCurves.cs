@@ -7,36 +7,45 @@ internal sealed record PrecisionRecallCurves(double[][] Precision, double[] Reca
     // numpy.spacing(1): pycocotools adds it to tp+fp so precision is defined before the first counted detection.
     private const double Epsilon = 2.220446049250313e-16;
 
-    /// <summary>Pools the per-image matches (images in ascending id order), keeping the best
-    /// <paramref name="maxDetections"/> of each image, and ranks all by score. Null when no truth counts
-    /// (the category is then left out of the means).</summary>
-    public static PrecisionRecallCurves? Accumulate(IReadOnlyList<ImageCategoryMatch> images, int maxDetections)
+    /// <summary>All detections of one category, pooled over its images (in the order given: ascending image id)
+    /// and ranked by descending score; equal scores keep the pooled order, as numpy's stable mergesort does.
+    /// The ranking does not depend on the area range, so it is computed once per category.</summary>
+    public static (int Image, int Detection)[] Rank(IReadOnlyList<ImageCategoryMatch> images)
+    {
+        var pooled = new List<(int Image, int Detection)>();
+        for (int i = 0; i < images.Count; i++)
+            for (int d = 0; d < images[i].Scores.Length; d++)
+                pooled.Add((i, d));
+        return pooled.OrderByDescending(p => images[p.Image].Scores[p.Detection]).ToArray();
+    }
+
+    /// <summary>Walks the <paramref name="ranking"/> (from <see cref="Rank"/>) keeping only each image's best
+    /// <paramref name="maxDetections"/>, which is the same as ranking the cut lists because the sort is stable.
+    /// Null when no truth counts (the category is then left out of the means).</summary>
+    public static PrecisionRecallCurves? Accumulate(IReadOnlyList<ImageCategoryMatch> images,
+        (int Image, int Detection)[] ranking, int maxDetections)
     {
         int countedTruths = images.Sum(i => i.CountedTruths);
         if (countedTruths == 0) return null;
-
-        // (image, detection) pairs in concatenation order, then a stable sort by descending score.
-        var ranked = images
-            .SelectMany(image => Enumerable.Range(0, Math.Min(maxDetections, image.Scores.Length)).Select(d => (image, d)))
-            .OrderByDescending(p => p.image.Scores[p.d])
-            .ToArray();
+        var ranked = ranking.Where(p => p.Detection < maxDetections).ToArray();
 
         var recallThresholds = CocoProtocol.RecallThresholds;
         int thresholdCount = CocoProtocol.IouThresholds.Count;
+        int n = ranked.Length;
+        var rc = new double[n];
+        var pr = new double[n];
         var precision = new double[thresholdCount][];
         var recall = new double[thresholdCount];
         for (int t = 0; t < thresholdCount; t++)
         {
-            int n = ranked.Length;
-            var rc = new double[n];
-            var pr = new double[n];
             double tp = 0, fp = 0;
             for (int i = 0; i < n; i++)
             {
-                var (image, d) = ranked[i];
-                if (!image.Ignored[t][d])
+                var match = images[ranked[i].Image];
+                int d = ranked[i].Detection;
+                if (!match.Ignored[t][d])
                 {
-                    if (image.Matched[t][d]) tp++;
+                    if (match.Matched[t][d]) tp++;
                     else fp++;
                 }
                 rc[i] = tp / countedTruths;

@@ -6,11 +6,16 @@ namespace MoeDetect.Model.Input;
 public enum TensorLayout { Nchw, Nhwc }
 public enum ChannelOrder { Rgb, Bgr }
 
+/// <summary>How pixels are resampled into the letterbox. Models are most accurate when fed the way they were
+/// trained: Ultralytics uses OpenCV's bilinear resize (half-pixel centres, 8-bit result); TensorFlow graphs used
+/// TF's legacy bilinear resize (source = destination × scale, no half-pixel offset, float result).</summary>
+public enum ResizeMethod { OpenCvBilinear, TfLegacyBilinear }
+
 /// <summary>How a model wants its pixels: size, tensor layout, channel order and per-channel normalisation
 /// value = (pixel − mean) / std, with letterbox padding of the given raw pixel value.</summary>
 public sealed record InputSpec(
     string TensorName, int Width, int Height, TensorLayout Layout, ChannelOrder Order,
-    float[] Mean, float[] Std, float[] Pad, bool CenteredLetterbox)
+    float[] Mean, float[] Std, float[] Pad, bool CenteredLetterbox, ResizeMethod Resize = ResizeMethod.OpenCvBilinear)
 {
     public int ValuesPerImage => 3 * Width * Height;
 
@@ -28,7 +33,13 @@ public sealed record InputSpec(
             ParseEnum<TensorLayout>(dto.Layout ?? "NCHW", "layout"),
             ParseEnum<ChannelOrder>(dto.Order ?? "RGB", "order"),
             Triple(dto.Mean, 0, "mean"), Triple(dto.Std, 1, "std"), Triple(dto.Pad, 0, "pad"),
-            !string.Equals(dto.Letterbox, "top-left", StringComparison.OrdinalIgnoreCase));
+            !string.Equals(dto.Letterbox, "top-left", StringComparison.OrdinalIgnoreCase),
+            dto.Resize switch
+            {
+                null or "opencv-bilinear" => ResizeMethod.OpenCvBilinear,
+                "tf-legacy-bilinear" => ResizeMethod.TfLegacyBilinear,
+                _ => throw new InvalidDataException($"preprocessing field 'resize' has unknown value '{dto.Resize}'"),
+            });
     }
 
     private static T ParseEnum<T>(string text, string field) where T : struct, Enum =>
@@ -49,5 +60,6 @@ public sealed record InputSpec(
         [property: JsonPropertyName("mean")] float[]? Mean,
         [property: JsonPropertyName("std")] float[]? Std,
         [property: JsonPropertyName("pad")] float[]? Pad,
-        [property: JsonPropertyName("letterbox")] string? Letterbox);
+        [property: JsonPropertyName("letterbox")] string? Letterbox,
+        [property: JsonPropertyName("resize")] string? Resize);
 }

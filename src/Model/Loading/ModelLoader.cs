@@ -1,4 +1,5 @@
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Moe;
 
 namespace MoeDetect.Model.Loading;
 
@@ -11,8 +12,10 @@ public static class ModelLoader
         if (!File.Exists(path))
             throw new InvalidModelException($"model file not found: {path} (pass --model <file.onnx>, or omit --model to use the default model)");
         var extension = System.IO.Path.GetExtension(path).ToLowerInvariant();
+        if (extension == ".moedet")
+            return MoeModelLoader.Load(path, request);
         if (extension is not ".onnx")
-            throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx)");
+            throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx) or a MoeDetect model (.moedet)");
 
         var (session, engineName) = OrtSessionFactory.Create(File.ReadAllBytes(path), path, request);
         try

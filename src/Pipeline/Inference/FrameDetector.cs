@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Frames;
@@ -28,7 +29,10 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
             letterboxes[i] = _preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage));
         statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
 
-        var output = Model.Engine.Run(_batchInput.AsMemory(0, n * perImage), n);
+        var input = _batchInput.AsMemory(0, n * perImage);
+        var output = Model.Engine is IRoutedEngine routed
+            ? routed.Run(input, n, frames.Select(f => f.Source).ToArray())
+            : Model.Engine.Run(input, n);
         var t = output.Timings;
         statistics.AddShared(Stages.Upload, t.UploadMs, n);
         statistics.AddShared(Stages.Inference, t.InferenceMs, n);

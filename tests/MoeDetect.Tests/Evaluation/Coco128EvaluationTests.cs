@@ -1,5 +1,5 @@
-using Xunit;
 using MoeDetect.Evaluation;
+using MoeDetect.Tests.Support;
 
 namespace MoeDetect.Tests.Evaluation;
 
@@ -9,10 +9,11 @@ public class Coco128EvaluationTests
     private static CocoDetection AsDetection(CocoAnnotation a, double score) =>
         new(a.ImageId, a.CategoryId, a.Bbox.X, a.Bbox.Y, a.Bbox.Width, a.Bbox.Height, score);
 
-    [SharedDataFact]
+    [SkippableFact]
     public void GroundTruthAsDetectionsScoresOne()
     {
-        var truth = CocoDataset.Load(SharedData.Coco128Annotations);
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        var truth = CocoDataset.Load(TestPaths.Coco128Annotations);
 
         var report = CocoEvaluator.Evaluate(truth, truth.Annotations.Select(a => AsDetection(a, 1.0)).ToList());
 
@@ -27,10 +28,11 @@ public class Coco128EvaluationTests
         Assert.Equal(truth.Annotations.Select(a => a.CategoryId).Distinct().Count(), report.PerClass.Count);
     }
 
-    [SharedDataFact]
+    [SkippableFact]
     public void JitteredBoxesScoreLowerAndLooseThresholdsForgiveMore()
     {
-        var truth = CocoDataset.Load(SharedData.Coco128Annotations);
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        var truth = CocoDataset.Load(TestPaths.Coco128Annotations);
         var random = new Random(1234);
         // Shift each corner by up to ±15 % of the box size: most boxes still pass IoU 0.5, few pass 0.95.
         var jittered = truth.Annotations.Select(a =>
@@ -50,10 +52,11 @@ public class Coco128EvaluationTests
         Assert.InRange(report.Map50, 0.8, 1.0);
     }
 
-    [SharedDataFact]
+    [SkippableFact]
     public void SubsetOfImagesIgnoresTheRest()
     {
-        var truth = CocoDataset.Load(SharedData.Coco128Annotations);
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        var truth = CocoDataset.Load(TestPaths.Coco128Annotations);
         var processed = truth.Images.Take(10).Select(i => i.Id).ToHashSet();
         // Perfect on the processed images, nothing on the others: only the processed ones may count.
         var detections = truth.Annotations.Where(a => processed.Contains(a.ImageId)).Select(a => AsDetection(a, 0.7)).ToList();

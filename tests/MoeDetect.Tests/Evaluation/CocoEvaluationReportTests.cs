@@ -1,4 +1,3 @@
-using Xunit;
 using System.Text.Json;
 using MoeDetect.Evaluation;
 using static MoeDetect.Tests.Evaluation.GroundTruthBuilder;

@@ -1,4 +1,3 @@
-using Xunit;
 using MoeDetect.Evaluation;
 
 namespace MoeDetect.Tests.Evaluation;

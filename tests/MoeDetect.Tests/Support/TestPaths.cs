@@ -10,6 +10,7 @@ public static class TestPaths
     public static string Shared => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
     public static string SharedVideo(string name) => Path.Combine(Shared, "data", "video", name);
     public static string Coco128 => Path.Combine(Shared, "data", "coco128-train");
+    public static string Coco128Annotations => Path.Combine(Coco128, "annotations.json");
 
     /// <summary>Null when ../shared is present; otherwise the reason a test that needs it is skipped.</summary>
     public static string? SharedMissing =>
