@@ -102,6 +102,48 @@ public sealed class ServiceHostTests(ITestOutputHelper output)
         Assert.Equal("offline", recorder.On("e2e/yard/available").Last().Payload);
     }
 
+    [SkippableFact]
+    public async Task The_default_model_follows_real_people_across_a_real_video()
+    {
+        Skip.If(MosquittoBroker.Missing is not null, MosquittoBroker.Missing);
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        Skip.IfNot(File.Exists(TestPaths.DefaultModel), $"the default model {TestPaths.DefaultModel} is not in models/ yet");
+        string folder = TestPaths.NewTempFolder();
+        using var broker = MosquittoBroker.Start(folder);
+        await using var recorder = await MqttRecorder.SubscribeAsync(broker.Port, "real/#");
+        // People cross the room one at a time: each crossing is one object from "new" to "end".
+        var options = new ServiceOptions
+        {
+            Cameras =
+            [
+                new CameraOptions
+                {
+                    Name = "room", Source = TestPaths.SharedVideo("one-by-one-person-detection.mp4"), Loop = true,
+                    FpsLimit = 5, Labels = ["person"], Confidence = 0.4,
+                },
+            ],
+            Model = new ModelOptions { Path = TestPaths.DefaultModel },
+            Mqtt = new MqttOptions { Host = "127.0.0.1", Port = broker.Port, TopicPrefix = "real" },
+            Metrics = new MetricsOptions { Port = 0 },
+        };
+        using var stop = new CancellationTokenSource();
+        var clock = Stopwatch.StartNew();
+        var service = Task.Run(() => ServiceHost.RunAsync(options, stop.Token));
+
+        var created = await recorder.WaitForAsync(m => m.Topic == "real/events" && m.Json.GetProperty("type").GetString() == "new", TimeSpan.FromSeconds(90), "a person");
+        string id = created.Json.GetProperty("id").GetString()!;
+        Assert.Equal("person", created.Json.GetProperty("label").GetString());
+        var ended = await recorder.WaitForAsync(m => m.Topic == "real/events" && m.Json.GetProperty("type").GetString() == "end"
+                                                     && m.Json.GetProperty("id").GetString() == id, TimeSpan.FromSeconds(90), "that person's end");
+        output.WriteLine($"person {id}: new at {created.At.TotalSeconds:F1} s, end at {ended.At.TotalSeconds:F1} s, top score {ended.Json.GetProperty("top_score")}");
+        // While it was seen, the per-frame messages carried that one id.
+        var frames = recorder.On("real/room/detections").Where(m => m.At >= created.At && m.At <= ended.At).ToList();
+        Assert.Contains(frames, m => m.Json.GetProperty("objects").EnumerateArray().Any(o => o.GetProperty("id").GetString() == id));
+        stop.Cancel();
+        Assert.Equal(0, await service);
+        output.WriteLine($"ran {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
     [BrokerFact]
     public async Task A_config_naming_labels_the_model_lacks_is_refused_before_starting()
     {
