@@ -44,7 +44,7 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
         using var worker = Worker(feed);
         await worker.StartAsync(CancellationToken.None);
 
-        await WaitUntil(() => feed.Processed >= 70, "three and a half passes over the clip");
+        await Eventually.True(() => feed.Processed >= 70, "three and a half passes over the clip");
         await worker.StopAsync(CancellationToken.None);
         stop.Cancel();
         await consumer;
@@ -63,7 +63,7 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
         var feed = new CameraFeed(new CameraOptions { Name = "live", Source = clip }, live: true);
         using var worker = Worker(feed);
         await worker.StartAsync(CancellationToken.None);
-        await WaitUntil(() => feed.Status.State == CameraState.Ended, "the clip to play to its end");
+        await Eventually.True(() => feed.Status.State == CameraState.Ended, "the clip to play to its end");
         await worker.StopAsync(CancellationToken.None);
 
         Assert.Equal(60, feed.Decoded);
@@ -80,7 +80,7 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
         var consumer = Consume(feed, stop.Token);
         using var worker = Worker(feed);
         await worker.StartAsync(CancellationToken.None);
-        await WaitUntil(() => feed.Status.State == CameraState.Ended, "the clip to play to its end");
+        await Eventually.True(() => feed.Status.State == CameraState.Ended, "the clip to play to its end");
         stop.Cancel();
         await consumer;
 
@@ -128,21 +128,11 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
             Assert.True(retained.Retain);
             Assert.Equal("online", retained.Json.GetProperty("state").GetString());
         }
-        await WaitUntil(() => feed.Decoded > decodedWhileAway + 10, "frames to flow again");
+        await Eventually.True(() => feed.Decoded > decodedWhileAway + 10, "frames to flow again");
 
         await worker.StopAsync(CancellationToken.None);
         stop.Cancel();
         await consumer;
         await publisher.StopAsync(CancellationToken.None);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > Patience) throw new TimeoutException($"timed out waiting for {what}");
-            await Task.Delay(20);
-        }
     }
 }

@@ -64,10 +64,10 @@ public sealed class MqttPublisherTests(ITestOutputHelper output)
         await using (var first = await MqttRecorder.SubscribeAsync(broker.Port, "outage/#"))
             await first.WaitForAsync(m => m.Topic == "outage/available" && m.Payload == "online", Patience, "online");
         publisher.PublishCameraStatus(new CameraStatus("gate", CameraState.Online, DateTimeOffset.UtcNow, null, null, 0));
-        await WaitUntil(() => publisher.QueueDepth == 0, "the camera state to be delivered");
+        await Eventually.True(() => publisher.QueueDepth == 0, "the camera state to be delivered");
 
         broker.Stop();
-        await WaitUntil(() => !publisher.IsConnected, "the publisher to notice the broker is gone");
+        await Eventually.True(() => !publisher.IsConnected, "the publisher to notice the broker is gone");
         relay.Refusing = true;   // keeps the publisher out until the subscriber below is listening
         for (int i = 1; i <= 5; i++) publisher.PublishDurable(publisher.Topics.Events, new { type = "new", n = i });
         publisher.PublishTelemetry(publisher.Topics.Detections("gate"), new { n = 99 });
@@ -88,15 +88,5 @@ public sealed class MqttPublisherTests(ITestOutputHelper output)
         Assert.Contains(recorder.On("outage/gate/available"), m => m.Payload == "online");
         Assert.Equal(0, publisher.QueueDepth);
         await publisher.StopAsync(CancellationToken.None);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > Patience) throw new TimeoutException($"timed out waiting for {what}");
-            await Task.Delay(20);
-        }
     }
 }
