@@ -6,13 +6,14 @@ using MoeDetect.Model;
 var root = new RootCommand("MoeDetect: real-time object detection for video (ES-MoE detectors on CPU and GPU)");
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(ConvertCommand.Create());
 
 try
 {
     // Our own handler below prints user-facing errors as one line; anything else keeps its stack trace.
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is MoeDetectException or MoeDetect.Evaluation.InvalidCocoFileException)
+catch (Exception e) when (e is MoeDetectException or MoeDetect.Evaluation.InvalidCocoFileException or MoeDetect.Conversion.ModelConversionException)
 {
     CliOutput.Error(e.Message);
     return ExitCodes.Error;

@@ -6,6 +6,7 @@ public static class FrameSources
     public static IFrameSource Open(SourceSpec spec) => spec.Kind switch
     {
         SourceKind.ImageSequence => new ImageSequenceSource(spec),
+        SourceKind.Stream => new FfmpegStreamSource(spec),
         _ => OpenVideo(spec),
     };
 

@@ -3,8 +3,8 @@ using MoeDetect.Pipeline.Frames;
 
 namespace MoeDetect.Pipeline.Sources;
 
-/// <summary>Video files, image-sequence patterns, RTSP/HTTP streams and capture devices through OpenCV's FFmpeg
-/// backend (V4L2 for devices): one code path for files and streams.</summary>
+/// <summary>Video files and image-sequence patterns through OpenCV's FFmpeg backend, capture devices through V4L2.
+/// (Network streams go through <see cref="FfmpegStreamSource"/>.)</summary>
 public sealed class VideoCaptureSource : IFrameSource
 {
     private readonly VideoCapture _capture;
@@ -20,7 +20,6 @@ public sealed class VideoCaptureSource : IFrameSource
             _capture.Dispose();
             throw new SourceException(spec.Kind switch
             {
-                SourceKind.Stream => $"cannot connect to stream {spec.Location}: check the URL, credentials and that the camera is reachable",
                 SourceKind.Device => $"cannot open capture device {spec.Location}: check that it exists and is not in use",
                 _ => $"cannot open video {spec.Location}: the file is corrupt, truncated or in an unsupported format",
             });

@@ -5,9 +5,9 @@ namespace MoeDetect.Tests.Support;
 /// <summary>Real encoded test clips made with OpenCV's FFmpeg writer: a moving bright square on a dark field.</summary>
 public static class TestVideos
 {
-    public static string Write(string path, int frames, int width = 160, int height = 120, double fps = 10)
+    public static string Write(string path, int frames, int width = 160, int height = 120, double fps = 10, string fourcc = "mp4v")
     {
-        using var writer = new VideoWriter(path, VideoCaptureAPIs.FFMPEG, FourCC.FromString("mp4v"), fps, new Size(width, height));
+        using var writer = new VideoWriter(path, VideoCaptureAPIs.FFMPEG, FourCC.FromString(fourcc), fps, new Size(width, height));
         if (!writer.IsOpened()) throw new InvalidOperationException($"cannot write test video {path}");
         for (int i = 0; i < frames; i++)
         {

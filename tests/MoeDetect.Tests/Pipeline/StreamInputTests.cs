@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.Sockets;
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Inference;
+using MoeDetect.Pipeline.Offline;
+using MoeDetect.Pipeline.Progress;
+using MoeDetect.Pipeline.Sources;
+using MoeDetect.Tests.Support;
+
+namespace MoeDetect.Tests.Pipeline;
+
+/// <summary>An HTTP URL goes through the same source code path as a file: a real clip served over loopback HTTP.</summary>
+public class StreamInputTests
+{
+    private readonly string _folder = TestPaths.NewTempFolder();
+
+    [Fact]
+    public async Task Http_url_is_decoded_like_a_file()
+    {
+        var clip = TestVideos.Write(Path.Combine(_folder, "served.avi"), frames: 15, fourcc: "MJPG");
+        int port = FreePort();
+        using var server = new HttpListener();
+        server.Prefixes.Add($"http://127.0.0.1:{port}/");
+        server.Start();
+        var serving = Task.Run(async () =>
+        {
+            while (server.IsListening)
+            {
+                HttpListenerContext context;
+                try { context = await server.GetContextAsync(); }
+                catch (Exception) { return; }
+                context.Response.ContentType = "video/x-msvideo";
+                var bytes = await File.ReadAllBytesAsync(clip);
+                context.Response.ContentLength64 = bytes.Length;
+                try { await context.Response.OutputStream.WriteAsync(bytes); context.Response.Close(); }
+                catch (Exception) { /* the reader may hang up early */ }
+            }
+        });
+
+        var output = TinyDetectorGraphs.YoloV8Output(1, 8, (32, 32, 16, 16, 0, 0.9f));
+        var modelPath = TinyDetectorGraphs.Write(_folder, "tiny.onnx", [1, 3, 64, 64], "output0", output, [1, 5, 8]);
+        using var detector = new FrameDetector(ModelLoader.Load(modelPath, new EngineRequest(Threads: 1)), new DecodeOptions());
+        var sources = InputResolver.Resolve([$"http://127.0.0.1:{port}/served.avi"]);
+        Assert.Equal(SourceKind.Stream, Assert.Single(sources).Kind);
+
+        var report = await new DetectJob(detector, new DetectJobOptions(sources, Path.Combine(_folder, "out")), new NullProgress()).RunAsync(CancellationToken.None);
+
+        server.Stop();
+        var outcome = Assert.Single(report.Inputs);
+        Assert.True(outcome.Status == "ok", outcome.Error);
+        Assert.Equal(15, outcome.FramesProcessed);
+    }
+
+    [Fact]
+    public async Task Unreachable_stream_fails_with_a_message_naming_the_url()
+    {
+        int port = FreePort();   // nothing listens here
+        var output = TinyDetectorGraphs.YoloV8Output(1, 8);
+        var modelPath = TinyDetectorGraphs.Write(_folder, "tiny2.onnx", [1, 3, 64, 64], "output0", output, [1, 5, 8]);
+        using var detector = new FrameDetector(ModelLoader.Load(modelPath, new EngineRequest(Threads: 1)), new DecodeOptions());
+        string url = $"http://127.0.0.1:{port}/live.avi";
+        var report = await new DetectJob(detector, new DetectJobOptions(InputResolver.Resolve([url]), Path.Combine(_folder, "out")), new NullProgress()).RunAsync(CancellationToken.None);
+        var outcome = Assert.Single(report.Inputs);
+        Assert.Equal("failed", outcome.Status);
+        Assert.Contains($"cannot connect to stream {url}", outcome.Error);
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private sealed class NullProgress : IProgressReporter
+    {
+        public void Started(string input, long? expectedFrames) { }
+        public void Advanced(string input, long processedFrames, long decodedFrames, double framesPerSecond) { }
+        public void Finished(string input, string status, string? message) { }
+    }
+}
