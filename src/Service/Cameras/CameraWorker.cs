@@ -12,7 +12,7 @@ namespace MoeDetect.Service.Cameras;
 
 /// <summary>Decodes one camera on its own thread and feeds its <see cref="CameraFeed"/>. A source that cannot be
 /// opened or stops delivering marks the camera offline and is retried with backoff; nothing here can block
-/// another camera or the detector. A file with <c>loop</c> is reopened at its end, so it stands in for a camera.</summary>
+/// another camera or the detector. A file (or image folder) with <c>loop</c> is reopened at its end, so it stands in for a camera.</summary>
 public sealed class CameraWorker(CameraFeed feed, ReconnectOptions reconnect, ServiceMetrics metrics, ILogger<CameraWorker> log)
     : BackgroundService
 {
@@ -30,7 +30,7 @@ public sealed class CameraWorker(CameraFeed feed, ReconnectOptions reconnect, Se
             {
                 using var source = FrameSources.Open(Resolve(camera));
                 failure = Stream(source, backoff, stopping);
-                if (failure is null && !(source.Spec.Kind == SourceKind.VideoFile && camera.Loop) && !source.Spec.IsLive)
+                if (failure is null && !camera.Loop && !source.Spec.IsLive)
                 {
                     log.LogInformation("camera {Camera}: {Source} played to its end", camera.Name, camera.Source);
                     feed.SetState(CameraState.Ended);

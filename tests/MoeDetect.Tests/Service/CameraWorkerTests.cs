@@ -135,4 +135,37 @@ public sealed class CameraWorkerTests(ITestOutputHelper output)
         await consumer;
         await publisher.StopAsync(CancellationToken.None);
     }
+
+    [Fact]
+    public async Task A_live_stream_that_goes_down_is_retried_until_it_returns()
+    {
+        string clip = TestVideos.Write(Path.Combine(TestPaths.NewTempFolder(), "served.avi"), frames: 40, fourcc: "MJPG");
+        int port = MosquittoBroker.FreePort();
+        var server = ClipServer.Start(clip, port);
+        var feed = new CameraFeed(new CameraOptions { Name = "street", Source = $"http://127.0.0.1:{port}/live.avi" }, live: true);
+        var states = new System.Collections.Concurrent.ConcurrentQueue<CameraStatus>();
+        feed.StatusChanged += states.Enqueue;
+        using var stop = new CancellationTokenSource();
+        var consumer = Consume(feed, stop.Token);
+        using var worker = Worker(feed);
+        await worker.StartAsync(CancellationToken.None);
+        await Eventually.True(() => feed.Processed > 0, "frames from the stream");
+
+        server.Dispose();   // the camera goes away: the stream ends and reconnecting is refused
+        await Eventually.True(() => feed.Status is { State: CameraState.Offline, Error: { } e } && e.Contains("cannot connect"), "the camera to be offline");
+        await Task.Delay(1000);
+        long decodedWhileDown = feed.Decoded;
+        var back = Stopwatch.StartNew();
+        using (ClipServer.Start(clip, port))
+        {
+            await Eventually.True(() => feed.Decoded > decodedWhileDown && feed.Status.State == CameraState.Online, "the camera to come back");
+            output.WriteLine($"stream camera back {back.ElapsedMilliseconds} ms after its server returned; gap {feed.Status.LastGapSeconds:F2} s, " +
+                             $"{feed.Status.Reconnects} reconnects, states: {string.Join(" ", states.Select(s => s.State))}");
+            Assert.True(feed.Status.LastGapSeconds >= 1, $"gap {feed.Status.LastGapSeconds}");
+            Assert.True(feed.Status.Reconnects >= 1);
+        }
+        await worker.StopAsync(CancellationToken.None);
+        stop.Cancel();
+        await consumer;
+    }
 }
