@@ -51,7 +51,18 @@ public sealed class BatchingDetector(
                 foreach (var (feed, processor) in processors)
                     if (feed.Status.State != CameraState.Online && !feed.Frames.TryPeek(out _))
                         processor.Close();   // a camera that went away ends its objects
-                if (batch.Count > 0) RunBatch(detector, batch, processors);
+                if (batch.Count == 0) continue;
+                try
+                {
+                    RunBatch(detector, batch, processors);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // One bad frame must not stop every camera; /healthz turns unhealthy if no batch succeeds for long.
+                    log.LogError(e, "detector failed on frames of {Cameras}; they are skipped", string.Join(", ", batch.Select(b => b.Feed.Name)));
+                    foreach (var (_, f) in batch) f.Dispose();
+                    batch.Clear();
+                }
             }
         }
         catch (Exception e)
