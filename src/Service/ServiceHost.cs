@@ -57,7 +57,6 @@ public static class ServiceHost
         var feeds = options.Cameras.Where(c => c.Enabled).Select(c => new CameraFeed(c, IsLive(c), arrivals)).ToList();
         IReadOnlyList<CameraFeed> feedList = feeds;
         var s = builder.Services;
-        s.AddSingleton(options);
         s.AddSingleton(feedList);
         s.AddSingleton(new ServiceMetrics(feeds));
         s.AddSingleton(sp => new MqttPublisher(options.Mqtt, options.Reconnect, sp.GetRequiredService<ServiceMetrics>(), sp.GetRequiredService<ILogger<MqttPublisher>>()));

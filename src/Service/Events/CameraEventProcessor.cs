@@ -102,9 +102,9 @@ public sealed class CameraEventProcessor : IDisposable
     /// <summary>Ends every object (camera offline, or the service stopping) so no event is left open.</summary>
     public void Close()
     {
+        _recorder?.Dispose();   // the clip is complete before its end event goes out
         End(_tracker.EndAll(), DateTimeOffset.UtcNow);
         PublishCounts();
-        _recorder?.Dispose();
     }
 
     private void End(IReadOnlyList<TrackedObject> ended, DateTimeOffset now)

@@ -46,7 +46,7 @@ public sealed class ServiceHostTests(ITestOutputHelper output)
             model: { path: {{model}}, threads: 1 }
             mqtt: { host: 127.0.0.1, port: {{broker.Port}}, topic_prefix: e2e, stats_interval_seconds: 0.5 }
             tracking: { min_hits: 2 }
-            outputs: { snapshots: {{Path.Combine(folder, "snapshots")}} }
+            outputs: { snapshots: {{Path.Combine(folder, "snapshots")}}, recordings: {{Path.Combine(folder, "clips")}} }
             metrics: { port: {{httpPort}} }
             """, "e2e.yaml");
 
@@ -71,6 +71,10 @@ public sealed class ServiceHostTests(ITestOutputHelper output)
         await recorder.WaitForAsync(m => m.Topic == "e2e/door/person" && m.Payload == "0", Patience, "person count 0");
         Assert.Empty(recorder.On("e2e/door/zones/sky"));
         Assert.True(File.Exists(ended.Json.GetProperty("snapshot").GetString()), "the event's snapshot was written");
+        // The camera had an object from its second frame to its end: one annotated clip of those frames.
+        string recording = Assert.Single(Directory.GetFiles(Path.Combine(folder, "clips", "door"), "*.mp4"));
+        using (var clip = new OpenCvSharp.VideoCapture(recording))
+            Assert.InRange(clip.Get(OpenCvSharp.VideoCaptureProperties.FrameCount), 27, 29);
 
         // Per-frame detections carry the tracked object; the yard camera (cars only) reports nothing but keeps going.
         var detections = recorder.On("e2e/door/detections").ToList();
@@ -97,8 +101,10 @@ public sealed class ServiceHostTests(ITestOutputHelper output)
         stop.Cancel();
         Assert.Equal(0, await service);
         output.WriteLine($"graceful shutdown took {shutdown.ElapsedMilliseconds} ms");
-        var last = recorder.Messages.Last(m => m.Topic == "e2e/available");
-        Assert.Equal("offline", last.Payload);
+        // The broker acknowledged these before the service returned; they reach the subscriber a moment later.
+        await recorder.WaitForAsync(m => m is { Topic: "e2e/available", Payload: "offline" }, Patience, "service offline");
+        await recorder.WaitForAsync(m => m is { Topic: "e2e/yard/available", Payload: "offline" }, Patience, "yard offline");
+        Assert.Equal("offline", recorder.On("e2e/available").Last().Payload);
         Assert.Equal("offline", recorder.On("e2e/yard/available").Last().Payload);
     }
 
