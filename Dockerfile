@@ -7,18 +7,9 @@
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 WORKDIR /src
-# Restore first, from the project files only, so that source edits reuse the cached package layer.
 COPY Directory.Build.props Directory.Packages.props ./
-COPY src/Model/MoeDetect.Model.csproj src/Model/
-COPY src/Pipeline/MoeDetect.Pipeline.csproj src/Pipeline/
-COPY src/Kernels/MoeDetect.Kernels.csproj src/Kernels/
-COPY src/Evaluation/MoeDetect.Evaluation.csproj src/Evaluation/
-COPY src/Conversion/MoeDetect.Conversion.csproj src/Conversion/
-COPY src/Service/MoeDetect.Service.csproj src/Service/
-COPY src/Cli/MoeDetect.Cli.csproj src/Cli/
-RUN dotnet restore src/Cli/MoeDetect.Cli.csproj -r linux-x64
 COPY src/ src/
-RUN dotnet publish src/Cli/MoeDetect.Cli.csproj -c Release -r linux-x64 --self-contained false --no-restore -o /app
+RUN dotnet publish src/Cli/MoeDetect.Cli.csproj -c Release -r linux-x64 --self-contained false -o /app
 
 FROM mcr.microsoft.com/dotnet/runtime:10.0-noble AS runtime
 # OpenCV's native runtime (OpenCvSharpExtern, with FFmpeg built in) links GTK 3 and libjpeg 6.2.
