@@ -7,6 +7,7 @@ var root = new RootCommand("MoeDetect: real-time object detection for video (ES-
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 
 try
 {

@@ -14,7 +14,8 @@ public static class TeacherPresets
         Decoder = "centernet",
         Outputs = [new("tower_0/detections", "detections"), new("tower_0/keypoints", "heatmap"), new("tower_0/wh", "wh")],
         // RGB 0–255 straight in: the /255 is folded into the first convolution.
-        Preprocess = new("NHWC", "RGB", [0, 0, 0], [1, 1, 1], [0, 0, 0], "center"),
+        // Its reference accuracy was measured with TensorFlow's float bilinear resize (0.337 AP on coco128).
+        Preprocess = new("NHWC", "RGB", [0, 0, 0], [1, 1, 1], [0, 0, 0], "center", "float-bilinear"),
     };
 
     public static TfjsConversionOptions NanoDet { get; } = new()

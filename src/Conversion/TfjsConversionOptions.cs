@@ -8,7 +8,8 @@ public sealed record OutputBinding(string TfName, string OnnxName);
 
 /// <summary>
 /// How an image becomes the model input, written to <c>moedetect.preprocess</c>: value = (pixel − mean) / std per channel
-/// in <see cref="Order"/>, letterboxed with <see cref="Pad"/> (raw pixel values) as the border.
+/// in <see cref="Order"/>, letterboxed with <see cref="Pad"/> (raw pixel values) as the border, resampled by
+/// <see cref="Resize"/> (opencv-bilinear on 8-bit pixels, or float-bilinear).
 /// </summary>
 public sealed record PreprocessSpec(
     [property: JsonPropertyName("layout")] string Layout,
@@ -16,7 +17,8 @@ public sealed record PreprocessSpec(
     [property: JsonPropertyName("mean")] double[] Mean,
     [property: JsonPropertyName("std")] double[] Std,
     [property: JsonPropertyName("pad")] double[] Pad,
-    [property: JsonPropertyName("letterbox")] string Letterbox)
+    [property: JsonPropertyName("letterbox")] string Letterbox,
+    [property: JsonPropertyName("resize")] string Resize = "opencv-bilinear")
 {
     public string ToJson() => JsonSerializer.Serialize(this);
 }

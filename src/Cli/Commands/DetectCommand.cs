@@ -33,7 +33,7 @@ public static class DetectCommand
         command.SetAction(async (parse, cancellation) =>
         {
             var sources = InputResolver.Resolve(parse.GetValue(inputs)!);
-            using var detectorModel = model.Load(parse, CliOutput.Warn);
+            using var detectorModel = model.Load(parse, CliOutput.Warn, parse.GetValue(batch));
             using var detector = new FrameDetector(detectorModel, model.Decode(parse, detectorModel));
             var options = new DetectJobOptions(sources, parse.GetValue(output)!, parse.GetValue(stride),
                 parse.GetValue(maxFrames), parse.GetValue(saveVideo), parse.GetValue(batch));

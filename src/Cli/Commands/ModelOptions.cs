@@ -2,6 +2,7 @@ using System.CommandLine;
 using MoeDetect.Model;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Loading;
 
 namespace MoeDetect.Cli.Commands;
@@ -19,6 +20,7 @@ public sealed class ModelOptions
     public Option<int?> InputSize { get; } = new("--imgsz") { Description = "Network input size in pixels (models with a dynamic input only; multiple of 32)" };
     public Option<int> MaxDetections { get; } = new("--max-det") { Description = "Most detections kept per frame", DefaultValueFactory = _ => 100 };
     public Option<int> Threads { get; } = new("--threads") { Description = "CPU inference threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+    public Option<ConvolutionSearch> CudnnSearch { get; } = new("--cudnn-search") { Description = "GPU: how cuDNN picks convolution algorithms at load: exhaustive (slow start, fastest), heuristic or default", DefaultValueFactory = _ => ConvolutionSearch.Exhaustive };
 
     public ModelOptions()
     {
@@ -31,14 +33,19 @@ public sealed class ModelOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads })
+        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, CudnnSearch })
             command.Options.Add(option);
     }
 
-    public DetectorModel Load(ParseResult parse, Action<string> warn) =>
-        ModelLoader.Load(parse.GetValue(Model) ?? DefaultModel.Resolve(),
-            new EngineRequest(parse.GetValue(Device), parse.GetValue(Engine), parse.GetValue(Threads), warn),
-            parse.GetValue(InputSize));
+    /// <param name="batch">Frames per inference batch; GPU engines fix their shapes to it.</param>
+    public DetectorModel Load(ParseResult parse, Action<string> warn, int batch = 1) =>
+        ModelLoader.Load(ModelPath(parse), Request(parse, warn, batch), parse.GetValue(InputSize));
+
+    public string ModelPath(ParseResult parse) => parse.GetValue(Model) ?? DefaultModel.Resolve();
+
+    public EngineRequest Request(ParseResult parse, Action<string> warn, int batch = 1) =>
+        new(parse.GetValue(Device), parse.GetValue(Engine), parse.GetValue(Threads), warn, batch,
+            new CudaSettings(Search: parse.GetValue(CudnnSearch)));
 
     public DecodeOptions Decode(ParseResult parse, DetectorModel model, float? confidenceOverride = null) => new(
         confidenceOverride ?? parse.GetValue(Confidence), parse.GetValue(Iou), parse.GetValue(MaxDetections),

@@ -1,56 +1,70 @@
 using Microsoft.ML.OnnxRuntime;
+using MoeDetect.Model.Engines.Cuda;
 
 namespace MoeDetect.Model.Engines;
 
 /// <summary>Creates ONNX Runtime sessions on the requested device. The CUDA execution provider ships only in the
-/// GPU build (its native provider library is hundreds of MB); asking for it elsewhere fails with a clear message,
-/// or falls back to the CPU with a warning for <see cref="ComputeDevice.Auto"/>.</summary>
+/// GPU build (its native provider library is hundreds of MB) and needs CUDA and cuDNN on the machine; when either
+/// is missing, <see cref="ComputeDevice.Gpu"/> fails naming what is missing and <see cref="ComputeDevice.Auto"/>
+/// warns and falls back to the CPU.</summary>
 public static class OrtSessionFactory
 {
+    /// <summary>Whether the request runs on the GPU, given what the program folder and the machine offer.</summary>
+    public static bool UseGpu(EngineRequest request, string applicationFolder)
+    {
+        if (request.Device == ComputeDevice.Cpu) return false;
+        string? missing = CudaLibraries.FindMissing(applicationFolder);
+        if (missing is null) return true;
+        if (request.Device == ComputeDevice.Gpu)
+            throw new MoeDetectException($"--device gpu: {missing}; or use --device cpu");
+        FallBack(request, missing);
+        return false;
+    }
+
+    public static void FallBack(EngineRequest request, string reason) =>
+        request.Warn?.Invoke($"warning: --device auto: no usable GPU ({reason}); running on the CPU");
+
+    /// <summary>A session for one graph on the requested device, GPU ones with host tensors (the MoE engine's graphs
+    /// run this way); for <see cref="ComputeDevice.Auto"/> without a usable GPU, warns and uses the CPU.</summary>
     public static (InferenceSession Session, string EngineName) Create(byte[] model, string modelLabel, EngineRequest request)
     {
-        if (request.Device != ComputeDevice.Cpu)
+        if (!UseGpu(request, AppContext.BaseDirectory))
+            return (Create(model, modelLabel, request.Threads, cuda: null), "onnxruntime-cpu");
+        var cuda = (request.Cuda ?? new CudaSettings()) with { DeviceBinding = false, CudaGraphs = false };
+        return (Create(model, modelLabel, request.Threads, cuda), "onnxruntime-cuda");
+    }
+
+    /// <param name="cuda">Null for the CPU execution provider.</param>
+    /// <param name="optimise">False for sessions used only to read a graph's description.</param>
+    public static InferenceSession Create(byte[] model, string modelLabel, int threads, CudaSettings? cuda, bool optimise = true)
+    {
+        var options = new SessionOptions
         {
-            var options = BaseOptions(request);
-            string? failure = TryAppendCuda(options);
-            if (failure is null) return (NewSession(model, modelLabel, options), "onnxruntime-cuda");
-            options.Dispose();
-            if (request.Device == ComputeDevice.Gpu)
-                throw new MoeDetectException($"--device gpu: {failure}. Install the GPU build (README, section GPU) or use --device cpu.");
-            request.Warn?.Invoke($"warning: no usable GPU ({failure}); running on the CPU");
-        }
-        return (NewSession(model, modelLabel, BaseOptions(request)), "onnxruntime-cpu");
-    }
-
-    private static SessionOptions BaseOptions(EngineRequest request)
-    {
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (request.Threads > 0) options.IntraOpNumThreads = request.Threads;
-        return options;
-    }
-
-    private static string? TryAppendCuda(SessionOptions options)
-    {
+            GraphOptimizationLevel = optimise ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
+        };
         try
         {
-            options.AppendExecutionProvider_CUDA(0);
-            return null;
-        }
-        catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
-        {
-            return "ONNX Runtime's CUDA execution provider is not available (" + FirstLine(e.Message) + ")";
-        }
-    }
-
-    private static InferenceSession NewSession(byte[] model, string modelLabel, SessionOptions options)
-    {
-        try
-        {
+            if (threads > 0) options.IntraOpNumThreads = threads;
+            if (cuda is not null)
+            {
+                using var provider = new OrtCUDAProviderOptions();
+                provider.UpdateOptions(cuda.ProviderOptions());
+                options.AppendExecutionProvider_CUDA(provider);
+            }
             return new InferenceSession(model, options);
+        }
+        catch (OnnxRuntimeException e) when (cuda is not null)
+        {
+            // Not an InvalidModelException: the same model may well load on the CPU (where --device auto goes next).
+            throw new MoeDetectException($"ONNX Runtime could not start '{modelLabel}' on the GPU: {FirstLine(e.Message)}", e);
         }
         catch (OnnxRuntimeException e)
         {
             throw new InvalidModelException($"'{modelLabel}' is not a valid ONNX model: {FirstLine(e.Message)}", e);
+        }
+        finally
+        {
+            options.Dispose();
         }
     }
 

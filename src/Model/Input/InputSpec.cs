@@ -6,10 +6,11 @@ namespace MoeDetect.Model.Input;
 public enum TensorLayout { Nchw, Nhwc }
 public enum ChannelOrder { Rgb, Bgr }
 
-/// <summary>How pixels are resampled into the letterbox. Models are most accurate when fed the way they were
-/// trained: Ultralytics uses OpenCV's bilinear resize (half-pixel centres, 8-bit result); TensorFlow graphs used
-/// TF's legacy bilinear resize (source = destination × scale, no half-pixel offset, float result).</summary>
-public enum ResizeMethod { OpenCvBilinear, TfLegacyBilinear }
+/// <summary>How pixels are resampled into the letterbox; models are most accurate when fed the way they were
+/// trained and measured. Both are bilinear with half-pixel centres: <see cref="OpenCvBilinear"/> on 8-bit pixels
+/// (OpenCV's fixed-point path, as Ultralytics trains), <see cref="FloatBilinear"/> on float pixels (TensorFlow's
+/// resize with half-pixel centres; the CenterNet teacher's reference accuracy was measured with float resizing).</summary>
+public enum ResizeMethod { OpenCvBilinear, FloatBilinear }
 
 /// <summary>How a model wants its pixels: size, tensor layout, channel order and per-channel normalisation
 /// value = (pixel − mean) / std, with letterbox padding of the given raw pixel value.</summary>
@@ -37,7 +38,7 @@ public sealed record InputSpec(
             dto.Resize switch
             {
                 null or "opencv-bilinear" => ResizeMethod.OpenCvBilinear,
-                "tf-legacy-bilinear" => ResizeMethod.TfLegacyBilinear,
+                "float-bilinear" => ResizeMethod.FloatBilinear,
                 _ => throw new InvalidDataException($"preprocessing field 'resize' has unknown value '{dto.Resize}'"),
             });
     }

@@ -13,8 +13,8 @@ public readonly record struct LetterboxTransform(
         if (sourceWidth <= 0 || sourceHeight <= 0)
             throw new ArgumentException($"source size must be positive, got {sourceWidth}x{sourceHeight}");
         float scale = MathF.Min((float)targetWidth / sourceWidth, (float)targetHeight / sourceHeight);
-        int rw = Math.Clamp((int)MathF.Round(sourceWidth * scale), 1, targetWidth);
-        int rh = Math.Clamp((int)MathF.Round(sourceHeight * scale), 1, targetHeight);
+        int rw = Math.Clamp((int)MathF.Round(sourceWidth * scale, MidpointRounding.AwayFromZero), 1, targetWidth);
+        int rh = Math.Clamp((int)MathF.Round(sourceHeight * scale, MidpointRounding.AwayFromZero), 1, targetHeight);
         int dx = centered ? (targetWidth - rw) / 2 : 0;
         int dy = centered ? (targetHeight - rh) / 2 : 0;
         return new LetterboxTransform(sourceWidth, sourceHeight, targetWidth, targetHeight, scale, rw, rh, dx, dy);

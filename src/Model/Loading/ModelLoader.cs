@@ -1,4 +1,7 @@
+using Microsoft.ML.OnnxRuntime;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
+using MoeDetect.Model.Input;
 using MoeDetect.Model.Moe;
 
 namespace MoeDetect.Model.Loading;
@@ -7,7 +10,11 @@ namespace MoeDetect.Model.Loading;
 /// for the requested device.</summary>
 public static class ModelLoader
 {
-    public static DetectorModel Load(string path, EngineRequest request, int? inputSize = null)
+    public static DetectorModel Load(string path, EngineRequest request, int? inputSize = null) =>
+        Load(path, request, inputSize, AppContext.BaseDirectory);
+
+    /// <param name="applicationFolder">Where the native ONNX Runtime libraries of this build are.</param>
+    public static DetectorModel Load(string path, EngineRequest request, int? inputSize, string applicationFolder)
     {
         if (!File.Exists(path))
             throw new InvalidModelException($"model file not found: {path} (pass --model <file.onnx>, or omit --model to use the default model)");
@@ -18,26 +25,122 @@ public static class ModelLoader
             throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx) or a MoeDetect model (.moedet)");
 
         var bytes = File.ReadAllBytes(path);
-        // --engine ilgpu on a GPU: ONNX Runtime (CPU) only describes the model; the ILGPU engine runs it.
-        bool ilgpu = request.Engine == "ilgpu" && request.Device != ComputeDevice.Cpu;
-        var (session, engineName) = OrtSessionFactory.Create(bytes, path, ilgpu ? request with { Device = ComputeDevice.Cpu } : request);
+        if (request.Engine == "ilgpu" && request.Device != ComputeDevice.Cpu)
+            return LoadIlgpu(bytes, path, request, inputSize) ?? LoadOnnx(bytes, path, request, inputSize, cuda: null);
+        if (!OrtSessionFactory.UseGpu(request, applicationFolder))
+            return LoadOnnx(bytes, path, request, inputSize, cuda: null);
+        try
+        {
+            return LoadOnnx(bytes, path, request, inputSize, request.Cuda ?? new CudaSettings());
+        }
+        catch (MoeDetectException e) when (request.Device == ComputeDevice.Auto && e is not InvalidModelException)
+        {
+            OrtSessionFactory.FallBack(request, e.Message);
+            return LoadOnnx(bytes, path, request, inputSize, cuda: null);
+        }
+    }
+
+    /// <summary>--engine ilgpu: ONNX Runtime (CPU) only describes the model; the ILGPU engine runs it. Null when
+    /// --device auto finds no GPU (already warned), so the caller runs the CPU engine.</summary>
+    private static DetectorModel? LoadIlgpu(byte[] bytes, string path, EngineRequest request, int? inputSize)
+    {
+        using var session = OrtSessionFactory.Create(bytes, path, threads: 1, cuda: null, optimise: false);
+        var (input, names, decoder) = OnnxDetectorDescription.Describe(session, path);
+        if (inputSize is { } size && (size != input.Width || size != input.Height))
+            throw new MoeDetectException($"--engine ilgpu runs '{path}' at its own input size {input.Width}x{input.Height}; drop the input size option or use --engine ort");
+        var engine = Ilgpu.IlgpuEngine.ForRequest(bytes, path, request, decoder.OutputNames);
+        return engine is null ? null : new DetectorModel(path, input, names, decoder, engine, isMixtureOfExperts: false);
+    }
+
+    /// <summary>What the model takes as input, read without making an engine (to prepare frames for it).</summary>
+    public static InputSpec DescribeInput(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidModelException($"model file not found: {path}");
+        using var session = OrtSessionFactory.Create(File.ReadAllBytes(path), path, threads: 1, cuda: null, optimise: false);
+        return OnnxDetectorDescription.Describe(session, path).Input;
+    }
+
+    /// <summary>The CPU and host-tensor CUDA engines run the graph as it is, on float input; the device-bound CUDA
+    /// engine runs its <see cref="PixelInputGraph"/> on 8-bit canvases.</summary>
+    private static DetectorModel LoadOnnx(byte[] bytes, string path, EngineRequest request, int? inputSize, CudaSettings? cuda)
+    {
+        bool bound = cuda is { DeviceBinding: true };
+        var session = OrtSessionFactory.Create(bytes, path, request.Threads, bound ? null : cuda, optimise: !bound);
         try
         {
             var (input, names, decoder) = OnnxDetectorDescription.Describe(session, path);
             if (inputSize is { } size && (size != input.Width || size != input.Height))
-            {
-                if (ilgpu) throw new MoeDetectException($"--engine ilgpu runs '{path}' at its own input size {input.Width}x{input.Height}; drop the input size option or use --engine ort");
                 input = OnnxDetectorDescription.Resize(session, input, size, path);
+            IInferenceEngine engine;
+            if (bound)
+            {
+                int graphBatch = PixelInputGraph.FixedBatch(bytes, input) ?? request.Batch;
+                if (cuda!.CudaGraphs && OrtBoundEngine.StaticOutputShapes(session.OutputMetadata, decoder.OutputNames, graphBatch) is null)
+                {
+                    request.Warn?.Invoke("warning: the model's outputs have open dimensions besides the batch; running without CUDA graphs");
+                    cuda = cuda with { CudaGraphs = false };
+                }
+                engine = CreateCudaBound(bytes, path, request, input, decoder.OutputNames, cuda);
+                session.Dispose();
             }
-            IInferenceEngine? gpu = ilgpu ? Ilgpu.IlgpuEngine.ForRequest(bytes, path, request, decoder.OutputNames) : null;
-            if (gpu is not null) session.Dispose();
-            var engine = gpu ?? new OrtEngine(session, engineName, decoder.OutputNames);
+            else
+            {
+                engine = new OrtEngine(session, cuda?.EngineName ?? "onnxruntime-cpu", decoder.OutputNames);
+                if (cuda is not null) Warm(engine, input, request.Batch);
+            }
             return new DetectorModel(path, input, names, decoder, engine, isMixtureOfExperts: false);
         }
         catch
         {
             session.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>An <see cref="OrtBoundEngine"/> over the pixel-input form of the graph, batch fixed to the request's
+    /// (or 1 where the graph fixes it). Takes ownership of <paramref name="memory"/>.</summary>
+    public static OrtBoundEngine CreateBound(byte[] bytes, string path, EngineRequest request, InputSpec input,
+        IReadOnlyList<string> outputNames, CudaSettings? cuda, TensorMemory memory)
+    {
+        try
+        {
+            int graphBatch = PixelInputGraph.FixedBatch(bytes, input) ?? request.Batch;
+            var pixelGraph = PixelInputGraph.Rewrite(bytes, input, graphBatch);
+            var session = OrtSessionFactory.Create(pixelGraph, path, request.Threads, cuda);
+            return new OrtBoundEngine(session, cuda?.EngineName ?? "ort-cpu-iobinding", outputNames, input, request.Batch, graphBatch, memory);
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>CUDA graphs fail to capture on graphs with CPU-only nodes; such a model still runs, without them.</summary>
+    private static OrtBoundEngine CreateCudaBound(byte[] bytes, string path, EngineRequest request, InputSpec input,
+        IReadOnlyList<string> outputNames, CudaSettings cuda)
+    {
+        try
+        {
+            return CreateBound(bytes, path, request, input, outputNames, cuda, new CudaTensorMemory());
+        }
+        catch (OnnxRuntimeException e) when (cuda.CudaGraphs)
+        {
+            request.Warn?.Invoke($"warning: CUDA graph capture failed ({OrtSessionFactory.FirstLine(e.Message)}); running without CUDA graphs");
+            return CreateBound(bytes, path, request, input, outputNames, cuda with { CudaGraphs = false }, new CudaTensorMemory());
+        }
+    }
+
+    /// <summary>The first GPU runs pick cuDNN algorithms and fill memory arenas; do that at load, not on the first frame.</summary>
+    private static void Warm(IInferenceEngine engine, InputSpec input, int batch)
+    {
+        try
+        {
+            engine.Run(new float[batch * input.ValuesPerImage], batch);
+        }
+        catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
+        {
+            throw GpuOutOfMemory.Error(batch, e);
         }
     }
 }

@@ -76,7 +76,7 @@ public sealed class MoeOrtEngine : IRoutedEngine
             routeMs += stepClock.Elapsed.TotalMilliseconds;
 
             stepClock.Restart();
-            env[step.Output!] = (RunChosenExperts(step, x, choices), x.Shape);
+            env[step.Output!] = RunChosenExperts(step, x, choices);
             expertsMs += stepClock.Elapsed.TotalMilliseconds;
             for (int f = 0; f < batchSize; f++)
             {
@@ -92,36 +92,51 @@ public sealed class MoeOrtEngine : IRoutedEngine
         return new EngineOutput(tensors, frameRoutes, new EngineTimings(upload, total - upload - download, download, routeMs, expertsMs));
     }
 
-    /// <summary>Each expert runs once over the frames that chose it; outputs are scattered back, weighted.</summary>
-    private float[] RunChosenExperts(ManifestStep step, (ReadOnlyMemory<float> Data, int[] Shape) x, (int[] Experts, double[] Weights)[] choices)
+    /// <summary>Each expert runs once over the frames that chose it; outputs are scattered back, weighted. All experts
+    /// of a block give one output shape, which may differ from the input's (stride-2 blocks, heads).</summary>
+    private (ReadOnlyMemory<float>, int[]) RunChosenExperts(ManifestStep step, (ReadOnlyMemory<float> Data, int[] Shape) x, (int[] Experts, double[] Weights)[] choices)
     {
         int batch = x.Shape[0], itemLength = x.Data.Length / batch;
-        var output = new float[x.Data.Length];
+        float[]? output = null;
+        int[]? outputShape = null;
         for (int e = 0; e < step.Experts!.Length; e++)
         {
             var frames = Enumerable.Range(0, batch).Where(f => choices[f].Experts.Contains(e)).ToList();
             if (frames.Count == 0) continue;
-            ReadOnlyMemory<float> result;
-            if (step.Experts[e].Onnx is not { } graph)
+            var input = Gather(x.Data, frames, itemLength);
+            int[] inputShape = [frames.Count, .. x.Shape[1..]];
+            // An expert without a graph is the identity: the block is skipped for these frames.
+            var (y, yShape) = step.Experts[e].Onnx is { } graph
+                ? ((ReadOnlyMemory<float>, int[]))RunExpert(graph, input, inputShape)
+                : (input, inputShape);
+            int outputItem = y.Length / frames.Count;
+            if (output is null)
             {
-                result = Gather(x.Data, frames, itemLength);   // identity expert: the block is skipped for these frames
+                outputShape = [batch, .. yShape[1..]];
+                output = new float[batch * outputItem];
             }
-            else
+            else if (outputItem != output.Length / batch)
             {
-                int[] shape = [frames.Count, .. x.Shape[1..]];
-                result = _graphs[graph].Run([("x", Gather(x.Data, frames, itemLength), shape)], ["y"])[0].Data;
+                throw new InvalidModelException($"'{_file.Path}': the experts of step '{step.Name}' give outputs of different shapes " +
+                    $"([{string.Join(",", outputShape!)}] and [{string.Join(",", yShape)}])");
             }
-            var y = result.Span;
+            var ySpan = y.Span;
             for (int j = 0; j < frames.Count; j++)
             {
                 int f = frames[j];
                 float weight = (float)choices[f].Weights[Array.IndexOf(choices[f].Experts, e)];
-                var target = output.AsSpan(f * itemLength, itemLength);
-                var source = y.Slice(j * itemLength, itemLength);
-                for (int i = 0; i < itemLength; i++) target[i] += weight * source[i];
+                var target = output.AsSpan(f * outputItem, outputItem);
+                var source = ySpan.Slice(j * outputItem, outputItem);
+                for (int i = 0; i < outputItem; i++) target[i] += weight * source[i];
             }
         }
-        return output;
+        return (output!, outputShape!);
+    }
+
+    private (ReadOnlyMemory<float>, int[]) RunExpert(string graph, ReadOnlyMemory<float> input, int[] shape)
+    {
+        var y = _graphs[graph].Run([("x", input, shape)], ["y"])[0];
+        return (y.Data, y.Shape);
     }
 
     private static ReadOnlyMemory<float> Gather(ReadOnlyMemory<float> data, List<int> frames, int itemLength)

@@ -20,18 +20,22 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
 
     public IReadOnlyList<FrameDetections> Detect(IReadOnlyList<Frame> frames, StageStatistics statistics)
     {
+        // Values per image: floats for float engines, bytes (one per value) for pixel engines.
         int n = frames.Count, perImage = Model.Input.ValuesPerImage;
-        if (_batchInput.Length < n * perImage) _batchInput = new float[n * perImage];
+        if (Model.Engine is not IPixelInputEngine && _batchInput.Length < n * perImage) _batchInput = new float[n * perImage];
 
         var clock = Stopwatch.StartNew();
         var letterboxes = new LetterboxTransform[n];
+        var pixelEngine = Model.Engine as IPixelInputEngine;
         for (int i = 0; i < n; i++)
-            letterboxes[i] = _preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage));
+            letterboxes[i] = pixelEngine is null
+                ? _preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage))
+                : _preprocessor.FillPixels(frames[i].Image, pixelEngine.PixelStaging.Slice(i * perImage, perImage));
         statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
 
         var input = _batchInput.AsMemory(0, n * perImage);
-        var output = Model.Engine is IRoutedEngine routed
-            ? routed.Run(input, n, frames.Select(f => f.Source).ToArray())
+        var output = pixelEngine is not null ? pixelEngine.RunPixels(n)
+            : Model.Engine is IRoutedEngine routed ? routed.Run(input, n, frames.Select(f => f.Source).ToArray())
             : Model.Engine.Run(input, n);
         var t = output.Timings;
         statistics.AddShared(Stages.Upload, t.UploadMs, n);

@@ -33,7 +33,7 @@ public class ConversionMetadataTests
         Assert.Equal(["person", "driver's seat", @"back\slash"], ClassNames.Parse(meta["names"]));
         Assert.Equal("centernet", meta["moedetect.decoder"]);
         Assert.Equal("[8, 6]", meta["imgsz"]); // NCHW input [1, 3, 8, 6]: height, width
-        Assert.Equal("""{"layout":"NCHW","order":"BGR","mean":[1,2,3],"std":[4,5,6],"pad":[114,114,114],"letterbox":"center"}""",
+        Assert.Equal("""{"layout":"NCHW","order":"BGR","mean":[1,2,3],"std":[4,5,6],"pad":[114,114,114],"letterbox":"center","resize":"opencv-bilinear"}""",
             meta["moedetect.preprocess"]);
         Assert.Equal("[4]", meta["moedetect.strides"]);
         Assert.Equal("unit test graph", meta["moedetect.source"]);

@@ -21,6 +21,15 @@ public sealed class TestOnnx(string name)
         return this;
     }
 
+    public TestOnnx Int64s(string tensor, long[] values, params int[] dims)
+    {
+        var t = new TensorProto { Name = tensor, DataType = (int)TensorProto.Types.DataType.Int64 };
+        t.Int64Data.AddRange(values);
+        t.Dims.AddRange(dims.Select(d => (long)d));
+        Graph.Initializer.Add(t);
+        return this;
+    }
+
     public TestOnnx Node(string op, string[] inputs, string output, params (string Name, long Value)[] intAttributes)
     {
         var node = new NodeProto { OpType = op, Name = output };

@@ -1,0 +1,114 @@
+using System.CommandLine;
+using Spectre.Console;
+using MoeDetect.Model;
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
+using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Benchmarking;
+using MoeDetect.Pipeline.Sources;
+using MoeDetect.Pipeline.Timing;
+
+namespace MoeDetect.Cli.Commands;
+
+/// <summary><c>moedetect bench</c>: engine variants × batch sizes on frames held in memory (no decoder in the
+/// loop), per-stage milliseconds and FPS, as a table and as JSON. Frames come from <c>--source</c> (decoded and
+/// letterboxed once) or from a raw file written by <c>--save-frames</c>, for machines without OpenCV.</summary>
+public static class BenchCommand
+{
+    private static readonly string[] ReportedStages = [Stages.Preprocess, Stages.Upload, Stages.Inference, Stages.Download, Stages.Postprocess];
+
+    public static Command Create()
+    {
+        var model = new ModelOptions();
+        var batches = new Option<string>("--batch") { Description = "Batch sizes to time, comma-separated", DefaultValueFactory = _ => "1,8,32" };
+        var frames = new Option<int>("--frames") { Description = "Frames timed per variant and batch size", DefaultValueFactory = _ => 256 };
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file" };
+        var source = new Option<string?>("--source") { Description = "Video, image folder or glob to take frames from (decoded once, kept in memory)" };
+        var sourceFrames = new Option<int>("--source-frames") { Description = "Distinct frames to take from --source", DefaultValueFactory = _ => 16 };
+        var framesFile = new Option<string?>("--frames-file") { Description = "Raw frames file written by --save-frames (needs no OpenCV)" };
+        var saveFrames = new Option<string?>("--save-frames") { Description = "Decode --source, letterbox for the model, write a raw frames file and stop" };
+        frames.Validators.Add(r => { if (r.GetValue(frames) < 1) r.AddError("--frames must be at least 1"); });
+        sourceFrames.Validators.Add(r => { if (r.GetValue(sourceFrames) < 1) r.AddError("--source-frames must be at least 1"); });
+        batches.Validators.Add(r => { if (ParseBatches(r.GetValue(batches)!) is null) r.AddError("--batch must be batch sizes from 1 to 256, comma-separated (e.g. 1,8,32)"); });
+
+        var command = new Command("bench", "Time engine variants and batch sizes on in-memory frames: per-stage ms and FPS");
+        model.AddTo(command);
+        foreach (var o in new Option[] { batches, frames, json, source, sourceFrames, framesFile, saveFrames }) command.Options.Add(o);
+
+        command.SetAction(parse =>
+        {
+            string modelPath = model.ModelPath(parse);
+            if (parse.GetValue(saveFrames) is { } target)
+            {
+                var saved = Decode(modelPath, parse.GetValue(source), parse.GetValue(sourceFrames));
+                saved.Save(target);
+                AnsiConsole.MarkupLine(Markup.Escape($"wrote {saved.Count} frames of {saved.Width}x{saved.Height} to {target}"));
+                return ExitCodes.Ok;
+            }
+            var benchFrames = parse.GetValue(framesFile) is { } file ? BenchFrames.Load(file)
+                : Decode(modelPath, parse.GetValue(source), parse.GetValue(sourceFrames));
+
+            var request = model.Request(parse, CliOutput.Warn);
+            bool gpu = OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory);
+            string device = gpu ? $"GPU: {CudaRuntime.DeviceName()}" : $"CPU: {Environment.ProcessorCount} logical cores";
+            var variants = BenchVariant.For(gpu ? ComputeDevice.Gpu : ComputeDevice.Cpu, parse.GetValue(model.Engine),
+                parse.GetValue(model.Threads), parse.GetValue(model.CudnnSearch));
+            var runner = new BenchRunner(modelPath, benchFrames, new DecodeOptions(parse.GetValue(model.Confidence), parse.GetValue(model.Iou), parse.GetValue(model.MaxDetections)), parse.GetValue(frames));
+
+            var results = new List<BenchResult>();
+            foreach (var result in runner.Run(variants, ParseBatches(parse.GetValue(batches)!)!))
+            {
+                results.Add(result);
+                AnsiConsole.MarkupLine(Markup.Escape(result.Error is null
+                    ? $"{result.Variant} batch {result.Batch}: {result.FramesPerSecond:0.0} FPS"
+                    : $"{result.Variant} batch {result.Batch}: failed: {result.Error}"));
+            }
+            Print(results, $"{Path.GetFileName(modelPath)} on {device}, {benchFrames.Count} distinct frames of {benchFrames.Width}x{benchFrames.Height}; mean ms per frame by stage");
+            if (parse.GetValue(json) is { } jsonPath)
+                new BenchReport(device, modelPath, parse.GetValue(framesFile) ?? parse.GetValue(source) ?? "", results).Save(jsonPath);
+            return results.All(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static BenchFrames Decode(string modelPath, string? source, int count)
+    {
+        if (source is null) throw new MoeDetectException("bench needs frames: pass --source <video|folder|glob> or --frames-file <file>");
+        var input = ModelLoader.DescribeInput(modelPath);
+        using var reader = FrameSources.Open(InputResolver.Resolve([source]).First());
+        var decoded = reader.ReadFrames(CancellationToken.None).Take(count).ToList();
+        try
+        {
+            return BenchFrames.Letterbox(decoded, input);
+        }
+        finally
+        {
+            foreach (var frame in decoded) frame.Dispose();
+        }
+    }
+
+    internal static IReadOnlyList<int>? ParseBatches(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var sizes = parts.Select(p => int.TryParse(p, out int b) && b is >= 1 and <= 256 ? b : -1).ToList();
+        return sizes.Count == 0 || sizes.Contains(-1) ? null : sizes;
+    }
+
+    private static void Print(IReadOnlyList<BenchResult> results, string title)
+    {
+        var table = new Table().Title(Markup.Escape(title)).Border(TableBorder.Simple);
+        table.AddColumn("engine");
+        // Short headings keep the table within 80 columns; the JSON uses the full stage names.
+        foreach (string heading in (string[])["batch", "prep", "up", "infer", "down", "post", "FPS"])
+            table.AddColumn(new TableColumn(heading).RightAligned());
+        foreach (var r in results)
+        {
+            var cells = r.Error is null
+                ? ReportedStages.Select(s => r.StageMs.TryGetValue(s, out var ms) ? $"{ms:0.000}" : "-").Append($"{r.FramesPerSecond:0.0}")
+                : ReportedStages.Select(_ => "").Append("failed");
+            table.AddRow([r.Variant, r.Batch.ToString(), .. cells]);
+        }
+        AnsiConsole.Write(table);
+    }
+}

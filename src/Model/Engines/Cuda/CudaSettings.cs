@@ -1,0 +1,20 @@
+namespace MoeDetect.Model.Engines.Cuda;
+
+/// <summary>How cuDNN picks convolution algorithms: <c>exhaustive</c> times every one at load (slowest start,
+/// fastest run), <c>heuristic</c> asks cuDNN's heuristics, <c>default</c> takes the first that fits.</summary>
+public enum ConvolutionSearch { Exhaustive, Heuristic, Default }
+
+/// <summary>The ORT CUDA engine's settings. <paramref name="DeviceBinding"/>: inputs and outputs live on the GPU
+/// (IOBinding; 8-bit pixels in, normalised there), else ONNX Runtime copies host tensors itself on every run.
+/// <paramref name="CudaGraphs"/>: capture the whole run once and replay it (needs <paramref name="DeviceBinding"/>).</summary>
+/// <remarks>Runs on the first GPU (device 0).</remarks> (device 0).
+public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = true, ConvolutionSearch Search = ConvolutionSearch.Exhaustive)
+{
+    public string EngineName => !DeviceBinding ? "ort-cuda-host" : CudaGraphs ? "ort-cuda-iobinding-graph" : "ort-cuda-iobinding";
+
+    public Dictionary<string, string> ProviderOptions() => new()
+    {
+        ["cudnn_conv_algo_search"] = Search.ToString().ToUpperInvariant(),
+        ["enable_cuda_graph"] = CudaGraphs && DeviceBinding ? "1" : "0",
+    };
+}

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using MoeDetect.Model.Engines.Cuda;
+using MoeDetect.Model.Input;
+
+namespace MoeDetect.Model.Engines;
+
+/// <summary>Runs a <see cref="PixelInputGraph"/> with IOBinding: input and outputs are bound once to fixed buffers
+/// in the session's memory (GPU or host), so a run is copy in → run → copy out, and with CUDA graphs enabled the
+/// run itself is a replay. Graphs fixed at a batch of 1 run once per frame through the same buffers.</summary>
+public sealed class OrtBoundEngine : IPixelInputEngine
+{
+    // ONNX Runtime's CUDA EP runs twice normally, captures on the third run and replays from the fourth.
+    private const int WarmupRuns = 4;
+
+    private readonly InferenceSession _session;
+    private readonly TensorMemory _memory;
+    private readonly OrtIoBinding _binding;
+    private readonly RunOptions _runOptions = new();
+    private readonly List<OrtValue> _values = [];
+    private readonly int _graphBatch;
+    private readonly long _inputBytesPerItem;
+    private readonly nint _input, _inputStaging;
+    private readonly BoundOutput[] _outputs;
+
+    private sealed record BoundOutput(string Name, int[] Shape, long FloatsPerItem, nint Tensor, nint Staging);
+
+    /// <param name="graphBatch">The pixel graph's batch: <paramref name="maxBatch"/>, or 1 for graphs fixed at 1.</param>
+    public OrtBoundEngine(InferenceSession session, string name, IReadOnlyList<string> outputNames, InputSpec spec,
+        int maxBatch, int graphBatch, TensorMemory memory)
+    {
+        _session = session;
+        _memory = memory;
+        Name = name;
+        MaxBatch = maxBatch;
+        _graphBatch = graphBatch;
+        _binding = session.CreateIoBinding();
+        try
+        {
+            _inputBytesPerItem = 3L * spec.Width * spec.Height;
+            _input = memory.AllocateTensor(graphBatch * _inputBytesPerItem);
+            _inputStaging = memory.IsHost && graphBatch == maxBatch ? _input : memory.AllocateStaging(maxBatch * _inputBytesPerItem);
+            _binding.BindInput(PixelInputGraph.InputName, Track(OrtValue.CreateTensorValueWithData(memory.Info, TensorElementType.UInt8,
+                [graphBatch, spec.Height, spec.Width, 3], _input, graphBatch * _inputBytesPerItem)));
+            _outputs = BindOutputs(outputNames);
+            for (int i = 0; i < WarmupRuns; i++) _session.RunWithBinding(_runOptions, _binding);
+        }
+        catch (Exception e) when (GpuOutOfMemory.Matches(e))
+        {
+            Dispose();
+            throw GpuOutOfMemory.Error(maxBatch, e);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public string Name { get; }
+    public int MaxBatch { get; }
+
+    public unsafe Span<byte> PixelStaging => new((void*)_inputStaging, checked((int)(MaxBatch * _inputBytesPerItem)));
+
+    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) =>
+        throw new InvalidOperationException($"{Name} takes 8-bit canvases: fill PixelStaging and call RunPixels");
+
+    public EngineOutput RunPixels(int batchSize)
+    {
+        if (batchSize < 1 || batchSize > MaxBatch)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
+        double upload = 0, inference = 0, download = 0;
+        var clock = new Stopwatch();
+        try
+        {
+            for (int first = 0; first < batchSize; first += _graphBatch)
+            {
+                int items = Math.Min(_graphBatch, batchSize - first);
+                clock.Restart();
+                _memory.CopyIn(_inputStaging + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
+                upload += clock.Elapsed.TotalMilliseconds;
+
+                clock.Restart();
+                _session.RunWithBinding(_runOptions, _binding);
+                inference += clock.Elapsed.TotalMilliseconds;
+
+                clock.Restart();
+                foreach (var o in _outputs)
+                    _memory.CopyOut(o.Tensor, o.Staging + (nint)(first * o.FloatsPerItem * sizeof(float)), items * o.FloatsPerItem * sizeof(float));
+                download += clock.Elapsed.TotalMilliseconds;
+            }
+        }
+        catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
+        {
+            throw GpuOutOfMemory.Error(MaxBatch, e);
+        }
+        clock.Restart();
+        var tensors = _outputs.Select(o => ToTensor(o, batchSize)).ToArray();
+        download += clock.Elapsed.TotalMilliseconds;
+        return new EngineOutput(tensors, null, new EngineTimings(upload, inference, download));
+    }
+
+    /// <summary>Output shapes as the graph declares them, the batch filled in; null when another dimension is open.</summary>
+    public static int[][]? StaticOutputShapes(IReadOnlyDictionary<string, NodeMetadata> outputs, IReadOnlyList<string> names, int graphBatch)
+    {
+        var shapes = names.Select(n => outputs[n].Dimensions.Select((d, i) => i == 0 && d <= 0 ? graphBatch : d).ToArray()).ToArray();
+        return shapes.All(s => s.All(d => d > 0)) ? shapes : null;
+    }
+
+    /// <summary>Fixed buffers of the outputs' shapes, bound for good (CUDA graphs replay against fixed addresses).
+    /// Where the graph leaves a dimension open, one run with outputs on the session's allocator tells the shapes
+    /// first; such a run must not be captured, so the loader turns CUDA graphs off for those graphs.</summary>
+    private BoundOutput[] BindOutputs(IReadOnlyList<string> outputNames)
+    {
+        var shapes = StaticOutputShapes(_session.OutputMetadata, outputNames, _graphBatch);
+        if (shapes is null)
+        {
+            foreach (var name in outputNames) _binding.BindOutputToDevice(name, _memory.Info);
+            _session.RunWithBinding(_runOptions, _binding);
+            using (var values = _binding.GetOutputValues())
+                shapes = values.Select(v => v.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray()).ToArray();
+            _binding.ClearBoundOutputs();
+        }
+
+        var outputs = new BoundOutput[outputNames.Count];
+        for (int o = 0; o < outputs.Length; o++)
+        {
+            var shape = shapes[o];
+            if (shape.Length == 0 || shape[0] != _graphBatch)
+                throw new InvalidModelException($"output '{outputNames[o]}' has shape [{string.Join(",", shape)}]; expected the batch ({_graphBatch}) first");
+            long floatsPerItem = shape.Skip(1).Aggregate(1L, (a, d) => a * d);
+            long bytes = _graphBatch * floatsPerItem * sizeof(float);
+            nint tensor = _memory.AllocateTensor(bytes);
+            nint staging = _memory.IsHost && _graphBatch == MaxBatch ? tensor : _memory.AllocateStaging(MaxBatch * floatsPerItem * sizeof(float));
+            _binding.BindOutput(outputNames[o], Track(OrtValue.CreateTensorValueWithData(_memory.Info, TensorElementType.Float,
+                shape.Select(d => (long)d).ToArray(), tensor, bytes)));
+            outputs[o] = new BoundOutput(outputNames[o], shape, floatsPerItem, tensor, staging);
+        }
+        return outputs;
+    }
+
+    private static unsafe NamedTensor ToTensor(BoundOutput output, int batchSize)
+    {
+        var data = new float[batchSize * output.FloatsPerItem];
+        new ReadOnlySpan<float>((void*)output.Staging, data.Length).CopyTo(data);
+        int[] shape = [batchSize, .. output.Shape.Skip(1)];
+        return new NamedTensor(output.Name, data, shape);
+    }
+
+    private OrtValue Track(OrtValue value)
+    {
+        _values.Add(value);
+        return value;
+    }
+
+    public void Dispose()
+    {
+        _binding.Dispose();
+        foreach (var value in _values) value.Dispose();
+        _runOptions.Dispose();
+        _session.Dispose();
+        _memory.Dispose();
+    }
+}

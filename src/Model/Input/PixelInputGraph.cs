@@ -1,0 +1,91 @@
+using Google.Protobuf;
+using Onnx;
+
+namespace MoeDetect.Model.Input;
+
+/// <summary>Rewrites a detector graph to take the letterboxed 8-bit BGR canvas itself ([N, H, W, 3] uint8) instead
+/// of the normalised float tensor: Cast → Gather (channel order) → Sub mean → Mul 1/std → Transpose (layout) are
+/// prepended, the same arithmetic as <see cref="PixelTensor"/>, so the engine that runs it uploads a quarter of the
+/// bytes and normalises on its own device. The batch is fixed here (where the graph leaves it open), because
+/// static shapes are what CUDA graphs need.</summary>
+public static class PixelInputGraph
+{
+    public const string InputName = "moedetect_pixels";
+
+    /// <summary>The graph's batch dimension when it is fixed (e.g. 1 for converted TF graphs); null when open.</summary>
+    public static int? FixedBatch(byte[] model, InputSpec spec)
+    {
+        var dim = Input(ModelProto.Parser.ParseFrom(model).Graph, spec).Type.TensorType.Shape.Dim[0];
+        return dim.DimValue > 0 ? (int)dim.DimValue : null;
+    }
+
+    public static byte[] Rewrite(byte[] model, InputSpec spec, int batch)
+    {
+        var proto = ModelProto.Parser.ParseFrom(model);
+        var graph = proto.Graph;
+        var original = Input(graph, spec);
+        if (original.Type.TensorType.Shape.Dim[0] is { DimValue: > 0 } fixedDim && fixedDim.DimValue != batch)
+            throw new ArgumentException($"graph input '{spec.TensorName}' has a fixed batch of {fixedDim.DimValue}; cannot make it {batch}");
+        graph.Input.Remove(original);
+        graph.Input.Insert(0, PixelsInput(batch, spec));
+
+        var nodes = new List<NodeProto>();
+        string Add(string op, string output, IEnumerable<string> inputs, params AttributeProto[] attributes)
+        {
+            var node = new NodeProto { OpType = op, Name = output };
+            node.Input.AddRange(inputs);
+            node.Output.Add(output);
+            node.Attribute.AddRange(attributes);
+            nodes.Add(node);
+            return output;
+        }
+        string value = Add("Cast", "moedetect_pixels_float", [InputName], IntAttribute("to", (long)TensorProto.Types.DataType.Float));
+        if (spec.Order == ChannelOrder.Rgb)
+            value = Add("Gather", "moedetect_pixels_rgb", [value, Constant(graph, "moedetect_bgr_to_rgb", [2L, 1L, 0L])], IntAttribute("axis", 3));
+        value = Add("Sub", "moedetect_pixels_centred", [value, Constant(graph, "moedetect_mean", spec.Mean)]);
+        bool nchw = spec.Layout == TensorLayout.Nchw;
+        value = Add("Mul", nchw ? "moedetect_pixels_scaled" : spec.TensorName, [value, Constant(graph, "moedetect_inverse_std", PixelTensor.InverseStd(spec))]);
+        if (nchw)
+        {
+            var perm = new AttributeProto { Name = "perm", Type = AttributeProto.Types.AttributeType.Ints };
+            perm.Ints.AddRange([0, 3, 1, 2]);
+            Add("Transpose", spec.TensorName, [value], perm);
+        }
+        for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(0, nodes[i]);
+        return proto.ToByteArray();
+    }
+
+    private static ValueInfoProto Input(GraphProto graph, InputSpec spec) =>
+        graph.Input.FirstOrDefault(i => i.Name == spec.TensorName)
+        ?? throw new InvalidModelException($"graph has no input '{spec.TensorName}'");
+
+    private static ValueInfoProto PixelsInput(int batch, InputSpec spec)
+    {
+        var shape = new TensorShapeProto();
+        foreach (long d in new long[] { batch, spec.Height, spec.Width, 3 })
+            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto
+        {
+            Name = InputName,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Uint8, Shape = shape } },
+        };
+    }
+
+    private static string Constant(GraphProto graph, string name, float[] values) =>
+        Constant(graph, name, TensorProto.Types.DataType.Float, values.Length, t => t.FloatData.AddRange(values));
+
+    private static string Constant(GraphProto graph, string name, long[] values) =>
+        Constant(graph, name, TensorProto.Types.DataType.Int64, values.Length, t => t.Int64Data.AddRange(values));
+
+    private static string Constant(GraphProto graph, string name, TensorProto.Types.DataType type, int length, Action<TensorProto> fill)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
+        tensor.Dims.Add(length);
+        fill(tensor);
+        graph.Initializer.Add(tensor);
+        return name;
+    }
+
+    private static AttributeProto IntAttribute(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+}

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using MoeDetect.Model;
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Input;
+using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Timing;
+
+namespace MoeDetect.Pipeline.Benchmarking;
+
+/// <summary>One variant at one batch size: frames per second over the whole loop and the mean milliseconds per
+/// frame of each stage; or why it could not run.</summary>
+public sealed record BenchResult(string Variant, string Engine, int Batch, int Frames, double FramesPerSecond,
+    IReadOnlyDictionary<string, double> StageMs, string? Error = null);
+
+/// <summary>Times engine variants × batch sizes on frames held in memory, in one process: load (with its warm-up,
+/// untimed), two untimed batches, then <c>frames</c> frames in whole batches. Preprocess starts from the
+/// letterboxed canvas: float engines normalise on the CPU, pixel engines take the canvas as it is.</summary>
+public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOptions decode, int frameCount)
+{
+    private const int UntimedBatches = 2;
+
+    public IEnumerable<BenchResult> Run(IEnumerable<BenchVariant> variants, IReadOnlyList<int> batches)
+    {
+        foreach (var variant in variants)
+            foreach (int batch in batches)
+                yield return RunOne(variant, batch);
+    }
+
+    public BenchResult RunOne(BenchVariant variant, int batch)
+    {
+        DetectorModel model;
+        try
+        {
+            model = ModelLoader.Load(modelPath, variant.Request with { Batch = batch });
+        }
+        catch (MoeDetectException e)
+        {
+            return new BenchResult(variant.Name, "", batch, 0, 0, new Dictionary<string, double>(), e.Message);
+        }
+        using (model)
+        {
+            frames.CheckFits(model.Input, "the frames");
+            var statistics = new StageStatistics();
+            var loop = new BatchLoop(model, frames, decode, batch);
+            for (int i = 0; i < UntimedBatches; i++) loop.Next(new StageStatistics());
+            int batchesToRun = Math.Max(1, (frameCount + batch - 1) / batch);
+            var wall = Stopwatch.StartNew();
+            for (int i = 0; i < batchesToRun; i++) loop.Next(statistics);
+            double seconds = wall.Elapsed.TotalSeconds;
+            var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
+            return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages);
+        }
+    }
+
+    /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics.</summary>
+    private sealed class BatchLoop(DetectorModel model, BenchFrames frames, DecodeOptions decode, int batch)
+    {
+        private readonly float[] _floats = model.Engine is IPixelInputEngine ? [] : new float[batch * model.Input.ValuesPerImage];
+        private int _next;
+
+        public void Next(StageStatistics statistics)
+        {
+            var indices = Enumerable.Range(0, batch).Select(_ => _next++ % frames.Count).ToArray();
+            int perImage = model.Input.ValuesPerImage;
+            var clock = Stopwatch.StartNew();
+            var pixelEngine = model.Engine as IPixelInputEngine;
+            for (int i = 0; i < batch; i++)
+            {
+                var canvas = frames.Canvases[indices[i]];
+                if (pixelEngine is null) PixelTensor.Write(model.Input, canvas, _floats.AsSpan(i * perImage, perImage));
+                else canvas.CopyTo(pixelEngine.PixelStaging.Slice(i * perImage, perImage));
+            }
+            statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, batch);
+
+            var output = pixelEngine?.RunPixels(batch) ?? model.Engine.Run(_floats, batch);
+            statistics.AddShared(Stages.Upload, output.Timings.UploadMs, batch);
+            statistics.AddShared(Stages.Inference, output.Timings.InferenceMs, batch);
+            statistics.AddShared(Stages.Download, output.Timings.DownloadMs, batch);
+
+            clock.Restart();
+            for (int i = 0; i < batch; i++)
+                model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode);
+            statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, batch);
+        }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using MoeDetect.Model;
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
+using MoeDetect.Model.Input;
+using MoeDetect.Pipeline.Benchmarking;
+using MoeDetect.Pipeline.Timing;
+using Xunit;
+
+namespace MoeDetect.Tests.GpuEngine;
+
+/// <summary>The benchmark's frames file and one CPU run of it (what it reports, not how fast).</summary>
+public sealed class BenchTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("moedetect-bench-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static BenchFrames RandomFrames(int count)
+    {
+        var random = new Random(3);
+        int size = TinyDetectorGraph.Size;
+        var canvases = Enumerable.Range(0, count).Select(_ => { var c = new byte[3 * size * size]; random.NextBytes(c); return c; }).ToArray();
+        return new BenchFrames(size, size, canvases.Select((_, i) => (640 + i, 480)).ToArray(), canvases);
+    }
+
+    [Fact]
+    public void Frames_file_round_trips()
+    {
+        var frames = RandomFrames(3);
+        string path = Path.Combine(_folder, "f.raw");
+        frames.Save(path);
+
+        var loaded = BenchFrames.Load(path);
+
+        Assert.Equal((frames.Width, frames.Height, frames.Count), (loaded.Width, loaded.Height, loaded.Count));
+        Assert.Equal(frames.SourceSizes, loaded.SourceSizes);
+        for (int i = 0; i < frames.Count; i++) Assert.Equal(frames.Canvases[i], loaded.Canvases[i]);
+    }
+
+    [Fact]
+    public void Truncated_or_foreign_files_are_rejected_with_how_to_make_one()
+    {
+        string path = Path.Combine(_folder, "f.raw");
+        RandomFrames(2).Save(path);
+        File.WriteAllBytes(path, File.ReadAllBytes(path)[..1000]);
+        var cut = Assert.Throws<MoeDetectException>(() => BenchFrames.Load(path));
+        Assert.Contains("cut short", cut.Message);
+
+        File.WriteAllText(path, "not frames at all");
+        var foreign = Assert.Throws<MoeDetectException>(() => BenchFrames.Load(path));
+        Assert.Contains("--save-frames", foreign.Message);
+    }
+
+    [Fact]
+    public void Frames_of_another_size_than_the_model_input_are_refused()
+    {
+        var e = Assert.Throws<MoeDetectException>(() => RandomFrames(1).CheckFits(InputSpec.Ultralytics("images", 640, 640), "frames.raw"));
+        Assert.Contains("64x64", e.Message);
+        Assert.Contains("640x640", e.Message);
+    }
+
+    [Fact]
+    public void Cpu_bench_reports_every_stage_and_fps_per_batch_and_writes_them_as_json()
+    {
+        string model = Path.Combine(_folder, "tiny.onnx");
+        File.WriteAllBytes(model, TinyDetectorGraph.Build());
+        var runner = new BenchRunner(model, RandomFrames(3), new DecodeOptions(), frameCount: 8);
+        var variants = BenchVariant.For(ComputeDevice.Cpu, engine: null, threads: 1, ConvolutionSearch.Exhaustive);
+
+        var results = runner.Run(variants, [1, 4]).ToList();
+
+        Assert.Equal([1, 4], results.Select(r => r.Batch));
+        foreach (var r in results)
+        {
+            Assert.Null(r.Error);
+            Assert.Equal("onnxruntime-cpu", r.Engine);
+            Assert.Equal(8, r.Frames);
+            Assert.True(r.FramesPerSecond > 0);
+            foreach (var stage in new[] { Stages.Preprocess, Stages.Upload, Stages.Inference, Stages.Download, Stages.Postprocess })
+                Assert.True(r.StageMs.ContainsKey(stage), $"no {stage} time for batch {r.Batch}");
+            Assert.True(r.StageMs[Stages.Inference] > 0);
+        }
+
+        string json = Path.Combine(_folder, "bench.json");
+        new BenchReport("CPU", model, "random", results).Save(json);
+        var first = JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("results")[0];
+        Assert.Equal("ort-cpu", first.GetProperty("variant").GetString());
+        Assert.True(first.GetProperty("stage_ms").GetProperty("inference").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void Gpu_variants_are_host_tensors_device_binding_and_cuda_graphs()
+    {
+        var names = BenchVariant.For(ComputeDevice.Gpu, null, 0, ConvolutionSearch.Exhaustive).Select(v => v.Name);
+        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph"], names);
+    }
+}

@@ -1,0 +1,132 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Detections;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Input;
+using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Inference;
+using MoeDetect.Tests.Support;
+using OpenCvSharp;
+using Xunit;
+
+namespace MoeDetect.Tests.GpuEngine;
+
+/// <summary>The uint8-input graph (normalisation moved into the graph, as the GPU engine runs it) against the float
+/// path (normalisation on the CPU), both on ONNX Runtime's CPU execution provider: same tensors, same detections.</summary>
+public sealed class PixelInputGraphParityTests : IDisposable
+{
+    private readonly string _tinyModel = Path.Combine(Path.GetTempPath(), $"moedetect-tiny-{Guid.NewGuid():N}.onnx");
+
+    public PixelInputGraphParityTests() => File.WriteAllBytes(_tinyModel, TinyDetectorGraph.Build());
+
+    public void Dispose() => File.Delete(_tinyModel);
+
+    [Fact]
+    public void Rewritten_graph_takes_a_fixed_batch_of_8_bit_HWC_canvases()
+    {
+        var bytes = File.ReadAllBytes(_tinyModel);
+        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
+        Assert.Null(PixelInputGraph.FixedBatch(bytes, spec));
+
+        using var session = new InferenceSession(PixelInputGraph.Rewrite(bytes, spec, batch: 4));
+
+        var (name, input) = Assert.Single(session.InputMetadata);
+        Assert.Equal(PixelInputGraph.InputName, name);
+        Assert.Equal(TensorElementType.UInt8, input.ElementDataType);
+        Assert.Equal([4, TinyDetectorGraph.Size, TinyDetectorGraph.Size, 3], input.Dimensions);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Ultralytics_style_graph_gives_the_same_detections_from_pixels_as_from_floats(bool openAnchors)
+    {
+        // With an open output dimension the engine learns the output shapes from a first run instead of the graph.
+        File.WriteAllBytes(_tinyModel, TinyDetectorGraph.Build(openAnchors));
+        // Dynamic batch fixed to 4 by the rewrite; 3 frames exercise a partial batch.
+        var random = new Random(11);
+        var canvases = Enumerable.Range(0, 3).Select(_ =>
+        {
+            var c = new byte[3 * TinyDetectorGraph.Size * TinyDetectorGraph.Size];
+            random.NextBytes(c);
+            return c;
+        }).ToArray();
+        var sources = canvases.Select(_ => (TinyDetectorGraph.Size, TinyDetectorGraph.Size)).ToArray();
+
+        int detections = AssertSameResults(_tinyModel, canvases, sources, batch: 4);
+
+        Assert.True(detections > 0, "the tiny graph should yield detections on random pixels, or the comparison proves nothing");
+    }
+
+    [SkippableFact]
+    public void Default_model_gives_the_same_detections_from_pixels_as_from_floats_on_real_images()
+    {
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        // CenterNet's graph is fixed at batch 1, so a batch of 3 runs frame by frame through the bound buffers.
+        var spec = ModelLoader.DescribeInput(TestPaths.DefaultModel);
+        using var preprocessor = new FramePreprocessor(spec);
+        var files = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(3).ToArray();
+        var canvases = new byte[files.Length][];
+        var sources = new (int, int)[files.Length];
+        for (int i = 0; i < files.Length; i++)
+        {
+            using var image = Cv2.ImRead(files[i]);
+            canvases[i] = new byte[preprocessor.BytesPerCanvas];
+            preprocessor.FillPixels(image, canvases[i]);
+            sources[i] = (image.Width, image.Height);
+        }
+
+        int detections = AssertSameResults(TestPaths.DefaultModel, canvases, sources, batch: 3);
+
+        Assert.True(detections >= 3, $"CenterNet should find objects in three COCO images, found {detections}");
+    }
+
+    /// <summary>Runs both paths on the same canvases; returns how many detections they agreed on.</summary>
+    private static int AssertSameResults(string modelPath, byte[][] canvases, (int Width, int Height)[] sources, int batch)
+    {
+        int n = canvases.Length;
+        using var floatModel = ModelLoader.Load(modelPath, new EngineRequest(ComputeDevice.Cpu));
+        var spec = floatModel.Input;
+        int per = spec.ValuesPerImage;
+        var floats = new float[n * per];
+        for (int i = 0; i < n; i++) PixelTensor.Write(spec, canvases[i], floats.AsSpan(i * per, per));
+        var expected = floatModel.Engine.Run(floats, n);
+
+        using var pixelEngine = ModelLoader.CreateBound(File.ReadAllBytes(modelPath), modelPath, new EngineRequest(Batch: batch),
+            spec, floatModel.Decoder.OutputNames, cuda: null, new HostTensorMemory());
+        for (int i = 0; i < n; i++) canvases[i].CopyTo(pixelEngine.PixelStaging.Slice(i * per, per));
+        var actual = pixelEngine.RunPixels(n);
+
+        foreach (var e in expected.Tensors)
+        {
+            var a = actual.Tensor(e.Name);
+            Assert.Equal(e.Shape, a.Shape);
+            double worst = e.Data.Zip(a.Data, (x, y) => Math.Abs(x - y) / Math.Max(1, Math.Abs(x))).Max();
+            Assert.True(worst < 1e-4, $"{e.Name}: pixel path differs from float path by up to {worst:g3} (relative)");
+        }
+
+        var options = new DecodeOptions();
+        int agreed = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var letterbox = LetterboxTransform.Create(sources[i].Width, sources[i].Height, spec.Width, spec.Height, spec.CenteredLetterbox);
+            var want = floatModel.Decoder.Decode(expected, i, letterbox, options);
+            var got = floatModel.Decoder.Decode(actual, i, letterbox, options);
+            Assert.Equal(want.Count, got.Count);
+            for (int d = 0; d < want.Count; d++) AssertSameDetection(want[d], got[d]);
+            agreed += want.Count;
+        }
+        return agreed;
+    }
+
+    private static void AssertSameDetection(Detection want, Detection got)
+    {
+        Assert.Equal(want.ClassId, got.ClassId);
+        Assert.Equal(want.Score, got.Score, 1e-4f);
+        Assert.Equal(want.Box.X1, got.Box.X1, 0.01f);
+        Assert.Equal(want.Box.Y1, got.Box.Y1, 0.01f);
+        Assert.Equal(want.Box.X2, got.Box.X2, 0.01f);
+        Assert.Equal(want.Box.Y2, got.Box.Y2, 0.01f);
+    }
+}
