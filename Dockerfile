@@ -12,9 +12,10 @@ COPY src/ src/
 RUN dotnet publish src/Cli/MoeDetect.Cli.csproj -c Release -r linux-x64 --self-contained false -o /app
 
 FROM mcr.microsoft.com/dotnet/runtime:10.0-noble AS runtime
-# OpenCV's native runtime (OpenCvSharpExtern, with FFmpeg built in) links GTK 3 and libjpeg 6.2.
+# OpenCV's native runtime (OpenCvSharpExtern, with FFmpeg built in) links GTK 3 and libjpeg 6.2; network camera
+# streams are decoded by the ffmpeg program (the FFmpeg inside OpenCV has no network protocols).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgtk-3-0t64 libjpeg62 \
+ && apt-get install -y --no-install-recommends libgtk-3-0t64 libjpeg62 ffmpeg \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app ./

@@ -8,11 +8,18 @@ root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 
 try
 {
     // Our own handler below prints user-facing errors as one line; anything else keeps its stack trace.
-    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    // SIGTERM/Ctrl+C cancel the verb's token; the service then needs time to finish in-flight frames, flush MQTT and
+    // publish its offline state (its host allows 30 s).
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration
+    {
+        EnableDefaultExceptionHandler = false,
+        ProcessTerminationTimeout = TimeSpan.FromSeconds(35),
+    });
 }
 catch (Exception e) when (e is MoeDetectException or MoeDetect.Evaluation.InvalidCocoFileException or MoeDetect.Conversion.ModelConversionException)
 {

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
 using MoeDetect.Model.Engines;
 
 namespace MoeDetect.Model.Moe;
@@ -6,12 +8,14 @@ namespace MoeDetect.Model.Moe;
 /// <summary>Runs an ES-MoE model file on ONNX Runtime, executing ONLY the experts each frame's router chose: the
 /// model's segments run in order over a name → tensor environment; at each MoE block the router runs on the whole
 /// batch, then each chosen expert runs once over the frames that chose it (grouped), and the block output is the
-/// router-weighted sum. Reports each frame's route and the GFLOPs actually executed for it.</summary>
+/// router-weighted sum. Tensors stay ONNX Runtime values between graphs (no copies), and a block where every frame
+/// chose one expert passes that expert's output on as it is. Reports each frame's route and executed GFLOPs.</summary>
 public sealed class MoeOrtEngine : IRoutedEngine
 {
     private readonly MoeModelFile _file;
     private readonly ExpertSelector _selector;
-    private readonly Dictionary<string, OrtGraphRunner> _graphs = [];
+    private readonly Dictionary<string, InferenceSession> _graphs = [];
+    private readonly RunOptions _runOptions = new();
     private readonly string _inputName;
     private readonly int[] _itemShape;
 
@@ -26,11 +30,7 @@ public sealed class MoeOrtEngine : IRoutedEngine
         try
         {
             foreach (var entry in GraphEntries(file.Manifest))
-            {
-                var (session, name) = OrtSessionFactory.Create(file.Graph(entry), $"{file.Path}:{entry}", request);
-                _graphs[entry] = new OrtGraphRunner(session);
-                engineName = name;
-            }
+                (_graphs[entry], engineName) = OrtSessionFactory.Create(file.Graph(entry), $"{file.Path}:{entry}", request);
         }
         catch
         {
@@ -51,10 +51,10 @@ public sealed class MoeOrtEngine : IRoutedEngine
 
     public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize, IReadOnlyList<string>? streams)
     {
-        foreach (var g in _graphs.Values) g.ResetTimings();
         var clock = Stopwatch.StartNew();
-        double routeMs = 0, expertsMs = 0;
-        var env = new Dictionary<string, (ReadOnlyMemory<float> Data, int[] Shape)> { [_inputName] = (input, [batchSize, .. _itemShape]) };
+        using var scope = new TensorScope();
+        var env = new Dictionary<string, OrtValue> { [_inputName] = scope.Wrap(MemoryMarshal.AsMemory(input), [batchSize, .. _itemShape]) };
+        double upload = clock.Elapsed.TotalMilliseconds, routeMs = 0, expertsMs = 0;
         var gflops = new double[batchSize];
         var routes = Enumerable.Range(0, batchSize).Select(_ => new List<int[]>()).ToArray();
         int block = 0;
@@ -62,94 +62,121 @@ public sealed class MoeOrtEngine : IRoutedEngine
         {
             if (step.Kind == "segment")
             {
-                var outputs = _graphs[step.Onnx!].Run(step.Inputs!.Select(n => (n, env[n].Data, env[n].Shape)).ToList(), step.Outputs!);
-                foreach (var t in outputs) env[t.Name] = (t.Data, t.Shape);
+                var outputs = scope.Run(_graphs[step.Onnx!], _runOptions, step.Inputs!, step.Inputs!.Select(n => env[n]).ToArray(), step.Outputs!);
+                for (int o = 0; o < outputs.Count; o++) env[step.Outputs![o]] = outputs[o];
                 for (int f = 0; f < batchSize; f++) gflops[f] += step.Gflops;
                 continue;
             }
             var x = env[step.Input!];
             var stepClock = Stopwatch.StartNew();
-            var logits = _graphs[step.Router!.Onnx!].Run([("x", x.Data, x.Shape)], [_graphs[step.Router.Onnx!].Session.OutputMetadata.Keys.First()])[0];
-            var choices = Enumerable.Range(0, batchSize)
-                .Select(f => _selector.Select(logits.Item(f), block, streams?[f]))
-                .ToArray();
+            var router = _graphs[step.Router!.Onnx!];
+            var logits = scope.Run(router, _runOptions, ["x"], [x], [router.OutputMetadata.Keys.First()])[0];
+            int experts = step.Experts!.Length;
+            var logitSpan = logits.GetTensorDataAsSpan<float>();
+            var choices = new (int[] Experts, double[] Weights)[batchSize];
+            for (int f = 0; f < batchSize; f++)
+                choices[f] = _selector.Select(logitSpan.Slice(f * experts, experts), block, streams?[f]);
             routeMs += stepClock.Elapsed.TotalMilliseconds;
 
             stepClock.Restart();
-            env[step.Output!] = RunChosenExperts(step, x, choices);
+            env[step.Output!] = RunChosenExperts(step, x, choices, scope);
             expertsMs += stepClock.Elapsed.TotalMilliseconds;
             for (int f = 0; f < batchSize; f++)
             {
                 routes[f].Add(choices[f].Experts);
-                gflops[f] += step.Router.Gflops + choices[f].Experts.Sum(e => step.Experts![e].Gflops);
+                gflops[f] += step.Router.Gflops + choices[f].Experts.Sum(e => step.Experts[e].Gflops);
             }
             block++;
         }
-        double total = clock.Elapsed.TotalMilliseconds;
-        double upload = _graphs.Values.Sum(g => g.UploadMs), download = _graphs.Values.Sum(g => g.DownloadMs);
-        var tensors = _file.Manifest.DecoderOutputs!.Select(n => new NamedTensor(n, env[n].Data.ToArray(), env[n].Shape)).ToArray();
+
+        var download = Stopwatch.StartNew();
+        var tensors = _file.Manifest.DecoderOutputs!.Select(n => new NamedTensor(n, env[n].GetTensorDataAsSpan<float>().ToArray(), Shape(env[n]))).ToArray();
+        double downloadMs = download.Elapsed.TotalMilliseconds;
         var frameRoutes = Enumerable.Range(0, batchSize).Select(f => new FrameRoute(routes[f], gflops[f])).ToArray();
-        return new EngineOutput(tensors, frameRoutes, new EngineTimings(upload, total - upload - download, download, routeMs, expertsMs));
+        return new EngineOutput(tensors, frameRoutes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
     }
 
-    /// <summary>Each expert runs once over the frames that chose it; outputs are scattered back, weighted. All experts
-    /// of a block give one output shape, which may differ from the input's (stride-2 blocks, heads).</summary>
-    private (ReadOnlyMemory<float>, int[]) RunChosenExperts(ManifestStep step, (ReadOnlyMemory<float> Data, int[] Shape) x, (int[] Experts, double[] Weights)[] choices)
+    /// <summary>Each chosen expert runs once over the frames that chose it; their outputs are scattered back,
+    /// weighted. All experts of a block give one output shape, which may differ from the input's (stride-2 blocks,
+    /// heads). When every frame chose the same single expert, its output is the block output as it is.</summary>
+    private OrtValue RunChosenExperts(ManifestStep step, OrtValue x, (int[] Experts, double[] Weights)[] choices, TensorScope scope)
     {
-        int batch = x.Shape[0], itemLength = x.Data.Length / batch;
+        int[] xShape = Shape(x);
+        int batch = xShape[0];
+        if (choices.All(c => c.Experts.Length == 1) && choices.Select(c => c.Experts[0]).Distinct().Count() == 1)
+            return RunExpert(step, choices[0].Experts[0], x, scope);
+
+        var xData = x.GetTensorDataAsSpan<float>();
+        int itemLength = xData.Length / batch;
         float[]? output = null;
         int[]? outputShape = null;
         for (int e = 0; e < step.Experts!.Length; e++)
         {
             var frames = Enumerable.Range(0, batch).Where(f => choices[f].Experts.Contains(e)).ToList();
             if (frames.Count == 0) continue;
-            var input = Gather(x.Data, frames, itemLength);
-            int[] inputShape = [frames.Count, .. x.Shape[1..]];
-            // An expert without a graph is the identity: the block is skipped for these frames.
-            var (y, yShape) = step.Experts[e].Onnx is { } graph
-                ? ((ReadOnlyMemory<float>, int[]))RunExpert(graph, input, inputShape)
-                : (input, inputShape);
-            int outputItem = y.Length / frames.Count;
+            var gathered = new float[frames.Count * itemLength];
+            for (int j = 0; j < frames.Count; j++)
+                xData.Slice(frames[j] * itemLength, itemLength).CopyTo(gathered.AsSpan(j * itemLength));
+            var y = RunExpert(step, e, scope.Wrap(gathered, [frames.Count, .. xShape[1..]]), scope);
+            var yData = y.GetTensorDataAsSpan<float>();
+            int outputItem = yData.Length / frames.Count;
             if (output is null)
             {
-                outputShape = [batch, .. yShape[1..]];
+                outputShape = [batch, .. Shape(y)[1..]];
                 output = new float[batch * outputItem];
             }
             else if (outputItem != output.Length / batch)
             {
                 throw new InvalidModelException($"'{_file.Path}': the experts of step '{step.Name}' give outputs of different shapes " +
-                    $"([{string.Join(",", outputShape!)}] and [{string.Join(",", yShape)}])");
+                    $"([{string.Join(",", outputShape!)}] and [{string.Join(",", Shape(y))}])");
             }
-            var ySpan = y.Span;
             for (int j = 0; j < frames.Count; j++)
             {
                 int f = frames[j];
                 float weight = (float)choices[f].Weights[Array.IndexOf(choices[f].Experts, e)];
                 var target = output.AsSpan(f * outputItem, outputItem);
-                var source = ySpan.Slice(j * outputItem, outputItem);
+                var source = yData.Slice(j * outputItem, outputItem);
                 for (int i = 0; i < outputItem; i++) target[i] += weight * source[i];
             }
         }
-        return (output!, outputShape!);
+        return scope.Wrap(output!, outputShape!);
     }
 
-    private (ReadOnlyMemory<float>, int[]) RunExpert(string graph, ReadOnlyMemory<float> input, int[] shape)
-    {
-        var y = _graphs[graph].Run([("x", input, shape)], ["y"])[0];
-        return (y.Data, y.Shape);
-    }
+    /// <summary>An expert without a graph is the identity: the block is skipped for these frames.</summary>
+    private OrtValue RunExpert(ManifestStep step, int expert, OrtValue input, TensorScope scope) =>
+        step.Experts![expert].Onnx is { } graph ? scope.Run(_graphs[graph], _runOptions, ["x"], [input], ["y"])[0] : input;
 
-    private static ReadOnlyMemory<float> Gather(ReadOnlyMemory<float> data, List<int> frames, int itemLength)
-    {
-        if (frames.Count * itemLength == data.Length) return data;   // every frame: no copy
-        var gathered = new float[frames.Count * itemLength];
-        for (int j = 0; j < frames.Count; j++)
-            data.Span.Slice(frames[j] * itemLength, itemLength).CopyTo(gathered.AsSpan(j * itemLength));
-        return gathered;
-    }
+    private static int[] Shape(OrtValue value) => value.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray();
 
     public void Dispose()
     {
         foreach (var g in _graphs.Values) g.Dispose();
+        _runOptions.Dispose();
+    }
+
+    /// <summary>Owns the ONNX Runtime values of one batch (graph results and wrapped host buffers) until it ends.</summary>
+    private sealed class TensorScope : IDisposable
+    {
+        private readonly List<IDisposable> _owned = [];
+
+        public OrtValue Wrap(Memory<float> data, int[] shape)
+        {
+            var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data, shape.Select(d => (long)d).ToArray());
+            _owned.Add(value);
+            return value;
+        }
+
+        public IReadOnlyList<OrtValue> Run(InferenceSession session, RunOptions options, IReadOnlyCollection<string> inputNames,
+            IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames)
+        {
+            var results = session.Run(options, inputNames, inputs, outputNames);
+            _owned.Add(results);
+            return results;
+        }
+
+        public void Dispose()
+        {
+            foreach (var d in _owned) d.Dispose();
+        }
     }
 }
