@@ -6,7 +6,6 @@ using MoeDetect.Model.Engines;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Offline;
-using MoeDetect.Pipeline.Progress;
 using MoeDetect.Pipeline.Sources;
 using MoeDetect.Tests.Support;
 
@@ -26,7 +25,7 @@ public class DetectJobTests
     }
 
     private static RunReport Run(FrameDetector detector, DetectJobOptions options) =>
-        new DetectJob(detector, options, new SilentProgress()).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        new DetectJob(detector, options, new NullProgress()).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
 
     [Fact]
     public void Folder_run_continues_past_bad_files_and_reports_them()
@@ -124,12 +123,5 @@ public class DetectJobTests
         using (var video = new VideoCapture(outcome.VideoPath!))
             Assert.Equal(8, (int)video.Get(VideoCaptureProperties.FrameCount));
         Assert.Equal(["decode", "preprocess", "upload", "inference", "download", "postprocess", "write"], report.Stages.Select(s => s.Stage));
-    }
-
-    private sealed class SilentProgress : IProgressReporter
-    {
-        public void Started(string input, long? expectedFrames) { }
-        public void Advanced(string input, long processedFrames, long decodedFrames, double framesPerSecond) { }
-        public void Finished(string input, string status, string? message) { }
     }
 }

@@ -5,7 +5,6 @@ using MoeDetect.Model.Engines;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Offline;
-using MoeDetect.Pipeline.Progress;
 using MoeDetect.Pipeline.Sources;
 using MoeDetect.Tests.Support;
 
@@ -72,12 +71,5 @@ public class StreamInputTests
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
         return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
-    private sealed class NullProgress : IProgressReporter
-    {
-        public void Started(string input, long? expectedFrames) { }
-        public void Advanced(string input, long processedFrames, long decodedFrames, double framesPerSecond) { }
-        public void Finished(string input, string status, string? message) { }
     }
 }
