@@ -48,7 +48,7 @@ public static class DetectCommand
     {
         StageTable.Print(report.Stages, $"{report.FramesProcessed} frames in {report.WallSeconds:0.00} s = {report.FramesPerSecond:0.0} FPS end to end ({report.Engine})");
         if (report.Routes is { } r)
-            AnsiConsole.MarkupLine(Markup.Escape($"routing: {r.MeanGflops:0.000} GFLOPs/frame on average (min {r.MinGflops:0.000}, max {r.MaxGflops:0.000})"));
+            AnsiConsole.MarkupLine(Markup.Escape($"routing: {r.MeanGflops:0.000} GFLOPs/frame on average (min {r.MinGflops:0.000}, max {r.MaxGflops:0.000}); route changed between consecutive frames {100 * r.FlipRate:0.0} % of the time"));
         foreach (var input in report.Inputs.Where(i => i.Status != "ok"))
             CliOutput.Error($"{input.Source.Location}: {input.Status}: {input.Error}");
         AnsiConsole.MarkupLine(Markup.Escape($"outputs and {DetectJob.SummaryFileName} in {Path.GetFullPath(outputFolder)}"));

@@ -19,6 +19,7 @@ public sealed class ModelOptions
     public Option<string?> Classes { get; } = new("--classes") { Description = "Classes to keep, by name or id, comma-separated (e.g. person,car or 0,2). Default: all" };
     public Option<int?> InputSize { get; } = new("--imgsz") { Description = "Network input size in pixels (models with a dynamic input only; multiple of 32)" };
     public Option<int> MaxDetections { get; } = new("--max-det") { Description = "Most detections kept per frame", DefaultValueFactory = _ => 100 };
+    public Option<double?> Hysteresis { get; } = new("--route-hysteresis") { Description = "ES-MoE models: video hysteresis margin that damps route flapping between frames of one stream (default: the model's; 0 turns it off)" };
     public Option<int> Threads { get; } = new("--threads") { Description = "CPU inference threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     public Option<ConvolutionSearch> CudnnSearch { get; } = new("--cudnn-search") { Description = "GPU: how cuDNN picks convolution algorithms at load: exhaustive (slow start, fastest), heuristic or default", DefaultValueFactory = _ => ConvolutionSearch.Exhaustive };
 
@@ -27,13 +28,14 @@ public sealed class ModelOptions
         Confidence.Validators.Add(r => { if (r.GetValue(Confidence) is < 0 or > 1) r.AddError("--conf must be between 0 and 1"); });
         Iou.Validators.Add(r => { if (r.GetValue(Iou) is < 0 or > 1) r.AddError("--iou must be between 0 and 1"); });
         MaxDetections.Validators.Add(r => { if (r.GetValue(MaxDetections) < 1) r.AddError("--max-det must be at least 1"); });
+        Hysteresis.Validators.Add(r => { if (r.GetValue(Hysteresis) is < 0 or > 1) r.AddError("--route-hysteresis must be between 0 and 1"); });
         Threads.Validators.Add(r => { if (r.GetValue(Threads) < 0) r.AddError("--threads must be 0 or more"); });
         Engine.Validators.Add(r => { if (r.GetValue(Engine) is { } e && e is not ("ort" or "ilgpu")) r.AddError($"--engine must be ort or ilgpu, not '{e}'"); });
     }
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, CudnnSearch })
+        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch })
             command.Options.Add(option);
     }
 
@@ -45,7 +47,7 @@ public sealed class ModelOptions
 
     public EngineRequest Request(ParseResult parse, Action<string> warn, int batch = 1) =>
         new(parse.GetValue(Device), parse.GetValue(Engine), parse.GetValue(Threads), warn, batch,
-            new CudaSettings(Search: parse.GetValue(CudnnSearch)));
+            new CudaSettings(Search: parse.GetValue(CudnnSearch)), parse.GetValue(Hysteresis));
 
     public DecodeOptions Decode(ParseResult parse, DetectorModel model, float? confidenceOverride = null) => new(
         confidenceOverride ?? parse.GetValue(Confidence), parse.GetValue(Iou), parse.GetValue(MaxDetections),

@@ -9,4 +9,4 @@ public enum ComputeDevice { Cpu, Gpu, Auto }
 /// CPU threads (0 = ONNX Runtime's default), where to send warnings such as a fallback to the CPU, the batch
 /// (GPU engines fix their shapes to it) and the ORT CUDA engine's settings.</summary>
 public sealed record EngineRequest(ComputeDevice Device = ComputeDevice.Cpu, string? Engine = null, int Threads = 0,
-    Action<string>? Warn = null, int Batch = 1, CudaSettings? Cuda = null);
+    Action<string>? Warn = null, int Batch = 1, CudaSettings? Cuda = null, double? VideoHysteresis = null);

@@ -22,7 +22,8 @@ public sealed class MoeOrtEngine : IRoutedEngine
     public MoeOrtEngine(MoeModelFile file, EngineRequest request, int[] itemShape, int maxBatch = 64)
     {
         _file = file;
-        _selector = new ExpertSelector(file.Manifest.Routing);
+        // The user may override the model's video hysteresis, e.g. 0 to measure how often routes flip without it.
+        _selector = new ExpertSelector(request.VideoHysteresis is { } h ? file.Manifest.Routing with { VideoHysteresis = h } : file.Manifest.Routing);
         _inputName = file.Manifest.Input!["name"]!.GetValue<string>();
         _itemShape = itemShape;
         MaxBatch = maxBatch;

@@ -142,7 +142,7 @@ internal sealed class InputRun(SourceSpec spec, FrameDetector detector, DetectJo
             _video ??= new AnnotatedVideoSink(Path.Combine(options.OutputFolder, spec.Name + ".annotated.mp4"), sourceFps / options.FrameStride);
             _video.Write(frame, detections);
         }
-        if (detections.Route is { } route) routes.Add(route);
+        if (detections.Route is { } route) routes.Add(spec.Name, route);
         _processed++;
         _detections += detections.Detections.Count;
     }

@@ -56,6 +56,7 @@ public sealed record RunReport(string ModelPath, string Engine, IReadOnlyList<In
                 ["gflops_mean"] = Math.Round(r.MeanGflops, 4),
                 ["gflops_min"] = Math.Round(r.MinGflops, 4),
                 ["gflops_max"] = Math.Round(r.MaxGflops, 4),
+                ["route_flip_rate"] = Math.Round(r.FlipRate, 4),
                 ["expert_usage"] = new JsonArray(r.ExpertUsage.Select(block => (JsonNode?)new JsonArray(block.Select(c => (JsonNode?)c).ToArray())).ToArray()),
             };
         }

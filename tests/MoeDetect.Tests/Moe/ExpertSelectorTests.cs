@@ -61,3 +61,19 @@ public class ExpertSelectorTests
         Assert.Equal([1], selector.Select(LogitsFor(0.45, 0.55), 0, null).Experts);    // no stream: no hysteresis
     }
 }
+
+public class RouteStatisticsTests
+{
+    [Fact]
+    public void Flip_rate_counts_route_changes_between_consecutive_frames_of_each_source()
+    {
+        var stats = new MoeDetect.Pipeline.Inference.RouteStatistics();
+        MoeDetect.Model.Engines.FrameRoute R(params int[] firstBlock) => new([firstBlock, [0]], firstBlock.Length);
+        stats.Add("a", R(0)); stats.Add("a", R(0)); stats.Add("a", R(1)); stats.Add("a", R(1, 2));   // 2 flips in 3 pairs
+        stats.Add("b", R(1)); stats.Add("b", R(1));                                                  // 0 flips in 1 pair
+        var summary = stats.Summarise()!;
+        Assert.Equal(0.5, summary.FlipRate, 9);
+        Assert.Equal([[2, 4, 1], [6]], summary.ExpertUsage);
+        Assert.Equal((1.0, 2.0), (summary.MinGflops, summary.MaxGflops));
+    }
+}
