@@ -19,6 +19,13 @@ public sealed record BenchVariant(string Name, EngineRequest Request)
             new(Cuda(true, false).EngineName, gpu with { Cuda = Cuda(true, false) }),
             new(Cuda(true, true).EngineName, gpu with { Cuda = Cuda(true, true) }),
         ];
-        return engine is null or "ort" ? ort : [new(engine, gpu with { Engine = engine })];
+        var ilgpu = new BenchVariant("ilgpu", gpu with { Engine = "ilgpu" });
+        // Without --engine, every GPU engine is timed in the same process: ORT's three modes and the project's ILGPU engine.
+        return engine switch
+        {
+            null => [.. ort, ilgpu],
+            "ort" => ort,
+            _ => [new(engine, gpu with { Engine = engine })],
+        };
     }
 }

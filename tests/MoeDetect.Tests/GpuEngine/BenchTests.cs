@@ -91,9 +91,11 @@ public sealed class BenchTests : IDisposable
     }
 
     [Fact]
-    public void Gpu_variants_are_host_tensors_device_binding_and_cuda_graphs()
+    public void Gpu_variants_are_host_tensors_device_binding_cuda_graphs_and_ilgpu()
     {
         var names = BenchVariant.For(ComputeDevice.Gpu, null, 0, ConvolutionSearch.Exhaustive).Select(v => v.Name);
-        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph"], names);
+        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ilgpu"], names);
+        var ortOnly = BenchVariant.For(ComputeDevice.Gpu, "ort", 0, ConvolutionSearch.Exhaustive).Select(v => v.Name);
+        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph"], ortOnly);
     }
 }
