@@ -56,6 +56,8 @@ public static class ModelLoader
     public static InputSpec DescribeInput(string path)
     {
         if (!File.Exists(path)) throw new InvalidModelException($"model file not found: {path}");
+        if (System.IO.Path.GetExtension(path).Equals(".moedet", StringComparison.OrdinalIgnoreCase))
+            return MoeModelLoader.Input(MoeModelFile.Open(path));
         using var session = OrtSessionFactory.Create(File.ReadAllBytes(path), path, threads: 1, cuda: null, optimise: false);
         return OnnxDetectorDescription.Describe(session, path).Input;
     }

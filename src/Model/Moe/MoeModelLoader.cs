@@ -13,16 +13,7 @@ public static class MoeModelLoader
     {
         var file = MoeModelFile.Open(path);
         var m = file.Manifest;
-        int width = m.Input!["width"]!.GetValue<int>(), height = m.Input["height"]!.GetValue<int>();
-        InputSpec input;
-        try
-        {
-            input = InputSpec.FromJson(m.Input.ToJsonString(), m.Input["name"]!.GetValue<string>(), width, height);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidModelException($"'{path}': input: {e.Message}", e);
-        }
+        var input = Input(file);
         IDetectionDecoder decoder = m.Decoder switch
         {
             CenterNetDecoder.KindName => new CenterNetDecoder(m.Classes!, m.DecoderOutputs![0]),
@@ -30,8 +21,23 @@ public static class MoeModelLoader
             YoloV5Decoder.KindName => new YoloV5Decoder(m.Classes!, m.DecoderOutputs![0]),
             _ => throw new InvalidModelException($"'{path}': decoder '{m.Decoder}' is not supported in model files (use centernet, yolov8 or yolov5)"),
         };
-        int[] itemShape = input.Layout == TensorLayout.Nhwc ? [height, width, 3] : [3, height, width];
+        int[] itemShape = input.Layout == TensorLayout.Nhwc ? [input.Height, input.Width, 3] : [3, input.Height, input.Width];
         var engine = new MoeOrtEngine(file, request, itemShape);
         return new DetectorModel(path, input, m.Classes!, decoder, engine, isMixtureOfExperts: true);
+    }
+
+    /// <summary>The input the model file's manifest describes.</summary>
+    public static InputSpec Input(MoeModelFile file)
+    {
+        var input = file.Manifest.Input!;
+        try
+        {
+            return InputSpec.FromJson(input.ToJsonString(), input["name"]!.GetValue<string>(),
+                input["width"]!.GetValue<int>(), input["height"]!.GetValue<int>());
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidModelException($"'{file.Path}': input: {e.Message}", e);
+        }
     }
 }
