@@ -19,10 +19,9 @@ public static class DetectCommand
         var stride = new Option<int>("--stride") { Description = "Process every N-th frame", DefaultValueFactory = _ => 1 };
         var maxFrames = new Option<long?>("--max-frames") { Description = "Stop each input after N processed frames" };
         var saveVideo = new Option<bool>("--save-video") { Description = "Also write <name>.annotated.mp4 with boxes, labels and scores drawn" };
-        var batch = new Option<int>("--batch") { Description = "Frames per inference batch", DefaultValueFactory = _ => 1 };
+        var batch = ModelOptions.BatchOption("Frames per inference batch");
         stride.Validators.Add(r => { if (r.GetValue(stride) < 1) r.AddError("--stride must be at least 1"); });
         maxFrames.Validators.Add(r => { if (r.GetValue(maxFrames) is < 1) r.AddError("--max-frames must be at least 1"); });
-        batch.Validators.Add(r => { if (r.GetValue(batch) is < 1 or > 256) r.AddError("--batch must be between 1 and 256"); });
 
         var command = new Command("detect", "Detect objects in videos, image folders or streams; write JSON Lines, annotated video and a timing summary");
         command.Arguments.Add(inputs);

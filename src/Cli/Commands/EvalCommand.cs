@@ -22,9 +22,8 @@ public static class EvalCommand
         var annotations = new Option<string>("--annotations") { Description = "COCO instances json (ground truth)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Where to write the metrics JSON (map50_95, map50, per_class, …)", Required = true };
         var maxImages = new Option<int?>("--max-images") { Description = "Evaluate only the first N listed images" };
-        var batch = new Option<int>("--batch") { Description = "Images per inference batch", DefaultValueFactory = _ => 1 };
+        var batch = ModelOptions.BatchOption("Images per inference batch");
         maxImages.Validators.Add(r => { if (r.GetValue(maxImages) is < 1) r.AddError("--max-images must be at least 1"); });
-        batch.Validators.Add(r => { if (r.GetValue(batch) is < 1 or > 256) r.AddError("--batch must be between 1 and 256"); });
 
         var command = new Command("eval", "Measure COCO mAP@[.5:.95], mAP@.5 and per-class AP of a model on labelled images");
         foreach (var o in new Option[] { images, annotations, output, maxImages, batch }) command.Options.Add(o);

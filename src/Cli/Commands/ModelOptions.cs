@@ -53,6 +53,14 @@ public sealed class ModelOptions
         confidenceOverride ?? parse.GetValue(Confidence), parse.GetValue(Iou), parse.GetValue(MaxDetections),
         ResolveClasses(parse.GetValue(Classes), model.ClassNames));
 
+    /// <summary>The --batch option of the verbs that run one batch size (detect, eval).</summary>
+    public static Option<int> BatchOption(string description)
+    {
+        var batch = new Option<int>("--batch") { Description = description, DefaultValueFactory = _ => 1 };
+        batch.Validators.Add(r => { if (r.GetValue(batch) is < 1 or > 256) r.AddError("--batch must be between 1 and 256"); });
+        return batch;
+    }
+
     public static IReadOnlySet<int>? ResolveClasses(string? text, IReadOnlyList<string> names)
     {
         if (string.IsNullOrWhiteSpace(text)) return null;

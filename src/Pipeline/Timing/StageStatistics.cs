@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace MoeDetect.Pipeline.Timing;
 
 /// <summary>Summary of one stage's per-frame times in milliseconds.</summary>
-public sealed record StageSummary(string Stage, long Count, double MeanMs, double P50Ms, double P95Ms, double MaxMs, double TotalMs);
+public sealed record StageSummary(string Stage, long Count, double MeanMs, double P50Ms, double P95Ms, double MaxMs);
 
 /// <summary>Collects per-frame milliseconds for each stage and summarises them. Thread-safe: stages run on
 /// different threads.</summary>
@@ -24,12 +24,6 @@ public sealed class StageStatistics
         for (int i = 0; i < frames; i++) Add(stage, batchMilliseconds / frames);
     }
 
-    public void Merge(StageStatistics other)
-    {
-        foreach (var (stage, list) in other._samples)
-            lock (list) foreach (var v in list) Add(stage, v);
-    }
-
     /// <summary>Stages in corridor order; stages never recorded are left out.</summary>
     public IReadOnlyList<StageSummary> Summarise()
     {
@@ -45,7 +39,7 @@ public sealed class StageStatistics
         lock (list) values = list.ToArray();
         Array.Sort(values);
         return new StageSummary(stage, values.Length, values.Average(), Percentile(values, 0.50), Percentile(values, 0.95),
-            values[^1], values.Sum());
+            values[^1]);
     }
 
     /// <summary>Nearest-rank percentile on sorted values.</summary>

@@ -15,9 +15,7 @@ public class ServeCommandTests
         using var broker = MosquittoBroker.Start(_folder);
         await using var recorder = await MqttRecorder.SubscribeAsync(broker.Port, "cli/#");
         var clip = TestVideos.Write(Path.Combine(_folder, "door.mp4"), frames: 20);
-        var output = TinyDetectorGraphs.YoloV8Output(1, 8, (32, 32, 16, 16, 0, 0.9f));
-        var model = TinyDetectorGraphs.Write(_folder, "tiny.onnx", [1, 3, 64, 64], "output0", output, [1, 5, 8],
-            new Dictionary<string, string> { ["names"] = "{0: 'person'}" });
+        var model = TinyDetectorGraphs.WriteOnePersonDetector(_folder);
 
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "moedetect.dll"), "serve", "--source", clip, "--loop",

@@ -17,12 +17,7 @@ public class DetectJobTests
 {
     private readonly string _folder = TestPaths.NewTempFolder();
 
-    private FrameDetector TinyDetector()
-    {
-        var output = TinyDetectorGraphs.YoloV8Output(1, 8, (32, 32, 16, 16, 0, 0.9f));
-        var path = TinyDetectorGraphs.Write(_folder, "tiny.onnx", [1, 3, 64, 64], "output0", output, [1, 5, 8]);
-        return new FrameDetector(ModelLoader.Load(path, new EngineRequest(Threads: 1)), new DecodeOptions());
-    }
+    private FrameDetector TinyDetector() => TinyDetectorGraphs.LoadOnePersonDetector(_folder);
 
     private static RunReport Run(FrameDetector detector, DetectJobOptions options) =>
         new DetectJob(detector, options, new NullProgress()).RunAsync(CancellationToken.None).GetAwaiter().GetResult();

@@ -1,9 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using MoeDetect.Model.Decoding;
-using MoeDetect.Model.Engines;
-using MoeDetect.Model.Loading;
-using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Offline;
 using MoeDetect.Pipeline.Sources;
 using MoeDetect.Tests.Support;
@@ -38,9 +34,7 @@ public class StreamInputTests
             }
         });
 
-        var output = TinyDetectorGraphs.YoloV8Output(1, 8, (32, 32, 16, 16, 0, 0.9f));
-        var modelPath = TinyDetectorGraphs.Write(_folder, "tiny.onnx", [1, 3, 64, 64], "output0", output, [1, 5, 8]);
-        using var detector = new FrameDetector(ModelLoader.Load(modelPath, new EngineRequest(Threads: 1)), new DecodeOptions());
+        using var detector = TinyDetectorGraphs.LoadOnePersonDetector(_folder);
         var sources = InputResolver.Resolve([$"http://127.0.0.1:{port}/served.avi"]);
         Assert.Equal(SourceKind.Stream, Assert.Single(sources).Kind);
 
@@ -56,9 +50,7 @@ public class StreamInputTests
     public async Task Unreachable_stream_fails_with_a_message_naming_the_url()
     {
         int port = FreePort();   // nothing listens here
-        var output = TinyDetectorGraphs.YoloV8Output(1, 8);
-        var modelPath = TinyDetectorGraphs.Write(_folder, "tiny2.onnx", [1, 3, 64, 64], "output0", output, [1, 5, 8]);
-        using var detector = new FrameDetector(ModelLoader.Load(modelPath, new EngineRequest(Threads: 1)), new DecodeOptions());
+        using var detector = TinyDetectorGraphs.LoadOnePersonDetector(_folder);
         string url = $"http://127.0.0.1:{port}/live.avi";
         var report = await new DetectJob(detector, new DetectJobOptions(InputResolver.Resolve([url]), Path.Combine(_folder, "out")), new NullProgress()).RunAsync(CancellationToken.None);
         var outcome = Assert.Single(report.Inputs);

@@ -1,3 +1,8 @@
+using MoeDetect.Model.Decoding;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Inference;
+
 namespace MoeDetect.Tests.Support;
 
 /// <summary>Builds small real ONNX detector graphs whose single output is a chosen constant tensor (plus 0 × the
@@ -20,6 +25,16 @@ public static class TinyDetectorGraphs
         File.WriteAllBytes(path, graph.ToBytes(metadata));
         return path;
     }
+
+    /// <summary>A one-class ("person") YOLOv8-style detector, 64×64 input, that finds one box in the middle of every
+    /// frame with score 0.9.</summary>
+    public static string WriteOnePersonDetector(string folder) =>
+        Write(folder, "one-person.onnx", [1, 3, 64, 64], "output0", YoloV8Output(1, 8, (32, 32, 16, 16, 0, 0.9f)), [1, 5, 8],
+            new Dictionary<string, string> { ["names"] = "{0: 'person'}" });
+
+    /// <summary><see cref="WriteOnePersonDetector"/> loaded on the CPU (one thread) behind a frame detector.</summary>
+    public static FrameDetector LoadOnePersonDetector(string folder) =>
+        new(ModelLoader.Load(WriteOnePersonDetector(folder), new EngineRequest(Threads: 1)), new DecodeOptions());
 
     /// <summary>An Ultralytics YOLOv8-style output [1, 4 + classes, anchors] holding the given boxes (cx, cy, w, h in
     /// input pixels) with one class score each; every other anchor scores 0.</summary>
