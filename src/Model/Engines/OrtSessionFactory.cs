@@ -41,6 +41,8 @@ public static class OrtSessionFactory
         var options = new SessionOptions
         {
             GraphOptimizationLevel = optimise ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
+            // ONNX Runtime's warnings (node placement, memcpy insertion) would drown the progress and tables; errors still surface.
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
         try
         {

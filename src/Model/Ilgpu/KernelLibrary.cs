@@ -19,6 +19,7 @@ internal sealed class KernelLibrary(Accelerator accelerator)
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _gather;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float>? _pad;
     private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
 
     public Accelerator Accelerator => accelerator;
@@ -55,6 +56,9 @@ internal sealed class KernelLibrary(Accelerator accelerator)
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Gather =>
         _gather ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(AxisKernels.Gather);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float> Pad =>
+        _pad ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float>(PadKernel.Constant);
 
     public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
         _letterbox ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run);

@@ -172,6 +172,30 @@ internal sealed partial class OperatorCompiler
         Set(0, Relayout([x], [(shape, x.IsInteger)], [region])[0]);
     }
 
+    /// <summary>Pad, constant mode (TensorFlow converters emit it before stride-2 convolutions): pads from the
+    /// attribute (opset &lt; 11) or input 1, the fill value from input 2 (default 0); negative pads crop.</summary>
+    private void Pad()
+    {
+        var x = Get(0);
+        string mode = _node.Text("mode", "constant");
+        if (mode != "constant") throw Invalid($"Pad mode '{mode}' is not supported (only constant)");
+        if (_node.Input(3) is not null) throw Invalid("Pad with an axes input is not supported");
+        int rank = x.Shape.Length;
+        long[] pads = _node.Ints("pads") ?? HostInput(1).ToLongs();
+        if (pads.Length != 2 * rank) throw Invalid($"{pads.Length} pads for a rank-{rank} input; expected {2 * rank}");
+        float value = _node.Input(2) is not null ? (float)HostInput(2).Data[0] : _node.Float("value", 0);
+        var begin = pads[..rank].Select(p => (int)p).ToArray();
+        var shape = x.Shape.Select((d, a) => d + (int)pads[a] + (int)pads[a + rank]).ToArray();
+        var input = Device(x, _node.Input(0));
+        var y = NewTensor(shape, x.IsInteger);
+        var inputSizes = Dims6.From(input.Shape, 1);
+        var outputSizes = Dims6.From(shape, 1);
+        var beginPads = Dims6.From(begin, 0);
+        var pad = _kernels.Pad;
+        Emit(() => pad(y.Length, input.View, y.View, inputSizes, outputSizes, beginPads, value), input, y);
+        Set(0, y);
+    }
+
     private void Gather()
     {
         var data = Get(0);

@@ -86,6 +86,7 @@ internal sealed partial class OperatorCompiler
             case "Split": Split(); break;
             case "Slice": Slice(); break;
             case "Expand": Expand(); break;
+            case "Pad": Pad(); break;
             case "Gather": Gather(); break;
             case "ConstantOfShape" or "Range": Set(0, ShapeFolding.Generate(node, HostInput(0), node.Input(1) is null ? null : HostInput(1), node.Input(2) is null ? null : HostInput(2))); break;
             default: Elementwise(); break;

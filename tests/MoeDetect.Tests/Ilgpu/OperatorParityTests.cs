@@ -92,6 +92,18 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
         AssertParity("Transpose, Split, Concat, Slice with steps, Reshape, (Un)Squeeze, Flatten", model, [2, 4, 6, 5], bound: 0);
     }
 
+    [Fact]
+    public void Constant_pad_with_asymmetric_and_negative_pads()
+    {
+        // As TensorFlow converters emit before stride-2 convolutions (NanoDet-g): zero pad bottom/right, then a crop.
+        var model = new TinyOnnxGraph().Input("x", 3, 7, 6)
+            .Longs("pads", 0, 0, 0, 1, 0, 0, 1, 2).Longs("crop", 0, 1, -1, 0, 0, 0, 0, -2).Floats("value", [0.5f])
+            .Node("Pad", ["x", "pads"], ["p"])
+            .Node("Pad", ["p", "crop", "value"], ["y"])
+            .Output("y").Build();
+        AssertParity("Pad constant: asymmetric pads, negative pads, a fill value", model, [2, 3, 7, 6], bound: 0);
+    }
+
     [Theory]
     [InlineData("nearest", "asymmetric", "floor")]
     [InlineData("nearest", "half_pixel", "round_prefer_floor")]
