@@ -27,5 +27,8 @@ internal static class OperatorSupport
     {
         var unsupported = graph.Nodes.FirstOrDefault(n => !Operators.Contains(n.OpType));
         if (unsupported is not null) throw new UnsupportedOperatorException(unsupported.OpType, unsupported.Name);
+        // Attribute variants the kernels lack are load-time errors too, not first-frame ones.
+        var reflectingPad = graph.Nodes.FirstOrDefault(n => n.OpType == "Pad" && n.Text("mode", "constant") != "constant");
+        if (reflectingPad is not null) throw new UnsupportedOperatorException($"Pad (mode {reflectingPad.Text("mode", "")})", reflectingPad.Name);
     }
 }

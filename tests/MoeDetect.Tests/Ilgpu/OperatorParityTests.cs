@@ -183,4 +183,13 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
         Assert.Contains("Einsum", e.Message);
         Assert.Contains("einsum_0", e.Message);
     }
+
+    [Fact]
+    public void Reflecting_pad_fails_at_load_naming_the_mode()
+    {
+        var model = new TinyOnnxGraph().Input("x", 2, 4, 4).Longs("pads", 0, 0, 1, 1, 0, 0, 1, 1)
+            .Node("Pad", ["x", "pads"], ["y"], ("mode", "reflect")).Output("y").Build();
+        var e = Assert.Throws<UnsupportedOperatorException>(() => IlgpuEngine.Load(model, "test graph", IlgpuTarget.CpuAccelerator));
+        Assert.Contains("Pad (mode reflect)", e.Message);
+    }
 }
