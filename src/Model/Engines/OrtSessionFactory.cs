@@ -9,6 +9,10 @@ namespace MoeDetect.Model.Engines;
 /// warns and falls back to the CPU.</summary>
 public static class OrtSessionFactory
 {
+    /// <summary>Diagnostics: when set, every session writes ONNX Runtime's per-node profile (JSON, kernel times per
+    /// execution provider) to files starting with this path, e.g. to see which nodes dominate on the GPU.</summary>
+    public const string ProfileVariable = "MOEDETECT_ORT_PROFILE";
+
     /// <summary>Whether the request runs on the GPU, given what the program folder and the machine offer.</summary>
     public static bool UseGpu(EngineRequest request, string applicationFolder)
     {
@@ -47,6 +51,11 @@ public static class OrtSessionFactory
         try
         {
             if (threads > 0) options.IntraOpNumThreads = threads;
+            if (optimise && Environment.GetEnvironmentVariable(ProfileVariable) is { Length: > 0 } prefix)
+            {
+                options.ProfileOutputPathPrefix = prefix; // read when profiling is switched on, so first
+                options.EnableProfiling = true;
+            }
             if (cuda is not null)
             {
                 using var provider = new OrtCUDAProviderOptions();
