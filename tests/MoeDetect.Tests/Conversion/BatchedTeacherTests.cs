@@ -1,9 +1,7 @@
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
-using MoeDetect.Pipeline.Inference;
 using MoeDetect.Tests.Support;
-using OpenCvSharp;
 using Xunit.Abstractions;
 
 namespace MoeDetect.Tests.Conversion;
@@ -52,14 +50,10 @@ public class BatchedTeacherTests(ITestOutputHelper log)
     /// <summary>The first <paramref name="count"/> coco128 images, letterboxed and normalised as the model wants.</summary>
     private static float[] RealImages(InputSpec spec, int count)
     {
-        using var preprocessor = new FramePreprocessor(spec);
-        var files = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(count).ToArray();
         var input = new float[count * spec.ValuesPerImage];
+        var (canvases, _) = CocoImages.Canvases(spec, count);
         for (int i = 0; i < count; i++)
-        {
-            using var image = Cv2.ImRead(files[i]);
-            preprocessor.Fill(image, input.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
-        }
+            PixelTensor.Write(spec, canvases[i], input.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
         return input;
     }
 }

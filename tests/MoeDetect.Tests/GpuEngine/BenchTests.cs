@@ -6,7 +6,6 @@ using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Benchmarking;
-using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Timing;
 using MoeDetect.Tests.Support;
 using Xunit;
@@ -145,18 +144,7 @@ public sealed class BenchTests : IDisposable
 
     private static BenchFrames CocoFrames(InputSpec spec, int count)
     {
-        using var preprocessor = new FramePreprocessor(spec);
-        var files = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(count).ToArray();
-        var sizes = new List<(int, int)>();
-        var canvases = new List<byte[]>();
-        foreach (var file in files)
-        {
-            using var image = OpenCvSharp.Cv2.ImRead(file);
-            var canvas = new byte[preprocessor.BytesPerCanvas];
-            preprocessor.FillPixels(image, canvas);
-            canvases.Add(canvas);
-            sizes.Add((image.Width, image.Height));
-        }
-        return new BenchFrames(spec.Width, spec.Height, sizes, canvases);
+        var (canvases, sources) = CocoImages.Canvases(spec, count);
+        return new BenchFrames(spec.Width, spec.Height, sources, canvases);
     }
 }

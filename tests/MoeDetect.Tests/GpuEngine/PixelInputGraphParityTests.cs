@@ -5,9 +5,7 @@ using MoeDetect.Model.Detections;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
-using MoeDetect.Pipeline.Inference;
 using MoeDetect.Tests.Support;
-using OpenCvSharp;
 using Xunit;
 
 namespace MoeDetect.Tests.GpuEngine;
@@ -69,17 +67,7 @@ public sealed class PixelInputGraphParityTests : IDisposable
         var path = Path.Combine(TestPaths.Models, modelFile);
         var spec = ModelLoader.DescribeInput(path);
         Assert.Null(PixelInputGraph.FixedBatch(File.ReadAllBytes(path), spec));
-        using var preprocessor = new FramePreprocessor(spec);
-        var files = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(images).ToArray();
-        var canvases = new byte[files.Length][];
-        var sources = new (int, int)[files.Length];
-        for (int i = 0; i < files.Length; i++)
-        {
-            using var image = Cv2.ImRead(files[i]);
-            canvases[i] = new byte[preprocessor.BytesPerCanvas];
-            preprocessor.FillPixels(image, canvases[i]);
-            sources[i] = (image.Width, image.Height);
-        }
+        var (canvases, sources) = CocoImages.Canvases(spec, images);
 
         int detections = AssertSameResults(path, canvases, sources, batch: 4);
 
