@@ -53,7 +53,7 @@ public static class BenchCommand
             bool gpu = OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory);
             string device = gpu ? $"GPU: {CudaRuntime.DeviceName()}" : $"CPU: {Environment.ProcessorCount} logical cores";
             var variants = BenchVariant.For(gpu ? ComputeDevice.Gpu : ComputeDevice.Cpu, parse.GetValue(model.Engine),
-                parse.GetValue(model.Threads), parse.GetValue(model.CudnnSearch));
+                parse.GetValue(model.Threads), request.Cuda ?? new CudaSettings());
             var runner = new BenchRunner(modelPath, benchFrames, new DecodeOptions(parse.GetValue(model.Confidence), parse.GetValue(model.Iou), parse.GetValue(model.MaxDetections)), parse.GetValue(frames));
 
             var results = new List<BenchResult>();
@@ -65,8 +65,12 @@ public static class BenchCommand
                     : $"{result.Variant} batch {result.Batch}: failed: {result.Error}"));
             }
             Print(results, $"{Path.GetFileName(modelPath)} on {device}, {benchFrames.Count} distinct frames of {benchFrames.Width}x{benchFrames.Height}; mean ms per frame by stage");
+            var report = new BenchReport(device, modelPath, parse.GetValue(framesFile) ?? parse.GetValue(source) ?? "", results);
+            foreach (var o in report.Overhead)
+                AnsiConsole.MarkupLine(Markup.Escape($"ORT path overhead at batch {o.Batch}: {o.Ratio:0.00}x ONNX Runtime alone " +
+                    $"({o.Product} {o.ProductMsPerFrame:0.000} ms/frame end to end, {o.Raw} {o.RawMsPerFrame:0.000} ms/frame)"));
             if (parse.GetValue(json) is { } jsonPath)
-                new BenchReport(device, modelPath, parse.GetValue(framesFile) ?? parse.GetValue(source) ?? "", results).Save(jsonPath);
+                report.Save(jsonPath);
             return results.All(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Ok;
         });
         return command;

@@ -21,6 +21,7 @@ public sealed class ModelOptions
     public Option<int> MaxDetections { get; } = new("--max-det") { Description = "Most detections kept per frame", DefaultValueFactory = _ => 100 };
     public Option<double?> Hysteresis { get; } = new("--route-hysteresis") { Description = "ES-MoE models: video hysteresis margin that damps route flapping between frames of one stream (default: the model's; 0 turns it off)" };
     public Option<int> Threads { get; } = new("--threads") { Description = "CPU inference threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+    public Option<int?> GpuMemoryLimit { get; } = new("--gpu-mem-limit") { Description = "GPU: cap on ONNX Runtime's GPU memory arena in MB (its gpu_mem_limit). Default: no cap" };
     public Option<ConvolutionSearch> CudnnSearch { get; } = new("--cudnn-search") { Description = "GPU: how cuDNN picks convolution algorithms at load: exhaustive (slow start, fastest), heuristic or default", DefaultValueFactory = _ => ConvolutionSearch.Exhaustive };
 
     public ModelOptions()
@@ -30,12 +31,18 @@ public sealed class ModelOptions
         MaxDetections.Validators.Add(r => { if (r.GetValue(MaxDetections) < 1) r.AddError("--max-det must be at least 1"); });
         Hysteresis.Validators.Add(r => { if (r.GetValue(Hysteresis) is < 0 or > 1) r.AddError("--route-hysteresis must be between 0 and 1"); });
         Threads.Validators.Add(r => { if (r.GetValue(Threads) < 0) r.AddError("--threads must be 0 or more"); });
+        GpuMemoryLimit.Validators.Add(r =>
+        {
+            // The token itself: GetValue throws on one that is not a number.
+            if (r.Tokens.Count > 0 && !(int.TryParse(r.Tokens[^1].Value, out int mb) && mb is >= 1 and <= CudaSettings.MaxMemoryLimitMb))
+                r.AddError($"--gpu-mem-limit must be a whole number of MB from 1 to {CudaSettings.MaxMemoryLimitMb} (e.g. --gpu-mem-limit 4096)");
+        });
         Engine.Validators.Add(r => { if (r.GetValue(Engine) is { } e && e is not ("ort" or "ilgpu")) r.AddError($"--engine must be ort or ilgpu, not '{e}'"); });
     }
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch })
+        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch, GpuMemoryLimit })
             command.Options.Add(option);
     }
 
@@ -45,9 +52,15 @@ public sealed class ModelOptions
 
     public string ModelPath(ParseResult parse) => parse.GetValue(Model) ?? DefaultModel.Resolve();
 
-    public EngineRequest Request(ParseResult parse, Action<string> warn, int batch = 1) =>
-        new(parse.GetValue(Device), parse.GetValue(Engine), parse.GetValue(Threads), warn, batch,
-            new CudaSettings(Search: parse.GetValue(CudnnSearch)), parse.GetValue(Hysteresis));
+    public EngineRequest Request(ParseResult parse, Action<string> warn, int batch = 1)
+    {
+        var device = parse.GetValue(Device);
+        var memoryLimit = parse.GetValue(GpuMemoryLimit);
+        if (memoryLimit is not null && device == ComputeDevice.Cpu)
+            warn("warning: --gpu-mem-limit applies to the GPU only; ignored with --device cpu");
+        return new(device, parse.GetValue(Engine), parse.GetValue(Threads), warn, batch,
+            new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit), parse.GetValue(Hysteresis));
+    }
 
     public DecodeOptions Decode(ParseResult parse, DetectorModel model, float? confidenceOverride = null) => new(
         confidenceOverride ?? parse.GetValue(Confidence), parse.GetValue(Iou), parse.GetValue(MaxDetections),

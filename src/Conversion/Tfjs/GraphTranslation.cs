@@ -21,20 +21,22 @@ internal static class GraphTranslation
         var firstInput = onnx.ExactName(inputName);
         var outputNames = outputs.Select(o => onnx.ExactName(o.OnnxName)).ToList();
         var scope = new TranslationScope(onnx, new Dictionary<string, TfjsTensor>(model.Weights));
+        var batchGathers = BatchGather.Find(order, scope.Constant);
         var placeholders = 0;
         foreach (var node in order)
         {
-            if (node.Op == "Const")
+            if (node.Op == "Const" || batchGathers.Absorbs(node))
                 continue;
             if (node.Op == "Placeholder")
             {
                 var name = placeholders++ == 0 ? firstInput : onnx.ExactName(node.Name);
                 onnx.Graph.Input.Add(ValueInfo(name, ElementwiseOps.OnnxType(node, "dtype"), node.Shape("shape")));
                 scope.BindName(node.Name, name);
+                scope.SetGraphInput(name);
             }
             else if (ConstantFolder.TryFold(node, scope.Constant) is { } folded)
                 scope.SetConstant(node.Name, folded);
-            else
+            else if (!batchGathers.TryTranslate(node, scope))
                 OpTranslators.For(node.Op)!(node, scope);
         }
 
@@ -101,14 +103,17 @@ internal static class GraphTranslation
                 $". Supported ops: {string.Join(", ", OpTranslators.SupportedOps)}.");
     }
 
+    /// <summary>Interface shapes with the batch open: a leading 1 (TF graphs exported at batch 1) or unknown dims become "N".</summary>
     private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, long[]? shape)
     {
         var tensor = new TypeProto.Types.Tensor { ElemType = (int)type };
         if (shape is not null)
         {
             tensor.Shape = new TensorShapeProto();
-            foreach (var d in shape)
-                tensor.Shape.Dim.Add(d >= 0 ? new TensorShapeProto.Types.Dimension { DimValue = d } : new TensorShapeProto.Types.Dimension { DimParam = "N" });
+            for (var i = 0; i < shape.Length; i++)
+                tensor.Shape.Dim.Add(shape[i] < 0 || (i == 0 && shape[i] == 1 && shape.Length > 1)
+                    ? new TensorShapeProto.Types.Dimension { DimParam = "N" }
+                    : new TensorShapeProto.Types.Dimension { DimValue = shape[i] });
         }
         return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tensor } };
     }

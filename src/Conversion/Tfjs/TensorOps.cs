@@ -29,10 +29,12 @@ internal static class TensorOps
             $"{n}: SparseToDense is supported only with constant inputs (it is folded at conversion time)."),
     };
 
+    /// <summary>TF graphs exported at batch 1 bake the 1 into reshape targets ([1, 80, -1]); the leading 1 becomes the
+    /// run-time batch, so the converted graph takes any batch and gives the same values at batch 1.</summary>
     private static void Reshape(TfjsNode node, TranslationScope s)
     {
         var shape = s.Constant(node.Inputs[1]) is { } c
-            ? s.Int64s(node, "shape", c.AsLongs())
+            ? c.AsLongs() is [1, _, ..] dims ? s.BatchShape(node, dims[1..]) : s.Int64s(node, "shape", c.AsLongs())
             : s.Onnx.Node("Cast", [s.Input(node, 1)], $"{node.Name}/shape", Attr.Int("to", (int)TensorProto.Types.DataType.Int64));
         s.EmitAndBind(node, "Reshape", [s.Input(node, 0), shape]);
     }

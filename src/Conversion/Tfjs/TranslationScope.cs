@@ -10,6 +10,7 @@ namespace MoeDetect.Conversion.Tfjs;
 internal sealed class TranslationScope(OnnxGraphBuilder onnx, Dictionary<string, TfjsTensor> constants)
 {
     private readonly Dictionary<string, string> _values = [];
+    private string? _graphInput, _batch;
 
     public OnnxGraphBuilder Onnx { get; } = onnx;
 
@@ -71,6 +72,21 @@ internal sealed class TranslationScope(OnnxGraphBuilder onnx, Dictionary<string,
     }
 
     public void BindName(string tfRef, string onnxValue) => _values[Key(tfRef)] = onnxValue;
+
+    /// <summary>The graph input whose first dimension is the batch; set when the first Placeholder is bound.</summary>
+    public void SetGraphInput(string onnxValue) => _graphInput ??= onnxValue;
+
+    /// <summary>The batch size at run time as an int64 [1] (dim 0 of the graph input), computed once.</summary>
+    public string Batch()
+    {
+        if (_graphInput is null)
+            throw new ModelConversionException("the graph has no Placeholder input, so its batch size is unknown.");
+        return _batch ??= Onnx.Node("Shape", [_graphInput], "moedetect/batch", Attr.Int("start", 0), Attr.Int("end", 1));
+    }
+
+    /// <summary>A constant shape whose leading 1 is the batch of a TF graph fixed at batch 1, as [batch, rest…].</summary>
+    public string BatchShape(TfjsNode node, long[] rest) =>
+        Onnx.Node("Concat", [Batch(), Int64s(node, "rest", rest)], $"{node.Name}/shape", Attr.Int("axis", 0));
 
     public string Int64s(TfjsNode node, string suffix, long[] values) => Onnx.Int64s($"{node.Name}/{suffix}", values);
 

@@ -9,6 +9,8 @@ namespace MoeDetect.Model.Engines;
 /// <summary>Runs a <see cref="PixelInputGraph"/> with IOBinding: input and outputs are bound once to fixed buffers
 /// in the session's memory (GPU or host), so a run is copy in → run → copy out, and with CUDA graphs enabled the
 /// run itself is a replay. Graphs fixed at a batch of 1 run once per frame through the same buffers.</summary>
+/// <remarks>The input is normally the <see cref="PixelInputGraph"/>'s 8-bit canvas; <see cref="BoundInput.Floats"/> binds
+/// a graph's own float input instead, for timing ONNX Runtime alone (<see cref="RunAsBound"/>).</remarks>
 public sealed class OrtBoundEngine : IPixelInputEngine
 {
     // ONNX Runtime's CUDA EP runs twice normally, captures on the third run and replays from the fourth.
@@ -27,8 +29,9 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     private sealed record BoundOutput(string Name, int[] Shape, long FloatsPerItem, nint Tensor, nint Staging);
 
     /// <param name="graphBatch">The pixel graph's batch: <paramref name="maxBatch"/>, or 1 for graphs fixed at 1.</param>
+    /// <param name="input">What is bound as the input; null: the pixel graph's 8-bit canvas.</param>
     public OrtBoundEngine(InferenceSession session, string name, IReadOnlyList<string> outputNames, InputSpec spec,
-        int maxBatch, int graphBatch, TensorMemory memory)
+        int maxBatch, int graphBatch, TensorMemory memory, BoundInput? input = null)
     {
         _session = session;
         _memory = memory;
@@ -38,11 +41,12 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         _binding = session.CreateIoBinding();
         try
         {
-            _inputBytesPerItem = 3L * spec.Width * spec.Height;
+            input ??= BoundInput.Pixels(spec);
+            _inputBytesPerItem = input.BytesPerItem;
             _input = memory.AllocateTensor(graphBatch * _inputBytesPerItem);
             _inputStaging = memory.IsHost && graphBatch == maxBatch ? _input : memory.AllocateStaging(maxBatch * _inputBytesPerItem);
-            _binding.BindInput(PixelInputGraph.InputName, Track(OrtValue.CreateTensorValueWithData(memory.Info, TensorElementType.UInt8,
-                [graphBatch, spec.Height, spec.Width, 3], _input, graphBatch * _inputBytesPerItem)));
+            _binding.BindInput(input.Name, Track(OrtValue.CreateTensorValueWithData(memory.Info, input.Type,
+                [graphBatch, .. input.ItemShape], _input, graphBatch * _inputBytesPerItem)));
             _outputs = BindOutputs(outputNames);
             for (int i = 0; i < WarmupRuns; i++) _session.RunWithBinding(_runOptions, _binding);
         }
@@ -99,6 +103,28 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         var tensors = _outputs.Select(o => ToTensor(o, batchSize)).ToArray();
         download += clock.Elapsed.TotalMilliseconds;
         return new EngineOutput(tensors, null, new EngineTimings(upload, inference, download));
+    }
+
+    /// <summary>Copies one whole graph batch of input values straight into the bound input (for <see cref="RunAsBound"/>).</summary>
+    public unsafe void LoadInput<T>(ReadOnlySpan<T> values) where T : unmanaged
+    {
+        long bytes = (long)values.Length * sizeof(T);
+        if (bytes != _graphBatch * _inputBytesPerItem)
+            throw new ArgumentException($"the bound input takes {_graphBatch * _inputBytesPerItem} bytes, not {bytes}", nameof(values));
+        fixed (T* data = values) _memory.CopyIn((nint)data, _input, bytes);
+    }
+
+    /// <summary>One run on whatever the bound buffers hold: no copies, nothing decoded (ONNX Runtime's own time).</summary>
+    public void RunAsBound()
+    {
+        try
+        {
+            _session.RunWithBinding(_runOptions, _binding);
+        }
+        catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
+        {
+            throw GpuOutOfMemory.Error(MaxBatch, e);
+        }
     }
 
     /// <summary>Output shapes as the graph declares them, the batch filled in; null when another dimension is open.</summary>
@@ -162,4 +188,16 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         _session.Dispose();
         _memory.Dispose();
     }
+}
+
+/// <summary>The input an <see cref="OrtBoundEngine"/> binds: graph input name, element type and the shape of one item.</summary>
+public sealed record BoundInput(string Name, TensorElementType Type, long[] ItemShape, long BytesPerItem)
+{
+    /// <summary>The <see cref="PixelInputGraph"/>'s letterboxed 8-bit BGR canvas, [H, W, 3] per item.</summary>
+    public static BoundInput Pixels(InputSpec spec) =>
+        new(PixelInputGraph.InputName, TensorElementType.UInt8, [spec.Height, spec.Width, 3], 3L * spec.Width * spec.Height);
+
+    /// <summary>The graph's own normalised float input in its layout.</summary>
+    public static BoundInput Floats(InputSpec spec) => new(spec.TensorName, TensorElementType.Float,
+        spec.Layout == TensorLayout.Nchw ? [3, spec.Height, spec.Width] : [spec.Height, spec.Width, 3], 3L * spec.Width * spec.Height * sizeof(float));
 }

@@ -79,5 +79,5 @@ public static class OrtSessionFactory
         }
     }
 
-    internal static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
+    public static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
 }

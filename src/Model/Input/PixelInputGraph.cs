@@ -19,13 +19,22 @@ public static class PixelInputGraph
         return dim.DimValue > 0 ? (int)dim.DimValue : null;
     }
 
+    /// <summary>The graph as it is, its open batch dimension fixed to <paramref name="batch"/> (static shapes for CUDA graphs).</summary>
+    public static byte[] FixBatch(byte[] model, InputSpec spec, int batch)
+    {
+        var proto = ModelProto.Parser.ParseFrom(model);
+        var dim = Input(proto.Graph, spec).Type.TensorType.Shape.Dim[0];
+        CheckBatchFits(dim, spec, batch);
+        dim.DimValue = batch;
+        return proto.ToByteArray();
+    }
+
     public static byte[] Rewrite(byte[] model, InputSpec spec, int batch)
     {
         var proto = ModelProto.Parser.ParseFrom(model);
         var graph = proto.Graph;
         var original = Input(graph, spec);
-        if (original.Type.TensorType.Shape.Dim[0] is { DimValue: > 0 } fixedDim && fixedDim.DimValue != batch)
-            throw new ArgumentException($"graph input '{spec.TensorName}' has a fixed batch of {fixedDim.DimValue}; cannot make it {batch}");
+        CheckBatchFits(original.Type.TensorType.Shape.Dim[0], spec, batch);
         graph.Input.Remove(original);
         graph.Input.Insert(0, PixelsInput(batch, spec));
 
@@ -53,6 +62,12 @@ public static class PixelInputGraph
         }
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(0, nodes[i]);
         return proto.ToByteArray();
+    }
+
+    private static void CheckBatchFits(TensorShapeProto.Types.Dimension dim, InputSpec spec, int batch)
+    {
+        if (dim.DimValue > 0 && dim.DimValue != batch)
+            throw new ArgumentException($"graph input '{spec.TensorName}' has a fixed batch of {dim.DimValue}; cannot make it {batch}");
     }
 
     private static ValueInfoProto Input(GraphProto graph, InputSpec spec) =>

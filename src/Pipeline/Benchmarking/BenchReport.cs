@@ -4,13 +4,17 @@ using System.Text.Json.Serialization;
 namespace MoeDetect.Pipeline.Benchmarking;
 
 /// <summary>A benchmark run as written to <c>--json</c>: where it ran, on what, and one entry per variant × batch
-/// with the per-frame stage milliseconds keyed by the stage names every entry point uses.</summary>
+/// with the per-frame stage milliseconds keyed by the stage names every entry point uses, and the product ORT path's
+/// overhead over ONNX Runtime alone where both were timed.</summary>
 public sealed record BenchReport(
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("frames")] string Frames,
     [property: JsonPropertyName("results")] IReadOnlyList<BenchResult> Results)
 {
+    [JsonPropertyName("overhead")]
+    public IReadOnlyList<BenchOverhead> Overhead { get; } = BenchOverhead.From(Results);
+
     private static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,
@@ -21,4 +25,18 @@ public sealed record BenchReport(
     public string ToJson() => JsonSerializer.Serialize(this, Options);
 
     public void Save(string path) => Sinks.AtomicFile.WriteAllText(path, ToJson());
+}
+
+/// <summary>The product's ORT path against ONNX Runtime alone at one batch: its end-to-end milliseconds per frame
+/// (1000 / FPS: preprocess from the canvas to decoded boxes) over the raw run's milliseconds per frame.</summary>
+public sealed record BenchOverhead(string Product, string Raw, int Batch, double ProductMsPerFrame, double RawMsPerFrame)
+{
+    public double Ratio => ProductMsPerFrame / RawMsPerFrame;
+
+    /// <summary>One entry per raw baseline row whose product row ran at the same batch; both must have succeeded.</summary>
+    public static IReadOnlyList<BenchOverhead> From(IReadOnlyList<BenchResult> results) =>
+        (from raw in results.Where(r => r.Error is null && r.BaselineFor is not null)
+         join product in results.Where(r => r.Error is null) on (raw.BaselineFor, raw.Batch) equals ((string?)product.Variant, product.Batch)
+         select new BenchOverhead(product.Variant, raw.Variant, raw.Batch, 1000 / product.FramesPerSecond, raw.StageMs[Timing.Stages.Inference]))
+        .ToList();
 }

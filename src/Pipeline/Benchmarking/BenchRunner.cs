@@ -9,13 +9,15 @@ using MoeDetect.Pipeline.Timing;
 namespace MoeDetect.Pipeline.Benchmarking;
 
 /// <summary>One variant at one batch size: frames per second over the whole loop and the mean milliseconds per
-/// frame of each stage; or why it could not run.</summary>
+/// frame of each stage; or why it could not run. <paramref name="BaselineFor"/>: on the raw ONNX Runtime row, the
+/// product variant it is the yardstick for.</summary>
 public sealed record BenchResult(string Variant, string Engine, int Batch, int Frames, double FramesPerSecond,
-    IReadOnlyDictionary<string, double> StageMs, string? Error = null);
+    IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null);
 
 /// <summary>Times engine variants × batch sizes on frames held in memory, in one process: load (with its warm-up,
 /// untimed), two untimed batches, then <c>frames</c> frames in whole batches. Preprocess starts from the
-/// letterboxed canvas: float engines normalise on the CPU, pixel engines take the canvas as it is.</summary>
+/// letterboxed canvas: float engines normalise on the CPU, pixel engines take the canvas as it is. The raw baseline
+/// variant times ONNX Runtime alone (<see cref="RawOrtTiming"/>).</summary>
 public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOptions decode, int frameCount)
 {
     private const int UntimedBatches = 2;
@@ -29,6 +31,8 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
 
     public BenchResult RunOne(BenchVariant variant, int batch)
     {
+        if (variant.IsRawBaseline)
+            return RawOrtTiming.Run(modelPath, frames, variant, batch, frameCount);
         DetectorModel model;
         try
         {

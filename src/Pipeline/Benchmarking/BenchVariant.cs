@@ -5,22 +5,32 @@ namespace MoeDetect.Pipeline.Benchmarking;
 
 /// <summary>One engine configuration the benchmark loads and times: a name and the request that loads it (the
 /// batch is set per run). Another engine joins the benchmark by adding its variant here.</summary>
-public sealed record BenchVariant(string Name, EngineRequest Request)
+/// <param name="BaselineFor">Set on the raw ONNX Runtime row (<see cref="RawOrtTiming"/>): the product variant whose
+/// end-to-end time it is the yardstick for.</param>
+public sealed record BenchVariant(string Name, EngineRequest Request, string? BaselineFor = null)
 {
-    public static IReadOnlyList<BenchVariant> For(ComputeDevice device, string? engine, int threads, ConvolutionSearch search)
+    public bool IsRawBaseline => BaselineFor is not null;
+
+    /// <param name="cuda">The user's CUDA settings (cuDNN search, memory limit); the variants set binding and CUDA graphs.</param>
+    public static IReadOnlyList<BenchVariant> For(ComputeDevice device, string? engine, int threads, CudaSettings cuda)
     {
         if (device == ComputeDevice.Cpu)
-            return [new("ort-cpu", new EngineRequest(ComputeDevice.Cpu, "ort", threads))];
+        {
+            var cpu = new EngineRequest(ComputeDevice.Cpu, "ort", threads);
+            return [new("ort-cpu", cpu), new("ort-cpu-raw", cpu, BaselineFor: "ort-cpu")];
+        }
         var gpu = new EngineRequest(ComputeDevice.Gpu, "ort", threads);
-        CudaSettings Cuda(bool binding, bool graphs) => new(binding, graphs, search);
+        CudaSettings Cuda(bool binding, bool graphs) => cuda with { DeviceBinding = binding, CudaGraphs = graphs };
+        var best = Cuda(true, true);
         BenchVariant[] ort =
         [
             new(Cuda(false, false).EngineName, gpu with { Cuda = Cuda(false, false) }),
             new(Cuda(true, false).EngineName, gpu with { Cuda = Cuda(true, false) }),
-            new(Cuda(true, true).EngineName, gpu with { Cuda = Cuda(true, true) }),
+            new(best.EngineName, gpu with { Cuda = best }),
+            new("ort-cuda-raw", gpu with { Cuda = best }, BaselineFor: best.EngineName),
         ];
         var ilgpu = new BenchVariant("ilgpu", gpu with { Engine = "ilgpu" });
-        // Without --engine, every GPU engine is timed in the same process: ORT's three modes and the project's ILGPU engine.
+        // Without --engine, every GPU engine is timed in the same process: ORT's three modes, ORT alone, and the project's ILGPU engine.
         return engine switch
         {
             null => [.. ort, ilgpu],

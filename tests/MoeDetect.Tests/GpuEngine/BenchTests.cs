@@ -4,8 +4,10 @@ using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
+using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Benchmarking;
 using MoeDetect.Pipeline.Timing;
+using MoeDetect.Tests.Support;
 using Xunit;
 
 namespace MoeDetect.Tests.GpuEngine;
@@ -67,7 +69,7 @@ public sealed class BenchTests : IDisposable
         string model = Path.Combine(_folder, "tiny.onnx");
         File.WriteAllBytes(model, TinyDetectorGraph.Build());
         var runner = new BenchRunner(model, RandomFrames(3), new DecodeOptions(), frameCount: 8);
-        var variants = BenchVariant.For(ComputeDevice.Cpu, engine: null, threads: 1, ConvolutionSearch.Exhaustive);
+        var variants = BenchVariant.For(ComputeDevice.Cpu, engine: null, threads: 1, new CudaSettings()).Where(v => !v.IsRawBaseline);
 
         var results = runner.Run(variants, [1, 4]).ToList();
 
@@ -91,11 +93,58 @@ public sealed class BenchTests : IDisposable
     }
 
     [Fact]
-    public void Gpu_variants_are_host_tensors_device_binding_cuda_graphs_and_ilgpu()
+    public void Gpu_variants_are_host_tensors_device_binding_cuda_graphs_ort_alone_and_ilgpu()
     {
-        var names = BenchVariant.For(ComputeDevice.Gpu, null, 0, ConvolutionSearch.Exhaustive).Select(v => v.Name);
-        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ilgpu"], names);
-        var ortOnly = BenchVariant.For(ComputeDevice.Gpu, "ort", 0, ConvolutionSearch.Exhaustive).Select(v => v.Name);
-        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph"], ortOnly);
+        var cuda = new CudaSettings(Search: ConvolutionSearch.Heuristic, MemoryLimitMb: 512);
+        var variants = BenchVariant.For(ComputeDevice.Gpu, null, 0, cuda);
+        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ort-cuda-raw", "ilgpu"], variants.Select(v => v.Name));
+        var raw = Assert.Single(variants, v => v.IsRawBaseline);
+        Assert.Equal("ort-cuda-iobinding-graph", raw.BaselineFor);
+        Assert.Equal(new CudaSettings(true, true, ConvolutionSearch.Heuristic, 512), raw.Request.Cuda);
+        // The user's settings (cuDNN search, memory cap) reach every ORT variant.
+        Assert.All(variants.Where(v => v.Name != "ilgpu"), v => Assert.Equal((ConvolutionSearch.Heuristic, 512), (v.Request.Cuda!.Search, v.Request.Cuda.MemoryLimitMb)));
+        var ortOnly = BenchVariant.For(ComputeDevice.Gpu, "ort", 0, cuda).Select(v => v.Name);
+        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ort-cuda-raw"], ortOnly);
+    }
+
+    [SkippableFact]
+    public void Cpu_bench_of_the_real_model_times_onnx_runtime_alone_and_reports_the_overhead()
+    {
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        var spec = ModelLoader.DescribeInput(TestPaths.DefaultModel);
+        var runner = new BenchRunner(TestPaths.DefaultModel, CocoFrames(spec, 2), new DecodeOptions(), frameCount: 2);
+        var variants = BenchVariant.For(ComputeDevice.Cpu, engine: null, threads: 1, new CudaSettings());
+
+        var results = runner.Run(variants, [1, 2]).ToList();
+
+        Assert.Equal([("ort-cpu", 1), ("ort-cpu", 2), ("ort-cpu-raw", 1), ("ort-cpu-raw", 2)], results.Select(r => (r.Variant, r.Batch)));
+        Assert.All(results, r => Assert.Null(r.Error));
+        foreach (var raw in results.Where(r => r.Variant == "ort-cpu-raw"))
+        {
+            Assert.Equal(("ort-cpu-iobinding", "ort-cpu"), (raw.Engine, raw.BaselineFor));
+            // Only ONNX Runtime's run is timed: no preprocessing, copies or decoding.
+            Assert.Equal([Stages.Inference], raw.StageMs.Keys);
+            Assert.True(raw.StageMs[Stages.Inference] > 0 && raw.FramesPerSecond > 0);
+        }
+
+        string json = Path.Combine(_folder, "bench.json");
+        new BenchReport("CPU", TestPaths.DefaultModel, "coco128", results).Save(json);
+        var root = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
+        Assert.Equal("ort-cpu", root.GetProperty("results")[2].GetProperty("baseline_for").GetString());
+        var overhead = root.GetProperty("overhead").EnumerateArray().ToList();
+        Assert.Equal([1, 2], overhead.Select(o => o.GetProperty("batch").GetInt32()));
+        foreach (var o in overhead)
+        {
+            Assert.Equal(("ort-cpu", "ort-cpu-raw"), (o.GetProperty("product").GetString(), o.GetProperty("raw").GetString()));
+            double product = o.GetProperty("product_ms_per_frame").GetDouble(), raw = o.GetProperty("raw_ms_per_frame").GetDouble();
+            Assert.True(product > 0 && raw > 0);
+            Assert.Equal(product / raw, o.GetProperty("ratio").GetDouble(), 9);
+        }
+    }
+
+    private static BenchFrames CocoFrames(InputSpec spec, int count)
+    {
+        var (canvases, sources) = CocoImages.Canvases(spec, count);
+        return new BenchFrames(spec.Width, spec.Height, sources, canvases);
     }
 }

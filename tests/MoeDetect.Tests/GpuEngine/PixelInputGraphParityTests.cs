@@ -5,9 +5,7 @@ using MoeDetect.Model.Detections;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
-using MoeDetect.Pipeline.Inference;
 using MoeDetect.Tests.Support;
-using OpenCvSharp;
 using Xunit;
 
 namespace MoeDetect.Tests.GpuEngine;
@@ -59,27 +57,21 @@ public sealed class PixelInputGraphParityTests : IDisposable
         Assert.True(detections > 0, "the tiny graph should yield detections on random pixels, or the comparison proves nothing");
     }
 
-    [SkippableFact]
-    public void Default_model_gives_the_same_detections_from_pixels_as_from_floats_on_real_images()
+    [SkippableTheory]
+    [InlineData("centernet-mnv3.onnx", 4)]
+    [InlineData("nanodet-g.onnx", 3)]
+    public void Converted_teachers_give_the_same_detections_from_pixels_as_from_floats_on_real_images(string modelFile, int images)
     {
         Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
-        // CenterNet's graph is fixed at batch 1, so a batch of 3 runs frame by frame through the bound buffers.
-        var spec = ModelLoader.DescribeInput(TestPaths.DefaultModel);
-        using var preprocessor = new FramePreprocessor(spec);
-        var files = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(3).ToArray();
-        var canvases = new byte[files.Length][];
-        var sources = new (int, int)[files.Length];
-        for (int i = 0; i < files.Length; i++)
-        {
-            using var image = Cv2.ImRead(files[i]);
-            canvases[i] = new byte[preprocessor.BytesPerCanvas];
-            preprocessor.FillPixels(image, canvases[i]);
-            sources[i] = (image.Width, image.Height);
-        }
+        // The converted graphs take a free batch, so the pixel graph runs the whole batch of 4 at once (3 images: a partial batch).
+        var path = Path.Combine(TestPaths.Models, modelFile);
+        var spec = ModelLoader.DescribeInput(path);
+        Assert.Null(PixelInputGraph.FixedBatch(File.ReadAllBytes(path), spec));
+        var (canvases, sources) = CocoImages.Canvases(spec, images);
 
-        int detections = AssertSameResults(TestPaths.DefaultModel, canvases, sources, batch: 3);
+        int detections = AssertSameResults(path, canvases, sources, batch: 4);
 
-        Assert.True(detections >= 3, $"CenterNet should find objects in three COCO images, found {detections}");
+        Assert.True(detections >= images, $"{modelFile} should find objects in {images} COCO images, found {detections}");
     }
 
     /// <summary>Runs both paths on the same canvases; returns how many detections they agreed on.</summary>

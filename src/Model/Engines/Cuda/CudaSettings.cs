@@ -6,15 +6,25 @@ public enum ConvolutionSearch { Exhaustive, Heuristic, Default }
 
 /// <summary>The ORT CUDA engine's settings. <paramref name="DeviceBinding"/>: inputs and outputs live on the GPU
 /// (IOBinding; 8-bit pixels in, normalised there), else ONNX Runtime copies host tensors itself on every run.
-/// <paramref name="CudaGraphs"/>: capture the whole run once and replay it (needs <paramref name="DeviceBinding"/>).</summary>
-/// <remarks>Runs on the first GPU (device 0).</remarks> (device 0).
-public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = true, ConvolutionSearch Search = ConvolutionSearch.Exhaustive)
+/// <paramref name="CudaGraphs"/>: capture the whole run once and replay it (needs <paramref name="DeviceBinding"/>).
+/// <paramref name="MemoryLimitMb"/>: cap on ONNX Runtime's GPU memory arena (its gpu_mem_limit); null leaves it unlimited.</summary>
+/// <remarks>Runs on the first GPU (device 0).</remarks>
+public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = true, ConvolutionSearch Search = ConvolutionSearch.Exhaustive,
+    int? MemoryLimitMb = null)
 {
+    /// <summary>Largest accepted <see cref="MemoryLimitMb"/>: 1 TiB, beyond any GPU.</summary>
+    public const int MaxMemoryLimitMb = 1 << 20;
+
     public string EngineName => !DeviceBinding ? "ort-cuda-host" : CudaGraphs ? "ort-cuda-iobinding-graph" : "ort-cuda-iobinding";
 
-    public Dictionary<string, string> ProviderOptions() => new()
+    public Dictionary<string, string> ProviderOptions()
     {
-        ["cudnn_conv_algo_search"] = Search.ToString().ToUpperInvariant(),
-        ["enable_cuda_graph"] = CudaGraphs && DeviceBinding ? "1" : "0",
-    };
+        var options = new Dictionary<string, string>
+        {
+            ["cudnn_conv_algo_search"] = Search.ToString().ToUpperInvariant(),
+            ["enable_cuda_graph"] = CudaGraphs && DeviceBinding ? "1" : "0",
+        };
+        if (MemoryLimitMb is { } mb) options["gpu_mem_limit"] = (mb * 1024L * 1024L).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return options;
+    }
 }
