@@ -61,11 +61,6 @@ public sealed class MoeBoundEngine : IRoutedPixelEngine
             _pixels = memory.AllocateTensor(maxBatch * _bytesPerItem);
             _pixelStaging = memory.IsHost ? _pixels : memory.AllocateStaging(maxBatch * _bytesPerItem);
         }
-        catch (Exception e) when (GpuOutOfMemory.Matches(e))
-        {
-            Dispose();
-            throw GpuOutOfMemory.Error(maxBatch, e);
-        }
         catch
         {
             Dispose();

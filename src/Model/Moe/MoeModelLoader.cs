@@ -33,11 +33,13 @@ public static class MoeModelLoader
         if (!OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory))
             return new MoeOrtEngine(file, request with { Device = ComputeDevice.Cpu }, itemShape);
         var cuda = request.Cuda ?? new CudaSettings();
-        if (!cuda.DeviceBinding) return new MoeOrtEngine(file, request, itemShape);
+        // --engine ilgpu has no MoE engine of its own yet: it keeps the host-tensor CUDA engine, as before.
+        if (!cuda.DeviceBinding || request.Engine == "ilgpu") return new MoeOrtEngine(file, request, itemShape);
         var engine = new MoeBoundEngine(file, input, request, cuda, new CudaTensorMemory(), Math.Max(request.Batch, 1));
         try
         {
             // The first GPU runs pick cuDNN algorithms and fill memory arenas; do that at load, not on the first frame.
+            engine.PixelStaging.Clear();
             engine.RunPixels(engine.MaxBatch);
             return engine;
         }
