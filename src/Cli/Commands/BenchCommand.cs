@@ -61,7 +61,7 @@ public static class BenchCommand
             {
                 results.Add(result);
                 AnsiConsole.MarkupLine(Markup.Escape(result.Error is null
-                    ? $"{result.Variant} batch {result.Batch}: {result.FramesPerSecond:0.0} FPS"
+                    ? $"{result.Variant} batch {result.Batch}: {result.FramesPerSecond:0.0} FPS (engine {result.Engine})"
                     : $"{result.Variant} batch {result.Batch}: failed: {result.Error}"));
             }
             Print(results, $"{Path.GetFileName(modelPath)} on {device}, {benchFrames.Count} distinct frames of {benchFrames.Width}x{benchFrames.Height}; mean ms per frame by stage");

@@ -1,12 +1,14 @@
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
 
 namespace MoeDetect.Model.Moe;
 
 /// <summary>Loads a <c>.moedet</c> file into a detector: input spec, classes and decoder from the manifest, and the
-/// sparse engine.</summary>
+/// sparse engine: on the GPU with device binding (the default) <see cref="MoeBoundEngine"/>, tensors kept on the
+/// GPU; otherwise <see cref="MoeOrtEngine"/> on host tensors (the CPU, or CUDA with --device-binding off).</summary>
 public static class MoeModelLoader
 {
     public static DetectorModel Load(string path, EngineRequest request)
@@ -22,8 +24,30 @@ public static class MoeModelLoader
             _ => throw new InvalidModelException($"'{path}': decoder '{m.Decoder}' is not supported in model files (use centernet, yolov8 or yolov5)"),
         };
         int[] itemShape = input.Layout == TensorLayout.Nhwc ? [input.Height, input.Width, 3] : [3, input.Height, input.Width];
-        var engine = new MoeOrtEngine(file, request, itemShape);
+        var engine = Engine(file, request, input, itemShape);
         return new DetectorModel(path, input, m.Classes!, decoder, engine, isMixtureOfExperts: true);
+    }
+
+    private static IInferenceEngine Engine(MoeModelFile file, EngineRequest request, InputSpec input, int[] itemShape)
+    {
+        if (!OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory))
+            return new MoeOrtEngine(file, request with { Device = ComputeDevice.Cpu }, itemShape);
+        var cuda = request.Cuda ?? new CudaSettings();
+        // --engine ilgpu has no MoE engine of its own yet: it keeps the host-tensor CUDA engine, as before.
+        if (!cuda.DeviceBinding || request.Engine == "ilgpu") return new MoeOrtEngine(file, request, itemShape);
+        var engine = new MoeBoundEngine(file, input, request, cuda, new CudaTensorMemory(), Math.Max(request.Batch, 1));
+        try
+        {
+            // The first GPU runs pick cuDNN algorithms and fill memory arenas; do that at load, not on the first frame.
+            engine.PixelStaging.Clear();
+            engine.RunPixels(engine.MaxBatch);
+            return engine;
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The input the model file's manifest describes.</summary>

@@ -13,7 +13,7 @@ namespace MoeDetect.Model.Moe;
 public sealed class MoeOrtEngine : IRoutedEngine
 {
     private readonly MoeModelFile _file;
-    private readonly ExpertSelector _selector;
+    private readonly MoeStepWalker _walker;
     private readonly Dictionary<string, InferenceSession> _graphs = [];
     private readonly RunOptions _runOptions = new();
     private readonly string _inputName;
@@ -22,15 +22,14 @@ public sealed class MoeOrtEngine : IRoutedEngine
     public MoeOrtEngine(MoeModelFile file, EngineRequest request, int[] itemShape, int maxBatch = 64)
     {
         _file = file;
-        // The user may override the model's video hysteresis, e.g. 0 to measure how often routes flip without it.
-        _selector = new ExpertSelector(request.VideoHysteresis is { } h ? file.Manifest.Routing with { VideoHysteresis = h } : file.Manifest.Routing);
+        _walker = MoeStepWalker.For(file.Manifest, request);
         _inputName = file.Manifest.Input!["name"]!.GetValue<string>();
         _itemShape = itemShape;
         MaxBatch = maxBatch;
         string engineName = "";
         try
         {
-            foreach (var entry in GraphEntries(file.Manifest))
+            foreach (var entry in MoeStepWalker.GraphEntries(file.Manifest))
                 (_graphs[entry], engineName) = OrtSessionFactory.Create(file.Graph(entry), $"{file.Path}:{entry}", request);
         }
         catch
@@ -44,10 +43,6 @@ public sealed class MoeOrtEngine : IRoutedEngine
     public string Name { get; }
     public int MaxBatch { get; }
 
-    private static IEnumerable<string> GraphEntries(MoeManifest m) => m.Steps!.SelectMany(s => s.Kind == "segment"
-        ? [s.Onnx!]
-        : new[] { s.Router!.Onnx! }.Concat(s.Experts!.Where(e => e.Onnx is not null).Select(e => e.Onnx!))).Distinct();
-
     public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) => Run(input, batchSize, null);
 
     public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize, IReadOnlyList<string>? streams)
@@ -55,99 +50,78 @@ public sealed class MoeOrtEngine : IRoutedEngine
         var clock = Stopwatch.StartNew();
         using var scope = new TensorScope();
         var env = new Dictionary<string, OrtValue> { [_inputName] = scope.Wrap(MemoryMarshal.AsMemory(input), [batchSize, .. _itemShape]) };
-        double upload = clock.Elapsed.TotalMilliseconds, routeMs = 0, expertsMs = 0;
-        var gflops = new double[batchSize];
-        var routes = Enumerable.Range(0, batchSize).Select(_ => new List<int[]>()).ToArray();
-        int block = 0;
-        foreach (var step in _file.Manifest.Steps!)
-        {
-            if (step.Kind == "segment")
-            {
-                var outputs = scope.Run(_graphs[step.Onnx!], _runOptions, step.Inputs!, step.Inputs!.Select(n => env[n]).ToArray(), step.Outputs!);
-                for (int o = 0; o < outputs.Count; o++) env[step.Outputs![o]] = outputs[o];
-                for (int f = 0; f < batchSize; f++) gflops[f] += step.Gflops;
-                continue;
-            }
-            var x = env[step.Input!];
-            var stepClock = Stopwatch.StartNew();
-            var router = _graphs[step.Router!.Onnx!];
-            var logits = scope.Run(router, _runOptions, ["x"], [x], [router.OutputMetadata.Keys.First()])[0];
-            int experts = step.Experts!.Length;
-            var logitSpan = logits.GetTensorDataAsSpan<float>();
-            var choices = new (int[] Experts, double[] Weights)[batchSize];
-            for (int f = 0; f < batchSize; f++)
-                choices[f] = _selector.Select(logitSpan.Slice(f * experts, experts), block, streams?[f]);
-            routeMs += stepClock.Elapsed.TotalMilliseconds;
-
-            stepClock.Restart();
-            env[step.Output!] = RunChosenExperts(step, x, choices, scope);
-            expertsMs += stepClock.Elapsed.TotalMilliseconds;
-            for (int f = 0; f < batchSize; f++)
-            {
-                routes[f].Add(choices[f].Experts);
-                gflops[f] += step.Router.Gflops + choices[f].Experts.Sum(e => step.Experts[e].Gflops);
-            }
-            block++;
-        }
+        double upload = clock.Elapsed.TotalMilliseconds;
+        var (routes, routeMs, expertsMs) = _walker.Walk(new HostExecutor(this, scope), env, batchSize, streams);
 
         var download = Stopwatch.StartNew();
         var tensors = _file.Manifest.DecoderOutputs!.Select(n => new NamedTensor(n, env[n].GetTensorDataAsSpan<float>().ToArray(), Shape(env[n]))).ToArray();
         double downloadMs = download.Elapsed.TotalMilliseconds;
-        var frameRoutes = Enumerable.Range(0, batchSize).Select(f => new FrameRoute(routes[f], gflops[f])).ToArray();
-        return new EngineOutput(tensors, frameRoutes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
+        return new EngineOutput(tensors, routes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
     }
 
-    /// <summary>Each chosen expert runs once over the frames that chose it; their outputs are scattered back,
-    /// weighted. All experts of a block give one output shape, which may differ from the input's (stride-2 blocks,
-    /// heads). When every frame chose the same single expert, its output is the block output as it is.</summary>
-    private OrtValue RunChosenExperts(ManifestStep step, OrtValue x, (int[] Experts, double[] Weights)[] choices, TensorScope scope)
+    /// <summary>Runs the pieces of one batch on host tensors; the scope owns every value made on the way.</summary>
+    private sealed class HostExecutor(MoeOrtEngine engine, TensorScope scope) : IMoeStepExecutor
     {
-        int[] xShape = Shape(x);
-        int batch = xShape[0];
-        if (choices.All(c => c.Experts.Length == 1) && choices.Select(c => c.Experts[0]).Distinct().Count() == 1)
-            return RunExpert(step, choices[0].Experts[0], x, scope);
-
-        var xData = x.GetTensorDataAsSpan<float>();
-        int itemLength = xData.Length / batch;
-        float[]? output = null;
-        int[]? outputShape = null;
-        for (int e = 0; e < step.Experts!.Length; e++)
+        public void RunSegment(ManifestStep step, Dictionary<string, OrtValue> env)
         {
-            var frames = Enumerable.Range(0, batch).Where(f => choices[f].Experts.Contains(e)).ToList();
-            if (frames.Count == 0) continue;
-            var gathered = new float[frames.Count * itemLength];
-            for (int j = 0; j < frames.Count; j++)
-                xData.Slice(frames[j] * itemLength, itemLength).CopyTo(gathered.AsSpan(j * itemLength));
-            var y = RunExpert(step, e, scope.Wrap(gathered, [frames.Count, .. xShape[1..]]), scope);
-            var yData = y.GetTensorDataAsSpan<float>();
-            int outputItem = yData.Length / frames.Count;
-            if (output is null)
-            {
-                outputShape = [batch, .. Shape(y)[1..]];
-                output = new float[batch * outputItem];
-            }
-            else if (outputItem != output.Length / batch)
-            {
-                throw new InvalidModelException($"'{_file.Path}': the experts of step '{step.Name}' give outputs of different shapes " +
-                    $"([{string.Join(",", outputShape!)}] and [{string.Join(",", Shape(y))}])");
-            }
-            for (int j = 0; j < frames.Count; j++)
-            {
-                int f = frames[j];
-                float weight = (float)choices[f].Weights[Array.IndexOf(choices[f].Experts, e)];
-                var target = output.AsSpan(f * outputItem, outputItem);
-                var source = yData.Slice(j * outputItem, outputItem);
-                for (int i = 0; i < outputItem; i++) target[i] += weight * source[i];
-            }
+            var outputs = scope.Run(engine._graphs[step.Onnx!], engine._runOptions, step.Inputs!, step.Inputs!.Select(n => env[n]).ToArray(), step.Outputs!);
+            for (int o = 0; o < outputs.Count; o++) env[step.Outputs![o]] = outputs[o];
         }
-        return scope.Wrap(output!, outputShape!);
+
+        public float[] RouterLogits(ManifestStep step, OrtValue x)
+        {
+            var router = engine._graphs[step.Router!.Onnx!];
+            return scope.Run(router, engine._runOptions, ["x"], [x], [router.OutputMetadata.Keys.First()])[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+
+        /// <summary>Each chosen expert runs once over the frames that chose it; their outputs are scattered back,
+        /// weighted. All experts of a block give one output shape, which may differ from the input's (stride-2 blocks,
+        /// heads). When every frame chose the same single expert, its output is the block output as it is.</summary>
+        public OrtValue RunChosenExperts(ManifestStep step, OrtValue x, ExpertChoice[] choices)
+        {
+            if (ExpertChoice.SameSingleExpert(choices) is { } only) return RunExpert(step, only, x);
+            int[] xShape = Shape(x);
+            int batch = xShape[0];
+            var xData = x.GetTensorDataAsSpan<float>();
+            int itemLength = xData.Length / batch;
+            float[]? output = null;
+            int[]? outputShape = null;
+            for (int e = 0; e < step.Experts!.Length; e++)
+            {
+                var frames = ExpertChoice.FramesOf(choices, e);
+                if (frames.Count == 0) continue;
+                var gathered = new float[frames.Count * itemLength];
+                for (int j = 0; j < frames.Count; j++)
+                    xData.Slice(frames[j] * itemLength, itemLength).CopyTo(gathered.AsSpan(j * itemLength));
+                var y = RunExpert(step, e, scope.Wrap(gathered, [frames.Count, .. xShape[1..]]));
+                var yData = y.GetTensorDataAsSpan<float>();
+                int outputItem = yData.Length / frames.Count;
+                if (output is null)
+                {
+                    outputShape = [batch, .. Shape(y)[1..]];
+                    output = new float[batch * outputItem];
+                }
+                else if (outputItem != output.Length / batch)
+                {
+                    throw MoeStepWalker.ShapeMismatch(engine._file.Path, step, outputShape!, Shape(y));
+                }
+                for (int j = 0; j < frames.Count; j++)
+                {
+                    float weight = choices[frames[j]].WeightOf(e);
+                    var target = output.AsSpan(frames[j] * outputItem, outputItem);
+                    var source = yData.Slice(j * outputItem, outputItem);
+                    for (int i = 0; i < outputItem; i++) target[i] += weight * source[i];
+                }
+            }
+            return scope.Wrap(output!, outputShape!);
+        }
+
+        /// <summary>An expert without a graph is the identity: the block is skipped for these frames.</summary>
+        private OrtValue RunExpert(ManifestStep step, int expert, OrtValue input) =>
+            step.Experts![expert].Onnx is { } graph ? scope.Run(engine._graphs[graph], engine._runOptions, ["x"], [input], ["y"])[0] : input;
     }
 
-    /// <summary>An expert without a graph is the identity: the block is skipped for these frames.</summary>
-    private OrtValue RunExpert(ManifestStep step, int expert, OrtValue input, TensorScope scope) =>
-        step.Experts![expert].Onnx is { } graph ? scope.Run(_graphs[graph], _runOptions, ["x"], [input], ["y"])[0] : input;
-
-    private static int[] Shape(OrtValue value) => value.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray();
+    private static int[] Shape(OrtValue value) => MoeStepWalker.Shape(value);
 
     public void Dispose()
     {

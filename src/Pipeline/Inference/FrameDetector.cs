@@ -34,7 +34,8 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
         statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
 
         var input = _batchInput.AsMemory(0, n * perImage);
-        var output = pixelEngine is not null ? pixelEngine.RunPixels(n)
+        var output = pixelEngine is IRoutedPixelEngine routedPixels ? routedPixels.RunPixels(n, frames.Select(f => f.Source).ToArray())
+            : pixelEngine is not null ? pixelEngine.RunPixels(n)
             : Model.Engine is IRoutedEngine routed ? routed.Run(input, n, frames.Select(f => f.Source).ToArray())
             : Model.Engine.Run(input, n);
         var t = output.Timings;
