@@ -68,29 +68,27 @@ def read_torch(line: dict, notes: list[str]) -> Row | None:
                line["e2e_ms_per_batch"], line["e2e_img_per_s"], line["net_ms_per_batch"], extra)
 
 
+def documents(text: str) -> list[dict]:
+    """A moedetect bench --json file (one document) or JSON lines (gpu-bench's moedetect.jsonl, torch.jsonl)."""
+    try:
+        return [json.loads(text)]
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
 def read(paths: list[Path]) -> tuple[list[Row], list[str], list[str]]:
     rows, notes, devices = [], [], set()
     files = [f for p in paths for f in (sorted(p.rglob("*.json*")) if p.is_dir() else [p])]
     for f in files:
-        text = f.read_text().strip()
-        if not text:
-            continue
-        if text.startswith("{") and '"results"' in text[:2000]:
-            report = json.loads(text)
-            devices.add(f"moedetect: {report['device']}")
-            rows += read_moedetect(report, notes)
-            continue
-        for line in text.splitlines():
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            d = json.loads(line)
-            if d.get("bench") != "torch":
-                continue
-            devices.add(f"PyTorch {d['torch']}: {d['device']}")
-            row = read_torch(d, notes)
-            if row:
-                rows.append(row)
+        for d in documents(f.read_text()):
+            if "results" in d:
+                devices.add(f"moedetect: {d['device']}")
+                rows += read_moedetect(d, notes)
+            elif d.get("bench") == "torch":
+                devices.add(f"PyTorch {d['torch']}: {d['device']}")
+                row = read_torch(d, notes)
+                if row:
+                    rows.append(row)
     return rows, notes, sorted(devices)
 
 
