@@ -17,8 +17,11 @@ internal sealed partial class OperatorCompiler
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth]);
         var activation = _node.Fused;
-        var kernel = _kernels.Convolution;
-        Emit(() => kernel(y.Length, x.View, w.View, bias.View, y.View, g, activation), x, w, bias, y);
+        var kernels = _kernels;
+        var path = ConvolutionPaths.Of(g);
+        bool tensorCores = kernels.HasTensorCores;
+        kernels.PlannedConvolutions?.Add(g);
+        Emit(() => ConvolutionPaths.Launch(kernels, path, tensorCores, x.View, w.View, bias.View, y.View, g, activation), x, w, bias, y);
         Set(0, y);
     }
 
