@@ -10,8 +10,8 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// <summary><c>ilgpu-bench kernels &lt;model.onnx&gt; &lt;out-dir&gt; [--batches 1,32] [--iterations 20] [--cpu-accelerator]</c>:
 /// 1. self-check: the tensor-core pointwise GEMM against the SIMT one on the same random data (max abs difference,
 ///    TFLOP/s); 2. every convolution geometry of the model (planned at batch 1; larger batches scale the batch, as a
-///    batched plan would) timed on its own path and on the direct kernel, with the path's max abs difference to the
-///    direct kernel; 3. device top-k of a CenterNet-sized heatmap (80 × 128 × 128 per image, k = 100) checked against a
+///    batched plan would) timed on its engine path, on the direct kernel and, for pointwise layers, on tensor cores,
+///    with each one's max abs difference to the direct kernel (x, w, bias uniform in ±1); 3. device top-k of a CenterNet-sized heatmap (80 × 128 × 128 per image, k = 100) checked against a
 ///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.</summary>
 internal static class KernelBench
 {
@@ -47,6 +47,7 @@ internal static class KernelBench
                 Report(line);
                 totals[line.Path] = totals.GetValueOrDefault(line.Path) + line.Ms * count;
                 totals["direct (all layers)"] = totals.GetValueOrDefault("direct (all layers)") + line.DirectMs * count;
+                if (line.TensorCoreMs is { } tensorMs) totals["pointwise on tensor cores"] = totals.GetValueOrDefault("pointwise on tensor cores") + tensorMs * count;
             }
             Report(new { batch, conv_ms_total_by_path = totals });
         }
@@ -79,25 +80,33 @@ internal static class KernelBench
         };
     }
 
-    private sealed record LayerLine(string Layer, int Count, string Path, double Ms, double Tflops, double FractionOfPeak,
-        double DirectMs, double DirectTflops, float MaxAbsDiffVsDirect);
+    private sealed record LayerLine(string Layer, int Count, string Path, double Ms, double Tflops, double FractionOfFp32Peak,
+        double DirectMs, float MaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect);
 
+    /// <summary>One layer on its engine path (FP32), on the direct kernel, and for pointwise layers on tensor cores.</summary>
     private static LayerLine TimeLayer(KernelLibrary kernels, KernelTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);
         var activation = Activation.None;
         var path = ConvolutionPaths.Of(g);
-        bool tensorCores = kernels.HasTensorCores;
-        double directMs = timer.Ms(() => ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, data.X, data.W, data.Bias, data.Y, g, activation));
+        double Time(ConvolutionPath p, bool tensorCores) =>
+            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.W, data.Bias, data.Y, g, activation));
+        double directMs = Time(ConvolutionPath.Direct, false);
         var direct = data.Output();
-        double ms = timer.Ms(() => ConvolutionPaths.Launch(kernels, path, tensorCores, data.X, data.W, data.Bias, data.Y, g, activation));
+        double ms = Time(path, false);
+        float diff = Compare(data.Output(), direct).MaxDiff;
         double flops = ConvolutionPaths.Flops(g);
-        bool onTensorCores = path == ConvolutionPath.Pointwise && tensorCores;
-        string name = onTensorCores ? "pointwise (tensor cores, fp16 in)" : path.ToString().ToLowerInvariant();
+        double? tensorMs = null;
+        float? tensorDiff = null;
+        if (path == ConvolutionPath.Pointwise && kernels.HasTensorCores)
+        {
+            tensorMs = Time(path, true);
+            tensorDiff = Compare(data.Output(), direct).MaxDiff;
+        }
         return new LayerLine(
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
-            count, name, ms, Tflops(flops, ms), Tflops(flops, ms) / (onTensorCores ? TensorCorePeakTflops : Fp32PeakTflops),
-            directMs, Tflops(flops, directMs), Compare(data.Output(), direct).MaxDiff);
+            count, path.ToString().ToLowerInvariant(), ms, Tflops(flops, ms), Tflops(flops, ms) / Fp32PeakTflops, directMs, diff,
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / TensorCorePeakTflops : null, tensorDiff);
     }
 
     private static object TopK(KernelLibrary kernels, KernelTimer timer, int batch)

@@ -7,7 +7,7 @@ namespace MoeDetect.Model.Ilgpu;
 internal enum ConvolutionPath { Pointwise, Depthwise, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
-/// as a tiled GEMM (tensor cores where the device has them), depthwise ones with the multi-output depthwise kernel,
+/// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores when asked and the device has them), depthwise ones with the multi-output depthwise kernel,
 /// the rest (the 3×3 stem, grouped) with the direct kernel.</summary>
 internal static class ConvolutionPaths
 {

@@ -25,8 +25,7 @@ internal sealed partial class KernelLibrary
     /// <summary>Threads per group for the 1-D grouped kernels.</summary>
     private int GroupSize => Math.Min(TopKKernels.MaxGroupSize, accelerator.MaxNumThreadsPerGroup);
 
-    /// <summary>Whether pointwise convolutions run on tensor cores (FP16 operands, FP32 accumulation): CUDA devices of
-    /// compute capability 8.0 or later.</summary>
+    /// <summary>Whether the device can run the tensor-core GEMM: CUDA, compute capability 8.0 or later.</summary>
     public bool HasTensorCores => accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
 
     /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices: 13 launches, no synchronisation.

@@ -5,6 +5,10 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>Conv, pooling and BatchNormalization (NCHW, 2-D).</summary>
 internal sealed partial class OperatorCompiler
 {
+    /// <summary>Plans keep pointwise convolutions in FP32 on the SIMT GEMM: on the H100 the tensor-core kernel is, so far,
+    /// no faster (ilgpu-bench kernels) and its FP16 operands move the heatmap by ~5e-4.</summary>
+    private const bool TensorCores = false;
+
     private void Convolution()
     {
         var x = DeviceInput(0);
@@ -19,9 +23,8 @@ internal sealed partial class OperatorCompiler
         var activation = _node.Fused;
         var kernels = _kernels;
         var path = ConvolutionPaths.Of(g);
-        bool tensorCores = kernels.HasTensorCores;
         kernels.PlannedConvolutions?.Add(g);
-        Emit(() => ConvolutionPaths.Launch(kernels, path, tensorCores, x.View, w.View, bias.View, y.View, g, activation), x, w, bias, y);
+        Emit(() => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, y.View, g, activation), x, w, bias, y);
         Set(0, y);
     }
 
