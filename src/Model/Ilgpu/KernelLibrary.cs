@@ -5,8 +5,9 @@ using MoeDetect.Kernels.Tensors;
 
 namespace MoeDetect.Model.Ilgpu;
 
-/// <summary>The kernels of MoeDetect.Kernels compiled for one accelerator, each loaded on first use and kept.</summary>
-internal sealed class KernelLibrary(Accelerator accelerator)
+/// <summary>The kernels of MoeDetect.Kernels compiled for one accelerator, each loaded on first use and kept.
+/// Multi-kernel operations (top-k, the pointwise GEMMs) are launched here with their group shapes.</summary>
+internal sealed partial class KernelLibrary(Accelerator accelerator)
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>? _unary;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>? _binary;

@@ -142,75 +142,29 @@ internal sealed partial class OperatorCompiler
         Set(0, y);
     }
 
-    /// <summary>TopK runs on the host: the plan synchronises, downloads the scores, selects, and uploads values and
-    /// indices. It sits at the tail of detection graphs (after the heatmap), so this is one sync per run.</summary>
+    /// <summary>TopK on the device (<see cref="TopKKernels"/>): no synchronisation, values sorted best first, ties to
+    /// the lower index. sorted = 0 allows any order, so the sorted result serves it too.</summary>
     private void TopK()
     {
         var x = DeviceInput(0);
         int k = (int)HostInput(1).Data[0];
         int axis = Axis(_node.Int("axis", -1), x.Shape.Length);
-        bool largest = _node.Int("largest", 1) != 0;
         var (outer, length, inner) = Layout.Split3(x.Shape, axis, axis + 1);
         if (k > length) throw Invalid($"k = {k} exceeds the axis length {length}");
+        if (k < 1 || k > TopKKernels.MaxK) throw Invalid($"k = {k} is outside 1..{TopKKernels.MaxK}, the range the device sort handles");
+        var s = new TopKShape
+        {
+            Rows = outer * inner, Length = length, Inner = inner, K = k, Largest = _node.Int("largest", 1) != 0 ? 1 : 0,
+            Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength,
+        };
         var shape = (int[])x.Shape.Clone();
         shape[axis] = k;
         var values = NewTensor(shape);
         var indices = NewTensor(shape, isInteger: true);
-        var accelerator = Accelerator;
-        Emit(() =>
-        {
-            accelerator.Synchronize();
-            var scores = new float[x.Length];
-            DeviceMemory.Download(x.View, scores);
-            var (topValues, topIndices) = TopKSelection.Select(scores, outer, length, inner, k, largest);
-            DeviceMemory.Upload(values.View, topValues);
-            DeviceMemory.Upload(indices.View, topIndices);
-        }, x, values, indices);
+        var scratch = NewTensor([s.Rows * s.ScratchPerRow]);
+        var kernels = _kernels;
+        Emit(() => kernels.TopK(x.View, scratch.View.Cast<int>(), values.View, indices.View, s), x, values, indices, scratch);
         Set(0, values);
         Set(1, indices);
-    }
-}
-
-/// <summary>Host top-k along the middle axis of [outer, length, inner]: sorted, ties to the lower index (as ONNX Runtime).</summary>
-internal static class TopKSelection
-{
-    public static (float[] Values, float[] Indices) Select(float[] x, int outer, int length, int inner, int k, bool largest)
-    {
-        var values = new float[outer * k * inner];
-        var indices = new float[values.Length];
-        var keys = new float[length];
-        for (int o = 0; o < outer; o++)
-            for (int n = 0; n < inner; n++)
-            {
-                for (int i = 0; i < length; i++) keys[i] = largest ? x[(o * length + i) * inner + n] : -x[(o * length + i) * inner + n];
-                var top = Largest(keys, k);
-                for (int j = 0; j < k; j++)
-                {
-                    values[(o * k + j) * inner + n] = largest ? keys[top[j]] : -keys[top[j]];
-                    indices[(o * k + j) * inner + n] = top[j];
-                }
-            }
-        return (values, indices);
-    }
-
-    /// <summary>Indices of the k largest keys, best first. A min-heap of the best so far (worst on top) rejects
-    /// most candidates with one comparison, so a 1.3 M-cell heatmap costs little more than one pass.</summary>
-    private static int[] Largest(float[] keys, int k)
-    {
-        // Priority: lower key, or equal key with higher index, is worse (dequeued first).
-        var worstFirst = Comparer<int>.Create((p, q) => keys[p] != keys[q] ? keys[p].CompareTo(keys[q]) : q.CompareTo(p));
-        var heap = new PriorityQueue<int, int>(k + 1, worstFirst);
-        float threshold = float.NegativeInfinity;
-        for (int i = 0; i < keys.Length; i++)
-        {
-            // Plain float test first: almost every cell of a heatmap is below the current k-th best.
-            if (heap.Count == k && (keys[i] < threshold || worstFirst.Compare(i, heap.Peek()) <= 0)) continue;
-            heap.Enqueue(i, i);
-            if (heap.Count > k) heap.Dequeue();
-            if (heap.Count == k) threshold = keys[heap.Peek()];
-        }
-        var top = new int[k];
-        for (int j = k - 1; j >= 0; j--) top[j] = heap.Dequeue();
-        return top;
     }
 }

@@ -5,6 +5,10 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>Conv, pooling and BatchNormalization (NCHW, 2-D).</summary>
 internal sealed partial class OperatorCompiler
 {
+    /// <summary>Plans keep pointwise convolutions in FP32 on the SIMT GEMM: on the H100 the tensor-core kernel is, so far,
+    /// no faster (ilgpu-bench kernels) and its FP16 operands move the heatmap by ~5e-4.</summary>
+    private const bool TensorCores = false;
+
     private void Convolution()
     {
         var x = DeviceInput(0);
@@ -17,8 +21,10 @@ internal sealed partial class OperatorCompiler
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth]);
         var activation = _node.Fused;
-        var kernel = _kernels.Convolution;
-        Emit(() => kernel(y.Length, x.View, w.View, bias.View, y.View, g, activation), x, w, bias, y);
+        var kernels = _kernels;
+        var path = ConvolutionPaths.Of(g);
+        kernels.PlannedConvolutions?.Add(g);
+        Emit(() => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, y.View, g, activation), x, w, bias, y);
         Set(0, y);
     }
 

@@ -1,0 +1,48 @@
+using ILGPU;
+
+namespace MoeDetect.Kernels.Tensors;
+
+/// <summary>Depthwise NCHW convolution (groups = channels = out channels): each thread computes <see cref="Span"/>
+/// adjacent outputs of one row of one channel, so every weight is read once per thread and used for all of them,
+/// and the index arithmetic of the direct kernel is paid once per <see cref="Span"/> outputs. Any kernel size,
+/// stride, dilation and padding.</summary>
+public static class DepthwiseConvolutionKernel
+{
+    public const int Span = 4;
+
+    /// <summary>Threads to launch: one per <see cref="Span"/> outputs of each output row.</summary>
+    public static int Threads(WindowGeometry g) => g.Batch * g.Channels * g.OutHeight * ((g.OutWidth + Span - 1) / Span);
+
+    public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        WindowGeometry g, Activation activation)
+    {
+        int blocks = (g.OutWidth + Span - 1) / Span;
+        int block = i % blocks, t = i / blocks;
+        int oy = t % g.OutHeight, plane = t / g.OutHeight, c = plane % g.Channels;
+        int ox0 = block * Span;
+        float b = bias[c];
+        Micro4 sum = new() { C0 = b, C1 = b, C2 = b, C3 = b };
+        int iy0 = oy * g.StrideY - g.PadTop, ix0 = ox0 * g.StrideX - g.PadLeft;
+        for (int ky = 0; ky < g.KernelHeight; ky++)
+        {
+            int iy = iy0 + ky * g.DilationY;
+            if (iy < 0 || iy >= g.Height) continue;
+            int row = (plane * g.Height + iy) * g.Width, wRow = (c * g.KernelHeight + ky) * g.KernelWidth;
+            for (int kx = 0; kx < g.KernelWidth; kx++)
+            {
+                int ix = ix0 + kx * g.DilationX;
+                sum.Add(w[wRow + kx], Read(x, row, ix, g.Width), Read(x, row, ix + g.StrideX, g.Width),
+                    Read(x, row, ix + 2 * g.StrideX, g.Width), Read(x, row, ix + 3 * g.StrideX, g.Width));
+            }
+        }
+        int output = (plane * g.OutHeight + oy) * g.OutWidth + ox0;
+        y[output] = ElementwiseKernels.Apply(sum.C0, activation);
+        if (ox0 + 1 < g.OutWidth) y[output + 1] = ElementwiseKernels.Apply(sum.C1, activation);
+        if (ox0 + 2 < g.OutWidth) y[output + 2] = ElementwiseKernels.Apply(sum.C2, activation);
+        if (ox0 + 3 < g.OutWidth) y[output + 3] = ElementwiseKernels.Apply(sum.C3, activation);
+    }
+
+    /// <summary>x at (row, column), zero in the padding.</summary>
+    private static float Read(ArrayView<float> x, int row, int column, int width) =>
+        column >= 0 && column < width ? x[row + column] : 0f;
+}

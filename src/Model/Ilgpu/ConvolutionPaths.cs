@@ -1,0 +1,40 @@
+using ILGPU;
+using MoeDetect.Kernels.Tensors;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Which kernel runs a convolution of a given geometry.</summary>
+internal enum ConvolutionPath { Pointwise, Depthwise, Direct }
+
+/// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
+/// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores when asked and the device has them), depthwise ones with the multi-output depthwise kernel,
+/// the rest (the 3×3 stem, grouped) with the direct kernel.</summary>
+internal static class ConvolutionPaths
+{
+    public static ConvolutionPath Of(WindowGeometry g)
+    {
+        bool unitWindow = g.KernelHeight == 1 && g.KernelWidth == 1 && g.StrideY == 1 && g.StrideX == 1
+            && g.PadTop == 0 && g.PadLeft == 0 && g.OutHeight == g.Height && g.OutWidth == g.Width;
+        if (unitWindow && g.Groups == 1) return ConvolutionPath.Pointwise;
+        if (g.Groups == g.Channels && g.OutChannels == g.Channels) return ConvolutionPath.Depthwise;
+        return ConvolutionPath.Direct;
+    }
+
+    public static PointwiseGeometry Pointwise(WindowGeometry g) =>
+        new() { Batch = g.Batch, Channels = g.Channels, OutChannels = g.OutChannels, Pixels = g.Height * g.Width };
+
+    /// <summary>Multiply-adds × 2 of the convolution (for TFLOP/s figures).</summary>
+    public static double Flops(WindowGeometry g) =>
+        2.0 * g.Batch * g.OutChannels * g.OutHeight * g.OutWidth * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth;
+
+    public static void Launch(KernelLibrary kernels, ConvolutionPath path, bool tensorCores, ArrayView<float> x, ArrayView<float> w,
+        ArrayView<float> bias, ArrayView<float> y, WindowGeometry g, Activation activation)
+    {
+        switch (path)
+        {
+            case ConvolutionPath.Pointwise: kernels.PointwiseConvolution(x, w, bias, y, Pointwise(g), activation, tensorCores); break;
+            case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, w, bias, y, g, activation); break;
+            default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;
+        }
+    }
+}

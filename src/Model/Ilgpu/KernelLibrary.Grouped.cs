@@ -1,0 +1,83 @@
+using ILGPU;
+using ILGPU.Runtime;
+using MoeDetect.Kernels.Tensors;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>The explicitly grouped kernels (shared memory, barriers) and their launch shapes. Group sizes adapt to the
+/// accelerator: 256 threads on a GPU, whatever the CPU accelerator allows in the tests.</summary>
+internal sealed partial class KernelLibrary
+{
+    private Action<Index1D, ArrayView<int>, TopKShape>? _topKClear;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape, int>? _topKHistogram;
+    private Action<Index1D, ArrayView<int>, TopKShape, int>? _topKPickDigit;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCount;
+    private Action<Index1D, ArrayView<int>, TopKShape>? _topKScan;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCompact;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
+
+    /// <summary>When set, every convolution planned with this library adds its geometry (for the kernel benchmark).</summary>
+    public List<WindowGeometry>? PlannedConvolutions { get; set; }
+
+    /// <summary>Threads per group for the 1-D grouped kernels.</summary>
+    private int GroupSize => Math.Min(TopKKernels.MaxGroupSize, accelerator.MaxNumThreadsPerGroup);
+
+    /// <summary>Whether the device can run the tensor-core GEMM: CUDA, compute capability 8.0 or later.</summary>
+    public bool HasTensorCores => accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
+
+    /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices: 13 launches, no synchronisation.
+    /// <paramref name="scratch"/> holds <see cref="TopKShape.ScratchPerRow"/> ints per row.</summary>
+    public void TopK(ArrayView<float> x, ArrayView<int> scratch, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
+    {
+        _topKClear ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.Clear);
+        _topKHistogram ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, TopKShape, int>(TopKKernels.Histogram);
+        _topKPickDigit ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, TopKShape, int>(TopKKernels.PickDigit);
+        _topKCount ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.CountChunks);
+        _topKScan ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.ScanChunks);
+        _topKCompact ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.Compact);
+        _topKSort ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>(TopKKernels.Sort);
+        var chunks = new KernelConfig(new Index2D(s.Chunks, s.Rows), new Index2D(GroupSize, 1));
+        _topKClear(s.Rows * s.ScratchPerRow, scratch, s);
+        for (int pass = 0; pass < 4; pass++)
+        {
+            _topKHistogram(chunks, x, scratch, s, pass);
+            _topKPickDigit(s.Rows, scratch, s, pass);
+        }
+        _topKCount(chunks, x, scratch, s);
+        _topKScan(s.Rows, scratch, s);
+        _topKCompact(chunks, x, scratch, s);
+        _topKSort(new KernelConfig(new Index2D(1, s.Rows), new Index2D(GroupSize, 1)), x, scratch, values, indices, s);
+    }
+
+    /// <summary>1×1 stride-1 ungrouped convolution as a GEMM per image, on tensor cores where the device has them
+    /// (<paramref name="tensorCores"/>), else the shared-memory SIMT GEMM.</summary>
+    public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        PointwiseGeometry g, Activation activation, bool tensorCores)
+    {
+        if (tensorCores)
+        {
+            _tensorCore ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run);
+            int tile = TensorCoreConvolutionKernel.Tile;
+            var grid = new Index3D((g.Pixels + tile - 1) / tile, (g.OutChannels + tile - 1) / tile, g.Batch);
+            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, w, bias, y, g, activation);
+            return;
+        }
+        _pointwise ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run);
+        int side = PointwiseConvolutionKernel.MaxGroupSide;
+        // The largest group the accelerator allows, up to 16 × 16, wider than tall.
+        int dx = Math.Min(side, GroupSize), dy = Math.Max(1, Math.Min(side, GroupSize / dx));
+        var (tilePixels, tileChannels) = PointwiseConvolutionKernel.Tile(dx, dy);
+        var tiles = new Index3D((g.Pixels + tilePixels - 1) / tilePixels, (g.OutChannels + tileChannels - 1) / tileChannels, g.Batch);
+        _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, w, bias, y, g, activation);
+    }
+
+    public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        WindowGeometry g, Activation activation)
+    {
+        _depthwise ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run);
+        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, w, bias, y, g, activation);
+    }
+}

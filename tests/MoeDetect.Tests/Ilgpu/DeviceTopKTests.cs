@@ -1,0 +1,81 @@
+using Xunit;
+using MoeDetect.Model;
+using MoeDetect.Model.Ilgpu;
+using Xunit.Abstractions;
+
+namespace MoeDetect.Tests.Ilgpu;
+
+/// <summary>The device TopK (radix select, ordered compaction, bitonic sort) against ONNX Runtime (CPU) on
+/// heatmap-like data, on ILGPU's CPU accelerator: values and indices must be identical, ties ordered by index.</summary>
+public sealed class DeviceTopKTests(ITestOutputHelper log)
+{
+    /// <summary>CenterNet's tail: flatten [N, C, H, W] and take the top k of each image.</summary>
+    private static byte[] FlatTopK(int[] itemShape, int k, int largest = 1) =>
+        new TinyOnnxGraph().Input("x", itemShape).Longs("flat", 0, -1).Longs("k", k)
+            .Node("Reshape", ["x", "flat"], ["f"])
+            .Node("TopK", ["f", "k"], ["scores", "idx"], ("axis", 1), ("largest", largest))
+            .Output("scores").Output("idx", isLong: true).Build();
+
+    private void AssertIdentical(string what, byte[] model, int[] inputShape, float[] input)
+    {
+        float error = OrtParity.MaxAbsError(model, inputShape, input);
+        log.WriteLine($"{what}: max abs error {error:E2} (values and indices)");
+        Assert.Equal(0f, error);
+    }
+
+    /// <summary>A suppressed heatmap: exact zeros except sparse peaks on a coarse value grid (many ties), like
+    /// sigmoid scores after CenterNet's 3×3 max-pool suppression.</summary>
+    private static float[] Heatmap(int seed, int count, int oneIn)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => random.Next(oneIn) == 0 ? random.Next(1, 64) / 64f : 0f).ToArray();
+    }
+
+    [Fact]
+    public void Top_100_of_sparse_heatmaps_with_ties_match_onnx_runtime()
+    {
+        int[] shape = [2, 8, 48, 64];
+        AssertIdentical("top 100 of 2 × 24576 sparse heatmap cells", FlatTopK(shape[1..], 100), shape, Heatmap(3, 2 * 8 * 48 * 64, 50));
+    }
+
+    [Fact]
+    public void K_above_the_nonzero_count_takes_the_lowest_indexed_zeros()
+    {
+        // About 12 peaks per image and k = 100: most of the answer is zeros, which ONNX Runtime takes lowest index first.
+        int[] shape = [2, 4, 40, 40];
+        AssertIdentical("k = 100 with ~12 non-zeros per image", FlatTopK(shape[1..], 100), shape, Heatmap(5, 2 * 4 * 40 * 40, 500));
+    }
+
+    [Fact]
+    public void Negative_values_signed_zeros_constant_rows_and_smallest_k()
+    {
+        int[] shape = [3, 9000];
+        var input = new float[3 * 9000];
+        var random = new Random(11);
+        for (int i = 0; i < 9000; i++) input[i] = (random.Next(7) - 3) * 0.5f;   // ties among negatives, zeros, positives
+        for (int i = 0; i < 9000; i++) input[9000 + i] = i % 3 == 0 ? -0f : random.Next(2) == 0 ? 0f : -1e-30f;
+        Array.Fill(input, 2.5f, 18000, 9000);                                     // one constant row
+        AssertIdentical("largest, mixed signs, −0/+0, constant row", FlatTopK([9000], 37), shape, input);
+        AssertIdentical("smallest (largest = 0), same rows", FlatTopK([9000], 37, largest: 0), shape, input);
+    }
+
+    [Fact]
+    public void Top_k_along_a_middle_axis_spanning_several_chunks()
+    {
+        // [N, 9000, 3]: rows are strided by 3 and longer than one compaction chunk (4096).
+        var model = new TinyOnnxGraph().Input("x", 9000, 3).Longs("k", 250)
+            .Node("TopK", ["x", "k"], ["v", "i"], ("axis", 1)).Output("v").Output("i", isLong: true).Build();
+        var input = TinyOnnxGraph.RandomValues(13, 2 * 9000 * 3).Select(v => MathF.Round(v * 100) / 100).ToArray();
+        AssertIdentical("axis 1 of [2, 9000, 3], k = 250, values rounded to 0.01 (ties)", model, [2, 9000, 3], input);
+    }
+
+    [Fact]
+    public void K_beyond_the_device_sort_fails_at_planning_naming_the_limit()
+    {
+        var model = FlatTopK([3000], 2500);
+        using var engine = IlgpuEngine.Load(model, "test graph", IlgpuTarget.CpuAccelerator);
+        var e = Assert.Throws<InvalidModelException>(() => engine.Run(new float[3000], 1));
+        Assert.Contains("k = 2500", e.Message);
+        Assert.Contains("1..2048", e.Message);
+    }
+}

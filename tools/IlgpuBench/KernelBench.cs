@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ILGPU;
+using ILGPU.Runtime;
+using MoeDetect.Kernels.Tensors;
+using MoeDetect.Model.Ilgpu;
+
+namespace MoeDetect.Tools.IlgpuBench;
+
+/// <summary><c>ilgpu-bench kernels &lt;model.onnx&gt; &lt;out-dir&gt; [--batches 1,32] [--iterations 20] [--cpu-accelerator]</c>:
+/// 1. self-check: the tensor-core pointwise GEMM against the SIMT one on the same random data (max abs difference,
+///    TFLOP/s); 2. every convolution geometry of the model (planned at batch 1; larger batches scale the batch, as a
+///    batched plan would) timed on its engine path, on the direct kernel and, for pointwise layers, on tensor cores,
+///    with each one's max abs difference to the direct kernel (x, w, bias uniform in ±1); 3. device top-k of a CenterNet-sized heatmap (80 × 128 × 128 per image, k = 100) checked against a
+///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.</summary>
+internal static class KernelBench
+{
+    /// <summary>H100 SXM dense peaks (NVIDIA datasheet): FP16 tensor cores with FP32 accumulation, and FP32 on CUDA cores.</summary>
+    private const double TensorCorePeakTflops = 989.4, Fp32PeakTflops = 66.9;
+
+    public static void Run(string modelPath, string outDir, IlgpuTarget target, int[] batches, int iterations)
+    {
+        Directory.CreateDirectory(outDir);
+        var graph = OnnxGraph.Parse(File.ReadAllBytes(modelPath), modelPath);
+        GraphFusion.Apply(graph);
+        using var device = IlgpuDevice.Open(target);
+        var accelerator = device.Accelerator;
+        var kernels = new KernelLibrary(accelerator) { PlannedConvolutions = [] };
+        using (var constants = new ConstantCache(accelerator))
+        using (OperatorCompiler.Build(graph, kernels, constants, [1, .. graph.InputShape[1..]])) { }
+        var layers = kernels.PlannedConvolutions.GroupBy(g => g).Select(group => (Geometry: group.Key, Count: group.Count())).ToList();
+        var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = TensorCorePeakTflops, fp32 = Fp32PeakTflops } } };
+        void Report(object line) { results.Add(line); Console.WriteLine(JsonSerializer.Serialize(line)); }
+        var timer = new KernelTimer(accelerator, iterations);
+
+        if (kernels.HasTensorCores)
+            foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
+                Report(SelfCheck(kernels, timer, g));
+
+        foreach (int batch in batches)
+        {
+            var totals = new Dictionary<string, double>();
+            foreach (var (layer, count) in layers)
+            {
+                var g = layer with { Batch = batch };
+                var line = TimeLayer(kernels, timer, g, count);
+                Report(line);
+                totals[line.Path] = totals.GetValueOrDefault(line.Path) + line.Ms * count;
+                totals["direct (all layers)"] = totals.GetValueOrDefault("direct (all layers)") + line.DirectMs * count;
+                if (line.TensorCoreMs is { } tensorMs) totals["pointwise on tensor cores"] = totals.GetValueOrDefault("pointwise on tensor cores") + tensorMs * count;
+            }
+            Report(new { batch, conv_ms_total_by_path = totals });
+        }
+        foreach (int batch in batches) Report(TopK(kernels, timer, batch));
+        File.WriteAllText(Path.Combine(outDir, "kernels.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    private static WindowGeometry Pointwise(int batch, int channels, int outChannels, int pixels) => new()
+    {
+        Batch = batch, Channels = channels, OutChannels = outChannels, Height = 1, Width = pixels, OutHeight = 1, OutWidth = pixels,
+        KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1,
+    };
+
+    private static object SelfCheck(KernelLibrary kernels, KernelTimer timer, WindowGeometry g)
+    {
+        using var data = new LayerData(kernels.Accelerator, g);
+        var p = ConvolutionPaths.Pointwise(g);
+        var activation = Activation.None;
+        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, p, activation, tensorCores: false));
+        var simt = data.Output();
+        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, p, activation, tensorCores: true));
+        var (maxDiff, maxRef) = Compare(data.Output(), simt);
+        return new
+        {
+            self_check = $"pointwise n{g.Batch} c{g.Channels}→{g.OutChannels} pixels {g.Width}",
+            max_abs_diff_tensor_core_vs_simt = maxDiff, max_abs_output = maxRef,
+            simt_ms = simtMs, simt_tflops = Tflops(p.Flops, simtMs),
+            tensor_core_ms = tensorMs, tensor_core_tflops = Tflops(p.Flops, tensorMs),
+            tensor_core_fraction_of_peak = Tflops(p.Flops, tensorMs) / TensorCorePeakTflops,
+        };
+    }
+
+    private sealed record LayerLine(string Layer, int Count, string Path, double Ms, double Tflops, double FractionOfFp32Peak,
+        double DirectMs, float MaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect);
+
+    /// <summary>One layer on its engine path (FP32), on the direct kernel, and for pointwise layers on tensor cores.</summary>
+    private static LayerLine TimeLayer(KernelLibrary kernels, KernelTimer timer, WindowGeometry g, int count)
+    {
+        using var data = new LayerData(kernels.Accelerator, g);
+        var activation = Activation.None;
+        var path = ConvolutionPaths.Of(g);
+        double Time(ConvolutionPath p, bool tensorCores) =>
+            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.W, data.Bias, data.Y, g, activation));
+        double directMs = Time(ConvolutionPath.Direct, false);
+        var direct = data.Output();
+        double ms = Time(path, false);
+        float diff = Compare(data.Output(), direct).MaxDiff;
+        double flops = ConvolutionPaths.Flops(g);
+        double? tensorMs = null;
+        float? tensorDiff = null;
+        if (path == ConvolutionPath.Pointwise && kernels.HasTensorCores)
+        {
+            tensorMs = Time(path, true);
+            tensorDiff = Compare(data.Output(), direct).MaxDiff;
+        }
+        return new LayerLine(
+            $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
+            count, path.ToString().ToLowerInvariant(), ms, Tflops(flops, ms), Tflops(flops, ms) / Fp32PeakTflops, directMs, diff,
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / TensorCorePeakTflops : null, tensorDiff);
+    }
+
+    private static object TopK(KernelLibrary kernels, KernelTimer timer, int batch)
+    {
+        const int length = 80 * 128 * 128, k = 100;
+        var s = new TopKShape { Rows = batch, Length = length, Inner = 1, K = k, Largest = 1, Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength };
+        // Heatmap-like: mostly exact zeros (suppressed cells), a few thousand peaks on a coarse grid of values (ties).
+        var random = new Random(batch);
+        var heatmap = new float[batch * length];
+        for (int i = 0; i < heatmap.Length; i++) heatmap[i] = random.Next(400) == 0 ? random.Next(1, 200) / 200f : 0f;
+        var accelerator = kernels.Accelerator;
+        using var x = accelerator.Allocate1D(heatmap);
+        using var scratch = accelerator.Allocate1D<int>((long)batch * s.ScratchPerRow);
+        using var values = accelerator.Allocate1D<float>(batch * k);
+        using var indices = accelerator.Allocate1D<float>(batch * k);
+        double ms = timer.Ms(() => kernels.TopK(x.View, scratch.View, values.View, indices.View, s));
+        var gotValues = values.GetAsArray1D();
+        var gotIndices = indices.GetAsArray1D();
+        int mismatches = 0;
+        for (int row = 0; row < batch; row++)
+        {
+            var expected = Enumerable.Range(0, length).OrderByDescending(j => heatmap[row * length + j]).ThenBy(j => j).Take(k).ToArray();
+            for (int j = 0; j < k; j++)
+                if (gotIndices[row * k + j] != expected[j] || gotValues[row * k + j] != heatmap[row * length + expected[j]]) mismatches++;
+        }
+        return new { topk = $"batch {batch}, {length} values per image, k {k}", ms, mismatches_vs_host_sort = mismatches };
+    }
+
+    private static (float MaxDiff, float MaxRef) Compare(float[] actual, float[] reference)
+    {
+        float diff = 0, max = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            diff = Math.Max(diff, Math.Abs(actual[i] - reference[i]));
+            max = Math.Max(max, Math.Abs(reference[i]));
+        }
+        return (diff, max);
+    }
+
+    private static double Tflops(double flops, double ms) => flops / (ms * 1e-3) / 1e12;
+
+    /// <summary>Random input, weights and bias of one convolution, and its output buffer, on the device.</summary>
+    private sealed class LayerData : IDisposable
+    {
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _w, _bias, _y;
+
+        public LayerData(Accelerator accelerator, WindowGeometry g)
+        {
+            var random = new Random(1);
+            float[] Random(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            _x = accelerator.Allocate1D(Random((long)g.Batch * g.Channels * g.Height * g.Width));
+            _w = accelerator.Allocate1D(Random((long)g.OutChannels * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth));
+            _bias = accelerator.Allocate1D(Random(g.OutChannels));
+            _y = accelerator.Allocate1D<float>((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
+        }
+
+        public ArrayView<float> X => _x.View;
+        public ArrayView<float> W => _w.View;
+        public ArrayView<float> Bias => _bias.View;
+        public ArrayView<float> Y => _y.View;
+        public float[] Output() => _y.GetAsArray1D();
+
+        public void Dispose()
+        {
+            _x.Dispose(); _w.Dispose(); _bias.Dispose(); _y.Dispose();
+        }
+    }
+
+    /// <summary>Median ms of one launch sequence over batches of queued launches (a warm-up first, which also compiles).</summary>
+    private sealed class KernelTimer(Accelerator accelerator, int iterations)
+    {
+        public double Ms(Action launch)
+        {
+            launch();
+            accelerator.Synchronize();
+            var samples = new List<double>();
+            for (int i = 0; i < iterations; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                for (int j = 0; j < 10; j++) launch();
+                accelerator.Synchronize();
+                samples.Add(clock.Elapsed.TotalMilliseconds / 10);
+            }
+            samples.Sort();
+            return samples[samples.Count / 2];
+        }
+    }
+}
