@@ -21,6 +21,7 @@ internal static class OperatorSupport
         "ReduceMean", "ReduceSum", "ReduceMax", "MatMul", "Gemm", "Softmax",
         "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast", "Expand",
         "Gather", "TopK", "Shape", "ConstantOfShape", "Range",
+        "Pad", "Where", "GatherElements", "Not", "And", "Or", "Xor",
     };
 
     public static void Check(OnnxGraph graph)
