@@ -22,8 +22,18 @@ public static class MoeModelLoader
             _ => throw new InvalidModelException($"'{path}': decoder '{m.Decoder}' is not supported in model files (use centernet, yolov8 or yolov5)"),
         };
         int[] itemShape = input.Layout == TensorLayout.Nhwc ? [input.Height, input.Width, 3] : [3, input.Height, input.Width];
-        var engine = new MoeOrtEngine(file, request, itemShape);
+        var engine = Engine(file, request, itemShape);
         return new DetectorModel(path, input, m.Classes!, decoder, engine, isMixtureOfExperts: true);
+    }
+
+    /// <summary><c>--engine ilgpu</c> (on a GPU or <c>auto</c>) runs the model with the project's kernels; when
+    /// <c>auto</c> finds no GPU (already warned) the model runs on ONNX Runtime on the CPU.</summary>
+    private static IRoutedEngine Engine(MoeModelFile file, EngineRequest request, int[] itemShape)
+    {
+        if (request.Engine == "ilgpu" && request.Device != ComputeDevice.Cpu)
+            return (IRoutedEngine?)Ilgpu.Moe.MoeIlgpuEngine.ForRequest(file, request, itemShape)
+                ?? new MoeOrtEngine(file, request with { Device = ComputeDevice.Cpu }, itemShape);
+        return new MoeOrtEngine(file, request, itemShape);
     }
 
     /// <summary>The input the model file's manifest describes.</summary>

@@ -22,8 +22,7 @@ public sealed class MoeOrtEngine : IRoutedEngine
     public MoeOrtEngine(MoeModelFile file, EngineRequest request, int[] itemShape, int maxBatch = 64)
     {
         _file = file;
-        // The user may override the model's video hysteresis, e.g. 0 to measure how often routes flip without it.
-        _selector = new ExpertSelector(request.VideoHysteresis is { } h ? file.Manifest.Routing with { VideoHysteresis = h } : file.Manifest.Routing);
+        _selector = ExpertSelector.ForRequest(file.Manifest, request);
         _inputName = file.Manifest.Input!["name"]!.GetValue<string>();
         _itemShape = itemShape;
         MaxBatch = maxBatch;
@@ -56,8 +55,7 @@ public sealed class MoeOrtEngine : IRoutedEngine
         using var scope = new TensorScope();
         var env = new Dictionary<string, OrtValue> { [_inputName] = scope.Wrap(MemoryMarshal.AsMemory(input), [batchSize, .. _itemShape]) };
         double upload = clock.Elapsed.TotalMilliseconds, routeMs = 0, expertsMs = 0;
-        var gflops = new double[batchSize];
-        var routes = Enumerable.Range(0, batchSize).Select(_ => new List<int[]>()).ToArray();
+        var routes = new BatchRoutes(batchSize);
         int block = 0;
         foreach (var step in _file.Manifest.Steps!)
         {
@@ -65,36 +63,27 @@ public sealed class MoeOrtEngine : IRoutedEngine
             {
                 var outputs = scope.Run(_graphs[step.Onnx!], _runOptions, step.Inputs!, step.Inputs!.Select(n => env[n]).ToArray(), step.Outputs!);
                 for (int o = 0; o < outputs.Count; o++) env[step.Outputs![o]] = outputs[o];
-                for (int f = 0; f < batchSize; f++) gflops[f] += step.Gflops;
+                routes.AddSegment(step);
                 continue;
             }
             var x = env[step.Input!];
             var stepClock = Stopwatch.StartNew();
             var router = _graphs[step.Router!.Onnx!];
             var logits = scope.Run(router, _runOptions, ["x"], [x], [router.OutputMetadata.Keys.First()])[0];
-            int experts = step.Experts!.Length;
-            var logitSpan = logits.GetTensorDataAsSpan<float>();
-            var choices = new (int[] Experts, double[] Weights)[batchSize];
-            for (int f = 0; f < batchSize; f++)
-                choices[f] = _selector.Select(logitSpan.Slice(f * experts, experts), block, streams?[f]);
+            var choices = _selector.SelectBatch(logits.GetTensorDataAsSpan<float>(), batchSize, block, streams);
             routeMs += stepClock.Elapsed.TotalMilliseconds;
 
             stepClock.Restart();
             env[step.Output!] = RunChosenExperts(step, x, choices, scope);
             expertsMs += stepClock.Elapsed.TotalMilliseconds;
-            for (int f = 0; f < batchSize; f++)
-            {
-                routes[f].Add(choices[f].Experts);
-                gflops[f] += step.Router.Gflops + choices[f].Experts.Sum(e => step.Experts[e].Gflops);
-            }
+            routes.AddBlock(step, choices);
             block++;
         }
 
         var download = Stopwatch.StartNew();
         var tensors = _file.Manifest.DecoderOutputs!.Select(n => new NamedTensor(n, env[n].GetTensorDataAsSpan<float>().ToArray(), Shape(env[n]))).ToArray();
         double downloadMs = download.Elapsed.TotalMilliseconds;
-        var frameRoutes = Enumerable.Range(0, batchSize).Select(f => new FrameRoute(routes[f], gflops[f])).ToArray();
-        return new EngineOutput(tensors, frameRoutes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
+        return new EngineOutput(tensors, routes.ToFrameRoutes(), new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
     }
 
     /// <summary>Each chosen expert runs once over the frames that chose it; their outputs are scattered back,
