@@ -12,6 +12,19 @@ internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input,
 {
     public long IntermediateBytes { get; } = intermediateBytes;
 
+    /// <summary>Every graph input's device tensor, the first being the one <see cref="Run"/> writes.</summary>
+    public IReadOnlyList<DeviceTensor> Inputs { get; init; } = [input];
+
+    /// <summary>The outputs where the plan leaves them (device tensors, or values folded on the host at plan time).</summary>
+    public IReadOnlyList<(string Name, Value Value)> Outputs => outputs;
+
+    /// <summary>Queues every launch on the accelerator's stream and returns without synchronising or downloading, for
+    /// callers that keep the outputs on the device (the MoE engine chains plans). Inputs must be written first.</summary>
+    public void Enqueue()
+    {
+        foreach (var step in steps) step();
+    }
+
     /// <summary>Runs with the input written by <paramref name="writeInput"/> (an upload or a preprocessing kernel);
     /// the time it takes is reported as upload time.</summary>
     public EngineOutput Run(Action<ArrayView<float>> writeInput)

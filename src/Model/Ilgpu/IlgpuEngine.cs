@@ -38,7 +38,15 @@ public sealed class IlgpuEngine : IInferenceEngine
     public static IlgpuEngine Load(byte[] onnx, string modelLabel, IlgpuTarget target, int maxBatch = 64,
         IReadOnlyList<string>? outputNames = null)
     {
-        var graph = OnnxGraph.Parse(onnx, modelLabel);
+        var graph = PrepareGraph(onnx, modelLabel, outputNames);
+        return new IlgpuEngine(IlgpuDevice.Open(target), graph, maxBatch);
+    }
+
+    /// <summary>Parses, checks and fuses a graph, keeping only <paramref name="outputNames"/> (all outputs when null).
+    /// <paramref name="severalInputs"/> admits graphs with more than one input (MoE segments).</summary>
+    internal static OnnxGraph PrepareGraph(byte[] onnx, string modelLabel, IReadOnlyList<string>? outputNames, bool severalInputs = false)
+    {
+        var graph = OnnxGraph.Parse(onnx, modelLabel, severalInputs);
         if (outputNames is not null)
         {
             var missing = outputNames.Except(graph.OutputNames).ToList();
@@ -47,7 +55,7 @@ public sealed class IlgpuEngine : IInferenceEngine
             graph.OutputNames = outputNames.ToList();
         }
         GraphFusion.Apply(graph);
-        return new IlgpuEngine(IlgpuDevice.Open(target), graph, maxBatch);
+        return graph;
     }
 
     /// <summary>The engine for <c>--engine ilgpu</c> on <paramref name="request"/>'s device: with <c>--device gpu</c> a

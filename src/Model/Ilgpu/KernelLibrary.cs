@@ -21,6 +21,8 @@ internal sealed partial class KernelLibrary(Accelerator accelerator)
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _gather;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float>? _pad;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>? _where;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>? _gatherElements;
     private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
 
     public Accelerator Accelerator => accelerator;
@@ -63,4 +65,10 @@ internal sealed partial class KernelLibrary(Accelerator accelerator)
 
     public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
         _letterbox ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6> Where =>
+        _where ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>(SelectionKernels.Where);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int> GatherElements =>
+        _gatherElements ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>(SelectionKernels.GatherElements);
 }

@@ -69,11 +69,14 @@ internal sealed class OnnxGraph
     public required string InputName { get; init; }
     /// <summary>Input dimensions; -1 where the graph leaves them free (the batch).</summary>
     public required int[] InputShape { get; init; }
+    /// <summary>Every graph input with its dimensions, the first being <see cref="InputName"/>; only MoE segments
+    /// (parsed with <c>severalInputs</c>) have more than one.</summary>
+    public required IReadOnlyList<(string Name, int[] Shape)> Inputs { get; init; }
     /// <summary>The outputs the engine computes and downloads; narrowing them lets load-time pruning drop the rest.</summary>
     public required IReadOnlyList<string> OutputNames { get; set; }
     public required long Opset { get; init; }
 
-    public static OnnxGraph Parse(byte[] bytes, string label)
+    public static OnnxGraph Parse(byte[] bytes, string label, bool severalInputs = false)
     {
         ModelProto model;
         try
@@ -99,13 +102,14 @@ internal sealed class OnnxGraph
             nodes.Add(new GraphNode(n.OpType, name, n.Input.ToList(), n.Output.ToList(), attributes));
         }
         var inputs = graph.Input.Where(i => !constants.ContainsKey(i.Name)).ToList();
-        if (inputs.Count != 1)
+        if (inputs.Count == 0 || (inputs.Count > 1 && !severalInputs))
             throw new InvalidModelException($"'{label}' has {inputs.Count} graph inputs ({string.Join(", ", inputs.Select(i => i.Name))}); the ILGPU engine runs graphs with one image input");
-        var dims = inputs[0].Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue > 0 ? (int)d.DimValue : -1).ToArray() ?? [];
+        int[] Dims(ValueInfoProto input) => input.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue > 0 ? (int)d.DimValue : -1).ToArray() ?? [];
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(13).Max();
         var parsed = new OnnxGraph
         {
-            Nodes = nodes, Constants = constants, InputName = inputs[0].Name, InputShape = dims,
+            Nodes = nodes, Constants = constants, InputName = inputs[0].Name, InputShape = Dims(inputs[0]),
+            Inputs = inputs.Select(i => (i.Name, Dims(i))).ToList(),
             OutputNames = graph.Output.Select(o => o.Name).ToList(), Opset = opset,
         };
         OperatorSupport.Check(parsed);

@@ -26,12 +26,16 @@ internal sealed partial class OperatorCompiler
 
     private Accelerator Accelerator => _kernels.Accelerator;
 
-    public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape)
+    public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape) =>
+        BuildForInputs(graph, kernels, constants, [inputShape]);
+
+    /// <summary>A plan for a graph with several inputs (an MoE segment): one shape per <see cref="OnnxGraph.Inputs"/> entry.</summary>
+    public static ExecutionPlan BuildForInputs(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, IReadOnlyList<int[]> inputShapes)
     {
         var compiler = new OperatorCompiler(graph, kernels, constants);
         try
         {
-            return compiler.Compile(inputShape);
+            return compiler.Compile(inputShapes);
         }
         catch
         {
@@ -40,10 +44,10 @@ internal sealed partial class OperatorCompiler
         }
     }
 
-    private ExecutionPlan Compile(int[] inputShape)
+    private ExecutionPlan Compile(IReadOnlyList<int[]> inputShapes)
     {
-        var input = new DeviceTensor(inputShape, Own(inputShape.Aggregate(1, (a, b) => a * b)), isInteger: false);
-        _values[_graph.InputName] = input;
+        var inputs = inputShapes.Select(shape => new DeviceTensor(shape, Own(Elements(shape)), isInteger: false)).ToList();
+        for (int i = 0; i < inputs.Count; i++) _values[_graph.Inputs[i].Name] = inputs[i];
         foreach (var node in _graph.Nodes)
         {
             _node = node;
@@ -57,7 +61,7 @@ internal sealed partial class OperatorCompiler
             outputs.Add((name, value));
         }
         long intermediate = MemoryPlan.Assign(_storages, Accelerator, _planOwned);
-        return new ExecutionPlan(Accelerator, input, _steps, outputs, _planOwned, intermediate * sizeof(float));
+        return new ExecutionPlan(Accelerator, inputs[0], _steps, outputs, _planOwned, intermediate * sizeof(float)) { Inputs = inputs };
     }
 
     private void CompileNode(GraphNode node)
@@ -88,6 +92,9 @@ internal sealed partial class OperatorCompiler
             case "Expand": Expand(); break;
             case "Pad": Pad(); break;
             case "Gather": Gather(); break;
+            case "Where": Where(); break;
+            case "GatherElements": GatherElements(); break;
+            case "Not" or "And" or "Or" or "Xor": Logic(); break;
             case "ConstantOfShape" or "Range": Set(0, ShapeFolding.Generate(node, HostInput(0), node.Input(1) is null ? null : HostInput(1), node.Input(2) is null ? null : HostInput(2))); break;
             default: Elementwise(); break;
         }

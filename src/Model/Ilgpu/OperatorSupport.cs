@@ -20,7 +20,8 @@ internal static class OperatorSupport
         "Concat", "Split", "Slice", "Resize", "Upsample", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
         "ReduceMean", "ReduceSum", "ReduceMax", "MatMul", "Gemm", "Softmax",
         "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast", "Expand",
-        "Gather", "TopK", "Shape", "ConstantOfShape", "Range", "Pad",
+        "Gather", "TopK", "Shape", "ConstantOfShape", "Range",
+        "Pad", "Where", "GatherElements", "Not", "And", "Or", "Xor",
     };
 
     public static void Check(OnnxGraph graph)

@@ -28,13 +28,18 @@ public static class MoeModelLoader
         return new DetectorModel(path, input, m.Classes!, decoder, engine, isMixtureOfExperts: true);
     }
 
+    /// <summary><c>--engine ilgpu</c> (on a GPU or <c>auto</c>) runs the model with the project's kernels, falling back
+    /// to ONNX Runtime on the CPU when <c>auto</c> finds no GPU (already warned); otherwise ONNX Runtime: the
+    /// device-resident engine on the GPU with device binding, the host-tensor engine elsewhere.</summary>
     private static IInferenceEngine Engine(MoeModelFile file, EngineRequest request, InputSpec input, int[] itemShape)
     {
+        if (request.Engine == "ilgpu" && request.Device != ComputeDevice.Cpu)
+            return (IInferenceEngine?)Ilgpu.Moe.MoeIlgpuEngine.ForRequest(file, request, itemShape)
+                ?? new MoeOrtEngine(file, request with { Device = ComputeDevice.Cpu }, itemShape);
         if (!OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory))
             return new MoeOrtEngine(file, request with { Device = ComputeDevice.Cpu }, itemShape);
         var cuda = request.Cuda ?? new CudaSettings();
-        // --engine ilgpu has no MoE engine of its own yet: it keeps the host-tensor CUDA engine, as before.
-        if (!cuda.DeviceBinding || request.Engine == "ilgpu") return new MoeOrtEngine(file, request, itemShape);
+        if (!cuda.DeviceBinding) return new MoeOrtEngine(file, request, itemShape);
         var engine = new MoeBoundEngine(file, input, request, cuda, new CudaTensorMemory(), Math.Max(request.Batch, 1));
         try
         {

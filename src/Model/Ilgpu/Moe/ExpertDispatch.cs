@@ -1,0 +1,91 @@
+using ILGPU;
+using ILGPU.Runtime;
+using MoeDetect.Kernels.Moe;
+
+namespace MoeDetect.Model.Ilgpu.Moe;
+
+/// <summary>The frames of a batch that chose one expert of an MoE block, with their router weights; the group's
+/// frames and weights sit at <see cref="Offset"/> in the block's uploaded index and weight arrays.</summary>
+internal sealed record ExpertGroup(int Expert, int[] Frames, float[] Weights, int Offset)
+{
+    /// <summary>One group per chosen expert, in expert order (the order the CPU engine adds them in).</summary>
+    public static List<ExpertGroup> From((int[] Experts, double[] Weights)[] choices, int expertCount)
+    {
+        var groups = new List<ExpertGroup>();
+        int offset = 0;
+        for (int e = 0; e < expertCount; e++)
+        {
+            var frames = Enumerable.Range(0, choices.Length).Where(f => choices[f].Experts.Contains(e)).ToArray();
+            if (frames.Length == 0) continue;
+            var weights = frames.Select(f => (float)choices[f].Weights[Array.IndexOf(choices[f].Experts, e)]).ToArray();
+            groups.Add(new ExpertGroup(e, frames, weights, offset));
+            offset += frames.Length;
+        }
+        return groups;
+    }
+
+    /// <summary>The batch sizes the group runs through its expert in: the whole batch at once when every frame chose
+    /// the expert, otherwise powers of two (largest first), so an expert needs at most log₂(batch) + 2 plans instead
+    /// of one per group size, each holding its own intermediate memory.</summary>
+    public IEnumerable<(int Start, int Count)> Chunks(int batchSize)
+    {
+        if (Frames.Length == batchSize)
+        {
+            yield return (0, batchSize);
+            yield break;
+        }
+        int start = 0;
+        for (int size = 1 << 30; size > 0; size >>= 1)
+        {
+            if ((Frames.Length & size) == 0) continue;
+            yield return (start, size);
+            start += size;
+        }
+    }
+}
+
+/// <summary>The device side of an MoE block whose frames chose different experts: the groups' frame indices and
+/// weights go up in one small upload per block, frames are gathered into an expert plan's input, and expert outputs
+/// are added, weighted, into the zeroed block output.</summary>
+internal sealed class ExpertDispatch(Accelerator accelerator) : IDisposable
+{
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _gather =
+        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ExpertDispatchKernels.GatherFrames);
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> _accumulate =
+        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(ExpertDispatchKernels.AccumulateWeighted);
+    private MemoryBuffer1D<int, Stride1D.Dense>? _frames;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _weights;
+
+    /// <summary>Uploads every group's frames and weights (they are read by launches queued after this).</summary>
+    public void Upload(IReadOnlyList<ExpertGroup> groups)
+    {
+        var frames = groups.SelectMany(g => g.Frames).ToArray();
+        var weights = groups.SelectMany(g => g.Weights).ToArray();
+        if (_frames is null || _frames.Length < frames.Length)
+        {
+            _frames?.Dispose();
+            _weights?.Dispose();
+            _frames = accelerator.Allocate1D<int>(frames.Length);
+            _weights = accelerator.Allocate1D<float>(frames.Length);
+        }
+        _frames.View.SubView(0, frames.Length).CopyFromCPU(frames);
+        _weights!.View.SubView(0, weights.Length).CopyFromCPU(weights);
+    }
+
+    /// <summary>Copies <paramref name="count"/> frames of the group, from its <paramref name="start"/>th, out of the
+    /// batch <paramref name="source"/> into <paramref name="target"/> (items of <paramref name="itemLength"/> values).</summary>
+    public void Gather(ArrayView<float> source, ExpertGroup group, int start, int count, ArrayView<float> target, int itemLength) =>
+        _gather(count * itemLength, source, _frames!.View.SubView(group.Offset + start, count), target, itemLength);
+
+    /// <summary>Adds weight × <paramref name="source"/> item j to the block output item of the group's frame
+    /// (start + j); with <paramref name="sourceByFrame"/>, source is indexed by frame (an identity expert's input).</summary>
+    public void Accumulate(ArrayView<float> source, ExpertGroup group, int start, int count, ArrayView<float> target, int itemLength, bool sourceByFrame) =>
+        _accumulate(count * itemLength, source, _frames!.View.SubView(group.Offset + start, count),
+            _weights!.View.SubView(group.Offset + start, count), target, itemLength, sourceByFrame ? 1 : 0);
+
+    public void Dispose()
+    {
+        _frames?.Dispose();
+        _weights?.Dispose();
+    }
+}

@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using ILGPU;
+using ILGPU.Runtime;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Moe;
+
+namespace MoeDetect.Model.Ilgpu.Moe;
+
+/// <summary>Runs an ES-MoE model file (<c>.moedet</c>) with the project's ILGPU kernels, keeping every tensor on the
+/// device: segments, routers and experts are each compiled once (a plan per batch size, built on first use) and
+/// chained over a name → device tensor environment. At each MoE block the router runs on the device and its logits
+/// [batch, experts] are the block's one small read back to the host, where <see cref="ExpertSelector"/> chooses;
+/// the frames that chose each expert are gathered on the device and run through it together, and the block output
+/// is their router-weighted sum. Routes, GFLOPs and timings are reported as <see cref="MoeOrtEngine"/> reports them.</summary>
+public sealed class MoeIlgpuEngine : IRoutedEngine
+{
+    private readonly MoeModelFile _file;
+    private readonly ExpertSelector _selector;
+    private readonly IlgpuDevice _device;
+    private readonly ExpertDispatch _dispatch;
+    private readonly string _inputName;
+    private readonly int[] _itemShape;
+    /// <summary>Per manifest step: the segment's graph, or the MoE block's router.</summary>
+    private readonly DeviceGraph?[] _graphs;
+    /// <summary>Per manifest step: the MoE block's experts (null = identity); empty for segments.</summary>
+    private readonly DeviceGraph?[][] _experts;
+    /// <summary>Per manifest step: the MoE block's output when its frames chose different experts.</summary>
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>?[] _blockOutputs;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _input;
+
+    private MoeIlgpuEngine(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuDevice device, int maxBatch)
+    {
+        _file = file;
+        _device = device;
+        _selector = ExpertSelector.ForRequest(file.Manifest, request);
+        _inputName = file.Manifest.Input!["name"]!.GetValue<string>();
+        _itemShape = itemShape;
+        MaxBatch = maxBatch;
+        var accelerator = device.Accelerator;
+        Name = (accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu") + "-moe";
+        var steps = file.Manifest.Steps!;
+        _graphs = new DeviceGraph?[steps.Length];
+        _experts = new DeviceGraph?[steps.Length][];
+        _blockOutputs = new MemoryBuffer1D<float, Stride1D.Dense>?[steps.Length];
+        try
+        {
+            _dispatch = new ExpertDispatch(accelerator);
+            var kernels = new KernelLibrary(accelerator);
+            DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
+            for (int s = 0; s < steps.Length; s++)
+            {
+                var step = steps[s];
+                bool segment = step.Kind == "segment";
+                _graphs[s] = segment ? Load(step.Onnx!, step.Outputs) : Load(step.Router!.Onnx!, null);
+                _experts[s] = segment ? [] : step.Experts!.Select(e => e.Onnx is { } onnx ? Load(onnx, ["y"]) : null).ToArray();
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Loads every graph of <paramref name="file"/> for <paramref name="target"/>. Throws
+    /// <see cref="InvalidModelException"/> (an operator the engine cannot run, named) or <see cref="GpuUnavailableException"/>.</summary>
+    public static MoeIlgpuEngine Load(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuTarget target, int maxBatch = 64) =>
+        new(file, request, itemShape, IlgpuDevice.Open(target), maxBatch);
+
+    /// <summary>The engine for <c>--engine ilgpu</c>: with <c>--device gpu</c> a missing CUDA device is an error; with
+    /// <c>auto</c> it is a warning and null, so the caller runs the model on the CPU.</summary>
+    public static MoeIlgpuEngine? ForRequest(MoeModelFile file, EngineRequest request, int[] itemShape)
+    {
+        try
+        {
+            return Load(file, request, itemShape, IlgpuTarget.Cuda);
+        }
+        catch (GpuUnavailableException e) when (request.Device == ComputeDevice.Auto)
+        {
+            request.Warn?.Invoke($"warning: {e.Message}; running on the CPU");
+            return null;
+        }
+    }
+
+    public string Name { get; }
+    public int MaxBatch { get; }
+
+    /// <summary>Device memory the plans built so far keep for intermediate tensors (grows with each new batch size).</summary>
+    public long PlanBytes => _graphs.Concat(_experts.SelectMany(e => e)).Sum(g => g?.IntermediateBytes ?? 0);
+
+    private Accelerator Accelerator => _device.Accelerator;
+
+    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) => Run(input, batchSize, null);
+
+    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize, IReadOnlyList<string>? streams)
+    {
+        if (batchSize < 1 || batchSize > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size {batchSize} is outside 1..{MaxBatch}");
+        int[] inputShape = [batchSize, .. _itemShape];
+        if (input.Length != inputShape.Aggregate(1, (a, b) => a * b))
+            throw new ArgumentException($"input holds {input.Length} values; batch {batchSize} of [{string.Join(",", _itemShape)}] needs {inputShape.Aggregate(1, (a, b) => a * b)}");
+        var clock = Stopwatch.StartNew();
+        var inputView = Reserve(ref _input, input.Length, "input frames");
+        DeviceMemory.Upload(inputView, input.Span);
+        var env = new Dictionary<string, DeviceTensor> { [_inputName] = Pinned(inputView, inputShape) };
+        double upload = clock.Elapsed.TotalMilliseconds, routeMs = 0, expertsMs = 0;
+        var routes = new BatchRoutes(batchSize);
+        var steps = _file.Manifest.Steps!;
+        int block = 0;
+        for (int s = 0; s < steps.Length; s++)
+        {
+            var step = steps[s];
+            if (step.Kind == "segment")
+            {
+                var plan = Enqueue(_graphs[s]!, _graphs[s]!.InputNames.Select(n => env.TryGetValue(n, out var t) ? t
+                    : throw new InvalidModelException($"'{_file.Path}:{step.Onnx}' reads '{n}', which no earlier step produces")).ToList());
+                foreach (var name in step.Outputs!) env[name] = Output(plan, name, step.Onnx!);
+                routes.AddSegment(step);
+                continue;
+            }
+            var x = env[step.Input!];
+            // Synchronising here and after the experts keeps the segments' time out of the route and experts times.
+            Accelerator.Synchronize();
+            var stepClock = Stopwatch.StartNew();
+            var choices = _selector.SelectBatch(RouterLogits(_graphs[s]!, x, step), batchSize, block, streams);
+            routeMs += stepClock.Elapsed.TotalMilliseconds;
+
+            stepClock.Restart();
+            env[step.Output!] = RunChosenExperts(s, x, choices);
+            Accelerator.Synchronize();
+            expertsMs += stepClock.Elapsed.TotalMilliseconds;
+            routes.AddBlock(step, choices);
+            block++;
+        }
+        Accelerator.Synchronize();
+
+        var download = Stopwatch.StartNew();
+        var tensors = _file.Manifest.DecoderOutputs!.Select(n => Download(n, env[n])).ToArray();
+        double downloadMs = download.Elapsed.TotalMilliseconds;
+        return new EngineOutput(tensors, routes.ToFrameRoutes(), new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
+    }
+
+    /// <summary>Runs the router and reads its logits back: the block's one device-to-host copy.</summary>
+    private float[] RouterLogits(DeviceGraph router, DeviceTensor x, ManifestStep step)
+    {
+        var logits = Output(Enqueue(router, [x]), router.OutputNames[0], step.Router!.Onnx!);
+        Accelerator.Synchronize();
+        var values = new float[logits.Length];
+        DeviceMemory.Download(logits.View, values);
+        return values;
+    }
+
+    /// <summary>Each chosen expert runs over the frames that chose it (gathered on the device), and their outputs are
+    /// added, weighted, into the block output. All experts of a block give one output shape, which may differ from
+    /// the input's. When every frame chose the same single expert, its output is the block output as it is.</summary>
+    private DeviceTensor RunChosenExperts(int stepIndex, DeviceTensor x, (int[] Experts, double[] Weights)[] choices)
+    {
+        var step = _file.Manifest.Steps![stepIndex];
+        var experts = _experts[stepIndex];
+        int batch = x.Shape[0], itemLength = x.Length / batch;
+        if (choices.All(c => c.Experts.Length == 1) && choices.Select(c => c.Experts[0]).Distinct().Count() == 1)
+        {
+            int only = choices[0].Experts[0];
+            return experts[only] is { } graph ? Output(Enqueue(graph, [x]), "y", step.Experts![only].Onnx!) : x;
+        }
+
+        var groups = ExpertGroup.From(choices, experts.Length);
+        _dispatch.Upload(groups);
+        DeviceTensor? output = null;
+        foreach (var group in groups)
+        {
+            if (experts[group.Expert] is not { } expert)
+            {
+                output = BlockOutput(stepIndex, output, x.Shape, step);
+                _dispatch.Accumulate(x.View, group, 0, group.Frames.Length, output.View, itemLength, sourceByFrame: true);
+                continue;
+            }
+            foreach (var (start, count) in group.Chunks(batch))
+            {
+                var plan = expert.Plan([[count, .. x.Shape[1..]]]);
+                _dispatch.Gather(x.View, group, start, count, plan.Inputs[0].View, itemLength);
+                plan.Enqueue();
+                var y = Output(plan, "y", step.Experts![group.Expert].Onnx!);
+                output = BlockOutput(stepIndex, output, [batch, .. y.Shape[1..]], step);
+                _dispatch.Accumulate(y.View, group, start, count, output.View, y.Length / count, sourceByFrame: false);
+            }
+        }
+        return output!;
+    }
+
+    /// <summary>The block output, zeroed when first needed; later experts must give the same item shape.</summary>
+    private DeviceTensor BlockOutput(int stepIndex, DeviceTensor? output, int[] shape, ManifestStep step)
+    {
+        if (output is not null)
+        {
+            if (!output.Shape.SequenceEqual(shape))
+                throw new InvalidModelException($"'{_file.Path}': the experts of step '{step.Name}' give outputs of different shapes " +
+                    $"([{string.Join(",", output.Shape)}] and [{string.Join(",", shape)}])");
+            return output;
+        }
+        var tensor = Pinned(Reserve(ref _blockOutputs[stepIndex], shape.Aggregate(1L, (a, b) => a * b), $"output of step '{step.Name}'"), shape);
+        tensor.View.MemSetToZero();
+        return tensor;
+    }
+
+    /// <summary>Copies the inputs into the graph's plan for their shapes and queues its launches; the outputs stay on
+    /// the device until the plan runs again (each piece runs once per batch).</summary>
+    private static ExecutionPlan Enqueue(DeviceGraph graph, IReadOnlyList<DeviceTensor> inputs)
+    {
+        var plan = graph.Plan(inputs.Select(t => t.Shape).ToList());
+        for (int i = 0; i < inputs.Count; i++) inputs[i].View.CopyTo(plan.Inputs[i].View);
+        plan.Enqueue();
+        return plan;
+    }
+
+    private DeviceTensor Output(ExecutionPlan plan, string name, string entry) =>
+        plan.Outputs.First(o => o.Name == name).Value.Device
+        ?? throw new InvalidModelException($"'{_file.Path}:{entry}': output '{name}' is a constant; the ILGPU engine expects it computed from the input");
+
+    private static NamedTensor Download(string name, DeviceTensor tensor)
+    {
+        var values = new float[tensor.Length];
+        DeviceMemory.Download(tensor.View, values);
+        return new NamedTensor(name, values, tensor.Shape);
+    }
+
+    private static DeviceTensor Pinned(ArrayView<float> view, int[] shape) =>
+        new(shape, new Storage(view.Length, -1) { Pinned = true, View = view }, isInteger: false);
+
+    /// <summary>The first <paramref name="length"/> values of a buffer kept between batches, regrown when too small.</summary>
+    private ArrayView<float> Reserve(ref MemoryBuffer1D<float, Stride1D.Dense>? buffer, long length, string purpose)
+    {
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = null;
+            buffer = DeviceMemory.Allocate(Accelerator, Math.Max(1, length), purpose);
+        }
+        return buffer.View.SubView(0, length);
+    }
+
+    public void Dispose()
+    {
+        foreach (var graph in _graphs.Concat(_experts.Where(e => e is not null).SelectMany(e => e))) graph?.Dispose();
+        foreach (var buffer in _blockOutputs) buffer?.Dispose();
+        _input?.Dispose();
+        _dispatch?.Dispose();
+        _device.Dispose();
+    }
+}

@@ -1,0 +1,76 @@
+using ILGPU.Runtime;
+using MoeDetect.Model.Ilgpu;
+using MoeDetect.Model.Ilgpu.Moe;
+
+namespace MoeDetect.Tests.Kernels;
+
+/// <summary>The MoE dispatch kernels on ILGPU's CPU accelerator against a plain C# computation: frames of a batch
+/// gathered per expert group, and expert outputs added, weighted, into the block output.</summary>
+public sealed class ExpertDispatchKernelTests
+{
+    // Seven frames of 5 values; frame f chose the experts listed (first = strongest) with these weights.
+    private static readonly (int[] Experts, double[] Weights)[] Choices =
+    [
+        ([0], [1.0]), ([2, 0], [0.7, 0.3]), ([1], [1.0]), ([0, 1], [0.6, 0.4]), ([2], [1.0]), ([0], [1.0]), ([1, 2], [0.55, 0.45]),
+    ];
+    private const int ItemLength = 5;
+
+    [Fact]
+    public void Groups_list_each_experts_frames_in_batch_order_with_their_weights()
+    {
+        var groups = ExpertGroup.From(Choices, expertCount: 4);
+        Assert.Equal([0, 1, 2], groups.Select(g => g.Expert));
+        Assert.Equal([0, 1, 3, 5], groups[0].Frames);
+        Assert.Equal([1f, 0.3f, 0.6f, 1f], groups[0].Weights);
+        Assert.Equal([0, 4, 7], groups.Select(g => g.Offset));
+        Assert.Equal([(0, 4)], groups[0].Chunks(batchSize: 7));
+        Assert.Equal([(0, 2), (2, 1)], groups[1].Chunks(batchSize: 7));
+        Assert.Equal([(0, 7)], new ExpertGroup(0, [0, 1, 2, 3, 4, 5, 6], new float[7], 0).Chunks(batchSize: 7));
+        Assert.Equal([(0, 4), (4, 2), (6, 1)], new ExpertGroup(0, [0, 1, 2, 3, 4, 5, 6], new float[7], 0).Chunks(batchSize: 8));
+    }
+
+    [Fact]
+    public void Gather_and_weighted_accumulate_match_a_plain_computation()
+    {
+        var random = new Random(3);
+        var batch = Enumerable.Range(0, Choices.Length * ItemLength).Select(_ => (float)random.NextDouble() * 2 - 1).ToArray();
+        // Expert e multiplies by (e + 2); expert 2 is the identity, read from the batch by frame.
+        var expected = new float[batch.Length];
+        for (int f = 0; f < Choices.Length; f++)
+            for (int c = 0; c < Choices[f].Experts.Length; c++)
+                for (int i = 0; i < ItemLength; i++)
+                {
+                    int e = Choices[f].Experts[c];
+                    expected[f * ItemLength + i] += (float)Choices[f].Weights[c] * (e == 2 ? 1 : e + 2) * batch[f * ItemLength + i];
+                }
+
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        var accelerator = device.Accelerator;
+        using var dispatch = new ExpertDispatch(accelerator);
+        using var source = accelerator.Allocate1D(batch);
+        using var output = accelerator.Allocate1D<float>(batch.Length);
+        output.MemSetToZero();
+        var groups = ExpertGroup.From(Choices, expertCount: 3);
+        dispatch.Upload(groups);
+        foreach (var group in groups)
+        {
+            if (group.Expert == 2)
+            {
+                dispatch.Accumulate(source.View, group, 0, group.Frames.Length, output.View, ItemLength, sourceByFrame: true);
+                continue;
+            }
+            foreach (var (start, count) in group.Chunks(Choices.Length))
+            {
+                using var gathered = accelerator.Allocate1D<float>(count * ItemLength);
+                dispatch.Gather(source.View, group, start, count, gathered.View, ItemLength);
+                var values = gathered.GetAsArray1D();
+                for (int j = 0; j < count; j++)
+                    Assert.Equal(batch.AsSpan(group.Frames[start + j] * ItemLength, ItemLength).ToArray(), values.AsSpan(j * ItemLength, ItemLength).ToArray());
+                using var expertOutput = accelerator.Allocate1D(values.Select(v => v * (group.Expert + 2)).ToArray());
+                dispatch.Accumulate(expertOutput.View, group, start, count, output.View, ItemLength, sourceByFrame: false);
+            }
+        }
+        var actual = output.GetAsArray1D();
+        Assert.Equal(expected, actual, (a, b) => Math.Abs(a - b) <= 1e-6f);
+    }
+}
