@@ -157,7 +157,7 @@ internal sealed partial class OperatorCompiler
         var values = NewTensor(shape);
         var indices = NewTensor(shape, isInteger: true);
         var accelerator = Accelerator;
-        Emit(() =>
+        EmitOnHost(() =>
         {
             accelerator.Synchronize();
             var scores = new float[x.Length];

@@ -12,7 +12,7 @@ internal sealed partial class OperatorCompiler
     private readonly KernelLibrary _kernels;
     private readonly ConstantCache _constants;
     private readonly Dictionary<string, Value> _values = new();
-    private readonly List<Action> _steps = new();
+    private readonly List<PlanStep> _steps = new();
     private readonly List<Storage> _storages = new();
     private readonly List<MemoryBuffer> _planOwned = new();
     private GraphNode _node = null!;
@@ -26,12 +26,13 @@ internal sealed partial class OperatorCompiler
 
     private Accelerator Accelerator => _kernels.Accelerator;
 
-    public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape)
+    public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape,
+        Action<string>? warn = null)
     {
         var compiler = new OperatorCompiler(graph, kernels, constants);
         try
         {
-            return compiler.Compile(inputShape);
+            return compiler.Compile(inputShape, warn ?? (_ => { }));
         }
         catch
         {
@@ -40,7 +41,7 @@ internal sealed partial class OperatorCompiler
         }
     }
 
-    private ExecutionPlan Compile(int[] inputShape)
+    private ExecutionPlan Compile(int[] inputShape, Action<string> warn)
     {
         var input = new DeviceTensor(inputShape, Own(inputShape.Aggregate(1, (a, b) => a * b)), isInteger: false);
         _values[_graph.InputName] = input;
@@ -57,7 +58,8 @@ internal sealed partial class OperatorCompiler
             outputs.Add((name, value));
         }
         long intermediate = MemoryPlan.Assign(_storages, Accelerator, _planOwned);
-        return new ExecutionPlan(Accelerator, input, _steps, outputs, _planOwned, intermediate * sizeof(float));
+        var steps = new StepSequence(_steps, _kernels.Stream, warn);
+        return new ExecutionPlan(Accelerator, input, steps, outputs, _planOwned, intermediate * sizeof(float));
     }
 
     private void CompileNode(GraphNode node)
@@ -151,10 +153,15 @@ internal sealed partial class OperatorCompiler
     }
 
     /// <summary>Appends a launch; the tensors it touches stay alive at least until it has run.</summary>
-    private void Emit(Action launch, params DeviceTensor[] touched)
+    private void Emit(Action launch, params DeviceTensor[] touched) => Append(new PlanStep(launch, OnHost: false), touched);
+
+    /// <summary>Appends work done on the host between launches (it may synchronise and copy).</summary>
+    private void EmitOnHost(Action work, params DeviceTensor[] touched) => Append(new PlanStep(work, OnHost: true), touched);
+
+    private void Append(PlanStep planStep, DeviceTensor[] touched)
     {
         int step = _steps.Count;
-        _steps.Add(launch);
+        _steps.Add(planStep);
         foreach (var t in touched) t.Storage.LastStep = Math.Max(t.Storage.LastStep, step);
     }
 
