@@ -4,11 +4,13 @@ using ILGPU.Algorithms;
 namespace MoeDetect.Kernels.Tensors;
 
 /// <summary>Pointwise functions, applied alone or fused into the op that produces their input.
-/// Alpha/Beta are the ONNX attributes of the function (Clip: min/max, LeakyRelu: alpha, HardSigmoid: alpha/beta).</summary>
+/// Alpha/Beta are the ONNX attributes of the function (Clip: min/max, LeakyRelu: alpha, HardSigmoid: alpha/beta).
+/// HardSwishRelu6 / HardSigmoidRelu6 are TensorFlow's arithmetic forms, (v·α)·relu6(v + 3) and relu6(v + 3)·α, with
+/// the graph's own α (often ⅙ rounded to FP16), computed in the order the unfused graph does.</summary>
 public enum UnaryFunction
 {
     Identity, Relu, Clip, Sigmoid, LeakyRelu, HardSigmoid, HardSwish, Silu, Floor, Truncate, Exp, Neg, Sqrt, Tanh, Abs,
-    Ceil, Round, Reciprocal, Log,
+    Ceil, Round, Reciprocal, Log, HardSwishRelu6, HardSigmoidRelu6,
 }
 
 /// <summary>Two-input pointwise operators. IntegerDivide is ONNX Div on integer tensors (truncates), which the engine
@@ -47,6 +49,8 @@ public static class ElementwiseKernels
         UnaryFunction.Round => XMath.RoundToEven(v),
         UnaryFunction.Reciprocal => 1f / v,
         UnaryFunction.Log => XMath.Log(v),
+        UnaryFunction.HardSwishRelu6 => v * a.Alpha * XMath.Min(XMath.Max(v + 3f, 0f), 6f),
+        UnaryFunction.HardSigmoidRelu6 => XMath.Min(XMath.Max(v + 3f, 0f), 6f) * a.Alpha,
         _ => v,
     };
 

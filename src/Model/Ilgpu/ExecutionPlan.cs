@@ -6,11 +6,13 @@ using MoeDetect.Model.Engines;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>The compiled graph for one input shape: kernel launches in order over planned memory. A run uploads the
-/// input, queues every launch on the accelerator's stream, synchronises once, and downloads the outputs.</summary>
-internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input, IReadOnlyList<Action> steps,
+/// input, queues every launch on the plan's stream (replayed as CUDA graphs after the first run), synchronises once,
+/// and downloads the outputs.</summary>
+internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input, StepSequence steps,
     IReadOnlyList<(string Name, Value Value)> outputs, IReadOnlyList<MemoryBuffer> owned, long intermediateBytes) : IDisposable
 {
     public long IntermediateBytes { get; } = intermediateBytes;
+    public StepSequence Steps => steps;
 
     /// <summary>Every graph input's device tensor, the first being the one <see cref="Run"/> writes.</summary>
     public IReadOnlyList<DeviceTensor> Inputs { get; init; } = [input];
@@ -18,12 +20,9 @@ internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input,
     /// <summary>The outputs where the plan leaves them (device tensors, or values folded on the host at plan time).</summary>
     public IReadOnlyList<(string Name, Value Value)> Outputs => outputs;
 
-    /// <summary>Queues every launch on the accelerator's stream and returns without synchronising or downloading, for
+    /// <summary>Queues every launch on the plan's stream and returns without synchronising or downloading, for
     /// callers that keep the outputs on the device (the MoE engine chains plans). Inputs must be written first.</summary>
-    public void Enqueue()
-    {
-        foreach (var step in steps) step();
-    }
+    public void Enqueue() => steps.Run();
 
     /// <summary>Runs with the input written by <paramref name="writeInput"/> (an upload or a preprocessing kernel);
     /// the time it takes is reported as upload time.</summary>
@@ -34,7 +33,7 @@ internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input,
         double upload = clock.Elapsed.TotalMilliseconds;
 
         clock.Restart();
-        foreach (var step in steps) step();
+        steps.Run();
         accelerator.Synchronize();
         double inference = clock.Elapsed.TotalMilliseconds;
 
@@ -56,6 +55,7 @@ internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input,
 
     public void Dispose()
     {
+        steps.Dispose();
         foreach (var buffer in owned) buffer.Dispose();
     }
 }

@@ -1,65 +1,82 @@
+using Google.Protobuf;
 using MoeDetect.Kernels.Tensors;
+using Onnx;
 
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Load-time rewrites that save whole passes over memory: BatchNormalization folded into the preceding
-/// Conv's weights, and the activation that follows a Conv (Relu, Clip, Sigmoid, LeakyRelu, HardSigmoid, HardSwish,
-/// and SiLU written as x·sigmoid(x)) computed inside the convolution kernel.</summary>
+/// Conv's weights, TensorFlow's NHWC transposes sunk and cancelled (<see cref="TransposeSinking"/>), explicit Pads
+/// and bias Adds folded into the Conv / MaxPool they feed, and the activation that follows a Conv (Relu, Clip,
+/// Sigmoid, LeakyRelu, HardSigmoid, HardSwish, SiLU written as x·sigmoid(x), TensorFlow's arithmetic hard-swish and
+/// hard-sigmoid, see <see cref="HardActivations"/>) computed inside the convolution kernel.</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
     {
         FoldBatchNorms(graph);
-        SinkActivationsBelowTransposes(graph);
-        CancelTransposePairs(graph);
+        TransposeSinking.Apply(graph);
+        RemoveUnread(graph);
+        FoldPadsIntoWindows(graph);
+        // Before bias folding, which would take the hard activations' "+ 3" into the convolution's bias.
+        HardActivations.Apply(graph);
+        FoldBiasAdds(graph);
         FuseActivations(graph);
     }
 
-    /// <summary>Graphs converted from TensorFlow wrap every NCHW Conv in NHWC transposes, with the activation in
-    /// between: Conv → T(nhwc) → Relu → T(nchw). A pointwise activation commutes with a transpose, so it is moved
-    /// above it; the two transposes then meet and cancel, and the activation fuses into the Conv.</summary>
-    private static void SinkActivationsBelowTransposes(OnnxGraph graph)
+    /// <summary>A Pad of the spatial axes in front of a Conv (zeros) or MaxPool (−∞), as TensorFlow writes explicit
+    /// padding before a VALID window, becomes the window's own padding.</summary>
+    private static void FoldPadsIntoWindows(OnnxGraph graph)
     {
-        bool changed = true;
-        while (changed)
+        var readers = graph.ReaderCounts();
+        foreach (var pad in graph.Nodes.Where(n => n.OpType == "Pad").ToList())
         {
-            changed = false;
-            var readers = graph.ReaderCounts();
-            foreach (var act in graph.Nodes.Where(n => ActivationOf(graph, n) is not null).ToList())
+            if (pad.Text("mode", "constant") != "constant" || pad.Input(3) is not null) continue;
+            var pads = pad.Ints("pads") ?? (pad.Input(1) is { } p && graph.Constants.TryGetValue(p, out var t) ? t.ToLongs() : null);
+            if (pads is not { Length: 8 } || pads.Any(x => x < 0) || pads[0] + pads[1] + pads[4] + pads[5] != 0) continue;
+            if (readers.GetValueOrDefault(pad.Outputs[0]) != 1 || graph.OutputNames.Contains(pad.Outputs[0])) continue;
+            var window = graph.Nodes.FirstOrDefault(n => n.Inputs.Count > 0 && n.Inputs[0] == pad.Outputs[0]);
+            float? fill = pad.Input(2) is not { } v ? pad.Float("value", 0)
+                : graph.Constants.TryGetValue(v, out var f) && f.Data.Length == 1 ? (float)f.Data[0] : null;
+            bool fits = window?.OpType switch
             {
-                var transpose = SoleProducer(graph, readers, act.Inputs[0], "Transpose");
-                if (transpose is null) continue;
-                string x = transpose.Inputs[0], output = act.Outputs[0], moved = output + "/before_transpose";
-                act.Inputs[0] = x;
-                act.Outputs[0] = moved;
-                transpose.Inputs[0] = moved;
-                transpose.Outputs[0] = output;
-                graph.Nodes.Remove(act);
-                graph.Nodes.Insert(graph.Nodes.IndexOf(transpose), act);
-                changed = true;
-                break;
-            }
+                "Conv" => fill == 0,
+                "MaxPool" => fill == float.NegativeInfinity && window.Outputs.Count == 1,
+                _ => false,
+            };
+            if (!fits || window!.Text("auto_pad", "NOTSET") is not ("NOTSET" or "VALID")) continue;
+            var own = window.Ints("pads") ?? [0, 0, 0, 0];
+            window.Attributes = new Dictionary<string, AttributeProto>(window.Attributes)
+            {
+                ["auto_pad"] = new() { Name = "auto_pad", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8("NOTSET") },
+                ["pads"] = new() { Name = "pads", Type = AttributeProto.Types.AttributeType.Ints, Ints = { own[0] + pads[2], own[1] + pads[3], own[2] + pads[6], own[3] + pads[7] } },
+            };
+            window.Inputs[0] = pad.Inputs[0];
+            graph.Nodes.Remove(pad);
         }
     }
 
-    /// <summary>Transpose(p2) of Transpose(p1) with p1∘p2 = identity reads the original tensor instead; transposes
-    /// left without readers are removed.</summary>
-    private static void CancelTransposePairs(OnnxGraph graph)
+    /// <summary>Add of a per-output-channel constant (TensorFlow's BiasAdd after a bias-free Conv) goes into the
+    /// convolution's bias.</summary>
+    private static void FoldBiasAdds(OnnxGraph graph)
     {
-        var producers = new Dictionary<string, GraphNode>();
-        foreach (var n in graph.Nodes) foreach (var o in n.Outputs) producers[o] = n;
-        foreach (var second in graph.Nodes.Where(n => n.OpType == "Transpose").ToList())
+        foreach (var add in graph.Nodes.Where(n => n.OpType == "Add" && n.Inputs.Count == 2).ToList())
         {
-            if (graph.OutputNames.Contains(second.Outputs[0])) continue;
-            if (!producers.TryGetValue(second.Inputs[0], out var first) || first.OpType != "Transpose") continue;
-            long[]? p1 = first.Ints("perm"), p2 = second.Ints("perm");
-            if (p1 is null || p2 is null || p1.Length != p2.Length || Enumerable.Range(0, p2.Length).Any(i => p1[p2[i]] != i)) continue;
-            foreach (var reader in graph.Nodes)
-                for (int i = 0; i < reader.Inputs.Count; i++)
-                    if (reader.Inputs[i] == second.Outputs[0]) reader.Inputs[i] = first.Inputs[0];
-            graph.Nodes.Remove(second);
+            var readers = graph.ReaderCounts();
+            int constantAt = graph.Constants.ContainsKey(add.Inputs[1]) ? 1 : graph.Constants.ContainsKey(add.Inputs[0]) ? 0 : -1;
+            if (constantAt < 0) continue;
+            var conv = SoleProducer(graph, readers, add.Inputs[1 - constantAt], "Conv");
+            if (conv is null || conv.Fused.Function != UnaryFunction.Identity || !graph.Constants.TryGetValue(conv.Inputs[1], out var w)) continue;
+            var c = graph.Constants[add.Inputs[constantAt]];
+            int channels = w.Shape[0];
+            int[] shape = [.. Enumerable.Repeat(1, Math.Max(0, 4 - c.Shape.Length)), .. c.Shape];
+            bool perChannel = c.Shape.Length <= 4 && shape[0] == 1 && shape[2] == 1 && shape[3] == 1 && (shape[1] == channels || shape[1] == 1);
+            if (!perChannel) continue;
+            var bias = conv.Input(2) is { } b ? graph.Constants[b].Data : new double[channels];
+            var summed = Enumerable.Range(0, channels).Select(k => (double)((float)bias[k] + (float)c.Data[c.Data.Length == 1 ? 0 : k])).ToArray();
+            graph.Constants[conv.Name + "/bias_add"] = new HostTensor(summed, [channels], false);
+            if (conv.Inputs.Count > 2) conv.Inputs[2] = conv.Name + "/bias_add"; else conv.Inputs.Add(conv.Name + "/bias_add");
+            Bypass(graph, add, conv);
         }
-        RemoveUnread(graph);
     }
 
     private static void RemoveUnread(OnnxGraph graph)
@@ -144,6 +161,8 @@ internal static class GraphFusion
         "LeakyRelu" => new Activation(UnaryFunction.LeakyRelu, node.Float("alpha", 0.01f)),
         "HardSigmoid" => new Activation(UnaryFunction.HardSigmoid, node.Float("alpha", 0.2f), node.Float("beta", 0.5f)),
         "HardSwish" => new Activation(UnaryFunction.HardSwish),
+        HardActivations.HardSwishRelu6 => new Activation(UnaryFunction.HardSwishRelu6, node.Float("alpha", 0)),
+        HardActivations.HardSigmoidRelu6 => new Activation(UnaryFunction.HardSigmoidRelu6, node.Float("alpha", 0)),
         "Clip" => ClipBounds(graph, node) is var (lo, hi) ? new Activation(UnaryFunction.Clip, lo, hi) : null,
         _ => null,
     };

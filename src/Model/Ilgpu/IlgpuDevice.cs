@@ -13,10 +13,15 @@ public enum IlgpuTarget { Cuda, CpuAccelerator }
 /// <summary>No CUDA device is usable; the caller decides whether to fall back to the CPU engine.</summary>
 public sealed class GpuUnavailableException(string message, Exception? inner = null) : MoeDetectException(message, inner);
 
-/// <summary>An ILGPU context and the accelerator opened on it.</summary>
+/// <summary>An ILGPU context, the accelerator opened on it, and the stream the engine launches on: on CUDA a stream of
+/// its own (CUDA graphs cannot capture the legacy default stream), created blocking so that ILGPU's copies on the
+/// default stream stay ordered with it; on the CPU accelerator its default stream.</summary>
 internal sealed class IlgpuDevice(Context context, Accelerator accelerator) : IDisposable
 {
     public Accelerator Accelerator { get; } = accelerator;
+    public AcceleratorStream Stream { get; } = accelerator is CudaAccelerator cuda
+        ? cuda.CreateStream(StreamFlags.CU_STREAM_DEFAULT)
+        : accelerator.DefaultStream;
 
     public static IlgpuDevice Open(IlgpuTarget target)
     {
@@ -48,6 +53,7 @@ internal sealed class IlgpuDevice(Context context, Accelerator accelerator) : ID
 
     public void Dispose()
     {
+        if (Stream != Accelerator.DefaultStream) Stream.Dispose();
         Accelerator.Dispose();
         context.Dispose();
     }

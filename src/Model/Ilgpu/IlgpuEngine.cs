@@ -19,14 +19,16 @@ public sealed class IlgpuEngine : IInferenceEngine
     private readonly OnnxGraph _graph;
     private readonly Dictionary<int, ExecutionPlan> _plans = new();
     private readonly bool _fixedBatchOfOne;
+    private readonly Action<string> _warn;
     private DeviceLetterbox? _letterbox;
 
-    private IlgpuEngine(IlgpuDevice device, OnnxGraph graph, int maxBatch)
+    private IlgpuEngine(IlgpuDevice device, OnnxGraph graph, int maxBatch, Action<string>? warn)
     {
         _device = device;
         var accelerator = device.Accelerator;
         _graph = graph;
-        _kernels = new KernelLibrary(accelerator);
+        _kernels = new KernelLibrary(accelerator, device.Stream);
+        _warn = warn ?? (_ => { });
         _constants = new ConstantCache(accelerator);
         MaxBatch = maxBatch;
         _fixedBatchOfOne = graph.InputShape.FirstOrDefault() == 1;
@@ -36,10 +38,10 @@ public sealed class IlgpuEngine : IInferenceEngine
     /// <summary>Loads <paramref name="onnx"/> for <paramref name="target"/>. Throws <see cref="InvalidModelException"/>
     /// (<see cref="UnsupportedOperatorException"/> for an operator it cannot run) or <see cref="GpuUnavailableException"/>.</summary>
     public static IlgpuEngine Load(byte[] onnx, string modelLabel, IlgpuTarget target, int maxBatch = 64,
-        IReadOnlyList<string>? outputNames = null)
+        IReadOnlyList<string>? outputNames = null, Action<string>? warn = null)
     {
         var graph = PrepareGraph(onnx, modelLabel, outputNames);
-        return new IlgpuEngine(IlgpuDevice.Open(target), graph, maxBatch);
+        return new IlgpuEngine(IlgpuDevice.Open(target), graph, maxBatch, warn);
     }
 
     /// <summary>Parses, checks and fuses a graph, keeping only <paramref name="outputNames"/> (all outputs when null).
@@ -55,6 +57,8 @@ public sealed class IlgpuEngine : IInferenceEngine
             graph.OutputNames = outputNames.ToList();
         }
         GraphFusion.Apply(graph);
+        // After the rewrites: an operator they remove (a Pad folded into a Conv) need not run.
+        OperatorSupport.Check(graph);
         return graph;
     }
 
@@ -65,7 +69,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     {
         try
         {
-            return Load(onnx, modelLabel, IlgpuTarget.Cuda, outputNames: outputNames);
+            return Load(onnx, modelLabel, IlgpuTarget.Cuda, outputNames: outputNames, warn: request.Warn);
         }
         catch (GpuUnavailableException e) when (request.Device == ComputeDevice.Auto)
         {
@@ -119,6 +123,19 @@ public sealed class IlgpuEngine : IInferenceEngine
         return new EngineOutput(tensors, null, timings);
     }
 
+    /// <summary>What a run of <paramref name="batchSize"/> does on the device (the plan is built if it is not yet):
+    /// graph-level counts after load-time rewriting, and per run the kernel launches, host steps, and the driver
+    /// calls that start device work (one per CUDA graph once the plan replays graphs). Fixed-batch-1 graphs run the
+    /// batch item by item, so their counts are per item times <see cref="IlgpuPlanSummary.PlanRunsPerBatch"/>.</summary>
+    public IlgpuPlanSummary Summary(int batchSize)
+    {
+        int planBatch = _fixedBatchOfOne ? 1 : batchSize;
+        int perItem = _graph.InputShape.Skip(1).Aggregate(1, (a, d) => a * Math.Max(1, d));
+        var steps = Plan(planBatch, planBatch * perItem).Steps;
+        return new IlgpuPlanSummary(_graph.Nodes.Count, _graph.Nodes.Count(n => n.OpType == "Transpose"), steps.Launches,
+            steps.HostSteps, steps.DeviceSubmissions, steps.UsesCudaGraphs, _fixedBatchOfOne ? batchSize : 1);
+    }
+
     /// <summary>Only the preprocessing of <see cref="RunImages"/>, downloaded (for checks against the CPU path).</summary>
     public float[] Preprocess(IReadOnlyList<BgrImage> images, InputSpec spec, out LetterboxTransform[] letterboxes)
     {
@@ -148,7 +165,7 @@ public sealed class IlgpuEngine : IInferenceEngine
             var shape = InputShape(batchSize, inputLength);
             try
             {
-                plan = OperatorCompiler.Build(_graph, _kernels, _constants, shape);
+                plan = OperatorCompiler.Build(_graph, _kernels, _constants, shape, _warn);
             }
             catch (DeviceOutOfMemoryException e)
             {
@@ -179,4 +196,14 @@ public sealed class IlgpuEngine : IInferenceEngine
         _constants.Dispose();
         _device.Dispose();
     }
+}
+
+/// <summary>Counts for one plan (see <see cref="IlgpuEngine.Summary"/>); per run of the plan, which runs
+/// <see cref="PlanRunsPerBatch"/> times per batch.</summary>
+public sealed record IlgpuPlanSummary(int Nodes, int Transposes, int Launches, int HostSteps, int DeviceSubmissions,
+    bool CudaGraphs, int PlanRunsPerBatch)
+{
+    public override string ToString() =>
+        $"{Nodes} nodes ({Transposes} Transpose), {Launches} kernel launches and {HostSteps} host steps per plan run, " +
+        $"{DeviceSubmissions} device submissions{(CudaGraphs ? " (CUDA graphs)" : "")}, {PlanRunsPerBatch} plan run(s) per batch";
 }

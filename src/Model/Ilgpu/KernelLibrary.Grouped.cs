@@ -80,4 +80,13 @@ internal sealed partial class KernelLibrary
         _depthwise ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run);
         _depthwise(DepthwiseConvolutionKernel.Threads(g), x, w, bias, y, g, activation);
     }
+
+    private Action<KernelConfig, T1, T2, T3> BindConfig<T1, T2, T3>(Action<AcceleratorStream, KernelConfig, T1, T2, T3> k)
+        where T1 : struct where T2 : struct where T3 : struct => (c, a, b, d) => k(Stream, c, a, b, d);
+    private Action<KernelConfig, T1, T2, T3, T4> BindConfig<T1, T2, T3, T4>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct => (c, a, b, d, e) => k(Stream, c, a, b, d, e);
+    private Action<KernelConfig, T1, T2, T3, T4, T5> BindConfig<T1, T2, T3, T4, T5>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct => (c, a, b, d, e, f) => k(Stream, c, a, b, d, e, f);
+    private Action<KernelConfig, T1, T2, T3, T4, T5, T6> BindConfig<T1, T2, T3, T4, T5, T6>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct => (c, a, b, d, e, f, g) => k(Stream, c, a, b, d, e, f, g);
 }

@@ -6,8 +6,10 @@ using MoeDetect.Kernels.Tensors;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>The kernels of MoeDetect.Kernels compiled for one accelerator, each loaded on first use and kept.
-/// Multi-kernel operations (top-k, the pointwise GEMMs) are launched here with their group shapes.</summary>
-internal sealed partial class KernelLibrary(Accelerator accelerator)
+/// Multi-kernel operations (top-k, the pointwise GEMMs) are launched here with their group shapes. Every launch goes
+/// to <see cref="Stream"/> (default: the accelerator's), so a plan's launches can be captured into a CUDA graph,
+/// which the legacy default stream does not allow.</summary>
+internal sealed partial class KernelLibrary(Accelerator accelerator, AcceleratorStream? stream = null)
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>? _unary;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>? _binary;
@@ -26,49 +28,62 @@ internal sealed partial class KernelLibrary(Accelerator accelerator)
     private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
 
     public Accelerator Accelerator => accelerator;
+    public AcceleratorStream Stream { get; } = stream ?? accelerator.DefaultStream;
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Activation> Unary =>
-        _unary ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Activation>(ElementwiseKernels.Unary);
+        _unary ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, Activation>(ElementwiseKernels.Unary));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator> Binary =>
-        _binary ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>(ElementwiseKernels.Binary);
+        _binary ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>(ElementwiseKernels.Binary));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator> BinaryTrailing =>
-        _binaryTrailing ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator>(ElementwiseKernels.BinaryTrailing);
+        _binaryTrailing ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator>(ElementwiseKernels.BinaryTrailing));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int> Copy =>
-        _copy ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int>(ElementwiseKernels.Copy);
+        _copy ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int>(ElementwiseKernels.Copy));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> Convolution =>
-        _conv ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(ConvolutionKernel.Run);
+        _conv ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(ConvolutionKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
-        _pool ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool);
+        _pool ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode> Reduce =>
-        _reduce ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce);
+        _reduce ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry> Resize =>
-        _resize ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>(ResizeKernel.Run);
+        _resize ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>(ResizeKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct> MatrixMultiply =>
-        _matmul ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>(MatrixKernels.Multiply);
+        _matmul ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>(MatrixKernels.Multiply));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> Softmax =>
-        _softmax ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(AxisKernels.Softmax);
+        _softmax ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(AxisKernels.Softmax));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Gather =>
-        _gather ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(AxisKernels.Gather);
+        _gather ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(AxisKernels.Gather));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float> Pad =>
-        _pad ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float>(PadKernel.Constant);
+        _pad ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float>(PadKernel.Constant));
 
     public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
-        _letterbox ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run);
+        _letterbox ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6> Where =>
         _where ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>(SelectionKernels.Where);
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int> GatherElements =>
         _gatherElements ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>(SelectionKernels.GatherElements);
+
+    // ILGPU's stream-bound loaders bind to the accelerator's default stream; these bind to the library's stream.
+    private Action<Index1D, T1, T2, T3> Bind<T1, T2, T3>(Action<AcceleratorStream, Index1D, T1, T2, T3> k) =>
+        (i, a, b, c) => k(Stream, i, a, b, c);
+    private Action<Index1D, T1, T2, T3, T4> Bind<T1, T2, T3, T4>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4> k) =>
+        (i, a, b, c, d) => k(Stream, i, a, b, c, d);
+    private Action<Index1D, T1, T2, T3, T4, T5> Bind<T1, T2, T3, T4, T5>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5> k) =>
+        (i, a, b, c, d, e) => k(Stream, i, a, b, c, d, e);
+    private Action<Index1D, T1, T2, T3, T4, T5, T6> Bind<T1, T2, T3, T4, T5, T6>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6> k) =>
+        (i, a, b, c, d, e, f) => k(Stream, i, a, b, c, d, e, f);
+    private Action<Index1D, T1, T2, T3, T4, T5, T6, T7> Bind<T1, T2, T3, T4, T5, T6, T7>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7> k) =>
+        (i, a, b, c, d, e, f, g) => k(Stream, i, a, b, c, d, e, f, g);
 }

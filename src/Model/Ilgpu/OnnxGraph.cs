@@ -49,7 +49,8 @@ internal sealed class GraphNode(string opType, string name, List<string> inputs,
     public string Name { get; } = name;
     public List<string> Inputs { get; } = inputs;
     public List<string> Outputs { get; } = outputs;
-    public IReadOnlyDictionary<string, AttributeProto> Attributes { get; } = attributes;
+    /// <summary>Load-time rewrites may replace them (an axis moved with a transpose).</summary>
+    public IReadOnlyDictionary<string, AttributeProto> Attributes { get; set; } = attributes;
     public Kernels.Tensors.Activation Fused { get; set; } = Kernels.Tensors.Activation.None;
 
     public string Label => $"{OpType} node '{Name}'";
@@ -112,7 +113,6 @@ internal sealed class OnnxGraph
             Inputs = inputs.Select(i => (i.Name, Dims(i))).ToList(),
             OutputNames = graph.Output.Select(o => o.Name).ToList(), Opset = opset,
         };
-        OperatorSupport.Check(parsed);
         return parsed;
     }
 

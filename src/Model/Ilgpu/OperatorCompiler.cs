@@ -12,7 +12,7 @@ internal sealed partial class OperatorCompiler
     private readonly KernelLibrary _kernels;
     private readonly ConstantCache _constants;
     private readonly Dictionary<string, Value> _values = new();
-    private readonly List<Action> _steps = new();
+    private readonly List<PlanStep> _steps = new();
     private readonly List<Storage> _storages = new();
     private readonly List<MemoryBuffer> _planOwned = new();
     private GraphNode _node = null!;
@@ -26,16 +26,18 @@ internal sealed partial class OperatorCompiler
 
     private Accelerator Accelerator => _kernels.Accelerator;
 
-    public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape) =>
-        BuildForInputs(graph, kernels, constants, [inputShape]);
+    public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape,
+        Action<string>? warn = null) =>
+        BuildForInputs(graph, kernels, constants, [inputShape], warn);
 
     /// <summary>A plan for a graph with several inputs (an MoE segment): one shape per <see cref="OnnxGraph.Inputs"/> entry.</summary>
-    public static ExecutionPlan BuildForInputs(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, IReadOnlyList<int[]> inputShapes)
+    public static ExecutionPlan BuildForInputs(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, IReadOnlyList<int[]> inputShapes,
+        Action<string>? warn = null)
     {
         var compiler = new OperatorCompiler(graph, kernels, constants);
         try
         {
-            return compiler.Compile(inputShapes);
+            return compiler.Compile(inputShapes, warn ?? (_ => { }));
         }
         catch
         {
@@ -44,7 +46,7 @@ internal sealed partial class OperatorCompiler
         }
     }
 
-    private ExecutionPlan Compile(IReadOnlyList<int[]> inputShapes)
+    private ExecutionPlan Compile(IReadOnlyList<int[]> inputShapes, Action<string> warn)
     {
         var inputs = inputShapes.Select(shape => new DeviceTensor(shape, Own(Elements(shape)), isInteger: false)).ToList();
         for (int i = 0; i < inputs.Count; i++) _values[_graph.Inputs[i].Name] = inputs[i];
@@ -61,7 +63,8 @@ internal sealed partial class OperatorCompiler
             outputs.Add((name, value));
         }
         long intermediate = MemoryPlan.Assign(_storages, Accelerator, _planOwned);
-        return new ExecutionPlan(Accelerator, inputs[0], _steps, outputs, _planOwned, intermediate * sizeof(float)) { Inputs = inputs };
+        var steps = new StepSequence(_steps, _kernels.Stream, warn);
+        return new ExecutionPlan(Accelerator, inputs[0], steps, outputs, _planOwned, intermediate * sizeof(float)) { Inputs = inputs };
     }
 
     private void CompileNode(GraphNode node)
@@ -159,10 +162,15 @@ internal sealed partial class OperatorCompiler
     }
 
     /// <summary>Appends a launch; the tensors it touches stay alive at least until it has run.</summary>
-    private void Emit(Action launch, params DeviceTensor[] touched)
+    private void Emit(Action launch, params DeviceTensor[] touched) => Append(new PlanStep(launch, OnHost: false), touched);
+
+    /// <summary>Appends work done on the host between launches (it may synchronise and copy).</summary>
+    private void EmitOnHost(Action work, params DeviceTensor[] touched) => Append(new PlanStep(work, OnHost: true), touched);
+
+    private void Append(PlanStep planStep, DeviceTensor[] touched)
     {
         int step = _steps.Count;
-        _steps.Add(launch);
+        _steps.Add(planStep);
         foreach (var t in touched) t.Storage.LastStep = Math.Max(t.Storage.LastStep, step);
     }
 

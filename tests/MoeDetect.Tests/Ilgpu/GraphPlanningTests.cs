@@ -53,6 +53,17 @@ public sealed class GraphPlanningTests
     }
 
     [Fact]
+    public void A_free_batch_runs_in_one_plan_through_reshapes_with_0_and_minus_1()
+    {
+        var model = new TinyOnnxGraph().Input("x", 2, 3, 4).Random("w", 1, 5, 2, 1, 1).Longs("flat", 0, -1).Longs("back", -1, 5, 12)
+            .Node("Conv", ["x", "w"], ["c"]).Node("Reshape", ["c", "flat"], ["f"]).Node("Softmax", ["f"], ["s"], ("axis", 1))
+            .Node("Reshape", ["s", "back"], ["y"]).Output("y").Build();
+        using var engine = IlgpuEngine.Load(model, "test", IlgpuTarget.CpuAccelerator);
+        Assert.Equal(1, engine.Summary(3).PlanRunsPerBatch);
+        Assert.True(OrtParity.MaxAbsError(model, [3, 2, 3, 4]) < 1e-6f);
+    }
+
+    [Fact]
     public void A_chain_of_layers_reuses_two_buffers()
     {
         // Ten same-sized layers: liveness lets intermediate tensors alternate between two slots.

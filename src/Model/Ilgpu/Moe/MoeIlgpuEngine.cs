@@ -45,7 +45,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine
         try
         {
             _dispatch = new ExpertDispatch(accelerator);
-            var kernels = new KernelLibrary(accelerator);
+            var kernels = new KernelLibrary(accelerator, device.Stream);
             DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
             for (int s = 0; s < steps.Length; s++)
             {

@@ -1,0 +1,85 @@
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>One step of a plan: a kernel launch on the plan's stream, or work on the host between launches (it may
+/// synchronise, download and upload, so it can never be part of a CUDA graph).</summary>
+internal readonly record struct PlanStep(Action Run, bool OnHost);
+
+/// <summary>Runs a plan's steps in order. On CUDA each stretch of launches between host steps is recorded into a
+/// <see cref="CudaGraph"/> on the plan's second run (the first has loaded every kernel) and replayed from then on.
+/// If the driver refuses, one warning and plain launches for good. MOEDETECT_CUDA_GRAPHS=0 turns graphs off (to
+/// compare).</summary>
+internal sealed class StepSequence : IDisposable
+{
+    private readonly List<(List<Action> Launches, Action? ThenOnHost)> _stretches = [];
+    private readonly CudaStream? _stream;
+    private readonly CudaGraph?[] _graphs;
+    private readonly Action<string> _warn;
+    private bool _plain;
+    private int _runs;
+
+    public StepSequence(IReadOnlyList<PlanStep> steps, AcceleratorStream stream, Action<string> warn)
+    {
+        var launches = new List<Action>();
+        foreach (var step in steps)
+        {
+            if (!step.OnHost) { launches.Add(step.Run); continue; }
+            _stretches.Add((launches, step.Run));
+            launches = [];
+        }
+        _stretches.Add((launches, null));
+        _graphs = new CudaGraph?[_stretches.Count];
+        _stream = Environment.GetEnvironmentVariable("MOEDETECT_CUDA_GRAPHS") == "0" ? null : stream as CudaStream;
+        _warn = warn;
+        Launches = steps.Count(s => !s.OnHost);
+        HostSteps = steps.Count - Launches;
+    }
+
+    /// <summary>Kernel launches per run (a replayed graph still runs them all, with one driver call).</summary>
+    public int Launches { get; }
+    public int HostSteps { get; }
+    /// <summary>Driver calls per run that start device work: launches, or one per captured stretch once replaying.</summary>
+    public int DeviceSubmissions => _stretches.Select((s, i) => _graphs[i] is not null ? 1 : s.Launches.Count).Sum();
+    public bool UsesCudaGraphs => _graphs.Any(g => g is not null);
+
+    public void Run()
+    {
+        bool capture = _stream is not null && !_plain && _runs++ >= 1;
+        for (int i = 0; i < _stretches.Count; i++)
+        {
+            var (launches, thenOnHost) = _stretches[i];
+            if (capture && _graphs[i] is null && launches.Count > 0) _graphs[i] = TryCapture(launches);
+            if (_graphs[i] is { } graph) graph.Launch();
+            else foreach (var launch in launches) launch();
+            thenOnHost?.Invoke();
+        }
+    }
+
+    private CudaGraph? TryCapture(List<Action> launches)
+    {
+        try
+        {
+            return CudaGraph.Capture(_stream!, launches);
+        }
+        catch (Exception e) when (e is CudaGraphException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            _warn($"warning: --engine ilgpu: CUDA graph capture failed ({e.Message}); launching kernels one by one");
+            _plain = true;
+            DisposeGraphs();
+            return null;
+        }
+    }
+
+    private void DisposeGraphs()
+    {
+        for (int i = 0; i < _graphs.Length; i++)
+        {
+            _graphs[i]?.Dispose();
+            _graphs[i] = null;
+        }
+    }
+
+    public void Dispose() => DisposeGraphs();
+}
