@@ -58,6 +58,7 @@ public static class OrtSessionFactory
             }
             if (cuda is not null)
             {
+                model = TwoStageTopK.Rewrite(model, modelLabel);
                 using var provider = new OrtCUDAProviderOptions();
                 provider.UpdateOptions(cuda.ProviderOptions());
                 options.AppendExecutionProvider_CUDA(provider);
