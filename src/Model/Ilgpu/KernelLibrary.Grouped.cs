@@ -32,13 +32,13 @@ internal sealed partial class KernelLibrary
     /// <paramref name="scratch"/> holds <see cref="TopKShape.ScratchPerRow"/> ints per row.</summary>
     public void TopK(ArrayView<float> x, ArrayView<int> scratch, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
     {
-        _topKClear ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.Clear);
-        _topKHistogram ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, TopKShape, int>(TopKKernels.Histogram);
-        _topKPickDigit ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, TopKShape, int>(TopKKernels.PickDigit);
-        _topKCount ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.CountChunks);
-        _topKScan ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.ScanChunks);
-        _topKCompact ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.Compact);
-        _topKSort ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>(TopKKernels.Sort);
+        _topKClear ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.Clear));
+        _topKHistogram ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape, int>(TopKKernels.Histogram));
+        _topKPickDigit ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, TopKShape, int>(TopKKernels.PickDigit));
+        _topKCount ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.CountChunks));
+        _topKScan ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.ScanChunks));
+        _topKCompact ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.Compact));
+        _topKSort ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>(TopKKernels.Sort));
         var chunks = new KernelConfig(new Index2D(s.Chunks, s.Rows), new Index2D(GroupSize, 1));
         _topKClear(s.Rows * s.ScratchPerRow, scratch, s);
         for (int pass = 0; pass < 4; pass++)
@@ -59,13 +59,13 @@ internal sealed partial class KernelLibrary
     {
         if (tensorCores)
         {
-            _tensorCore ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run);
+            _tensorCore ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run));
             int tile = TensorCoreConvolutionKernel.Tile;
             var grid = new Index3D((g.Pixels + tile - 1) / tile, (g.OutChannels + tile - 1) / tile, g.Batch);
             _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, w, bias, y, g, activation);
             return;
         }
-        _pointwise ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run);
+        _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run));
         int side = PointwiseConvolutionKernel.MaxGroupSide;
         // The largest group the accelerator allows, up to 16 × 16, wider than tall.
         int dx = Math.Min(side, GroupSize), dy = Math.Max(1, Math.Min(side, GroupSize / dx));
@@ -77,7 +77,7 @@ internal sealed partial class KernelLibrary
     public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
         WindowGeometry g, Activation activation)
     {
-        _depthwise ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run);
+        _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run));
         _depthwise(DepthwiseConvolutionKernel.Threads(g), x, w, bias, y, g, activation);
     }
 

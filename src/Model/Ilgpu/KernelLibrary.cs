@@ -70,12 +70,14 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
         _letterbox ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6> Where =>
-        _where ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>(SelectionKernels.Where);
+        _where ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>(SelectionKernels.Where));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int> GatherElements =>
-        _gatherElements ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>(SelectionKernels.GatherElements);
+        _gatherElements ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>(SelectionKernels.GatherElements));
 
     // ILGPU's stream-bound loaders bind to the accelerator's default stream; these bind to the library's stream.
+    private Action<Index1D, T1, T2> Bind<T1, T2>(Action<AcceleratorStream, Index1D, T1, T2> k) =>
+        (i, a, b) => k(Stream, i, a, b);
     private Action<Index1D, T1, T2, T3> Bind<T1, T2, T3>(Action<AcceleratorStream, Index1D, T1, T2, T3> k) =>
         (i, a, b, c) => k(Stream, i, a, b, c);
     private Action<Index1D, T1, T2, T3, T4> Bind<T1, T2, T3, T4>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4> k) =>
@@ -86,4 +88,6 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
         (i, a, b, c, d, e, f) => k(Stream, i, a, b, c, d, e, f);
     private Action<Index1D, T1, T2, T3, T4, T5, T6, T7> Bind<T1, T2, T3, T4, T5, T6, T7>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7> k) =>
         (i, a, b, c, d, e, f, g) => k(Stream, i, a, b, c, d, e, f, g);
+    private Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8> Bind<T1, T2, T3, T4, T5, T6, T7, T8>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8> k) =>
+        (i, a, b, c, d, e, f, g, h) => k(Stream, i, a, b, c, d, e, f, g, h);
 }

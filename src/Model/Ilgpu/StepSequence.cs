@@ -63,7 +63,8 @@ internal sealed class StepSequence : IDisposable
         {
             return CudaGraph.Capture(_stream!, launches);
         }
-        catch (Exception e) when (e is CudaGraphException or DllNotFoundException or EntryPointNotFoundException)
+        // A launch refused during capture (CudaException) ends the capture too (CudaGraph.Capture); run plainly then.
+        catch (Exception e) when (e is CudaGraphException or CudaException or DllNotFoundException or EntryPointNotFoundException)
         {
             _warn($"warning: --engine ilgpu: CUDA graph capture failed ({e.Message}); launching kernels one by one");
             _plain = true;

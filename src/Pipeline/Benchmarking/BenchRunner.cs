@@ -45,16 +45,30 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         using (model)
         {
             frames.CheckFits(model.Input, "the frames");
-            var statistics = new StageStatistics();
-            var loop = new BatchLoop(model, frames, decode, batch);
-            for (int i = 0; i < UntimedBatches; i++) loop.Next(new StageStatistics());
-            int batchesToRun = Math.Max(1, (frameCount + batch - 1) / batch);
-            var wall = Stopwatch.StartNew();
-            for (int i = 0; i < batchesToRun; i++) loop.Next(statistics);
-            double seconds = wall.Elapsed.TotalSeconds;
-            var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
-            return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages);
+            try
+            {
+                return Time(model, variant, batch);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // One engine failing mid-run (a driver error, say) is that row's result; the other variants still run.
+                return new BenchResult(variant.Name, model.Engine.Name, batch, 0, 0, new Dictionary<string, double>(),
+                    $"{e.GetType().Name}: {e.Message.Split('\n', 2)[0].Trim()}");
+            }
         }
+    }
+
+    private BenchResult Time(DetectorModel model, BenchVariant variant, int batch)
+    {
+        var statistics = new StageStatistics();
+        var loop = new BatchLoop(model, frames, decode, batch);
+        for (int i = 0; i < UntimedBatches; i++) loop.Next(new StageStatistics());
+        int batchesToRun = Math.Max(1, (frameCount + batch - 1) / batch);
+        var wall = Stopwatch.StartNew();
+        for (int i = 0; i < batchesToRun; i++) loop.Next(statistics);
+        double seconds = wall.Elapsed.TotalSeconds;
+        var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
+        return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages);
     }
 
     /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics.</summary>

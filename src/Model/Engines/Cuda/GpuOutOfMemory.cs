@@ -5,7 +5,7 @@ namespace MoeDetect.Model.Engines.Cuda;
 public static class GpuOutOfMemory
 {
     private static readonly string[] Signs =
-        ["out of memory", "Failed to allocate memory", "cudaErrorMemoryAllocation", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED"];
+        ["out of memory", "Failed to allocate memory", "is smaller than requested bytes", "cudaErrorMemoryAllocation", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED"];
 
     public static bool Matches(Exception e) =>
         e is OutOfMemoryException || Signs.Any(s => e.Message.Contains(s, StringComparison.OrdinalIgnoreCase));
