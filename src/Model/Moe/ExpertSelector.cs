@@ -11,20 +11,6 @@ public sealed class ExpertSelector(RoutingSettings settings)
 
     public RoutingSettings Settings { get; } = settings;
 
-    /// <summary>The selector for a model file as the user asked: <c>--video-hysteresis</c> overrides the manifest's,
-    /// e.g. 0 to measure how often routes flip without it.</summary>
-    public static ExpertSelector ForRequest(MoeManifest manifest, Engines.EngineRequest request) =>
-        new(request.VideoHysteresis is { } h ? manifest.Routing with { VideoHysteresis = h } : manifest.Routing);
-
-    /// <summary>Choices for every frame of a batch from the router's logits <c>[batch, experts]</c>.</summary>
-    public (int[] Experts, double[] Weights)[] SelectBatch(ReadOnlySpan<float> logits, int batchSize, int block, IReadOnlyList<string>? streams)
-    {
-        int experts = logits.Length / batchSize;
-        var choices = new (int[] Experts, double[] Weights)[batchSize];
-        for (int f = 0; f < batchSize; f++) choices[f] = Select(logits.Slice(f * experts, experts), block, streams?[f]);
-        return choices;
-    }
-
     public static double[] Softmax(ReadOnlySpan<float> logits, double temperature)
     {
         var p = new double[logits.Length];

@@ -135,7 +135,7 @@ public sealed class MoeBoundEngine : IRoutedPixelEngine
     }
 
     /// <summary>Runs the pieces of one batch with their outputs left in the provider's memory.</summary>
-    private sealed class DeviceExecutor(MoeBoundEngine engine, DeviceScope scope) : IMoeStepExecutor
+    private sealed class DeviceExecutor(MoeBoundEngine engine, DeviceScope scope) : IMoeStepExecutor<OrtValue>
     {
         public void RunSegment(ManifestStep step, Dictionary<string, OrtValue> env)
         {

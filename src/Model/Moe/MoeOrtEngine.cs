@@ -60,7 +60,7 @@ public sealed class MoeOrtEngine : IRoutedEngine
     }
 
     /// <summary>Runs the pieces of one batch on host tensors; the scope owns every value made on the way.</summary>
-    private sealed class HostExecutor(MoeOrtEngine engine, TensorScope scope) : IMoeStepExecutor
+    private sealed class HostExecutor(MoeOrtEngine engine, TensorScope scope) : IMoeStepExecutor<OrtValue>
     {
         public void RunSegment(ManifestStep step, Dictionary<string, OrtValue> env)
         {

@@ -4,18 +4,19 @@ using MoeDetect.Model.Engines;
 
 namespace MoeDetect.Model.Moe;
 
-/// <summary>How one engine runs the pieces of a model file over one batch; where its tensors live (host or device)
-/// is its own business. <see cref="MoeStepWalker"/> drives it.</summary>
-internal interface IMoeStepExecutor
+/// <summary>How one engine runs the pieces of a model file over one batch, on tensors of its own kind (host or
+/// device). <see cref="MoeStepWalker"/> drives it and times the router and expert calls, so each call returns with its
+/// work finished (an engine with an asynchronous device synchronises before returning).</summary>
+internal interface IMoeStepExecutor<TTensor>
 {
     /// <summary>Runs a segment on the environment's tensors and adds its outputs to the environment.</summary>
-    void RunSegment(ManifestStep step, Dictionary<string, OrtValue> env);
+    void RunSegment(ManifestStep step, Dictionary<string, TTensor> env);
 
     /// <summary>The router's logits for the batch, on the host ([batch × experts], row-major).</summary>
-    float[] RouterLogits(ManifestStep step, OrtValue x);
+    float[] RouterLogits(ManifestStep step, TTensor x);
 
     /// <summary>The block output: each chosen expert once over the frames that chose it, router-weighted.</summary>
-    OrtValue RunChosenExperts(ManifestStep step, OrtValue x, ExpertChoice[] choices);
+    TTensor RunChosenExperts(ManifestStep step, TTensor x, ExpertChoice[] choices);
 }
 
 /// <summary>The experts one frame runs in one MoE block (first = strongest) and their weights (summing to 1).</summary>
@@ -42,8 +43,8 @@ internal sealed class MoeStepWalker(MoeManifest manifest, ExpertSelector selecto
     public static MoeStepWalker For(MoeManifest manifest, EngineRequest request) => new(manifest,
         new ExpertSelector(request.VideoHysteresis is { } h ? manifest.Routing with { VideoHysteresis = h } : manifest.Routing));
 
-    public (FrameRoute[] Routes, double RouteMs, double ExpertsMs) Walk(IMoeStepExecutor executor,
-        Dictionary<string, OrtValue> env, int batchSize, IReadOnlyList<string>? streams)
+    public (FrameRoute[] Routes, double RouteMs, double ExpertsMs) Walk<TTensor>(IMoeStepExecutor<TTensor> executor,
+        Dictionary<string, TTensor> env, int batchSize, IReadOnlyList<string>? streams)
     {
         double routeMs = 0, expertsMs = 0;
         var gflops = new double[batchSize];

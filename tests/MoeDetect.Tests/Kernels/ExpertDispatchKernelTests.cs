@@ -1,6 +1,7 @@
 using ILGPU.Runtime;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Ilgpu.Moe;
+using MoeDetect.Model.Moe;
 
 namespace MoeDetect.Tests.Kernels;
 
@@ -9,9 +10,9 @@ namespace MoeDetect.Tests.Kernels;
 public sealed class ExpertDispatchKernelTests
 {
     // Seven frames of 5 values; frame f chose the experts listed (first = strongest) with these weights.
-    private static readonly (int[] Experts, double[] Weights)[] Choices =
+    private static readonly ExpertChoice[] Choices =
     [
-        ([0], [1.0]), ([2, 0], [0.7, 0.3]), ([1], [1.0]), ([0, 1], [0.6, 0.4]), ([2], [1.0]), ([0], [1.0]), ([1, 2], [0.55, 0.45]),
+        new([0], [1.0]), new([2, 0], [0.7, 0.3]), new([1], [1.0]), new([0, 1], [0.6, 0.4]), new([2], [1.0]), new([0], [1.0]), new([1, 2], [0.55, 0.45]),
     ];
     private const int ItemLength = 5;
 

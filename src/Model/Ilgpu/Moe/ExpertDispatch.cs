@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using MoeDetect.Kernels.Moe;
+using MoeDetect.Model.Moe;
 
 namespace MoeDetect.Model.Ilgpu.Moe;
 
@@ -9,15 +10,15 @@ namespace MoeDetect.Model.Ilgpu.Moe;
 internal sealed record ExpertGroup(int Expert, int[] Frames, float[] Weights, int Offset)
 {
     /// <summary>One group per chosen expert, in expert order (the order the CPU engine adds them in).</summary>
-    public static List<ExpertGroup> From((int[] Experts, double[] Weights)[] choices, int expertCount)
+    public static List<ExpertGroup> From(ExpertChoice[] choices, int expertCount)
     {
         var groups = new List<ExpertGroup>();
         int offset = 0;
         for (int e = 0; e < expertCount; e++)
         {
-            var frames = Enumerable.Range(0, choices.Length).Where(f => choices[f].Experts.Contains(e)).ToArray();
+            var frames = ExpertChoice.FramesOf(choices, e).ToArray();
             if (frames.Length == 0) continue;
-            var weights = frames.Select(f => (float)choices[f].Weights[Array.IndexOf(choices[f].Experts, e)]).ToArray();
+            var weights = frames.Select(f => choices[f].WeightOf(e)).ToArray();
             groups.Add(new ExpertGroup(e, frames, weights, offset));
             offset += frames.Length;
         }

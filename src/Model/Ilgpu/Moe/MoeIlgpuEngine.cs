@@ -9,50 +9,42 @@ namespace MoeDetect.Model.Ilgpu.Moe;
 /// <summary>Runs an ES-MoE model file (<c>.moedet</c>) with the project's ILGPU kernels, keeping every tensor on the
 /// device: segments, routers and experts are each compiled once (a plan per batch size, built on first use) and
 /// chained over a name → device tensor environment. At each MoE block the router runs on the device and its logits
-/// [batch, experts] are the block's one small read back to the host, where <see cref="ExpertSelector"/> chooses;
+/// [batch, experts] are the block's one small read back to the host, where <see cref="MoeStepWalker"/> chooses;
 /// the frames that chose each expert are gathered on the device and run through it together, and the block output
 /// is their router-weighted sum. Routes, GFLOPs and timings are reported as <see cref="MoeOrtEngine"/> reports them.</summary>
-public sealed class MoeIlgpuEngine : IRoutedEngine
+public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTensor>
 {
     private readonly MoeModelFile _file;
-    private readonly ExpertSelector _selector;
+    private readonly MoeStepWalker _walker;
     private readonly IlgpuDevice _device;
     private readonly ExpertDispatch _dispatch;
     private readonly string _inputName;
     private readonly int[] _itemShape;
-    /// <summary>Per manifest step: the segment's graph, or the MoE block's router.</summary>
-    private readonly DeviceGraph?[] _graphs;
-    /// <summary>Per manifest step: the MoE block's experts (null = identity); empty for segments.</summary>
-    private readonly DeviceGraph?[][] _experts;
-    /// <summary>Per manifest step: the MoE block's output when its frames chose different experts.</summary>
-    private readonly MemoryBuffer1D<float, Stride1D.Dense>?[] _blockOutputs;
+    /// <summary>Each manifest step's device pieces, keyed by the step itself (the walker hands steps back).</summary>
+    private readonly Dictionary<ManifestStep, StepPieces> _pieces = new(ReferenceEqualityComparer.Instance);
     private MemoryBuffer1D<float, Stride1D.Dense>? _input;
 
     private MoeIlgpuEngine(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuDevice device, int maxBatch)
     {
         _file = file;
         _device = device;
-        _selector = ExpertSelector.ForRequest(file.Manifest, request);
+        _walker = MoeStepWalker.For(file.Manifest, request);
         _inputName = file.Manifest.Input!["name"]!.GetValue<string>();
         _itemShape = itemShape;
         MaxBatch = maxBatch;
         var accelerator = device.Accelerator;
         Name = (accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu") + "-moe";
-        var steps = file.Manifest.Steps!;
-        _graphs = new DeviceGraph?[steps.Length];
-        _experts = new DeviceGraph?[steps.Length][];
-        _blockOutputs = new MemoryBuffer1D<float, Stride1D.Dense>?[steps.Length];
         try
         {
             _dispatch = new ExpertDispatch(accelerator);
             var kernels = new KernelLibrary(accelerator, device.Stream);
             DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
-            for (int s = 0; s < steps.Length; s++)
+            foreach (var step in file.Manifest.Steps!)
             {
-                var step = steps[s];
                 bool segment = step.Kind == "segment";
-                _graphs[s] = segment ? Load(step.Onnx!, step.Outputs) : Load(step.Router!.Onnx!, null);
-                _experts[s] = segment ? [] : step.Experts!.Select(e => e.Onnx is { } onnx ? Load(onnx, ["y"]) : null).ToArray();
+                var pieces = _pieces[step] = new StepPieces(segment ? Load(step.Onnx!, step.Outputs) : Load(step.Router!.Onnx!, null));
+                if (!segment)
+                    foreach (var expert in step.Experts!) pieces.Experts.Add(expert.Onnx is { } onnx ? Load(onnx, ["y"]) : null);
             }
         }
         catch
@@ -86,7 +78,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine
     public int MaxBatch { get; }
 
     /// <summary>Device memory the plans built so far keep for intermediate tensors (grows with each new batch size).</summary>
-    public long PlanBytes => _graphs.Concat(_experts.SelectMany(e => e)).Sum(g => g?.IntermediateBytes ?? 0);
+    public long PlanBytes => _pieces.Values.Sum(p => p.IntermediateBytes);
 
     private Accelerator Accelerator => _device.Accelerator;
 
@@ -102,46 +94,29 @@ public sealed class MoeIlgpuEngine : IRoutedEngine
         var inputView = Reserve(ref _input, input.Length, "input frames");
         DeviceMemory.Upload(inputView, input.Span);
         var env = new Dictionary<string, DeviceTensor> { [_inputName] = Pinned(inputView, inputShape) };
-        double upload = clock.Elapsed.TotalMilliseconds, routeMs = 0, expertsMs = 0;
-        var routes = new BatchRoutes(batchSize);
-        var steps = _file.Manifest.Steps!;
-        int block = 0;
-        for (int s = 0; s < steps.Length; s++)
-        {
-            var step = steps[s];
-            if (step.Kind == "segment")
-            {
-                var plan = Enqueue(_graphs[s]!, _graphs[s]!.InputNames.Select(n => env.TryGetValue(n, out var t) ? t
-                    : throw new InvalidModelException($"'{_file.Path}:{step.Onnx}' reads '{n}', which no earlier step produces")).ToList());
-                foreach (var name in step.Outputs!) env[name] = Output(plan, name, step.Onnx!);
-                routes.AddSegment(step);
-                continue;
-            }
-            var x = env[step.Input!];
-            // Synchronising here and after the experts keeps the segments' time out of the route and experts times.
-            Accelerator.Synchronize();
-            var stepClock = Stopwatch.StartNew();
-            var choices = _selector.SelectBatch(RouterLogits(_graphs[s]!, x, step), batchSize, block, streams);
-            routeMs += stepClock.Elapsed.TotalMilliseconds;
-
-            stepClock.Restart();
-            env[step.Output!] = RunChosenExperts(s, x, choices);
-            Accelerator.Synchronize();
-            expertsMs += stepClock.Elapsed.TotalMilliseconds;
-            routes.AddBlock(step, choices);
-            block++;
-        }
-        Accelerator.Synchronize();
+        double upload = clock.Elapsed.TotalMilliseconds;
+        var (routes, routeMs, expertsMs) = _walker.Walk(this, env, batchSize, streams);
 
         var download = Stopwatch.StartNew();
         var tensors = _file.Manifest.DecoderOutputs!.Select(n => Download(n, env[n])).ToArray();
         double downloadMs = download.Elapsed.TotalMilliseconds;
-        return new EngineOutput(tensors, routes.ToFrameRoutes(), new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
+        return new EngineOutput(tensors, routes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
+    }
+
+    void IMoeStepExecutor<DeviceTensor>.RunSegment(ManifestStep step, Dictionary<string, DeviceTensor> env)
+    {
+        var graph = _pieces[step].Graph;
+        var plan = Enqueue(graph, graph.InputNames.Select(n => env.TryGetValue(n, out var t) ? t
+            : throw new InvalidModelException($"'{_file.Path}:{step.Onnx}' reads '{n}', which no earlier step produces")).ToList());
+        foreach (var name in step.Outputs!) env[name] = Output(plan, name, step.Onnx!);
+        // Waiting here keeps the segment's device time out of the walker's route clock for the next block.
+        Accelerator.Synchronize();
     }
 
     /// <summary>Runs the router and reads its logits back: the block's one device-to-host copy.</summary>
-    private float[] RouterLogits(DeviceGraph router, DeviceTensor x, ManifestStep step)
+    float[] IMoeStepExecutor<DeviceTensor>.RouterLogits(ManifestStep step, DeviceTensor x)
     {
+        var router = _pieces[step].Graph;
         var logits = Output(Enqueue(router, [x]), router.OutputNames[0], step.Router!.Onnx!);
         Accelerator.Synchronize();
         var values = new float[logits.Length];
@@ -152,25 +127,29 @@ public sealed class MoeIlgpuEngine : IRoutedEngine
     /// <summary>Each chosen expert runs over the frames that chose it (gathered on the device), and their outputs are
     /// added, weighted, into the block output. All experts of a block give one output shape, which may differ from
     /// the input's. When every frame chose the same single expert, its output is the block output as it is.</summary>
-    private DeviceTensor RunChosenExperts(int stepIndex, DeviceTensor x, (int[] Experts, double[] Weights)[] choices)
+    DeviceTensor IMoeStepExecutor<DeviceTensor>.RunChosenExperts(ManifestStep step, DeviceTensor x, ExpertChoice[] choices)
     {
-        var step = _file.Manifest.Steps![stepIndex];
-        var experts = _experts[stepIndex];
-        int batch = x.Shape[0], itemLength = x.Length / batch;
-        if (choices.All(c => c.Experts.Length == 1) && choices.Select(c => c.Experts[0]).Distinct().Count() == 1)
-        {
-            int only = choices[0].Experts[0];
-            return experts[only] is { } graph ? Output(Enqueue(graph, [x]), "y", step.Experts![only].Onnx!) : x;
-        }
+        var output = EnqueueChosenExperts(step, _pieces[step], x, choices);
+        // Waiting here makes the walker's experts time the device's.
+        Accelerator.Synchronize();
+        return output;
+    }
 
-        var groups = ExpertGroup.From(choices, experts.Length);
+    private DeviceTensor EnqueueChosenExperts(ManifestStep step, StepPieces pieces, DeviceTensor x, ExpertChoice[] choices)
+    {
+        var experts = pieces.Experts;
+        int batch = x.Shape[0], itemLength = x.Length / batch;
+        if (ExpertChoice.SameSingleExpert(choices) is { } only)
+            return experts[only] is { } graph ? Output(Enqueue(graph, [x]), "y", step.Experts![only].Onnx!) : x;
+
+        var groups = ExpertGroup.From(choices, experts.Count);
         _dispatch.Upload(groups);
         DeviceTensor? output = null;
         foreach (var group in groups)
         {
             if (experts[group.Expert] is not { } expert)
             {
-                output = BlockOutput(stepIndex, output, x.Shape, step);
+                output = BlockOutput(pieces, output, x.Shape, step);
                 _dispatch.Accumulate(x.View, group, 0, group.Frames.Length, output.View, itemLength, sourceByFrame: true);
                 continue;
             }
@@ -180,7 +159,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine
                 _dispatch.Gather(x.View, group, start, count, plan.Inputs[0].View, itemLength);
                 plan.Enqueue();
                 var y = Output(plan, "y", step.Experts![group.Expert].Onnx!);
-                output = BlockOutput(stepIndex, output, [batch, .. y.Shape[1..]], step);
+                output = BlockOutput(pieces, output, [batch, .. y.Shape[1..]], step);
                 _dispatch.Accumulate(y.View, group, start, count, output.View, y.Length / count, sourceByFrame: false);
             }
         }
@@ -188,16 +167,14 @@ public sealed class MoeIlgpuEngine : IRoutedEngine
     }
 
     /// <summary>The block output, zeroed when first needed; later experts must give the same item shape.</summary>
-    private DeviceTensor BlockOutput(int stepIndex, DeviceTensor? output, int[] shape, ManifestStep step)
+    private DeviceTensor BlockOutput(StepPieces pieces, DeviceTensor? output, int[] shape, ManifestStep step)
     {
         if (output is not null)
         {
-            if (!output.Shape.SequenceEqual(shape))
-                throw new InvalidModelException($"'{_file.Path}': the experts of step '{step.Name}' give outputs of different shapes " +
-                    $"([{string.Join(",", output.Shape)}] and [{string.Join(",", shape)}])");
+            if (!output.Shape.SequenceEqual(shape)) throw MoeStepWalker.ShapeMismatch(_file.Path, step, output.Shape, shape);
             return output;
         }
-        var tensor = Pinned(Reserve(ref _blockOutputs[stepIndex], shape.Aggregate(1L, (a, b) => a * b), $"output of step '{step.Name}'"), shape);
+        var tensor = Pinned(Reserve(ref pieces.BlockOutput, shape.Aggregate(1L, (a, b) => a * b), $"output of step '{step.Name}'"), shape);
         tensor.View.MemSetToZero();
         return tensor;
     }
@@ -240,10 +217,27 @@ public sealed class MoeIlgpuEngine : IRoutedEngine
 
     public void Dispose()
     {
-        foreach (var graph in _graphs.Concat(_experts.Where(e => e is not null).SelectMany(e => e))) graph?.Dispose();
-        foreach (var buffer in _blockOutputs) buffer?.Dispose();
+        foreach (var pieces in _pieces.Values) pieces.Dispose();
         _input?.Dispose();
         _dispatch?.Dispose();
         _device.Dispose();
+    }
+
+    /// <summary>One manifest step on the device: the segment's graph or the MoE block's router, the block's experts
+    /// (null = identity), and the block output kept between batches for when its frames chose different experts.</summary>
+    private sealed class StepPieces(DeviceGraph graph) : IDisposable
+    {
+        public DeviceGraph Graph { get; } = graph;
+        public List<DeviceGraph?> Experts { get; } = [];
+        public MemoryBuffer1D<float, Stride1D.Dense>? BlockOutput;
+
+        public long IntermediateBytes => Graph.IntermediateBytes + Experts.Sum(e => e?.IntermediateBytes ?? 0);
+
+        public void Dispose()
+        {
+            Graph.Dispose();
+            foreach (var expert in Experts) expert?.Dispose();
+            BlockOutput?.Dispose();
+        }
     }
 }
