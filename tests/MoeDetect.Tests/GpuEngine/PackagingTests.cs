@@ -18,7 +18,12 @@ public sealed class PackagingTests
         string cliOutput = Path.Combine(TestPaths.RepositoryRoot, "src", "Cli", "bin", configuration, "net10.0");
         Assert.True(File.Exists(Path.Combine(cliOutput, "moedetect.dll")), $"no CLI build output in {cliOutput}");
 
-        var natives = Directory.GetFiles(cliOutput, "libonnxruntime*", SearchOption.AllDirectories).Select(Path.GetFileName).ToHashSet();
+        // The build's own files and its runtimes/ tree; a RID folder beside them (net10.0/linux-x64) is a separate
+        // publish (e.g. the GPU build of docs/gpu-bench.md), not this build's output.
+        string runtimes = Path.Combine(cliOutput, "runtimes");
+        var natives = Directory.GetFiles(cliOutput, "libonnxruntime*")
+            .Concat(Directory.Exists(runtimes) ? Directory.GetFiles(runtimes, "libonnxruntime*", SearchOption.AllDirectories) : [])
+            .Select(Path.GetFileName).ToHashSet();
         Assert.Contains("libonnxruntime.so", natives);
         Assert.DoesNotContain(CudaLibraries.ProviderFile, natives);
         Assert.False(CudaLibraries.ProviderShipped(cliOutput));
