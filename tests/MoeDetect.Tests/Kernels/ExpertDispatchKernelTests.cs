@@ -47,7 +47,7 @@ public sealed class ExpertDispatchKernelTests
 
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
         var accelerator = device.Accelerator;
-        using var dispatch = new ExpertDispatch(accelerator);
+        using var dispatch = new ExpertDispatch(new KernelLibrary(accelerator, device.Stream));
         using var source = accelerator.Allocate1D(batch);
         using var output = accelerator.Allocate1D<float>(batch.Length);
         output.MemSetToZero();

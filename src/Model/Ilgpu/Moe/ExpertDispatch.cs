@@ -47,13 +47,10 @@ internal sealed record ExpertGroup(int Expert, int[] Frames, float[] Weights, in
 
 /// <summary>The device side of an MoE block whose frames chose different experts: the groups' frame indices and
 /// weights go up in one small upload per block, frames are gathered into an expert plan's input, and expert outputs
-/// are added, weighted, into the zeroed block output.</summary>
-internal sealed class ExpertDispatch(Accelerator accelerator) : IDisposable
+/// are added, weighted, into the zeroed block output. The kernels launch on the library's stream, in order with the
+/// experts' plans.</summary>
+internal sealed class ExpertDispatch(KernelLibrary kernels) : IDisposable
 {
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _gather =
-        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ExpertDispatchKernels.GatherFrames);
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> _accumulate =
-        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(ExpertDispatchKernels.AccumulateWeighted);
     private MemoryBuffer1D<int, Stride1D.Dense>? _frames;
     private MemoryBuffer1D<float, Stride1D.Dense>? _weights;
 
@@ -66,8 +63,8 @@ internal sealed class ExpertDispatch(Accelerator accelerator) : IDisposable
         {
             _frames?.Dispose();
             _weights?.Dispose();
-            _frames = accelerator.Allocate1D<int>(frames.Length);
-            _weights = accelerator.Allocate1D<float>(frames.Length);
+            _frames = kernels.Accelerator.Allocate1D<int>(frames.Length);
+            _weights = kernels.Accelerator.Allocate1D<float>(frames.Length);
         }
         _frames.View.SubView(0, frames.Length).CopyFromCPU(frames);
         _weights!.View.SubView(0, weights.Length).CopyFromCPU(weights);
@@ -76,12 +73,12 @@ internal sealed class ExpertDispatch(Accelerator accelerator) : IDisposable
     /// <summary>Copies <paramref name="count"/> frames of the group, from its <paramref name="start"/>th, out of the
     /// batch <paramref name="source"/> into <paramref name="target"/> (items of <paramref name="itemLength"/> values).</summary>
     public void Gather(ArrayView<float> source, ExpertGroup group, int start, int count, ArrayView<float> target, int itemLength) =>
-        _gather(count * itemLength, source, _frames!.View.SubView(group.Offset + start, count), target, itemLength);
+        kernels.GatherFrames(count * itemLength, source, _frames!.View.SubView(group.Offset + start, count), target, itemLength);
 
     /// <summary>Adds weight × <paramref name="source"/> item j to the block output item of the group's frame
     /// (start + j); with <paramref name="sourceByFrame"/>, source is indexed by frame (an identity expert's input).</summary>
     public void Accumulate(ArrayView<float> source, ExpertGroup group, int start, int count, ArrayView<float> target, int itemLength, bool sourceByFrame) =>
-        _accumulate(count * itemLength, source, _frames!.View.SubView(group.Offset + start, count),
+        kernels.AccumulateWeighted(count * itemLength, source, _frames!.View.SubView(group.Offset + start, count),
             _weights!.View.SubView(group.Offset + start, count), target, itemLength, sourceByFrame ? 1 : 0);
 
     public void Dispose()

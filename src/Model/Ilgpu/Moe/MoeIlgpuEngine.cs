@@ -36,8 +36,8 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTenso
         Name = (accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu") + "-moe";
         try
         {
-            _dispatch = new ExpertDispatch(accelerator);
             var kernels = new KernelLibrary(accelerator, device.Stream);
+            _dispatch = new ExpertDispatch(kernels);
             DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
             foreach (var step in file.Manifest.Steps!)
             {
