@@ -172,14 +172,12 @@ internal sealed partial class OperatorCompiler
         Set(0, Relayout([x], [(shape, x.IsInteger)], [region])[0]);
     }
 
-    /// <summary>Pad, constant mode (TensorFlow converters emit it before stride-2 convolutions): pads from the
+    /// <summary>Pad, constant mode (other modes and an axes input fail at load, <see cref="OperatorSupport"/>); what
+    /// GraphFusion did not fold into a window (TensorFlow converters emit it before stride-2 convolutions): pads from the
     /// attribute (opset &lt; 11) or input 1, the fill value from input 2 (default 0); negative pads crop.</summary>
     private void Pad()
     {
         var x = Get(0);
-        string mode = _node.Text("mode", "constant");
-        if (mode != "constant") throw Invalid($"Pad mode '{mode}' is not supported (only constant)");
-        if (_node.Input(3) is not null) throw Invalid("Pad with an axes input is not supported");
         int rank = x.Shape.Length;
         long[] pads = _node.Ints("pads") ?? HostInput(1).ToLongs();
         if (pads.Length != 2 * rank) throw Invalid($"{pads.Length} pads for a rank-{rank} input; expected {2 * rank}");

@@ -31,5 +31,7 @@ internal static class OperatorSupport
         // Attribute variants the kernels lack are load-time errors too, not first-frame ones.
         var reflectingPad = graph.Nodes.FirstOrDefault(n => n.OpType == "Pad" && n.Text("mode", "constant") != "constant");
         if (reflectingPad is not null) throw new UnsupportedOperatorException($"Pad (mode {reflectingPad.Text("mode", "")})", reflectingPad.Name);
+        var axesPad = graph.Nodes.FirstOrDefault(n => n.OpType == "Pad" && n.Input(3) is not null);
+        if (axesPad is not null) throw new UnsupportedOperatorException("Pad (with an axes input)", axesPad.Name);
     }
 }

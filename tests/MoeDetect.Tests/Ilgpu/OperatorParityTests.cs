@@ -191,5 +191,10 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
             .Node("Pad", ["x", "pads"], ["y"], ("mode", "reflect")).Output("y").Build();
         var e = Assert.Throws<UnsupportedOperatorException>(() => IlgpuEngine.Load(model, "test graph", IlgpuTarget.CpuAccelerator));
         Assert.Contains("Pad (mode reflect)", e.Message);
+
+        var withAxes = new TinyOnnxGraph().Input("x", 2, 4, 4).Longs("pads", 1, 1).Floats("value", [0f]).Longs("axes", 2)
+            .Node("Pad", ["x", "pads", "value", "axes"], ["y"]).Output("y").Build();
+        var axes = Assert.Throws<UnsupportedOperatorException>(() => IlgpuEngine.Load(withAxes, "test graph", IlgpuTarget.CpuAccelerator));
+        Assert.Contains("Pad (with an axes input)", axes.Message);
     }
 }
