@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using MoeDetect.Kernels.Moe;
 using MoeDetect.Kernels.Preprocessing;
 using MoeDetect.Kernels.Tensors;
 
@@ -28,6 +29,8 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
 
     public Accelerator Accelerator => accelerator;
+    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>? _gatherFrames;
+    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? _accumulateWeighted;
     public AcceleratorStream Stream { get; } = stream ?? accelerator.DefaultStream;
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Activation> Unary =>
@@ -74,6 +77,12 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int> GatherElements =>
         _gatherElements ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>(SelectionKernels.GatherElements));
+
+    public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> GatherFrames =>
+        _gatherFrames ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ExpertDispatchKernels.GatherFrames));
+
+    public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> AccumulateWeighted =>
+        _accumulateWeighted ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(ExpertDispatchKernels.AccumulateWeighted));
 
     // ILGPU's stream-bound loaders bind to the accelerator's default stream; these bind to the library's stream.
     private Action<Index1D, T1, T2> Bind<T1, T2>(Action<AcceleratorStream, Index1D, T1, T2> k) =>

@@ -1,3 +1,4 @@
+using MoeDetect.Model.Loading;
 using Onnx;
 
 namespace MoeDetect.Model.Ilgpu;
@@ -101,21 +102,21 @@ internal static class TransposeSinking
         {
             case var op when Broadcasting.Contains(op) || op == "Concat":
                 if (node.Inputs.Any(i => graph.Constants.TryGetValue(i, out var c) && c.Shape.Length > rank)) return null;
-                if (op == "Concat") attributes["axis"] = IntAttribute("axis", Map(node.Int("axis", 0)));
+                if (op == "Concat") attributes["axis"] = OnnxProtos.IntAttribute("axis", Map(node.Int("axis", 0)));
                 break;
             case var op when Reductions.Contains(op):
                 if (node.Int("keepdims", 1) == 0) return null;
-                if (node.Ints("axes") is { } axes) attributes["axes"] = IntsAttribute("axes", axes.Select(Map));
+                if (node.Ints("axes") is { } axes) attributes["axes"] = OnnxProtos.IntsAttribute("axes", axes.Select(Map));
                 else if (node.Input(1) is { } a && graph.Constants.TryGetValue(a, out var t))
                     inputs.Add((1, NewConstant(graph, a, HostTensor.Integers(t.ToLongs().Select(Map)))));
                 else return null;
                 break;
             case "Split":
-                attributes["axis"] = IntAttribute("axis", Map(node.Int("axis", 0)));
+                attributes["axis"] = OnnxProtos.IntAttribute("axis", Map(node.Int("axis", 0)));
                 break;
             case "Slice" when node.Ints("starts") is { } starts:
                 // Before opset 10 starts, ends and axes are attributes; axes default to the leading ones.
-                attributes["axes"] = IntsAttribute("axes", (node.Ints("axes") ?? Enumerable.Range(0, starts.Length).Select(a => (long)a).ToArray()).Select(Map));
+                attributes["axes"] = OnnxProtos.IntsAttribute("axes", (node.Ints("axes") ?? Enumerable.Range(0, starts.Length).Select(a => (long)a).ToArray()).Select(Map));
                 break;
             case "Slice":
                 if (node.Input(3) is { } sliceAxes)
@@ -132,7 +133,7 @@ internal static class TransposeSinking
                 else return null;
                 break;
             case "Pad" when node.Ints("pads") is { } pads:
-                attributes["pads"] = IntsAttribute("pads", PermutedPads(pads, perm));
+                attributes["pads"] = OnnxProtos.IntsAttribute("pads", PermutedPads(pads, perm));
                 break;
             case "Pad":
                 if (node.Input(3) is not null || node.Input(1) is not { } padsInput || !graph.Constants.TryGetValue(padsInput, out var p)) return null;
@@ -210,17 +211,7 @@ internal static class TransposeSinking
     }
 
     private static GraphNode NewTranspose(string name, string input, string output, long[] perm) =>
-        new("Transpose", name, [input], [output], new Dictionary<string, AttributeProto> { ["perm"] = IntsAttribute("perm", perm) });
-
-    private static AttributeProto IntAttribute(string name, long value) =>
-        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
-
-    private static AttributeProto IntsAttribute(string name, IEnumerable<long> values)
-    {
-        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
-        a.Ints.AddRange(values);
-        return a;
-    }
+        new("Transpose", name, [input], [output], new Dictionary<string, AttributeProto> { ["perm"] = OnnxProtos.IntsAttribute("perm", perm) });
 
     private static bool IsPermutation(long[] perm) => perm.Order().SequenceEqual(Enumerable.Range(0, perm.Length).Select(i => (long)i));
 

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using MoeDetect.Model.Loading;
 using Onnx;
 
 namespace MoeDetect.Model.Input;
@@ -48,17 +49,15 @@ public static class PixelInputGraph
             nodes.Add(node);
             return output;
         }
-        string value = Add("Cast", "moedetect_pixels_float", [InputName], IntAttribute("to", (long)TensorProto.Types.DataType.Float));
+        string value = Add("Cast", "moedetect_pixels_float", [InputName], OnnxProtos.IntAttribute("to", (long)TensorProto.Types.DataType.Float));
         if (spec.Order == ChannelOrder.Rgb)
-            value = Add("Gather", "moedetect_pixels_rgb", [value, Constant(graph, "moedetect_bgr_to_rgb", [2L, 1L, 0L])], IntAttribute("axis", 3));
-        value = Add("Sub", "moedetect_pixels_centred", [value, Constant(graph, "moedetect_mean", spec.Mean)]);
+            value = Add("Gather", "moedetect_pixels_rgb", [value, OnnxProtos.AddInt64s(graph, "moedetect_bgr_to_rgb", [2L, 1L, 0L])], OnnxProtos.IntAttribute("axis", 3));
+        value = Add("Sub", "moedetect_pixels_centred", [value, OnnxProtos.AddFloats(graph, "moedetect_mean", spec.Mean)]);
         bool nchw = spec.Layout == TensorLayout.Nchw;
-        value = Add("Mul", nchw ? "moedetect_pixels_scaled" : spec.TensorName, [value, Constant(graph, "moedetect_inverse_std", PixelTensor.InverseStd(spec))]);
+        value = Add("Mul", nchw ? "moedetect_pixels_scaled" : spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", PixelTensor.InverseStd(spec))]);
         if (nchw)
         {
-            var perm = new AttributeProto { Name = "perm", Type = AttributeProto.Types.AttributeType.Ints };
-            perm.Ints.AddRange([0, 3, 1, 2]);
-            Add("Transpose", spec.TensorName, [value], perm);
+            Add("Transpose", spec.TensorName, [value], OnnxProtos.IntsAttribute("perm", [0, 3, 1, 2]));
         }
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(0, nodes[i]);
         return proto.ToByteArray();
@@ -85,22 +84,4 @@ public static class PixelInputGraph
             Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Uint8, Shape = shape } },
         };
     }
-
-    private static string Constant(GraphProto graph, string name, float[] values) =>
-        Constant(graph, name, TensorProto.Types.DataType.Float, values.Length, t => t.FloatData.AddRange(values));
-
-    private static string Constant(GraphProto graph, string name, long[] values) =>
-        Constant(graph, name, TensorProto.Types.DataType.Int64, values.Length, t => t.Int64Data.AddRange(values));
-
-    private static string Constant(GraphProto graph, string name, TensorProto.Types.DataType type, int length, Action<TensorProto> fill)
-    {
-        var tensor = new TensorProto { Name = name, DataType = (int)type };
-        tensor.Dims.Add(length);
-        fill(tensor);
-        graph.Initializer.Add(tensor);
-        return name;
-    }
-
-    private static AttributeProto IntAttribute(string name, long value) =>
-        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 }

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using MoeDetect.Model.Loading;
 using Onnx;
 
 namespace MoeDetect.Model.Moe;
@@ -37,17 +38,14 @@ internal static class DeviceMixingGraphs
         graph.Input.Add(Value(Weights, TensorProto.Types.DataType.Float));
         graph.Input.Add(Value(Grouped, TensorProto.Types.DataType.Int64));
         graph.Input.Add(Value(OutputShape, TensorProto.Types.DataType.Int64));
-        var slotAxis = new TensorProto { Name = "slot_axis", DataType = (int)TensorProto.Types.DataType.Int64 };
-        slotAxis.Dims.Add(1);
-        slotAxis.Int64Data.Add(1);
-        graph.Initializer.Add(slotAxis);
+        string slotAxis = OnnxProtos.AddInt64s(graph, "slot_axis", [1]);
 
         graph.Node.Add(Node("Concat", stacked, "stack", axis: 0));
         graph.Node.Add(Node("Gather", ["stack", Rows], "slots", axis: 0));
         graph.Node.Add(Node("Mul", ["slots", Weights], "weighted"));
         graph.Node.Add(Node("Reshape", ["weighted", Grouped], "grouped"));
-        var sum = Node("ReduceSum", ["grouped", "slot_axis"], "summed");
-        sum.Attribute.Add(new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
+        var sum = Node("ReduceSum", ["grouped", slotAxis], "summed");
+        sum.Attribute.Add(OnnxProtos.IntAttribute("keepdims", 0));
         graph.Node.Add(sum);
         graph.Node.Add(Node("Reshape", ["summed", OutputShape], Output));
         graph.Output.Add(Value(Output, TensorProto.Types.DataType.Float));
@@ -59,7 +57,7 @@ internal static class DeviceMixingGraphs
         var node = new NodeProto { OpType = op, Name = output };
         node.Input.AddRange(inputs);
         node.Output.Add(output);
-        if (axis is { } a) node.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = a });
+        if (axis is { } a) node.Attribute.Add(OnnxProtos.IntAttribute("axis", a));
         return node;
     }
 

@@ -1,0 +1,35 @@
+using Onnx;
+
+namespace MoeDetect.Model.Loading;
+
+/// <summary>The small ONNX protobuf pieces the graph rewrites at load write (attributes, constant tensors), built one
+/// way for all of them (pixel input, two-stage TopK, the MoE mixing graphs, the ILGPU layout rewrite).</summary>
+internal static class OnnxProtos
+{
+    public static AttributeProto IntAttribute(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    public static AttributeProto IntsAttribute(string name, IEnumerable<long> values)
+    {
+        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        attribute.Ints.AddRange(values);
+        return attribute;
+    }
+
+    /// <summary>Adds an int64 initializer (a vector unless <paramref name="dims"/> says otherwise) and returns its name.</summary>
+    public static string AddInt64s(GraphProto graph, string name, long[] values, long[]? dims = null) =>
+        Add(graph, name, TensorProto.Types.DataType.Int64, dims ?? [values.Length], t => t.Int64Data.AddRange(values));
+
+    /// <summary>Adds a float vector initializer and returns its name.</summary>
+    public static string AddFloats(GraphProto graph, string name, float[] values) =>
+        Add(graph, name, TensorProto.Types.DataType.Float, [values.Length], t => t.FloatData.AddRange(values));
+
+    private static string Add(GraphProto graph, string name, TensorProto.Types.DataType type, long[] dims, Action<TensorProto> fill)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
+        tensor.Dims.AddRange(dims);
+        fill(tensor);
+        graph.Initializer.Add(tensor);
+        return name;
+    }
+}
