@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using MoeDetect.Model.Loading;
 using Onnx;
 
 namespace MoeDetect.Model.Engines.Cuda;
@@ -55,53 +56,55 @@ public static class TwoStageTopK
         }
         string k = topK.Input[1];
         long kValue = ConstantK(graph, topK)!.Value;
-        Add("Reshape", [topK.Input[0], Int64s(graph, Name("slices_shape"), [-1, Rows, columns])], [Name("slices")]);
-        Add("TopK", [Name("slices"), k], [Name("slice_values"), Name("slice_indices")], Int("axis", -1));
+        Add("Reshape", [topK.Input[0], OnnxProtos.AddInt64s(graph, Name("slices_shape"), [-1, Rows, columns])], [Name("slices")]);
+        Add("TopK", [Name("slices"), k], [Name("slice_values"), Name("slice_indices")], OnnxProtos.IntAttribute("axis", -1));
         // Column index within a slice → flat index: add each slice's first flat index.
         var offsets = Enumerable.Range(0, Rows).Select(r => r * columns).ToArray();
-        Add("Add", [Name("slice_indices"), Int64s(graph, Name("slice_offsets"), offsets, [Rows, 1])], [Name("flat_indices")]);
-        Add("Reshape", [Name("slice_values"), Int64s(graph, Name("candidates_shape"), [-1, Rows * kValue])], [Name("candidate_values")]);
+        Add("Add", [Name("slice_indices"), OnnxProtos.AddInt64s(graph, Name("slice_offsets"), offsets, [Rows, 1])], [Name("flat_indices")]);
+        Add("Reshape", [Name("slice_values"), OnnxProtos.AddInt64s(graph, Name("candidates_shape"), [-1, Rows * kValue])], [Name("candidate_values")]);
         Add("Reshape", [Name("flat_indices"), Name("candidates_shape")], [Name("candidate_indices")]);
-        Add("TopK", [Name("candidate_values"), k], [topK.Output[0], Name("winners")], Int("axis", -1));
-        Add("GatherElements", [Name("candidate_indices"), Name("winners")], [topK.Output[1]], Int("axis", 1));
+        Add("TopK", [Name("candidate_values"), k], [topK.Output[0], Name("winners")], OnnxProtos.IntAttribute("axis", -1));
+        Add("GatherElements", [Name("candidate_indices"), Name("winners")], [topK.Output[1]], OnnxProtos.IntAttribute("axis", 1));
 
         int at = graph.Node.IndexOf(topK);
         graph.Node.RemoveAt(at);
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(at, nodes[i]);
     }
 
-    /// <summary>Shapes of <paramref name="names"/> from one CPU run on zero inputs.</summary>
+    /// <summary>Shapes of <paramref name="names"/> from one CPU run on zero inputs; none when the graph takes inputs
+    /// other than float or 8-bit ones, or does not run on zeros (the graph is then left as it is).</summary>
     private static Dictionary<string, long[]> RowShapes(ModelProto model, IReadOnlyList<string> names, string modelLabel)
     {
         var probe = model.Clone();
         foreach (var name in names.Where(n => probe.Graph.Output.All(o => o.Name != n)))
             probe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } });
         using var session = OrtSessionFactory.Create(probe.ToByteArray(), modelLabel, threads: 0, cuda: null, optimise: false);
-        var inputs = new List<OrtValue>();
+        if (session.InputMetadata.Values.Any(m => m.ElementDataType is not (TensorElementType.Float or TensorElementType.UInt8))) return [];
+        var inputs = session.InputMetadata.Values.Select(ZeroInput).ToList();
         try
         {
-            foreach (var (name, meta) in session.InputMetadata)
-            {
-                long[] shape = meta.Dimensions.Select(d => d > 0 ? (long)d : 1L).ToArray();
-                inputs.Add(meta.ElementDataType switch
-                {
-                    TensorElementType.Float => OrtValue.CreateTensorValueFromMemory(new float[shape.Aggregate(1L, (a, b) => a * b)], shape),
-                    TensorElementType.UInt8 => OrtValue.CreateTensorValueFromMemory(new byte[shape.Aggregate(1L, (a, b) => a * b)], shape),
-                    _ => throw new NotSupportedException(),
-                });
-            }
             using var options = new RunOptions();
             using var results = session.Run(options, session.InputMetadata.Keys.ToList(), inputs, names.ToList());
             return names.Select((n, i) => (n, results[i].GetTensorTypeAndShape().Shape)).ToDictionary(x => x.n, x => x.Shape);
         }
-        catch (NotSupportedException)
+        catch (OnnxRuntimeException)
         {
-            return []; // inputs of other types: leave the graph as it is
+            return [];
         }
         finally
         {
             foreach (var input in inputs) input.Dispose();
         }
+    }
+
+    /// <summary>Zeros of the input's shape, its open dimensions taken as 1.</summary>
+    private static OrtValue ZeroInput(NodeMetadata meta)
+    {
+        long[] shape = meta.Dimensions.Select(d => d > 0 ? (long)d : 1L).ToArray();
+        long length = shape.Aggregate(1L, (a, b) => a * b);
+        return meta.ElementDataType == TensorElementType.Float
+            ? OrtValue.CreateTensorValueFromMemory(new float[length], shape)
+            : OrtValue.CreateTensorValueFromMemory(new byte[length], shape);
     }
 
     private static bool IsLargestSorted(NodeProto n) =>
@@ -123,15 +126,4 @@ public static class TwoStageTopK
         if (tensor is null || tensor.DataType != (int)TensorProto.Types.DataType.Int64) return null;
         return tensor.Int64Data.Count > 0 ? tensor.Int64Data[0] : BitConverter.ToInt64(tensor.RawData.Span[..8]);
     }
-
-    private static string Int64s(GraphProto graph, string name, long[] values, long[]? dims = null)
-    {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
-        tensor.Dims.AddRange(dims ?? [values.Length]);
-        tensor.Int64Data.AddRange(values);
-        graph.Initializer.Add(tensor);
-        return name;
-    }
-
-    private static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 }
