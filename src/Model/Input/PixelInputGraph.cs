@@ -42,11 +42,7 @@ public static class PixelInputGraph
         var nodes = new List<NodeProto>();
         string Add(string op, string output, IEnumerable<string> inputs, params AttributeProto[] attributes)
         {
-            var node = new NodeProto { OpType = op, Name = output };
-            node.Input.AddRange(inputs);
-            node.Output.Add(output);
-            node.Attribute.AddRange(attributes);
-            nodes.Add(node);
+            nodes.Add(OnnxProtos.Node(op, inputs, [output], attributes: attributes));
             return output;
         }
         string value = Add("Cast", "moedetect_pixels_float", [InputName], OnnxProtos.IntAttribute("to", (long)TensorProto.Types.DataType.Float));

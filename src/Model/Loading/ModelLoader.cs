@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
@@ -40,7 +41,8 @@ public static class ModelLoader
         }
     }
 
-    /// <summary>--engine ilgpu: ONNX Runtime (CPU) only describes the model; the ILGPU engine runs it. Null when
+    /// <summary>--engine ilgpu: ONNX Runtime (CPU) only describes the model; the ILGPU engine runs it, with the
+    /// <see cref="CandidateGraph"/> of dense-output heads so that only candidate rows are downloaded. Null when
     /// --device auto finds no GPU (already warned), so the caller runs the CPU engine.</summary>
     private static DetectorModel? LoadIlgpu(byte[] bytes, string path, EngineRequest request, int? inputSize)
     {
@@ -48,6 +50,7 @@ public static class ModelLoader
         var (input, names, decoder) = OnnxDetectorDescription.Describe(session, path);
         if (inputSize is { } size && (size != input.Width || size != input.Height))
             throw new MoeDetectException($"--engine ilgpu runs '{path}' at its own input size {input.Width}x{input.Height}; drop the input size option or use --engine ort");
+        (bytes, decoder) = CandidateGraph.Rewrite(bytes, decoder);
         var engine = Ilgpu.IlgpuEngine.ForRequest(bytes, path, request, decoder.OutputNames);
         return engine is null ? null : new DetectorModel(path, input, names, decoder, engine, isMixtureOfExperts: false);
     }
@@ -63,7 +66,8 @@ public static class ModelLoader
     }
 
     /// <summary>The CPU and host-tensor CUDA engines run the graph as it is, on float input; the device-bound CUDA
-    /// engine runs its <see cref="PixelInputGraph"/> on 8-bit canvases.</summary>
+    /// engine runs its <see cref="PixelInputGraph"/> on 8-bit canvases and sends back only the
+    /// <see cref="CandidateGraph"/> rows of dense-output heads.</summary>
     private static DetectorModel LoadOnnx(byte[] bytes, string path, EngineRequest request, int? inputSize, CudaSettings? cuda)
     {
         bool bound = cuda is { DeviceBinding: true };
@@ -82,7 +86,8 @@ public static class ModelLoader
                     request.Warn?.Invoke("warning: the model's outputs have open dimensions besides the batch; running without CUDA graphs");
                     cuda = cuda with { CudaGraphs = false };
                 }
-                engine = CreateCudaBound(bytes, path, request, input, decoder.OutputNames, cuda);
+                (var candidateGraph, decoder) = CandidateGraph.Rewrite(bytes, decoder);
+                engine = CreateCudaBound(candidateGraph, path, request, input, decoder.OutputNames, cuda);
                 session.Dispose();
             }
             else

@@ -6,6 +6,18 @@ namespace MoeDetect.Model.Loading;
 /// way for all of them (pixel input, two-stage TopK, the MoE mixing graphs, the ILGPU layout rewrite).</summary>
 internal static class OnnxProtos
 {
+    /// <summary>A node named after its first output unless <paramref name="name"/> says otherwise.</summary>
+    public static NodeProto Node(string op, IEnumerable<string> inputs, IEnumerable<string> outputs, string? name = null,
+        params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        node.Name = name ?? node.Output[0];
+        node.Attribute.AddRange(attributes);
+        return node;
+    }
+
     public static AttributeProto IntAttribute(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 

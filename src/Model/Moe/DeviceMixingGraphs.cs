@@ -52,14 +52,8 @@ internal static class DeviceMixingGraphs
         return ToModel(graph);
     }
 
-    private static NodeProto Node(string op, IEnumerable<string> inputs, string output, long? axis = null)
-    {
-        var node = new NodeProto { OpType = op, Name = output };
-        node.Input.AddRange(inputs);
-        node.Output.Add(output);
-        if (axis is { } a) node.Attribute.Add(OnnxProtos.IntAttribute("axis", a));
-        return node;
-    }
+    private static NodeProto Node(string op, IEnumerable<string> inputs, string output, long? axis = null) =>
+        OnnxProtos.Node(op, inputs, [output], attributes: axis is { } a ? [OnnxProtos.IntAttribute("axis", a)] : []);
 
     /// <summary>A tensor of the given type and open shape.</summary>
     private static ValueInfoProto Value(string name, TensorProto.Types.DataType type) =>

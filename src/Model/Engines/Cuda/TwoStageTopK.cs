@@ -46,14 +46,8 @@ public static class TwoStageTopK
         string p = topK.Name.Length > 0 ? topK.Name : topK.Output[0];
         string Name(string suffix) => $"{p}/two_stage/{suffix}";
         var nodes = new List<NodeProto>();
-        void Add(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes)
-        {
-            var node = new NodeProto { OpType = op, Name = Name(op + "_" + nodes.Count) };
-            node.Input.AddRange(inputs);
-            node.Output.AddRange(outputs);
-            node.Attribute.AddRange(attributes);
-            nodes.Add(node);
-        }
+        void Add(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes) =>
+            nodes.Add(OnnxProtos.Node(op, inputs, outputs, Name(op + "_" + nodes.Count), attributes));
         string k = topK.Input[1];
         long kValue = ConstantK(graph, topK)!.Value;
         Add("Reshape", [topK.Input[0], OnnxProtos.AddInt64s(graph, Name("slices_shape"), [-1, Rows, columns])], [Name("slices")]);
