@@ -58,23 +58,7 @@ public static class LetterboxKernel
             g = format.Pad1;
             r = rgb ? format.Pad0 : format.Pad2;
         }
-        int first = format.SourceChannelOfFirst == 2 ? r : b, third = format.SourceChannelOfFirst == 2 ? b : r;
-        float v0 = (first - format.Mean0) * format.InvStd0;
-        float v1 = (g - format.Mean1) * format.InvStd1;
-        float v2 = (third - format.Mean2) * format.InvStd2;
-        int baseIndex = item * 3 * pixels;
-        if (format.Nhwc != 0)
-        {
-            output[baseIndex + 3 * pixel] = v0;
-            output[baseIndex + 3 * pixel + 1] = v1;
-            output[baseIndex + 3 * pixel + 2] = v2;
-        }
-        else
-        {
-            output[baseIndex + pixel] = v0;
-            output[baseIndex + pixels + pixel] = v1;
-            output[baseIndex + 2 * pixels + pixel] = v2;
-        }
+        NetworkInput.Store(output, format, item, pixel, b, g, r);
     }
 
     private static int Clamp(int v, int size) => v < 0 ? 0 : v >= size ? size - 1 : v;

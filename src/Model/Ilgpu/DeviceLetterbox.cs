@@ -63,11 +63,12 @@ internal sealed class DeviceLetterbox(KernelLibrary kernels, InputSpec spec) : I
         tableIndex.View.SubView(0, index.Count).CopyFromCPU(index.ToArray());
         tableWeight.View.SubView(0, weight.Count).CopyFromCPU(weight.ToArray());
         kernels.Letterbox(images.Count * spec.Width * spec.Height, pixels.View, _frames!.View, tableIndex.View, tableWeight.View,
-            target, Format());
+            target, Format(spec));
         return letterboxes;
     }
 
-    private TensorFormat Format()
+    /// <summary>The network input's size, layout and normalisation as the preprocessing kernels take them.</summary>
+    public static TensorFormat Format(InputSpec spec)
     {
         bool rgb = spec.Order == ChannelOrder.Rgb;
         // The CPU path pads a byte canvas, so the pad value is rounded to a byte the same way.

@@ -99,9 +99,13 @@ public sealed class IlgpuEngine : IInferenceEngine
         return (output, letterboxes);
     }
 
+    /// <summary>Page-locked staging and device room for <paramref name="capacity"/> canvases of <paramref name="spec"/>,
+    /// on this engine's accelerator and stream.</summary>
+    internal DeviceCanvases Canvases(InputSpec spec, int capacity) => new(_kernels, spec, capacity);
+
     /// <summary>Graphs exported with a fixed batch of 1 (their reshapes may bake the 1 in) run item by item through
     /// the batch-1 plan, and their outputs are stacked; graphs with a free batch run the batch in one plan.</summary>
-    private EngineOutput RunBatch(int batchSize, int inputLength, Action<ArrayView<float>, int, int> writeInput)
+    internal EngineOutput RunBatch(int batchSize, int inputLength, Action<ArrayView<float>, int, int> writeInput)
     {
         if (!_fixedBatchOfOne) return Plan(batchSize, inputLength).Run(view => writeInput(view, 0, batchSize));
         var plan = Plan(1, inputLength / batchSize);

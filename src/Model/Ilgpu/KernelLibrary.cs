@@ -27,6 +27,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>? _where;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>? _gatherElements;
     private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
+    private Action<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat>? _canvas;
 
     public Accelerator Accelerator => accelerator;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>? _gatherFrames;
@@ -71,6 +72,9 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
 
     public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
         _letterbox ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run));
+
+    public Action<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat> Canvas =>
+        _canvas ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat>(CanvasKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6> Where =>
         _where ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>(SelectionKernels.Where));

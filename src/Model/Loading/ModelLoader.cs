@@ -41,8 +41,9 @@ public static class ModelLoader
         }
     }
 
-    /// <summary>--engine ilgpu: ONNX Runtime (CPU) only describes the model; the ILGPU engine runs it, with the
-    /// <see cref="CandidateGraph"/> of dense-output heads so that only candidate rows are downloaded. Null when
+    /// <summary>--engine ilgpu: ONNX Runtime (CPU) only describes the model; the ILGPU engine runs it, fed 8-bit canvases
+    /// that it normalises on the device (<see cref="Ilgpu.IlgpuPixelEngine"/>), with the <see cref="CandidateGraph"/>
+    /// of dense-output heads so that only candidate rows are downloaded. Null when
     /// --device auto finds no GPU (already warned), so the caller runs the CPU engine.</summary>
     private static DetectorModel? LoadIlgpu(byte[] bytes, string path, EngineRequest request, int? inputSize)
     {
@@ -52,7 +53,16 @@ public static class ModelLoader
             throw new MoeDetectException($"--engine ilgpu runs '{path}' at its own input size {input.Width}x{input.Height}; drop the input size option or use --engine ort");
         (bytes, decoder) = CandidateGraph.Rewrite(bytes, decoder);
         var engine = Ilgpu.IlgpuEngine.ForRequest(bytes, path, request, decoder.OutputNames);
-        return engine is null ? null : new DetectorModel(path, input, names, decoder, engine, isMixtureOfExperts: false);
+        if (engine is null) return null;
+        try
+        {
+            return new DetectorModel(path, input, names, decoder, new Ilgpu.IlgpuPixelEngine(engine, input, Math.Max(1, request.Batch)), isMixtureOfExperts: false);
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
     }
 
     /// <summary>What the model takes as input, read without making an engine (to prepare frames for it).</summary>

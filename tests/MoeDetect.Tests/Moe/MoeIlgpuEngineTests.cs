@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Ilgpu.Moe;
+using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
 using MoeDetect.Model.Moe;
 using MoeDetect.Tests.Support;
@@ -57,6 +58,30 @@ public class MoeIlgpuEngineTests
             Assert.Equal(expected.Tensor(name).Data, actual.Tensor(name).Data, (a, b) => Math.Abs(a - b) <= 1e-6f);
         }
         Assert.True(actual.Timings.RouteMs > 0 && actual.Timings.ExpertsMs > 0);
+    }
+
+    [Fact]
+    public void Canvases_normalised_on_the_device_route_and_run_as_the_same_frames_in_floats()
+    {
+        var file = WriteModel(new JsonObject { ["mode"] = "top-k", ["k"] = 1 });
+        var spec = MoeModelLoader.Input(file);
+        using var ilgpu = MoeIlgpuEngine.Load(file, new EngineRequest(), [3, 2, 2], IlgpuTarget.CpuAccelerator, maxBatch: 3);
+        // A dark, a bright and a mixed canvas: the router sends them to different experts.
+        byte[][] canvases = [new byte[12], [.. Enumerable.Repeat((byte)240, 12)], [0, 255, 30, 90, 200, 7, 128, 64, 250, 1, 99, 180]];
+        var floats = new float[3 * spec.ValuesPerImage];
+        for (int i = 0; i < 3; i++)
+        {
+            PixelTensor.Write(spec, canvases[i], floats.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
+            canvases[i].CopyTo(ilgpu.PixelStaging.Slice(i * spec.ValuesPerImage));
+        }
+
+        var fromPixels = ilgpu.RunPixels(3);
+        var fromFloats = ilgpu.Run(floats, 3);
+
+        Assert.Equal(fromFloats.Routes!.Select(r => r.ExpertsPerBlock), fromPixels.Routes!.Select(r => r.ExpertsPerBlock));
+        Assert.NotEqual(fromPixels.Routes![0].ExpertsPerBlock, fromPixels.Routes![1].ExpertsPerBlock);
+        foreach (var name in new[] { "block_out", "sum" })
+            Assert.Equal(fromFloats.Tensor(name).Data, fromPixels.Tensor(name).Data);
     }
 
     [Fact]

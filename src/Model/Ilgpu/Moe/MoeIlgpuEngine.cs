@@ -12,7 +12,7 @@ namespace MoeDetect.Model.Ilgpu.Moe;
 /// [batch, experts] are the block's one small read back to the host, where <see cref="MoeStepWalker"/> chooses;
 /// the frames that chose each expert are gathered on the device and run through it together, and the block output
 /// is their router-weighted sum. Routes, GFLOPs and timings are reported as <see cref="MoeOrtEngine"/> reports them.</summary>
-public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTensor>
+public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStepExecutor<DeviceTensor>
 {
     private readonly MoeModelFile _file;
     private readonly MoeStepWalker _walker;
@@ -22,7 +22,9 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTenso
     private readonly int[] _itemShape;
     /// <summary>Each manifest step's device pieces, keyed by the step itself (the walker hands steps back).</summary>
     private readonly Dictionary<ManifestStep, StepPieces> _pieces = new(ReferenceEqualityComparer.Instance);
+    private readonly KernelLibrary _kernels;
     private MemoryBuffer1D<float, Stride1D.Dense>? _input;
+    private DeviceCanvases? _canvases;
 
     private MoeIlgpuEngine(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuDevice device, int maxBatch)
     {
@@ -36,7 +38,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTenso
         Name = (accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu") + "-moe";
         try
         {
-            var kernels = new KernelLibrary(accelerator, device.Stream);
+            var kernels = _kernels = new KernelLibrary(accelerator, device.Stream);
             _dispatch = new ExpertDispatch(kernels);
             DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
             foreach (var step in file.Manifest.Steps!)
@@ -65,7 +67,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTenso
     {
         try
         {
-            return Load(file, request, itemShape, IlgpuTarget.Cuda);
+            return Load(file, request, itemShape, IlgpuTarget.Cuda, Math.Max(1, request.Batch));
         }
         catch (GpuUnavailableException e) when (request.Device == ComputeDevice.Auto)
         {
@@ -86,13 +88,30 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTenso
 
     public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize, IReadOnlyList<string>? streams)
     {
+        int expected = batchSize * _itemShape.Aggregate(1, (a, b) => a * b);
+        if (input.Length != expected)
+            throw new ArgumentException($"input holds {input.Length} values; batch {batchSize} of [{string.Join(",", _itemShape)}] needs {expected}");
+        return Run(batchSize, streams, view => DeviceMemory.Upload(view, input.Span));
+    }
+
+    /// <summary>Room for <see cref="MaxBatch"/> letterboxed canvases in page-locked memory, made on first use.</summary>
+    public Span<byte> PixelStaging => Canvases.Staging;
+
+    public EngineOutput RunPixels(int batchSize) => RunPixels(batchSize, null);
+
+    /// <summary>Runs the canvases in <see cref="PixelStaging"/>: they are normalised on the device (<see cref="DeviceCanvases"/>).</summary>
+    public EngineOutput RunPixels(int batchSize, IReadOnlyList<string>? streams) =>
+        Run(batchSize, streams, view => Canvases.Normalize(view, 0, batchSize));
+
+    private DeviceCanvases Canvases => _canvases ??= new DeviceCanvases(_kernels, MoeModelLoader.Input(_file), MaxBatch);
+
+    private EngineOutput Run(int batchSize, IReadOnlyList<string>? streams, Action<ArrayView<float>> writeInput)
+    {
         if (batchSize < 1 || batchSize > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size {batchSize} is outside 1..{MaxBatch}");
         int[] inputShape = [batchSize, .. _itemShape];
-        if (input.Length != inputShape.Aggregate(1, (a, b) => a * b))
-            throw new ArgumentException($"input holds {input.Length} values; batch {batchSize} of [{string.Join(",", _itemShape)}] needs {inputShape.Aggregate(1, (a, b) => a * b)}");
         var clock = Stopwatch.StartNew();
-        var inputView = Reserve(ref _input, input.Length, "input frames");
-        DeviceMemory.Upload(inputView, input.Span);
+        var inputView = Reserve(ref _input, inputShape.Aggregate(1L, (a, b) => a * b), "input frames");
+        writeInput(inputView);
         var env = new Dictionary<string, DeviceTensor> { [_inputName] = Pinned(inputView, inputShape) };
         double upload = clock.Elapsed.TotalMilliseconds;
         var (routes, routeMs, expertsMs) = _walker.Walk(this, env, batchSize, streams);
@@ -219,6 +238,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IMoeStepExecutor<DeviceTenso
     {
         foreach (var pieces in _pieces.Values) pieces.Dispose();
         _input?.Dispose();
+        _canvases?.Dispose();
         _dispatch?.Dispose();
         _device.Dispose();
     }

@@ -1,0 +1,60 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using MoeDetect.Kernels.Preprocessing;
+using MoeDetect.Model.Input;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Network input from letterboxed 8-bit BGR canvases: the host writes them into page-locked memory
+/// (<see cref="Staging"/>), they cross the bus as bytes (a quarter of the floats) and <see cref="CanvasKernel"/>
+/// normalises them into the input on the device, so no per-pixel work is left on the CPU.</summary>
+internal sealed class DeviceCanvases : IDisposable
+{
+    private readonly KernelLibrary _kernels;
+    private readonly InputSpec _spec;
+    private readonly PageLockedArray1D<byte> _staging;
+    private readonly MemoryBuffer1D<byte, Stride1D.Dense> _canvases;
+
+    public DeviceCanvases(KernelLibrary kernels, InputSpec spec, int capacity)
+    {
+        _kernels = kernels;
+        _spec = spec;
+        Capacity = capacity;
+        long bytes = (long)capacity * spec.ValuesPerImage;
+        try
+        {
+            _staging = kernels.Accelerator.AllocatePageLocked1D<byte>(bytes);
+            _canvases = kernels.Accelerator.Allocate1D<byte>(bytes);
+        }
+        catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
+        {
+            _staging?.Dispose();
+            throw new DeviceOutOfMemoryException($"{kernels.Accelerator.Name}: no room for {capacity} canvases of " +
+                $"{spec.Width}x{spec.Height} ({bytes / (1024 * 1024)} MB); try --batch {Math.Max(1, capacity / 2)}", e);
+        }
+    }
+
+    /// <summary>How many canvases <see cref="Staging"/> holds.</summary>
+    public int Capacity { get; }
+
+    public Span<byte> Staging => _staging.Span;
+
+    /// <summary>Copies canvases <paramref name="first"/>..+<paramref name="count"/> to the device and queues their
+    /// normalisation into <paramref name="target"/> (the plan's input, 3·W·H floats per canvas).</summary>
+    public void Normalize(ArrayView<float> target, int first, int count)
+    {
+        if (first < 0 || count < 1 || first + count > Capacity)
+            throw new ArgumentOutOfRangeException(nameof(count), $"canvases {first}..{first + count - 1} are outside the {Capacity} staged");
+        long per = _spec.ValuesPerImage, length = count * per;
+        var canvases = _canvases.View.SubView(0, length);
+        canvases.CopyFromCPU(ref MemoryMarshal.GetReference(Staging.Slice((int)(first * per), (int)length)), length);
+        _kernels.Canvas(count * _spec.Width * _spec.Height, canvases, target, DeviceLetterbox.Format(_spec));
+    }
+
+    public void Dispose()
+    {
+        _staging.Dispose();
+        _canvases.Dispose();
+    }
+}

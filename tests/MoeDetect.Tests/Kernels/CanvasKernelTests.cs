@@ -1,0 +1,68 @@
+using MoeDetect.Model.Ilgpu;
+using MoeDetect.Model.Input;
+using MoeDetect.Tests.GpuEngine;
+using Xunit;
+
+namespace MoeDetect.Tests.Kernels;
+
+/// <summary>Canvases normalised on the device (ILGPU's CPU accelerator) against the CPU path's
+/// <see cref="PixelTensor"/>: the same arithmetic, so the same floats, in every layout and channel order.</summary>
+public sealed class CanvasKernelTests
+{
+    [Theory]
+    [InlineData(TensorLayout.Nchw, ChannelOrder.Rgb)]
+    [InlineData(TensorLayout.Nhwc, ChannelOrder.Rgb)]
+    [InlineData(TensorLayout.Nchw, ChannelOrder.Bgr)]
+    [InlineData(TensorLayout.Nhwc, ChannelOrder.Bgr)]
+    public void Device_normalisation_equals_the_CPU_path(TensorLayout layout, ChannelOrder order)
+    {
+        var spec = new InputSpec("x", 24, 16, layout, order, [123.7f, 116.3f, 103.5f], [58.4f, 57.1f, 57.4f], [0, 0, 0], CenteredLetterbox: false);
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 3);
+        var random = new Random(3);
+        random.NextBytes(canvases.Staging);
+        var expected = new float[2 * spec.ValuesPerImage];
+        for (int i = 0; i < 2; i++)
+            PixelTensor.Write(spec, (ReadOnlySpan<byte>)canvases.Staging.Slice((i + 1) * spec.ValuesPerImage, spec.ValuesPerImage),
+                expected.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
+
+        using var target = DeviceMemory.Allocate(device.Accelerator, expected.Length, "test input");
+        canvases.Normalize(target.View, first: 1, count: 2);
+        device.Accelerator.Synchronize();
+        var actual = new float[expected.Length];
+        DeviceMemory.Download(target.View, actual);
+
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void More_canvases_than_staged_are_refused()
+    {
+        var spec = InputSpec.Ultralytics("x", 8, 8);
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 2);
+        using var target = DeviceMemory.Allocate(device.Accelerator, 3 * spec.ValuesPerImage, "test input");
+        Assert.Throws<ArgumentOutOfRangeException>(() => canvases.Normalize(target.View, first: 1, count: 2));
+    }
+
+    [Fact]
+    public void The_pixel_engine_gives_the_outputs_of_the_float_engine()
+    {
+        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
+        var graph = TinyDetectorGraph.Build();
+        using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
+        using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
+        new Random(4).NextBytes(pixels.PixelStaging);
+        var input = new float[2 * spec.ValuesPerImage];
+        for (int i = 0; i < 2; i++)
+            PixelTensor.Write(spec, (ReadOnlySpan<byte>)pixels.PixelStaging.Slice(i * spec.ValuesPerImage, spec.ValuesPerImage),
+                input.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
+
+        var expected = floats.Run(input, 2).Tensor("output0");
+        var actual = pixels.RunPixels(2).Tensor("output0");
+
+        Assert.Equal(2, pixels.MaxBatch);
+        Assert.Equal(expected.Shape, actual.Shape);
+        Assert.Equal(expected.Data, actual.Data);
+    }
+}
