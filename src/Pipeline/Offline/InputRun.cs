@@ -111,27 +111,74 @@ internal sealed class InputRun(SourceSpec spec, FrameDetector detector, DetectJo
         }
     }
 
+    /// <summary>Batches and detects on this thread while a writer task draws and encodes the previous batch, so
+    /// the annotated video's encoding overlaps inference instead of adding to it. A failing writer (disk full) stops
+    /// detection at the next batch with its error; whatever was written stays.</summary>
     private async Task ConsumeAsync(ChannelReader<Frame> reader, double sourceFps, Stopwatch clock, CancellationToken cancellation)
     {
-        var batch = new List<Frame>(options.BatchSize);
-        while (await reader.WaitToReadAsync(cancellation))
+        var detected = Channel.CreateBounded<DetectedBatch>(new BoundedChannelOptions(1)
+            { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        var writing = Task.Run(() => WriteBatches(detected, sourceFps, clock), CancellationToken.None);
+        try
         {
-            while (batch.Count < options.BatchSize && reader.TryRead(out var frame)) batch.Add(frame);
-            try
+            while (await reader.WaitToReadAsync(cancellation))
             {
-                var results = detector.Detect(batch, stages);
-                var write = Stopwatch.StartNew();
-                for (int i = 0; i < batch.Count; i++) Write(batch[i], results[i], sourceFps);
-                stages.AddShared(Stages.Write, write.Elapsed.TotalMilliseconds, batch.Count);
+                var batch = new List<Frame>(options.BatchSize);
+                while (batch.Count < options.BatchSize && reader.TryRead(out var frame)) batch.Add(frame);
+                try
+                {
+                    var results = detector.Detect(batch, stages);
+                    await detected.Writer.WriteAsync(new DetectedBatch(batch, results), cancellation);
+                }
+                catch
+                {
+                    Dispose(batch);
+                    throw;
+                }
             }
-            finally
-            {
-                foreach (var f in batch) f.Dispose();
-                batch.Clear();
-            }
-            progress.Advanced(spec.Name, _processed, Interlocked.Read(ref _decoded), _processed / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
+        }
+        finally
+        {
+            detected.Writer.TryComplete();
+            await writing;
+            while (detected.Reader.TryRead(out var left)) Dispose(left.Frames);
         }
     }
+
+    private void WriteBatches(Channel<DetectedBatch> detected, double sourceFps, Stopwatch clock)
+    {
+        try
+        {
+            while (detected.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                if (!detected.Reader.TryRead(out var batch)) continue;
+                try
+                {
+                    var write = Stopwatch.StartNew();
+                    for (int i = 0; i < batch.Frames.Count; i++) Write(batch.Frames[i], batch.Results[i], sourceFps);
+                    stages.AddShared(Stages.Write, write.Elapsed.TotalMilliseconds, batch.Frames.Count);
+                }
+                finally
+                {
+                    Dispose(batch.Frames);
+                }
+                progress.Advanced(spec.Name, _processed, Interlocked.Read(ref _decoded), _processed / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
+            }
+        }
+        catch (Exception e)
+        {
+            // Detection stops at its next batch (a ChannelClosedException); awaiting this task then raises e itself.
+            detected.Writer.TryComplete(e);
+            throw;
+        }
+    }
+
+    private static void Dispose(List<Frame> frames)
+    {
+        foreach (var f in frames) f.Dispose();
+    }
+
+    private sealed record DetectedBatch(List<Frame> Frames, IReadOnlyList<FrameDetections> Results);
 
     private void Write(Frame frame, FrameDetections detections, double sourceFps)
     {

@@ -6,6 +6,7 @@ using MoeDetect.Model.Engines;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Offline;
+using MoeDetect.Pipeline.Sinks;
 using MoeDetect.Pipeline.Sources;
 using MoeDetect.Tests.Support;
 
@@ -83,6 +84,27 @@ public class DetectJobTests
         var report = Run(detector, new DetectJobOptions(InputResolver.Resolve([clip]), Path.Combine(_folder, "out"), FrameStride: 3, MaxFrames: 4, BatchSize: 3));
         var lines = File.ReadAllLines(Assert.Single(report.Inputs).JsonlPath!);
         Assert.Equal([0L, 3, 6, 9], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("frame").GetInt64()));
+    }
+
+    [Fact]
+    public void Output_that_cannot_be_written_fails_that_input_with_its_path_and_the_next_input_still_runs()
+    {
+        string inputs = Path.Combine(_folder, "in"), output = Path.Combine(_folder, "out");
+        Directory.CreateDirectory(inputs);
+        TestVideos.Write(Path.Combine(inputs, "a_blocked.mp4"), frames: 12);
+        TestVideos.Write(Path.Combine(inputs, "b_fine.mp4"), frames: 12);
+        // A folder where the detections file must go: the writer fails while detection runs ahead of it.
+        string blocked = AtomicFile.TemporaryPathFor(Path.Combine(output, "a_blocked.jsonl"));
+        Directory.CreateDirectory(blocked);
+        using var detector = TinyDetector();
+
+        var report = Run(detector, new DetectJobOptions(InputResolver.Resolve([inputs]), output, BatchSize: 2));
+
+        var byName = report.Inputs.ToDictionary(i => i.Source.Name);
+        Assert.Equal("failed", byName["a_blocked"].Status);
+        Assert.Contains(blocked, byName["a_blocked"].Error);
+        Assert.Equal("ok", byName["b_fine"].Status);
+        Assert.Equal(12, File.ReadAllLines(Path.Combine(output, "b_fine.jsonl")).Length);
     }
 
     [Fact]
