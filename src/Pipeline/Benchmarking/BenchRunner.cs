@@ -4,6 +4,7 @@ using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Timing;
 
 namespace MoeDetect.Pipeline.Benchmarking;
@@ -83,12 +84,12 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
             int perImage = model.Input.ValuesPerImage;
             var clock = Stopwatch.StartNew();
             var pixelEngine = model.Engine as IPixelInputEngine;
-            for (int i = 0; i < batch; i++)
+            FrameParallel.ForEach(batch, i =>
             {
                 var canvas = frames.Canvases[indices[i]];
                 if (pixelEngine is null) PixelTensor.Write(model.Input, canvas, _floats.AsSpan(i * perImage, perImage));
                 else canvas.CopyTo(pixelEngine.PixelStaging.Slice(i * perImage, perImage));
-            }
+            });
             statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, batch);
 
             var output = pixelEngine?.RunPixels(batch) ?? model.Engine.Run(_floats, batch);
@@ -97,8 +98,7 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
             statistics.AddShared(Stages.Download, output.Timings.DownloadMs, batch);
 
             clock.Restart();
-            for (int i = 0; i < batch; i++)
-                model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode);
+            FrameParallel.ForEach(batch, i => model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode));
             statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, batch);
         }
     }

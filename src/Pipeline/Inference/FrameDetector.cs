@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
@@ -9,10 +10,11 @@ using MoeDetect.Pipeline.Timing;
 namespace MoeDetect.Pipeline.Inference;
 
 /// <summary>The middle of the corridor: frames → preprocess → engine → decode + NMS → detections, timing each
-/// stage into the given statistics. Not thread-safe (owns a preprocessing canvas and an input buffer).</summary>
+/// stage into the given statistics. The frames of a batch are letterboxed and decoded in parallel (at batch 32 one
+/// core's letterboxing takes longer than the GPU's inference). Not thread-safe: one caller at a time.</summary>
 public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : IDisposable
 {
-    private readonly FramePreprocessor _preprocessor = new(model.Input);
+    private readonly ConcurrentBag<FramePreprocessor> _preprocessors = [];
     private float[] _batchInput = [];
 
     public DetectorModel Model { get; } = model;
@@ -27,10 +29,11 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
         var clock = Stopwatch.StartNew();
         var letterboxes = new LetterboxTransform[n];
         var pixelEngine = Model.Engine as IPixelInputEngine;
-        for (int i = 0; i < n; i++)
+        FrameParallel.ForEach(n, () => _preprocessors.TryTake(out var p) ? p : new FramePreprocessor(Model.Input), (i, preprocessor) =>
             letterboxes[i] = pixelEngine is null
-                ? _preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage))
-                : _preprocessor.FillPixels(frames[i].Image, pixelEngine.PixelStaging.Slice(i * perImage, perImage));
+                ? preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage))
+                : preprocessor.FillPixels(frames[i].Image, pixelEngine.PixelStaging.Slice(i * perImage, perImage)),
+            _preprocessors.Add);
         statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
 
         var input = _batchInput.AsMemory(0, n * perImage);
@@ -50,15 +53,18 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
 
         clock.Restart();
         var results = new FrameDetections[n];
-        for (int i = 0; i < n; i++)
+        FrameParallel.ForEach(n, i =>
         {
             var f = frames[i];
             results[i] = new FrameDetections(f.Source, f.Index, f.TimestampMs, f.Width, f.Height,
                 Model.Decoder.Decode(output, i, letterboxes[i], Options), output.Routes?[i]);
-        }
+        });
         statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, n);
         return results;
     }
 
-    public void Dispose() => _preprocessor.Dispose();
+    public void Dispose()
+    {
+        foreach (var preprocessor in _preprocessors) preprocessor.Dispose();
+    }
 }

@@ -43,6 +43,29 @@ public class FrameDetectorTests
             stats.Summarise().Select(s => s.Stage));
     }
 
+    [SkippableFact]
+    public void A_batch_letterboxed_and_decoded_in_parallel_gives_each_frame_its_own_detections()
+    {
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        // Photos of different sizes, so a frame given another's letterbox or canvas shows in its boxes.
+        var photos = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(6)
+            .Select((file, i) => new Frame(Cv2.ImRead(file), "coco", i, 0)).ToList();
+        using var model = ModelLoader.Load(Path.Combine(TestPaths.Models, "nanodet-g.onnx"), new EngineRequest(Threads: 2));
+        using var detector = new FrameDetector(model, new DecodeOptions());
+
+        var together = detector.Detect(photos, new StageStatistics());
+        var alone = photos.Select(p => Assert.Single(detector.Detect([p], new StageStatistics()))).ToList();
+
+        Assert.True(together.Sum(r => r.Detections.Count) >= 6, "NanoDet should find objects in six COCO photos");
+        for (int i = 0; i < photos.Count; i++)
+        {
+            Assert.Equal(alone[i].Width, together[i].Width);
+            Assert.Equal(alone[i].Detections.Select(d => (d.ClassId, d.Box)), together[i].Detections.Select(d => (d.ClassId, d.Box)),
+                (a, b) => a.ClassId == b.ClassId && Math.Abs(a.Box.X1 - b.Box.X1) < 1e-2f && Math.Abs(a.Box.Y2 - b.Box.Y2) < 1e-2f);
+        }
+        foreach (var p in photos) p.Dispose();
+    }
+
     [Fact]
     public void Class_filter_keeps_only_the_requested_classes()
     {

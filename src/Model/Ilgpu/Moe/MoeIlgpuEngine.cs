@@ -22,9 +22,8 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     private readonly int[] _itemShape;
     /// <summary>Each manifest step's device pieces, keyed by the step itself (the walker hands steps back).</summary>
     private readonly Dictionary<ManifestStep, StepPieces> _pieces = new(ReferenceEqualityComparer.Instance);
-    private readonly KernelLibrary _kernels;
     private MemoryBuffer1D<float, Stride1D.Dense>? _input;
-    private DeviceCanvases? _canvases;
+    private readonly Lazy<DeviceCanvases> _canvases;
 
     private MoeIlgpuEngine(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuDevice device, int maxBatch)
     {
@@ -38,7 +37,9 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         Name = (accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu") + "-moe";
         try
         {
-            var kernels = _kernels = new KernelLibrary(accelerator, device.Stream);
+            var kernels = new KernelLibrary(accelerator, device.Stream);
+            // Made on first use (float-input callers never need them), by one thread even when frames are letterboxed in parallel.
+            _canvases = new Lazy<DeviceCanvases>(() => new DeviceCanvases(kernels, MoeModelLoader.Input(file), MaxBatch));
             _dispatch = new ExpertDispatch(kernels);
             DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
             foreach (var step in file.Manifest.Steps!)
@@ -103,7 +104,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     public EngineOutput RunPixels(int batchSize, IReadOnlyList<string>? streams) =>
         Run(batchSize, streams, view => Canvases.Normalize(view, 0, batchSize));
 
-    private DeviceCanvases Canvases => _canvases ??= new DeviceCanvases(_kernels, MoeModelLoader.Input(_file), MaxBatch);
+    private DeviceCanvases Canvases => _canvases.Value;
 
     private EngineOutput Run(int batchSize, IReadOnlyList<string>? streams, Action<ArrayView<float>> writeInput)
     {
@@ -238,7 +239,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     {
         foreach (var pieces in _pieces.Values) pieces.Dispose();
         _input?.Dispose();
-        _canvases?.Dispose();
+        if (_canvases is { IsValueCreated: true }) _canvases.Value.Dispose();
         _dispatch?.Dispose();
         _device.Dispose();
     }
