@@ -116,21 +116,9 @@ public sealed class CandidateGraphTests(ITestOutputHelper log) : IDisposable
         {
             var want = wholeDecoder.Decode(whole, i, letterboxes[i], options);
             var got = candidateDecoder.Decode(chosen, i, letterboxes[i], options);
-            Assert.Equal(want.Count, got.Count);
-            for (int d = 0; d < want.Count; d++) AssertSameDetection(want[d], got[d]);
-            agreed += want.Count;
+            agreed += DetectionAssert.Same(want, got, pixels: 0.02f);
         }
         return agreed;
-    }
-
-    private static void AssertSameDetection(Detection want, Detection got)
-    {
-        Assert.Equal(want.ClassId, got.ClassId);
-        Assert.Equal(want.Score, got.Score, 1e-4f);
-        Assert.Equal(want.Box.X1, got.Box.X1, 0.02f);
-        Assert.Equal(want.Box.Y1, got.Box.Y1, 0.02f);
-        Assert.Equal(want.Box.X2, got.Box.X2, 0.02f);
-        Assert.Equal(want.Box.Y2, got.Box.Y2, 0.02f);
     }
 
     private static (float[] Floats, LetterboxTransform[] Letterboxes) CocoInput(InputSpec spec, int images)
