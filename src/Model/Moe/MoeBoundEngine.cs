@@ -47,7 +47,7 @@ public sealed class MoeBoundEngine : IRoutedPixelEngine
         MaxBatch = maxBatch;
         cuda = cuda is null ? null : cuda with { CudaGraphs = false };
         Name = (cuda?.EngineName ?? "ort-cpu-iobinding") + "-moe-bound";
-        InferenceSession Session(byte[] graph, string label) => OrtSessionFactory.Create(graph, $"{file.Path}:{label}", request.Threads, cuda);
+        InferenceSession Session(byte[] graph, string label) => OrtSessionFactory.Create(graph, $"{file.Path}:{label}", request.Threads, cuda, idleSpinning: false);
         try
         {
             if (file.Manifest.Steps!.Any(s => s.Kind == "moe" && s.Input == _inputName))
