@@ -46,6 +46,21 @@ public sealed class TwoStageTopKTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void A_graph_fixed_at_a_large_batch_is_split_alike()
+    {
+        // As the CUDA engines load it: 8-bit input, batch fixed to 16; its row length is learnt from a batch of 2.
+        var path = Path.Combine(TestPaths.Models, "centernet-mnv3.onnx");
+        var original = File.ReadAllBytes(path);
+        var pixels = PixelInputGraph.Rewrite(original, ModelLoader.DescribeInput(path), batch: 16);
+
+        var rewritten = ModelProto.Parser.ParseFrom(TwoStageTopK.Rewrite(pixels, path));
+
+        var slices = rewritten.Graph.Initializer.Single(t => t.Name.EndsWith("/two_stage/slices_shape"));
+        Assert.Equal([-1, TwoStageTopK.Rows, 128 * 128 * 80 / TwoStageTopK.Rows], slices.Int64Data);
+        Assert.Equal(16, rewritten.Graph.Input.Single().Type.TensorType.Shape.Dim[0].DimValue);
+    }
+
+    [Fact]
     public void Graphs_without_a_long_TopK_are_left_as_they_are()
     {
         var nanodet = File.ReadAllBytes(Path.Combine(TestPaths.Models, "nanodet-g.onnx"));

@@ -65,9 +65,29 @@ public static class TwoStageTopK
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(at, nodes[i]);
     }
 
+    /// <summary>Shapes of <paramref name="names"/> from a CPU run on zero inputs. A graph whose batch is fixed above 2
+    /// (the CUDA engines fix it to the requested batch) is first run at a batch of 2: where every row count follows
+    /// that batch, the row lengths are per item and hold for any batch, and loading a batch-32 graph does not cost a
+    /// CPU inference of 32 frames. Otherwise, or where that run fails, the graph runs as it is.</summary>
+    private static Dictionary<string, long[]> RowShapes(ModelProto model, IReadOnlyList<string> names, string modelLabel)
+    {
+        if (AtBatchOfTwo(model) is { } small && Probe(small, names, modelLabel) is { Count: > 0 } shapes && shapes.Values.All(s => s is [2, ..]))
+            return shapes;
+        return Probe(model, names, modelLabel);
+    }
+
+    /// <summary>The graph with every input's fixed batch above 2 set to 2; null when no input has one.</summary>
+    private static ModelProto? AtBatchOfTwo(ModelProto model)
+    {
+        var small = model.Clone();
+        var batches = small.Graph.Input.Select(i => i.Type.TensorType?.Shape?.Dim.FirstOrDefault()).Where(d => d is { DimValue: > 2 }).ToList();
+        foreach (var dim in batches) dim!.DimValue = 2;
+        return batches.Count > 0 ? small : null;
+    }
+
     /// <summary>Shapes of <paramref name="names"/> from one CPU run on zero inputs; none when the graph takes inputs
     /// other than float or 8-bit ones, or does not run on zeros (the graph is then left as it is).</summary>
-    private static Dictionary<string, long[]> RowShapes(ModelProto model, IReadOnlyList<string> names, string modelLabel)
+    private static Dictionary<string, long[]> Probe(ModelProto model, IReadOnlyList<string> names, string modelLabel)
     {
         var probe = model.Clone();
         foreach (var name in names.Where(n => probe.Graph.Output.All(o => o.Name != n)))
