@@ -23,6 +23,11 @@ internal sealed class IlgpuDevice(Context context, Accelerator accelerator) : ID
         ? cuda.CreateStream(StreamFlags.CU_STREAM_DEFAULT)
         : accelerator.DefaultStream;
 
+    /// <summary>Makes the accelerator's CUDA context current on the calling thread. CUDA contexts are per thread, and
+    /// the pipeline calls the engine from threads other than the one that loaded it (async continuations, camera
+    /// workers), where every driver call would otherwise fail with "invalid device context".</summary>
+    public void BindToThisThread() => Accelerator.Bind();
+
     public static IlgpuDevice Open(IlgpuTarget target)
     {
         if (target == IlgpuTarget.CpuAccelerator)

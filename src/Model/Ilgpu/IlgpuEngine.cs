@@ -92,6 +92,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     /// only the frames' bytes cross the bus. The letterboxes map boxes back to each frame.</summary>
     public (EngineOutput Output, LetterboxTransform[] Letterboxes) RunImages(IReadOnlyList<BgrImage> images, InputSpec spec)
     {
+        _device.BindToThisThread();
         var letterbox = Letterbox(spec);
         var letterboxes = new LetterboxTransform[images.Count];
         var output = RunBatch(images.Count, images.Count * spec.ValuesPerImage, (view, first, count) =>
@@ -101,12 +102,17 @@ public sealed class IlgpuEngine : IInferenceEngine
 
     /// <summary>Page-locked staging and device room for <paramref name="capacity"/> canvases of <paramref name="spec"/>,
     /// on this engine's accelerator and stream.</summary>
-    internal DeviceCanvases Canvases(InputSpec spec, int capacity) => new(_kernels, spec, capacity);
+    internal DeviceCanvases Canvases(InputSpec spec, int capacity)
+    {
+        _device.BindToThisThread();
+        return new DeviceCanvases(_kernels, spec, capacity);
+    }
 
     /// <summary>Graphs exported with a fixed batch of 1 (their reshapes may bake the 1 in) run item by item through
     /// the batch-1 plan, and their outputs are stacked; graphs with a free batch run the batch in one plan.</summary>
     internal EngineOutput RunBatch(int batchSize, int inputLength, Action<ArrayView<float>, int, int> writeInput)
     {
+        _device.BindToThisThread();
         if (!_fixedBatchOfOne) return Plan(batchSize, inputLength).Run(view => writeInput(view, 0, batchSize));
         var plan = Plan(1, inputLength / batchSize);
         var items = new List<EngineOutput>(batchSize);
@@ -133,6 +139,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     /// batch item by item, so their counts are per item times <see cref="IlgpuPlanSummary.PlanRunsPerBatch"/>.</summary>
     public IlgpuPlanSummary Summary(int batchSize)
     {
+        _device.BindToThisThread();
         int planBatch = _fixedBatchOfOne ? 1 : batchSize;
         int perItem = _graph.InputShape.Skip(1).Aggregate(1, (a, d) => a * Math.Max(1, d));
         var steps = Plan(planBatch, planBatch * perItem).Steps;
@@ -143,6 +150,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     /// <summary>Only the preprocessing of <see cref="RunImages"/>, downloaded (for checks against the CPU path).</summary>
     public float[] Preprocess(IReadOnlyList<BgrImage> images, InputSpec spec, out LetterboxTransform[] letterboxes)
     {
+        _device.BindToThisThread();
         var values = new float[images.Count * spec.ValuesPerImage];
         using var buffer = DeviceMemory.Allocate(_device.Accelerator, Math.Max(1, values.Length), "preprocessed frames");
         letterboxes = Letterbox(spec).Fill(images, buffer.View);
@@ -195,6 +203,7 @@ public sealed class IlgpuEngine : IInferenceEngine
 
     public void Dispose()
     {
+        _device.BindToThisThread();
         foreach (var plan in _plans.Values) plan.Dispose();
         _letterbox?.Dispose();
         _constants.Dispose();

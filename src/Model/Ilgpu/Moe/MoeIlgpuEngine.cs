@@ -39,7 +39,11 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         {
             var kernels = new KernelLibrary(accelerator, device.Stream);
             // Made on first use (float-input callers never need them), by one thread even when frames are letterboxed in parallel.
-            _canvases = new Lazy<DeviceCanvases>(() => new DeviceCanvases(kernels, MoeModelLoader.Input(file), MaxBatch));
+            _canvases = new Lazy<DeviceCanvases>(() =>
+            {
+                _device.BindToThisThread();
+                return new DeviceCanvases(kernels, MoeModelLoader.Input(file), MaxBatch);
+            });
             _dispatch = new ExpertDispatch(kernels);
             DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
             foreach (var step in file.Manifest.Steps!)
@@ -110,6 +114,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     {
         if (batchSize < 1 || batchSize > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size {batchSize} is outside 1..{MaxBatch}");
         int[] inputShape = [batchSize, .. _itemShape];
+        _device.BindToThisThread();
         var clock = Stopwatch.StartNew();
         var inputView = Reserve(ref _input, inputShape.Aggregate(1L, (a, b) => a * b), "input frames");
         writeInput(inputView);
@@ -237,6 +242,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
 
     public void Dispose()
     {
+        _device.BindToThisThread();
         foreach (var pieces in _pieces.Values) pieces.Dispose();
         _input?.Dispose();
         if (_canvases is { IsValueCreated: true }) _canvases.Value.Dispose();
