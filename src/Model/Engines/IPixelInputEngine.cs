@@ -9,4 +9,14 @@ public interface IPixelInputEngine : IInferenceEngine
     Span<byte> PixelStaging { get; }
 
     EngineOutput RunPixels(int batchSize);
+
+    /// <summary>Staging slots: with two, the next batch can be written into one while a batch runs from the other
+    /// (<see cref="PixelSlot"/>, <see cref="RunPixelSlot"/>); slot 0 is <see cref="PixelStaging"/>.</summary>
+    int PixelSlots => 1;
+
+    Span<byte> PixelSlot(int slot) => slot == 0 ? PixelStaging : throw new ArgumentOutOfRangeException(nameof(slot), $"{Name} has one staging slot");
+
+    /// <summary>Runs the canvases written into <paramref name="slot"/>; the slot may be written again once this returns.</summary>
+    EngineOutput RunPixelSlot(int batchSize, int slot) =>
+        slot == 0 ? RunPixels(batchSize) : throw new ArgumentOutOfRangeException(nameof(slot), $"{Name} has one staging slot");
 }

@@ -23,7 +23,9 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     private readonly List<OrtValue> _values = [];
     private readonly int _graphBatch;
     private readonly long _inputBytesPerItem;
-    private readonly nint _input, _inputStaging;
+    private readonly nint _input;
+    /// <summary>Two page-locked staging slots, apart from the bound input, so either can be written while a run reads the other.</summary>
+    private readonly nint[] _inputSlots = new nint[2];
     private readonly BoundOutput[] _outputs;
 
     private sealed record BoundOutput(string Name, int[] Shape, long FloatsPerItem, nint Tensor, nint Staging);
@@ -44,7 +46,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             input ??= BoundInput.Pixels(spec);
             _inputBytesPerItem = input.BytesPerItem;
             _input = memory.AllocateTensor(graphBatch * _inputBytesPerItem);
-            _inputStaging = memory.IsHost && graphBatch == maxBatch ? _input : memory.AllocateStaging(maxBatch * _inputBytesPerItem);
+            for (int slot = 0; slot < _inputSlots.Length; slot++) _inputSlots[slot] = memory.AllocateStaging(maxBatch * _inputBytesPerItem);
             _binding.BindInput(input.Name, Track(OrtValue.CreateTensorValueWithData(memory.Info, input.Type,
                 [graphBatch, .. input.ItemShape], _input, graphBatch * _inputBytesPerItem)));
             _outputs = BindOutputs(outputNames);
@@ -65,12 +67,18 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     public string Name { get; }
     public int MaxBatch { get; }
 
-    public unsafe Span<byte> PixelStaging => new((void*)_inputStaging, checked((int)(MaxBatch * _inputBytesPerItem)));
+    public Span<byte> PixelStaging => PixelSlot(0);
+
+    public int PixelSlots => _inputSlots.Length;
+
+    public unsafe Span<byte> PixelSlot(int slot) => new((void*)_inputSlots[slot], checked((int)(MaxBatch * _inputBytesPerItem)));
 
     public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) =>
         throw new InvalidOperationException($"{Name} takes 8-bit canvases: fill PixelStaging and call RunPixels");
 
-    public EngineOutput RunPixels(int batchSize)
+    public EngineOutput RunPixels(int batchSize) => RunPixelSlot(batchSize, 0);
+
+    public EngineOutput RunPixelSlot(int batchSize, int slot)
     {
         if (batchSize < 1 || batchSize > MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
@@ -82,7 +90,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             {
                 int items = Math.Min(_graphBatch, batchSize - first);
                 clock.Restart();
-                _memory.CopyIn(_inputStaging + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
+                _memory.CopyIn(_inputSlots[slot] + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
                 upload += clock.Elapsed.TotalMilliseconds;
 
                 clock.Restart();

@@ -63,19 +63,26 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
     {
         var statistics = new StageStatistics();
         var loop = new BatchLoop(model, frames, decode, batch);
-        for (int i = 0; i < UntimedBatches; i++) loop.Next(new StageStatistics());
+        var untimed = new StageStatistics();
+        for (int i = 0; i < UntimedBatches; i++) loop.Next(untimed);
+        loop.Finish(untimed);
         int batchesToRun = Math.Max(1, (frameCount + batch - 1) / batch);
         var wall = Stopwatch.StartNew();
         for (int i = 0; i < batchesToRun; i++) loop.Next(statistics);
+        loop.Finish(statistics);
         double seconds = wall.Elapsed.TotalSeconds;
         var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
         return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages);
     }
 
-    /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics.</summary>
+    /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics, as
+    /// <see cref="FrameDetector"/> runs them: on two-slot pixel engines a batch is written while the previous one runs,
+    /// which is decoded while this one runs (<see cref="PixelPipeline"/>).</summary>
     private sealed class BatchLoop(DetectorModel model, BenchFrames frames, DecodeOptions decode, int batch)
     {
         private readonly float[] _floats = model.Engine is IPixelInputEngine ? [] : new float[batch * model.Input.ValuesPerImage];
+        private readonly PixelPipeline? _pipeline = PixelPipeline.Supports(model.Engine) ? new PixelPipeline((IPixelInputEngine)model.Engine) : null;
+        private int[]? _running;
         private int _next;
 
         public void Next(StageStatistics statistics)
@@ -84,20 +91,40 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
             int perImage = model.Input.ValuesPerImage;
             var clock = Stopwatch.StartNew();
             var pixelEngine = model.Engine as IPixelInputEngine;
+            var pipeline = _pipeline;
             FrameParallel.ForEach(batch, i =>
             {
                 var canvas = frames.Canvases[indices[i]];
                 if (pixelEngine is null) PixelTensor.Write(model.Input, canvas, _floats.AsSpan(i * perImage, perImage));
-                else canvas.CopyTo(pixelEngine.PixelStaging.Slice(i * perImage, perImage));
+                else canvas.CopyTo((pipeline is null ? pixelEngine.PixelStaging : pipeline.Slot).Slice(i * perImage, perImage));
             });
             statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, batch);
 
-            var output = pixelEngine?.RunPixels(batch) ?? model.Engine.Run(_floats, batch);
+            if (pipeline is null)
+            {
+                Decode(indices, pixelEngine?.RunPixels(batch) ?? model.Engine.Run(_floats, batch), statistics);
+                return;
+            }
+            var previous = _running;
+            var previousOutput = pipeline.Start(batch);
+            _running = indices;
+            if (previous is not null) Decode(previous, previousOutput!, statistics);
+        }
+
+        /// <summary>Decodes the batch still running, once it is done.</summary>
+        public void Finish(StageStatistics statistics)
+        {
+            if (_running is not { } running) return;
+            _running = null;
+            Decode(running, _pipeline!.Wait()!, statistics);
+        }
+
+        private void Decode(int[] indices, EngineOutput output, StageStatistics statistics)
+        {
             statistics.AddShared(Stages.Upload, output.Timings.UploadMs, batch);
             statistics.AddShared(Stages.Inference, output.Timings.InferenceMs, batch);
             statistics.AddShared(Stages.Download, output.Timings.DownloadMs, batch);
-
-            clock.Restart();
+            var clock = Stopwatch.StartNew();
             FrameParallel.ForEach(batch, i => model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode));
             statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, batch);
         }

@@ -11,36 +11,94 @@ namespace MoeDetect.Pipeline.Inference;
 
 /// <summary>The middle of the corridor: frames → preprocess → engine → decode + NMS → detections, timing each
 /// stage into the given statistics. The frames of a batch are letterboxed and decoded in parallel (at batch 32 one
-/// core's letterboxing takes longer than the GPU's inference). Not thread-safe: one caller at a time.</summary>
-public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : IDisposable
+/// core's letterboxing takes longer than the GPU's inference). <see cref="Submit"/> also overlaps batches on engines
+/// with two staging slots (<see cref="PixelPipeline"/>). Not thread-safe: one caller at a time.</summary>
+public sealed class FrameDetector : IDisposable
 {
     private readonly ConcurrentBag<FramePreprocessor> _preprocessors = [];
+    private readonly PixelPipeline? _pipeline;
+    private (IReadOnlyList<Frame> Frames, LetterboxTransform[] Letterboxes)? _running;
     private float[] _batchInput = [];
 
-    public DetectorModel Model { get; } = model;
-    public DecodeOptions Options { get; } = options;
+    public FrameDetector(DetectorModel model, DecodeOptions options)
+    {
+        Model = model;
+        Options = options;
+        if (PixelPipeline.Supports(model.Engine)) _pipeline = new PixelPipeline((IPixelInputEngine)model.Engine);
+    }
 
+    public DetectorModel Model { get; }
+    public DecodeOptions Options { get; }
+
+    /// <summary>Detects one batch now (waiting for it); not while <see cref="Submit"/>ted batches are pending.</summary>
     public IReadOnlyList<FrameDetections> Detect(IReadOnlyList<Frame> frames, StageStatistics statistics)
+    {
+        if (_running is not null) throw new InvalidOperationException("a submitted batch is still pending: Flush it first");
+        var done = Submit(frames, statistics);
+        return _running is null ? done! : Flush(statistics)!;
+    }
+
+    /// <summary>Starts a batch and returns the detections of the oldest batch not returned yet, or null when that one
+    /// still runs (batches come back in order; after the last, call <see cref="Flush"/>). On a two-slot engine this
+    /// batch is letterboxed while the previous one runs, and the previous one is decoded while this one runs; other
+    /// engines detect the batch at once and return it.</summary>
+    public IReadOnlyList<FrameDetections>? Submit(IReadOnlyList<Frame> frames, StageStatistics statistics)
+    {
+        if (_pipeline is null)
+        {
+            var letterboxes = Letterbox(frames, statistics, Model.Engine is IPixelInputEngine pixels ? () => pixels.PixelStaging : null);
+            return Decode(frames, letterboxes, Run(frames), statistics);
+        }
+        var pipeline = _pipeline;
+        var written = Letterbox(frames, statistics, () => pipeline.Slot);
+        var previous = _running;
+        var previousOutput = _pipeline.Start(frames.Count);
+        _running = (frames, written);
+        return previous is { } p ? Decode(p.Frames, p.Letterboxes, previousOutput!, statistics) : null;
+    }
+
+    /// <summary>The detections of the batch still running, if any (waits for it).</summary>
+    public IReadOnlyList<FrameDetections>? Flush(StageStatistics statistics)
+    {
+        if (_running is not { } running) return null;
+        _running = null;
+        return Decode(running.Frames, running.Letterboxes, _pipeline!.Wait()!, statistics);
+    }
+
+    /// <summary>Letterboxes the frames into the float input or, for pixel engines, into the canvases <paramref name="staging"/> gives.</summary>
+    private LetterboxTransform[] Letterbox(IReadOnlyList<Frame> frames, StageStatistics statistics, Func<Span<byte>>? staging)
     {
         // Values per image: floats for float engines, bytes (one per value) for pixel engines.
         int n = frames.Count, perImage = Model.Input.ValuesPerImage;
-        if (Model.Engine is not IPixelInputEngine && _batchInput.Length < n * perImage) _batchInput = new float[n * perImage];
-
+        if (staging is null && _batchInput.Length < n * perImage) _batchInput = new float[n * perImage];
         var clock = Stopwatch.StartNew();
         var letterboxes = new LetterboxTransform[n];
-        var pixelEngine = Model.Engine as IPixelInputEngine;
         FrameParallel.ForEach(n, () => _preprocessors.TryTake(out var p) ? p : new FramePreprocessor(Model.Input), (i, preprocessor) =>
-            letterboxes[i] = pixelEngine is null
+            letterboxes[i] = staging is null
                 ? preprocessor.Fill(frames[i].Image, _batchInput.AsSpan(i * perImage, perImage))
-                : preprocessor.FillPixels(frames[i].Image, pixelEngine.PixelStaging.Slice(i * perImage, perImage)),
+                : preprocessor.FillPixels(frames[i].Image, staging().Slice(i * perImage, perImage)),
             _preprocessors.Add);
         statistics.AddShared(Stages.Preprocess, clock.Elapsed.TotalMilliseconds, n);
+        return letterboxes;
+    }
 
-        var input = _batchInput.AsMemory(0, n * perImage);
-        var output = pixelEngine is IRoutedPixelEngine routedPixels ? routedPixels.RunPixels(n, frames.Select(f => f.Source).ToArray())
-            : pixelEngine is not null ? pixelEngine.RunPixels(n)
-            : Model.Engine is IRoutedEngine routed ? routed.Run(input, n, frames.Select(f => f.Source).ToArray())
-            : Model.Engine.Run(input, n);
+    private EngineOutput Run(IReadOnlyList<Frame> frames)
+    {
+        int n = frames.Count;
+        var input = _batchInput.AsMemory(0, n * Model.Input.ValuesPerImage);
+        return Model.Engine switch
+        {
+            IRoutedPixelEngine routedPixels => routedPixels.RunPixels(n, frames.Select(f => f.Source).ToArray()),
+            IPixelInputEngine pixels => pixels.RunPixels(n),
+            IRoutedEngine routed => routed.Run(input, n, frames.Select(f => f.Source).ToArray()),
+            var engine => engine.Run(input, n),
+        };
+    }
+
+    private IReadOnlyList<FrameDetections> Decode(IReadOnlyList<Frame> frames, LetterboxTransform[] letterboxes, EngineOutput output,
+        StageStatistics statistics)
+    {
+        int n = frames.Count;
         var t = output.Timings;
         statistics.AddShared(Stages.Upload, t.UploadMs, n);
         statistics.AddShared(Stages.Inference, t.InferenceMs, n);
@@ -51,7 +109,7 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
             statistics.AddShared(Stages.Experts, t.ExpertsMs, n);
         }
 
-        clock.Restart();
+        var clock = Stopwatch.StartNew();
         var results = new FrameDetections[n];
         FrameParallel.ForEach(n, i =>
         {
@@ -63,8 +121,24 @@ public sealed class FrameDetector(DetectorModel model, DecodeOptions options) : 
         return results;
     }
 
+    /// <summary>Drops the batch still running, once the engine is done with it (the caller gave up on it, e.g. after
+    /// an error): its frames may then be disposed and the detector used again.</summary>
+    public void Abandon()
+    {
+        _running = null;
+        try
+        {
+            _pipeline?.Wait();
+        }
+        catch (Exception)
+        {
+            // Nobody waits for this batch any more; the error that made the caller give up is the one reported.
+        }
+    }
+
     public void Dispose()
     {
+        Abandon();
         foreach (var preprocessor in _preprocessors) preprocessor.Dispose();
     }
 }

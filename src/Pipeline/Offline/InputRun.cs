@@ -112,33 +112,45 @@ internal sealed class InputRun(SourceSpec spec, FrameDetector detector, DetectJo
     }
 
     /// <summary>Batches and detects on this thread while a writer task draws and encodes the previous batch, so
-    /// the annotated video's encoding overlaps inference instead of adding to it. A failing writer (disk full) stops
-    /// detection at the next batch with its error; whatever was written stays.</summary>
+    /// the annotated video's encoding overlaps inference instead of adding to it; on two-slot GPU engines the detector
+    /// also overlaps a batch's letterboxing and decoding with its neighbours' inference (<see cref="FrameDetector.Submit"/>).
+    /// A failing writer (disk full) stops detection at the next batch with its error; whatever was written stays.</summary>
     private async Task ConsumeAsync(ChannelReader<Frame> reader, double sourceFps, Stopwatch clock, CancellationToken cancellation)
     {
         var detected = Channel.CreateBounded<DetectedBatch>(new BoundedChannelOptions(1)
             { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         var writing = Task.Run(() => WriteBatches(detected, sourceFps, clock), CancellationToken.None);
+        // Batches handed to the detector whose detections have not come back yet (one on two-slot GPU engines).
+        var pending = new Queue<List<Frame>>();
+        async Task Pass(IReadOnlyList<FrameDetections>? results)
+        {
+            if (results is null) return;
+            var frames = pending.Dequeue();
+            try
+            {
+                await detected.Writer.WriteAsync(new DetectedBatch(frames, results), cancellation);
+            }
+            catch
+            {
+                Dispose(frames);
+                throw;
+            }
+        }
         try
         {
             while (await reader.WaitToReadAsync(cancellation))
             {
                 var batch = new List<Frame>(options.BatchSize);
                 while (batch.Count < options.BatchSize && reader.TryRead(out var frame)) batch.Add(frame);
-                try
-                {
-                    var results = detector.Detect(batch, stages);
-                    await detected.Writer.WriteAsync(new DetectedBatch(batch, results), cancellation);
-                }
-                catch
-                {
-                    Dispose(batch);
-                    throw;
-                }
+                pending.Enqueue(batch);
+                await Pass(detector.Submit(batch, stages));
             }
+            await Pass(detector.Flush(stages));
         }
         finally
         {
+            if (pending.Count > 0) detector.Abandon();
+            foreach (var batch in pending) Dispose(batch);
             detected.Writer.TryComplete();
             await writing;
             while (detected.Reader.TryRead(out var left)) Dispose(left.Frames);
