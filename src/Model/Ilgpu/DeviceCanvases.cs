@@ -7,13 +7,15 @@ using MoeDetect.Model.Input;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Network input from letterboxed 8-bit BGR canvases: the host writes them into page-locked memory
-/// (<see cref="Staging"/>), they cross the bus as bytes (a quarter of the floats) and <see cref="CanvasKernel"/>
-/// normalises them into the input on the device, so no per-pixel work is left on the CPU.</summary>
+/// (<see cref="Staging"/>, two slots, so that the next batch can be written while one runs), they cross the bus as
+/// bytes (a quarter of the floats) and <see cref="CanvasKernel"/> normalises them into the input on the device, so no
+/// per-pixel work is left on the CPU.</summary>
 internal sealed class DeviceCanvases : IDisposable
 {
     private readonly KernelLibrary _kernels;
     private readonly InputSpec _spec;
-    private readonly PageLockedArray1D<byte> _staging;
+    public const int Slots = 2;
+    private readonly PageLockedArray1D<byte>[] _staging = new PageLockedArray1D<byte>[Slots];
     private readonly MemoryBuffer1D<byte, Stride1D.Dense> _canvases;
 
     public DeviceCanvases(KernelLibrary kernels, InputSpec spec, int capacity)
@@ -24,12 +26,12 @@ internal sealed class DeviceCanvases : IDisposable
         long bytes = (long)capacity * spec.ValuesPerImage;
         try
         {
-            _staging = kernels.Accelerator.AllocatePageLocked1D<byte>(bytes);
+            for (int slot = 0; slot < Slots; slot++) _staging[slot] = kernels.Accelerator.AllocatePageLocked1D<byte>(bytes);
             _canvases = kernels.Accelerator.Allocate1D<byte>(bytes);
         }
         catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
         {
-            _staging?.Dispose();
+            foreach (var staging in _staging) staging?.Dispose();
             throw new DeviceOutOfMemoryException($"{kernels.Accelerator.Name}: no room for {capacity} canvases of " +
                 $"{spec.Width}x{spec.Height} ({bytes / (1024 * 1024)} MB); try --batch {Math.Max(1, capacity / 2)}", e);
         }
@@ -38,23 +40,23 @@ internal sealed class DeviceCanvases : IDisposable
     /// <summary>How many canvases <see cref="Staging"/> holds.</summary>
     public int Capacity { get; }
 
-    public Span<byte> Staging => _staging.Span;
+    public Span<byte> Staging(int slot) => _staging[slot].Span;
 
-    /// <summary>Copies canvases <paramref name="first"/>..+<paramref name="count"/> to the device and queues their
-    /// normalisation into <paramref name="target"/> (the plan's input, 3·W·H floats per canvas).</summary>
-    public void Normalize(ArrayView<float> target, int first, int count)
+    /// <summary>Copies canvases <paramref name="first"/>..+<paramref name="count"/> of a staging slot to the device and
+    /// queues their normalisation into <paramref name="target"/> (the plan's input, 3·W·H floats per canvas).</summary>
+    public void Normalize(int slot, ArrayView<float> target, int first, int count)
     {
         if (first < 0 || count < 1 || first + count > Capacity)
             throw new ArgumentOutOfRangeException(nameof(count), $"canvases {first}..{first + count - 1} are outside the {Capacity} staged");
         long per = _spec.ValuesPerImage, length = count * per;
         var canvases = _canvases.View.SubView(0, length);
-        canvases.CopyFromCPU(ref MemoryMarshal.GetReference(Staging.Slice((int)(first * per), (int)length)), length);
+        canvases.CopyFromCPU(ref MemoryMarshal.GetReference(Staging(slot).Slice((int)(first * per), (int)length)), length);
         _kernels.Canvas(count * _spec.Width * _spec.Height, canvases, target, DeviceLetterbox.Format(_spec));
     }
 
     public void Dispose()
     {
-        _staging.Dispose();
+        foreach (var staging in _staging) staging.Dispose();
         _canvases.Dispose();
     }
 }

@@ -20,14 +20,14 @@ public sealed class CanvasKernelTests
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
         using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 3);
         var random = new Random(3);
-        random.NextBytes(canvases.Staging);
+        random.NextBytes(canvases.Staging(1));
         var expected = new float[2 * spec.ValuesPerImage];
         for (int i = 0; i < 2; i++)
-            PixelTensor.Write(spec, (ReadOnlySpan<byte>)canvases.Staging.Slice((i + 1) * spec.ValuesPerImage, spec.ValuesPerImage),
+            PixelTensor.Write(spec, (ReadOnlySpan<byte>)canvases.Staging(1).Slice((i + 1) * spec.ValuesPerImage, spec.ValuesPerImage),
                 expected.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
 
         using var target = DeviceMemory.Allocate(device.Accelerator, expected.Length, "test input");
-        canvases.Normalize(target.View, first: 1, count: 2);
+        canvases.Normalize(slot: 1, target.View, first: 1, count: 2);
         device.Accelerator.Synchronize();
         var actual = new float[expected.Length];
         DeviceMemory.Download(target.View, actual);
@@ -42,7 +42,7 @@ public sealed class CanvasKernelTests
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
         using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 2);
         using var target = DeviceMemory.Allocate(device.Accelerator, 3 * spec.ValuesPerImage, "test input");
-        Assert.Throws<ArgumentOutOfRangeException>(() => canvases.Normalize(target.View, first: 1, count: 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => canvases.Normalize(slot: 0, target.View, first: 1, count: 2));
     }
 
     [Fact]
@@ -52,14 +52,14 @@ public sealed class CanvasKernelTests
         var graph = TinyDetectorGraph.Build();
         using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
         using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
-        new Random(4).NextBytes(pixels.PixelStaging);
+        new Random(4).NextBytes(pixels.PixelSlot(1));
         var input = new float[2 * spec.ValuesPerImage];
         for (int i = 0; i < 2; i++)
-            PixelTensor.Write(spec, (ReadOnlySpan<byte>)pixels.PixelStaging.Slice(i * spec.ValuesPerImage, spec.ValuesPerImage),
+            PixelTensor.Write(spec, (ReadOnlySpan<byte>)pixels.PixelSlot(1).Slice(i * spec.ValuesPerImage, spec.ValuesPerImage),
                 input.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
 
         var expected = floats.Run(input, 2).Tensor("output0");
-        var actual = pixels.RunPixels(2).Tensor("output0");
+        var actual = pixels.RunPixelSlot(2, slot: 1).Tensor("output0");
 
         Assert.Equal(2, pixels.MaxBatch);
         Assert.Equal(expected.Shape, actual.Shape);

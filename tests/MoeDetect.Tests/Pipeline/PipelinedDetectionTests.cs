@@ -1,6 +1,7 @@
 using System.Text.Json;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Frames;
 using MoeDetect.Pipeline.Inference;
@@ -55,13 +56,15 @@ public sealed class PipelinedDetectionTests : IDisposable
         foreach (var p in photos) p.Dispose();
     }
 
-    [Fact]
-    public void An_offline_run_on_an_overlapping_engine_writes_every_frame_once_in_order()
+    [Theory]
+    [InlineData("ort")]
+    [InlineData("ilgpu")]
+    public void An_offline_run_on_an_overlapping_engine_writes_every_frame_once_in_order(string engine)
     {
         var clip = TestVideos.Write(Path.Combine(_folder, "clip.mp4"), frames: 11);
         string path = TinyDetectorGraphs.WriteOnePersonDetector(_folder);
         using var floats = ModelLoader.Load(path, new EngineRequest(Threads: 1));
-        using var pixels = BoundModel(path, floats, batch: 3);
+        using var pixels = engine == "ort" ? BoundModel(path, floats, batch: 3) : IlgpuModel(path, floats, batch: 3);
         using var detector = new FrameDetector(pixels, new DecodeOptions());
 
         var report = new DetectJob(detector, new DetectJobOptions(InputResolver.Resolve([clip]), Path.Combine(_folder, "out"), BatchSize: 3),
@@ -70,6 +73,14 @@ public sealed class PipelinedDetectionTests : IDisposable
         var lines = File.ReadAllLines(Assert.Single(report.Inputs).JsonlPath!).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(Enumerable.Range(0, 11).Select(i => (long)i), lines.Select(l => l.GetProperty("frame").GetInt64()));
         Assert.All(lines, l => Assert.Equal("person", l.GetProperty("detections")[0].GetProperty("label").GetString()));
+    }
+
+    /// <summary>The model behind the ILGPU engine (CPU accelerator) fed canvases from two staging slots.</summary>
+    private static DetectorModel IlgpuModel(string path, DetectorModel floats, int batch)
+    {
+        var engine = new IlgpuPixelEngine(IlgpuEngine.Load(File.ReadAllBytes(path), path, IlgpuTarget.CpuAccelerator,
+            outputNames: floats.Decoder.OutputNames), floats.Input, batch);
+        return new DetectorModel(path, floats.Input, floats.ClassNames, floats.Decoder, engine, isMixtureOfExperts: false);
     }
 
     /// <summary>The model behind the IOBinding engine with two staging slots, on host memory.</summary>

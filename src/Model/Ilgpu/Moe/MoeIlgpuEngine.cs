@@ -100,13 +100,13 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     }
 
     /// <summary>Room for <see cref="MaxBatch"/> letterboxed canvases in page-locked memory, made on first use.</summary>
-    public Span<byte> PixelStaging => Canvases.Staging;
+    public Span<byte> PixelStaging => Canvases.Staging(0);
 
     public EngineOutput RunPixels(int batchSize) => RunPixels(batchSize, null);
 
     /// <summary>Runs the canvases in <see cref="PixelStaging"/>: they are normalised on the device (<see cref="DeviceCanvases"/>).</summary>
     public EngineOutput RunPixels(int batchSize, IReadOnlyList<string>? streams) =>
-        Run(batchSize, streams, view => Canvases.Normalize(view, 0, batchSize));
+        Run(batchSize, streams, view => Canvases.Normalize(0, view, 0, batchSize));
 
     private DeviceCanvases Canvases => _canvases.Value;
 
