@@ -66,9 +66,9 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         var p = ConvolutionPaths.Pointwise(g);
         var activation = Activation.None;
-        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, p, activation, tensorCores: false));
+        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, data.Y, p, activation, tensorCores: false));
         var simt = data.Output();
-        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, p, activation, tensorCores: true));
+        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, data.Y, p, activation, tensorCores: true));
         var (maxDiff, maxRef) = Compare(data.Output(), simt);
         return new
         {
@@ -90,7 +90,7 @@ internal static class KernelBench
         var activation = Activation.None;
         var path = ConvolutionPaths.Of(g);
         double Time(ConvolutionPath p, bool tensorCores) =>
-            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.W, data.Bias, data.Y, g, activation));
+            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.W, data.Bias, null, data.Y, g, activation));
         double directMs = Time(ConvolutionPath.Direct, false);
         var direct = data.Output();
         double ms = Time(path, false);

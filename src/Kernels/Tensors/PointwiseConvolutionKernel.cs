@@ -3,10 +3,11 @@ using ILGPU;
 namespace MoeDetect.Kernels.Tensors;
 
 /// <summary>A 1×1, stride-1, ungrouped convolution over NCHW as one GEMM per image:
-/// y[n] (OutChannels × Pixels) = w (OutChannels × Channels) · x[n] (Channels × Pixels), plus bias and activation.</summary>
+/// y[n] (OutChannels × Pixels) = w (OutChannels × Channels) · x[n] (Channels × Pixels), plus bias and activation, plus
+/// a residual of y's shape when <see cref="AddsResidual"/> is 1 (the skip connection after a projection).</summary>
 public struct PointwiseGeometry
 {
-    public int Batch, Channels, OutChannels, Pixels;
+    public int Batch, Channels, OutChannels, Pixels, AddsResidual;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 }
@@ -23,7 +24,7 @@ public static class PointwiseConvolutionKernel
     /// <summary>Output tile sides for a group of (dx, dy) threads: pixels, out channels.</summary>
     public static (int Pixels, int OutChannels) Tile(int dx, int dy) => (Micro * dx, Micro * dy);
 
-    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
         PointwiseGeometry g, Activation activation)
     {
         // k-major tiles: the inner loop reads one row of each, the same address for a row of threads (broadcast).
@@ -61,7 +62,7 @@ public static class PointwiseConvolutionKernel
             }
             Group.Barrier();
         }
-        var output = new PointwiseOutput(y, bias, g, n, activation);
+        var output = new PointwiseOutput(y, bias, residual, g, n, activation);
         int p1 = p0 + tx;
         output.Store(m0 + ty, p1, dx, r0);
         output.Store(m0 + ty + dy, p1, dx, r1);
@@ -84,13 +85,17 @@ public struct Micro4
     }
 }
 
-/// <summary>The pointwise GEMM epilogue: bias, activation and a bounds-checked store into y[n, outChannel, pixel].</summary>
-public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias, PointwiseGeometry g, int n, Activation activation)
+/// <summary>The pointwise GEMM epilogue: bias, activation, the residual where there is one, and a bounds-checked store
+/// into y[n, outChannel, pixel].</summary>
+public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual, PointwiseGeometry g, int n,
+    Activation activation)
 {
     public void Store(int outChannel, int pixel, float value)
     {
         if (outChannel >= g.OutChannels || pixel >= g.Pixels) return;
-        y[((long)n * g.OutChannels + outChannel) * g.Pixels + pixel] = ElementwiseKernels.Apply(value + bias[outChannel], activation);
+        long at = ((long)n * g.OutChannels + outChannel) * g.Pixels + pixel;
+        float v = ElementwiseKernels.Apply(value + bias[outChannel], activation);
+        y[at] = g.AddsResidual != 0 ? v + residual[at] : v;
     }
 
     /// <summary>Stores four outputs of one row at pixel, pixel + step, pixel + 2·step, pixel + 3·step.</summary>

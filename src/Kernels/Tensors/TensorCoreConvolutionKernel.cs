@@ -17,7 +17,7 @@ public static class TensorCoreConvolutionKernel
     // at once fall on different banks.
     private const int Stride = Pairs + 4;
 
-    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
         PointwiseGeometry g, Activation activation)
     {
         // w tile: [out channel][k pair]; x tile: [pixel][k pair]; each word two FP16 values, the lower k in the low half.
@@ -56,7 +56,7 @@ public static class TensorCoreConvolutionKernel
             }
             Group.Barrier();
         }
-        var output = new PointwiseOutput(y, bias, g, n, activation);
+        var output = new PointwiseOutput(y, bias, residual, g, n, activation);
         int r = m0 + rowBase + quad, c = p0 + colBase + 2 * pair;
         acc.Store(output, r, c);
     }

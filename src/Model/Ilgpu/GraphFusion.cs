@@ -8,7 +8,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// Conv's weights, TensorFlow's NHWC transposes sunk and cancelled (<see cref="TransposeSinking"/>), explicit Pads
 /// and bias Adds folded into the Conv / MaxPool they feed, and the activation that follows a Conv (Relu, Clip,
 /// Sigmoid, LeakyRelu, HardSigmoid, HardSwish, SiLU written as x·sigmoid(x), TensorFlow's arithmetic hard-swish and
-/// hard-sigmoid, see <see cref="HardActivations"/>) computed inside the convolution kernel.</summary>
+/// hard-sigmoid, see <see cref="HardActivations"/>) and a residual Add after a pointwise Conv computed inside the
+/// convolution kernel.</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
@@ -21,7 +22,38 @@ internal static class GraphFusion
         HardActivations.Apply(graph);
         FoldBiasAdds(graph);
         FuseActivations(graph);
+        FuseResidualAdds(graph);
     }
+
+    /// <summary>Add(conv, residual) after a 1×1 stride-1 ungrouped Conv (MobileNet's projection before the skip
+    /// connection) is done in the GEMM's epilogue: the residual becomes the Conv's fourth input (after an activation
+    /// fused before it). The Conv takes the Add's place in the order, where the residual has been computed. Where the
+    /// plan finds the shapes differ (a broadcasting Add), the compiler adds separately.</summary>
+    private static void FuseResidualAdds(OnnxGraph graph)
+    {
+        foreach (var add in graph.Nodes.Where(n => n.OpType == "Add" && n.Inputs.Count == 2).ToList())
+        {
+            var readers = graph.ReaderCounts();
+            for (int side = 0; side < 2; side++)
+            {
+                var conv = SoleProducer(graph, readers, add.Inputs[side], "Conv");
+                string residual = add.Inputs[1 - side];
+                if (conv is null || !IsPointwise(graph, conv) || conv.Input(3) is not null || graph.Constants.ContainsKey(residual) || residual == add.Inputs[side]) continue;
+                while (conv.Inputs.Count < 3) conv.Inputs.Add("");
+                conv.Inputs.Add(residual);
+                graph.Nodes.Remove(conv);
+                graph.Nodes.Insert(graph.Nodes.IndexOf(add), conv);
+                Bypass(graph, add, conv);
+                break;
+            }
+        }
+    }
+
+    /// <summary>A Conv that the pointwise GEMM runs whatever the input size: 1×1 weights, stride 1, no padding, one group.</summary>
+    private static bool IsPointwise(OnnxGraph graph, GraphNode conv) =>
+        graph.Constants.TryGetValue(conv.Inputs[1], out var w) && w.Shape is [_, _, 1, 1]
+        && conv.Int("group", 1) == 1 && (conv.Ints("strides") ?? [1, 1]).All(s => s == 1)
+        && (conv.Ints("pads") ?? [0, 0, 0, 0]).All(p => p == 0) && conv.Text("auto_pad", "NOTSET") is "NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER";
 
     /// <summary>A Pad of the spatial axes in front of a Conv (zeros) or MaxPool (−∞), as TensorFlow writes explicit
     /// padding before a VALID window, becomes the window's own padding.</summary>

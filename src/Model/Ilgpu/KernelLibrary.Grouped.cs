@@ -15,8 +15,8 @@ internal sealed partial class KernelLibrary
     private Action<Index1D, ArrayView<int>, TopKShape>? _topKScan;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCompact;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
 
     /// <summary>When set, every convolution planned with this library adds its geometry (for the kernel benchmark).</summary>
@@ -54,24 +54,25 @@ internal sealed partial class KernelLibrary
 
     /// <summary>1×1 stride-1 ungrouped convolution as a GEMM per image, on tensor cores where the device has them
     /// (<paramref name="tensorCores"/>), else the shared-memory SIMT GEMM.</summary>
-    public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+    /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1; any view otherwise.</param>
+    public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
         PointwiseGeometry g, Activation activation, bool tensorCores)
     {
         if (tensorCores)
         {
-            _tensorCore ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run));
+            _tensorCore ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run));
             int tile = TensorCoreConvolutionKernel.Tile;
             var grid = new Index3D((g.Pixels + tile - 1) / tile, (g.OutChannels + tile - 1) / tile, g.Batch);
-            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, w, bias, y, g, activation);
+            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, w, bias, residual, y, g, activation);
             return;
         }
-        _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run));
+        _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run));
         int side = PointwiseConvolutionKernel.MaxGroupSide;
         // The largest group the accelerator allows, up to 16 × 16, wider than tall.
         int dx = Math.Min(side, GroupSize), dy = Math.Max(1, Math.Min(side, GroupSize / dx));
         var (tilePixels, tileChannels) = PointwiseConvolutionKernel.Tile(dx, dy);
         var tiles = new Index3D((g.Pixels + tilePixels - 1) / tilePixels, (g.OutChannels + tileChannels - 1) / tileChannels, g.Batch);
-        _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, w, bias, y, g, activation);
+        _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, w, bias, residual, y, g, activation);
     }
 
     public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
@@ -89,4 +90,7 @@ internal sealed partial class KernelLibrary
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct => (c, a, b, d, e, f) => k(Stream, c, a, b, d, e, f);
     private Action<KernelConfig, T1, T2, T3, T4, T5, T6> BindConfig<T1, T2, T3, T4, T5, T6>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6> k)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct => (c, a, b, d, e, f, g) => k(Stream, c, a, b, d, e, f, g);
+    private Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> BindConfig<T1, T2, T3, T4, T5, T6, T7>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct =>
+        (c, a, b, d, e, f, g, h) => k(Stream, c, a, b, d, e, f, g, h);
 }
