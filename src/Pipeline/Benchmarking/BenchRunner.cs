@@ -77,12 +77,11 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
 
     /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics, as
     /// <see cref="FrameDetector"/> runs them: on two-slot pixel engines a batch is written while the previous one runs,
-    /// which is decoded while this one runs (<see cref="PixelPipeline"/>).</summary>
+    /// which is decoded while this one runs (<see cref="PixelPipeline{TBatch}"/>).</summary>
     private sealed class BatchLoop(DetectorModel model, BenchFrames frames, DecodeOptions decode, int batch)
     {
         private readonly float[] _floats = model.Engine is IPixelInputEngine ? [] : new float[batch * model.Input.ValuesPerImage];
-        private readonly PixelPipeline? _pipeline = PixelPipeline.Supports(model.Engine) ? new PixelPipeline((IPixelInputEngine)model.Engine) : null;
-        private int[]? _running;
+        private readonly PixelPipeline<int[]>? _pipeline = PixelPipeline.Supports(model.Engine) ? new((IPixelInputEngine)model.Engine) : null;
         private int _next;
 
         public void Next(StageStatistics statistics)
@@ -105,18 +104,13 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
                 Decode(indices, pixelEngine?.RunPixels(batch) ?? model.Engine.Run(_floats, batch), statistics);
                 return;
             }
-            var previous = _running;
-            var previousOutput = pipeline.Start(batch);
-            _running = indices;
-            if (previous is not null) Decode(previous, previousOutput!, statistics);
+            if (pipeline.Start(indices, batch) is { } previous) Decode(previous.Batch, previous.Output, statistics);
         }
 
         /// <summary>Decodes the batch still running, once it is done.</summary>
         public void Finish(StageStatistics statistics)
         {
-            if (_running is not { } running) return;
-            _running = null;
-            Decode(running, _pipeline!.Wait()!, statistics);
+            if (_pipeline?.Wait() is { } running) Decode(running.Batch, running.Output, statistics);
         }
 
         private void Decode(int[] indices, EngineOutput output, StageStatistics statistics)

@@ -12,19 +12,18 @@ namespace MoeDetect.Pipeline.Inference;
 /// <summary>The middle of the corridor: frames → preprocess → engine → decode + NMS → detections, timing each
 /// stage into the given statistics. The frames of a batch are letterboxed and decoded in parallel (at batch 32 one
 /// core's letterboxing takes longer than the GPU's inference). <see cref="Submit"/> also overlaps batches on engines
-/// with two staging slots (<see cref="PixelPipeline"/>). Not thread-safe: one caller at a time.</summary>
+/// with two staging slots (<see cref="PixelPipeline{TBatch}"/>). Not thread-safe: one caller at a time.</summary>
 public sealed class FrameDetector : IDisposable
 {
     private readonly ConcurrentBag<FramePreprocessor> _preprocessors = [];
-    private readonly PixelPipeline? _pipeline;
-    private (IReadOnlyList<Frame> Frames, LetterboxTransform[] Letterboxes)? _running;
+    private readonly PixelPipeline<LetterboxedBatch>? _pipeline;
     private float[] _batchInput = [];
 
     public FrameDetector(DetectorModel model, DecodeOptions options)
     {
         Model = model;
         Options = options;
-        if (PixelPipeline.Supports(model.Engine)) _pipeline = new PixelPipeline((IPixelInputEngine)model.Engine);
+        if (PixelPipeline.Supports(model.Engine)) _pipeline = new((IPixelInputEngine)model.Engine);
     }
 
     public DetectorModel Model { get; }
@@ -33,9 +32,8 @@ public sealed class FrameDetector : IDisposable
     /// <summary>Detects one batch now (waiting for it); not while <see cref="Submit"/>ted batches are pending.</summary>
     public IReadOnlyList<FrameDetections> Detect(IReadOnlyList<Frame> frames, StageStatistics statistics)
     {
-        if (_running is not null) throw new InvalidOperationException("a submitted batch is still pending: Flush it first");
-        var done = Submit(frames, statistics);
-        return _running is null ? done! : Flush(statistics)!;
+        if (_pipeline is { IsRunning: true }) throw new InvalidOperationException("a submitted batch is still pending: Flush it first");
+        return Submit(frames, statistics) ?? Flush(statistics)!;
     }
 
     /// <summary>Starts a batch and returns the detections of the oldest batch not returned yet, or null when that one
@@ -51,19 +49,17 @@ public sealed class FrameDetector : IDisposable
         }
         var pipeline = _pipeline;
         var written = Letterbox(frames, statistics, () => pipeline.Slot);
-        var previous = _running;
-        var previousOutput = _pipeline.Start(frames.Count);
-        _running = (frames, written);
-        return previous is { } p ? Decode(p.Frames, p.Letterboxes, previousOutput!, statistics) : null;
+        return Decode(pipeline.Start(new LetterboxedBatch(frames, written), frames.Count), statistics);
     }
 
     /// <summary>The detections of the batch still running, if any (waits for it).</summary>
-    public IReadOnlyList<FrameDetections>? Flush(StageStatistics statistics)
-    {
-        if (_running is not { } running) return null;
-        _running = null;
-        return Decode(running.Frames, running.Letterboxes, _pipeline!.Wait()!, statistics);
-    }
+    public IReadOnlyList<FrameDetections>? Flush(StageStatistics statistics) => Decode(_pipeline?.Wait(), statistics);
+
+    /// <summary>A batch handed to the engine, with what decoding it needs when it comes back.</summary>
+    private sealed record LetterboxedBatch(IReadOnlyList<Frame> Frames, LetterboxTransform[] Letterboxes);
+
+    private IReadOnlyList<FrameDetections>? Decode((LetterboxedBatch Batch, EngineOutput Output)? done, StageStatistics statistics) =>
+        done is { } d ? Decode(d.Batch.Frames, d.Batch.Letterboxes, d.Output, statistics) : null;
 
     /// <summary>Letterboxes the frames into the float input or, for pixel engines, into the canvases <paramref name="staging"/> gives.</summary>
     private LetterboxTransform[] Letterbox(IReadOnlyList<Frame> frames, StageStatistics statistics, Func<Span<byte>>? staging)
@@ -125,7 +121,6 @@ public sealed class FrameDetector : IDisposable
     /// an error): its frames may then be disposed and the detector used again.</summary>
     public void Abandon()
     {
-        _running = null;
         try
         {
             _pipeline?.Wait();

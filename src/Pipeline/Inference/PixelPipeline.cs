@@ -2,37 +2,43 @@ using MoeDetect.Model.Engines;
 
 namespace MoeDetect.Pipeline.Inference;
 
-/// <summary>Runs batches on a pixel engine with two staging slots one after another on a worker thread, so that the
-/// caller writes the next batch into the free slot and decodes the previous batch while the engine runs: the host's
-/// per-batch work (letterboxing, decoding, NMS) overlaps the device's instead of adding to it.</summary>
-internal sealed class PixelPipeline(IPixelInputEngine engine)
+/// <summary>Which engines <see cref="PixelPipeline{TBatch}"/> can overlap.</summary>
+internal static class PixelPipeline
 {
-    private Task<EngineOutput>? _running;
-    private int _slot;
-
     /// <summary>Engines with one slot are read while they run, so they cannot overlap.</summary>
     public static bool Supports(IInferenceEngine engine) => engine is IPixelInputEngine { PixelSlots: 2 } and not IRoutedPixelEngine;
+}
+
+/// <summary>Runs batches on a pixel engine with two staging slots one after another on a worker thread, so that the
+/// caller writes the next batch into the free slot and decodes the previous batch while the engine runs: the host's
+/// per-batch work (letterboxing, decoding, NMS) overlaps the device's instead of adding to it. Each run carries the
+/// caller's <typeparamref name="TBatch"/> (what it needs to decode that batch) and gives it back with the output.</summary>
+internal sealed class PixelPipeline<TBatch>(IPixelInputEngine engine)
+{
+    private (TBatch Batch, Task<EngineOutput> Run)? _running;
+    private int _slot;
 
     public bool IsRunning => _running is not null;
 
     /// <summary>Where the next batch's canvases go.</summary>
     public Span<byte> Slot => engine.PixelSlot(_slot);
 
-    /// <summary>Waits for the batch running (its output; null when none), then starts the one written into <see cref="Slot"/>.</summary>
-    public EngineOutput? Start(int batchSize)
+    /// <summary>Waits for the batch running (returned with its output; null when none), then starts
+    /// <paramref name="batch"/>, whose <paramref name="batchSize"/> canvases were written into <see cref="Slot"/>.</summary>
+    public (TBatch Batch, EngineOutput Output)? Start(TBatch batch, int batchSize)
     {
         var previous = Wait();
         int slot = _slot;
-        _running = Task.Run(() => engine.RunPixelSlot(batchSize, slot));
+        _running = (batch, Task.Run(() => engine.RunPixelSlot(batchSize, slot)));
         _slot = 1 - _slot;
         return previous;
     }
 
-    /// <summary>The running batch's output once it is done; null when none runs. Its failure is rethrown here.</summary>
-    public EngineOutput? Wait()
+    /// <summary>The running batch with its output once it is done; null when none runs. Its failure is rethrown here.</summary>
+    public (TBatch Batch, EngineOutput Output)? Wait()
     {
-        var running = _running;
+        if (_running is not { } running) return null;
         _running = null;
-        return running?.GetAwaiter().GetResult();
+        return (running.Batch, running.Run.GetAwaiter().GetResult());
     }
 }
