@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using MoeDetect.Model.Loading;
 using Onnx;
 
 namespace MoeDetect.Model.Engines;
@@ -55,47 +56,48 @@ public static class PadFolding
         }
     }
 
-    /// <summary>The Pad's pads (begins then ends per axis) when it pads only spatial axes, by ≥ 0, with zeros
-    /// (constant mode, no value or a zero value); otherwise null.</summary>
+    /// <summary>The Pad's pads (begins then ends per axis) when it pads with zeros (constant mode, no value or a zero
+    /// value) and its pads are constant; otherwise null.</summary>
     private static long[]? FoldablePads(GraphProto graph, NodeProto pad)
     {
         if (pad.Attribute.Any(a => a.Name == "mode" && a.S.ToStringUtf8() != "constant")) return null;
-        if (pad.Input.Count < 2 || Int64s(graph, pad.Input[1]) is not { Length: >= 6 } pads || pads.Length % 2 != 0) return null;
-        if (pad.Input.Count > 2 && pad.Input[2].Length > 0 && Floats(graph, pad.Input[2]) is not [0f]) return null;
+        if (pad.Input.Count < 2 || Initializer(graph, pad.Input[1]) is not { } pads) return null;
+        if (pad.Input.Count > 2 && pad.Input[2].Length > 0 && (Initializer(graph, pad.Input[2]) is not { } value || OnnxProtos.FloatValues(value) is not [0f]))
+            return null;
         if (pad.Input.Count > 3 && pad.Input[3].Length > 0) return null;
-        int rank = pads.Length / 2;
-        bool spatialOnly = pads[0] == 0 && pads[1] == 0 && pads[rank] == 0 && pads[rank + 1] == 0;
-        return spatialOnly && pads.All(p => p >= 0) ? pads : null;
+        return OnnxProtos.Int64Values(pads);
     }
 
-    /// <summary>Adds the spatial pads to the Conv's explicit padding; false where the Conv pads automatically.</summary>
+    /// <summary>Adds the pads to the Conv's explicit padding; false where the Conv pads automatically or the Pad also
+    /// pads the batch or channel axis or crops (<see cref="WindowPadding"/>).</summary>
     private static bool Absorb(NodeProto conv, long[] pads)
     {
         if (conv.Attribute.Any(a => a.Name == "auto_pad" && a.S.ToStringUtf8() is not ("NOTSET" or ""))) return false;
-        int rank = pads.Length / 2, spatial = rank - 2;
         var attribute = conv.Attribute.FirstOrDefault(a => a.Name == "pads");
-        var current = attribute?.Ints.ToArray() ?? new long[2 * spatial];
-        if (current.Length != 2 * spatial) return false;
-        var merged = new long[2 * spatial];
-        for (int i = 0; i < spatial; i++)
-        {
-            merged[i] = current[i] + pads[2 + i];
-            merged[spatial + i] = current[spatial + i] + pads[rank + 2 + i];
-        }
+        if (WindowPadding(pads, attribute?.Ints.ToArray()) is not { } merged) return false;
         if (attribute is not null) conv.Attribute.Remove(attribute);
-        conv.Attribute.Add(Loading.OnnxProtos.IntsAttribute("pads", merged));
+        conv.Attribute.Add(OnnxProtos.IntsAttribute("pads", merged));
         return true;
     }
 
-    private static long[]? Int64s(GraphProto graph, string name) =>
-        Initializer(graph, name) is { DataType: (int)TensorProto.Types.DataType.Int64 } t
-            ? t.Int64Data.Count > 0 ? t.Int64Data.ToArray() : Enumerable.Range(0, t.RawData.Length / 8).Select(i => BitConverter.ToInt64(t.RawData.Span[(8 * i)..])).ToArray()
-            : null;
-
-    private static float[]? Floats(GraphProto graph, string name) =>
-        Initializer(graph, name) is { DataType: (int)TensorProto.Types.DataType.Float } t
-            ? t.FloatData.Count > 0 ? t.FloatData.ToArray() : Enumerable.Range(0, t.RawData.Length / 4).Select(i => BitConverter.ToSingle(t.RawData.Span[(4 * i)..])).ToArray()
-            : null;
+    /// <summary>A window's (Conv, pooling) own padding — begins then ends of its spatial axes, null for none — with a
+    /// Pad in front of it added (the Pad's begins then ends of every axis, batch and channel first). Null where the
+    /// Pad also pads the batch or channel axis, crops (a negative pad), or does not match the window's rank.</summary>
+    public static long[]? WindowPadding(long[] pads, long[]? windowPads)
+    {
+        if (pads.Length < 6 || pads.Length % 2 != 0 || pads.Any(p => p < 0)) return null;
+        int rank = pads.Length / 2, spatial = rank - 2;
+        if (pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank + 1] != 0) return null;
+        var own = windowPads ?? new long[2 * spatial];
+        if (own.Length != 2 * spatial) return null;
+        var merged = new long[2 * spatial];
+        for (int i = 0; i < spatial; i++)
+        {
+            merged[i] = own[i] + pads[2 + i];
+            merged[spatial + i] = own[spatial + i] + pads[rank + 2 + i];
+        }
+        return merged;
+    }
 
     private static TensorProto? Initializer(GraphProto graph, string name) => graph.Initializer.FirstOrDefault(t => t.Name == name);
 }

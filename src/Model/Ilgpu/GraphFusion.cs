@@ -1,5 +1,7 @@
 using Google.Protobuf;
 using MoeDetect.Kernels.Tensors;
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Loading;
 using Onnx;
 
 namespace MoeDetect.Model.Ilgpu;
@@ -64,7 +66,7 @@ internal static class GraphFusion
         {
             if (pad.Text("mode", "constant") != "constant" || pad.Input(3) is not null) continue;
             var pads = pad.Ints("pads") ?? (pad.Input(1) is { } p && graph.Constants.TryGetValue(p, out var t) ? t.ToLongs() : null);
-            if (pads is not { Length: 8 } || pads.Any(x => x < 0) || pads[0] + pads[1] + pads[4] + pads[5] != 0) continue;
+            if (pads is not { Length: 8 }) continue;
             if (readers.GetValueOrDefault(pad.Outputs[0]) != 1 || graph.OutputNames.Contains(pad.Outputs[0])) continue;
             var window = graph.Nodes.FirstOrDefault(n => n.Inputs.Count > 0 && n.Inputs[0] == pad.Outputs[0]);
             float? fill = pad.Input(2) is not { } v ? pad.Float("value", 0)
@@ -76,11 +78,11 @@ internal static class GraphFusion
                 _ => false,
             };
             if (!fits || window!.Text("auto_pad", "NOTSET") is not ("NOTSET" or "VALID")) continue;
-            var own = window.Ints("pads") ?? [0, 0, 0, 0];
+            if (PadFolding.WindowPadding(pads, window.Ints("pads")) is not { } merged) continue;
             window.Attributes = new Dictionary<string, AttributeProto>(window.Attributes)
             {
                 ["auto_pad"] = new() { Name = "auto_pad", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8("NOTSET") },
-                ["pads"] = new() { Name = "pads", Type = AttributeProto.Types.AttributeType.Ints, Ints = { own[0] + pads[2], own[1] + pads[3], own[2] + pads[6], own[3] + pads[7] } },
+                ["pads"] = OnnxProtos.IntsAttribute("pads", merged),
             };
             window.Inputs[0] = pad.Inputs[0];
             graph.Nodes.Remove(pad);

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Onnx;
 
 namespace MoeDetect.Model.Loading;
@@ -27,6 +28,16 @@ internal static class OnnxProtos
         attribute.Ints.AddRange(values);
         return attribute;
     }
+
+    /// <summary>An int64 tensor's values, whether stored as int64_data or as raw bytes; null for another type.</summary>
+    public static long[]? Int64Values(TensorProto tensor) =>
+        tensor.DataType != (int)TensorProto.Types.DataType.Int64 ? null
+        : tensor.Int64Data.Count > 0 ? tensor.Int64Data.ToArray() : MemoryMarshal.Cast<byte, long>(tensor.RawData.Span).ToArray();
+
+    /// <summary>A float tensor's values, whether stored as float_data or as raw bytes; null for another type.</summary>
+    public static float[]? FloatValues(TensorProto tensor) =>
+        tensor.DataType != (int)TensorProto.Types.DataType.Float ? null
+        : tensor.FloatData.Count > 0 ? tensor.FloatData.ToArray() : MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray();
 
     /// <summary>Adds an int64 initializer (a vector unless <paramref name="dims"/> says otherwise) and returns its name.</summary>
     public static string AddInt64s(GraphProto graph, string name, long[] values, long[]? dims = null) =>

@@ -137,7 +137,6 @@ public static class TwoStageTopK
         string name = topK.Input[1];
         var tensor = graph.Initializer.FirstOrDefault(t => t.Name == name)
             ?? graph.Node.FirstOrDefault(n => n.OpType == "Constant" && n.Output[0] == name)?.Attribute.FirstOrDefault(a => a.Name == "value")?.T;
-        if (tensor is null || tensor.DataType != (int)TensorProto.Types.DataType.Int64) return null;
-        return tensor.Int64Data.Count > 0 ? tensor.Int64Data[0] : BitConverter.ToInt64(tensor.RawData.Span[..8]);
+        return tensor is not null && OnnxProtos.Int64Values(tensor) is [var k, ..] ? k : null;
     }
 }
