@@ -7,26 +7,26 @@ using MoeDetect.Model.Input;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Network input from letterboxed 8-bit BGR canvases: the host writes them into page-locked memory
-/// (<see cref="Staging"/>, two slots, so that the next batch can be written while one runs), they cross the bus as
-/// bytes (a quarter of the floats) and <see cref="CanvasKernel"/> normalises them into the input on the device, so no
+/// (<see cref="Staging"/>; with two slots the next batch can be written while one runs), they cross the bus as bytes
+/// (a quarter of the floats) and <see cref="CanvasKernel"/> normalises them into the input on the device, so no
 /// per-pixel work is left on the CPU.</summary>
 internal sealed class DeviceCanvases : IDisposable
 {
     private readonly KernelLibrary _kernels;
     private readonly InputSpec _spec;
-    public const int Slots = 2;
-    private readonly PageLockedArray1D<byte>[] _staging = new PageLockedArray1D<byte>[Slots];
+    private readonly PageLockedArray1D<byte>[] _staging;
     private readonly MemoryBuffer1D<byte, Stride1D.Dense> _canvases;
 
-    public DeviceCanvases(KernelLibrary kernels, InputSpec spec, int capacity)
+    public DeviceCanvases(KernelLibrary kernels, InputSpec spec, int capacity, int slots)
     {
+        _staging = new PageLockedArray1D<byte>[slots];
         _kernels = kernels;
         _spec = spec;
         Capacity = capacity;
         long bytes = (long)capacity * spec.ValuesPerImage;
         try
         {
-            for (int slot = 0; slot < Slots; slot++) _staging[slot] = kernels.Accelerator.AllocatePageLocked1D<byte>(bytes);
+            for (int slot = 0; slot < slots; slot++) _staging[slot] = kernels.Accelerator.AllocatePageLocked1D<byte>(bytes);
             _canvases = kernels.Accelerator.Allocate1D<byte>(bytes);
         }
         catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
@@ -37,7 +37,9 @@ internal sealed class DeviceCanvases : IDisposable
         }
     }
 
-    /// <summary>How many canvases <see cref="Staging"/> holds.</summary>
+    public int Slots => _staging.Length;
+
+    /// <summary>How many canvases each slot of <see cref="Staging"/> holds.</summary>
     public int Capacity { get; }
 
     public Span<byte> Staging(int slot) => _staging[slot].Span;

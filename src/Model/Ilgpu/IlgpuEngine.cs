@@ -100,12 +100,12 @@ public sealed class IlgpuEngine : IInferenceEngine
         return (output, letterboxes);
     }
 
-    /// <summary>Page-locked staging and device room for <paramref name="capacity"/> canvases of <paramref name="spec"/>,
-    /// on this engine's accelerator and stream.</summary>
-    internal DeviceCanvases Canvases(InputSpec spec, int capacity)
+    /// <summary>Page-locked staging (<paramref name="slots"/> slots) and device room for <paramref name="capacity"/>
+    /// canvases of <paramref name="spec"/>, on this engine's accelerator and stream.</summary>
+    internal DeviceCanvases Canvases(InputSpec spec, int capacity, int slots)
     {
         _device.BindToThisThread();
-        return new DeviceCanvases(_kernels, spec, capacity);
+        return new DeviceCanvases(_kernels, spec, capacity, slots);
     }
 
     /// <summary>Graphs exported with a fixed batch of 1 (their reshapes may bake the 1 in) run item by item through

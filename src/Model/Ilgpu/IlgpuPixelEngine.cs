@@ -16,14 +16,14 @@ public sealed class IlgpuPixelEngine : IPixelInputEngine
     {
         _engine = engine;
         _valuesPerImage = spec.ValuesPerImage;
-        _canvases = engine.Canvases(spec, capacity);
+        _canvases = engine.Canvases(spec, capacity, slots: 2);
     }
 
     public string Name => _engine.Name;
     public int MaxBatch => _canvases.Capacity;
     public Span<byte> PixelStaging => PixelSlot(0);
 
-    public int PixelSlots => DeviceCanvases.Slots;
+    public int PixelSlots => _canvases.Slots;
 
     public Span<byte> PixelSlot(int slot) => _canvases.Staging(slot);
 

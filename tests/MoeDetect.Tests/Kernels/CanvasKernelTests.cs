@@ -18,7 +18,7 @@ public sealed class CanvasKernelTests
     {
         var spec = new InputSpec("x", 24, 16, layout, order, [123.7f, 116.3f, 103.5f], [58.4f, 57.1f, 57.4f], [0, 0, 0], CenteredLetterbox: false);
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
-        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 3);
+        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 3, slots: 2);
         var random = new Random(3);
         random.NextBytes(canvases.Staging(1));
         var expected = new float[2 * spec.ValuesPerImage];
@@ -40,7 +40,7 @@ public sealed class CanvasKernelTests
     {
         var spec = InputSpec.Ultralytics("x", 8, 8);
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
-        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 2);
+        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 2, slots: 1);
         using var target = DeviceMemory.Allocate(device.Accelerator, 3 * spec.ValuesPerImage, "test input");
         Assert.Throws<ArgumentOutOfRangeException>(() => canvases.Normalize(slot: 0, target.View, first: 1, count: 2));
     }

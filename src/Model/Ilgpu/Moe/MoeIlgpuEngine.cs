@@ -42,7 +42,8 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
             _canvases = new Lazy<DeviceCanvases>(() =>
             {
                 _device.BindToThisThread();
-                return new DeviceCanvases(kernels, MoeModelLoader.Input(file), MaxBatch);
+                // One slot: the pipelined detector does not overlap routed engines (their runs take each frame's stream).
+                return new DeviceCanvases(kernels, MoeModelLoader.Input(file), MaxBatch, slots: 1);
             });
             _dispatch = new ExpertDispatch(kernels);
             DeviceGraph Load(string entry, IReadOnlyList<string>? outputs) => DeviceGraph.Load(file.Graph(entry), $"{file.Path}:{entry}", kernels, outputs);
