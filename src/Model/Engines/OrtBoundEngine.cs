@@ -8,7 +8,8 @@ namespace MoeDetect.Model.Engines;
 
 /// <summary>Runs a <see cref="PixelInputGraph"/> with IOBinding: input and outputs are bound once to fixed buffers
 /// in the session's memory (GPU or host), so a run is copy in → run → copy out, and with CUDA graphs enabled the
-/// run itself is a replay. Graphs fixed at a batch of 1 run once per frame through the same buffers.</summary>
+/// run itself is a replay. Graphs fixed at a batch of 1 run once per frame through the same buffers. The device work
+/// (warm-up included) runs on the engine's own <see cref="EngineThread"/>, whatever thread calls it.</summary>
 /// <remarks>The input is normally the <see cref="PixelInputGraph"/>'s 8-bit canvas; <see cref="BoundInput.Floats"/> binds
 /// a graph's own float input instead, for timing ONNX Runtime alone (<see cref="RunAsBound"/>).</remarks>
 public sealed class OrtBoundEngine : IPixelInputEngine
@@ -20,6 +21,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     private readonly TensorMemory _memory;
     private readonly OrtIoBinding _binding;
     private readonly RunOptions _runOptions = new();
+    private readonly EngineThread _thread = new("ort-bound-engine");
     private readonly List<OrtValue> _values = [];
     private readonly int _graphBatch;
     private readonly long _inputBytesPerItem;
@@ -49,8 +51,8 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             for (int slot = 0; slot < _inputSlots.Length; slot++) _inputSlots[slot] = memory.AllocateStaging(maxBatch * _inputBytesPerItem);
             _binding.BindInput(input.Name, Track(OrtValue.CreateTensorValueWithData(memory.Info, input.Type,
                 [graphBatch, .. input.ItemShape], _input, graphBatch * _inputBytesPerItem)));
-            _outputs = BindOutputs(outputNames);
-            for (int i = 0; i < WarmupRuns; i++) _session.RunWithBinding(_runOptions, _binding);
+            _outputs = _thread.Invoke(() => BindOutputs(outputNames));
+            RunAsBound(WarmupRuns);
         }
         catch (Exception e) when (GpuOutOfMemory.Matches(e))
         {
@@ -82,6 +84,15 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     {
         if (batchSize < 1 || batchSize > MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
+        var timings = _thread.Invoke(() => RunOnDevice(batchSize, slot));
+        var clock = Stopwatch.StartNew();
+        var tensors = _outputs.Select(o => ToTensor(o, batchSize)).ToArray();
+        return new EngineOutput(tensors, null, timings with { DownloadMs = timings.DownloadMs + clock.Elapsed.TotalMilliseconds });
+    }
+
+    /// <summary>Copy in, run, copy out into the outputs' staging, per graph batch.</summary>
+    private EngineTimings RunOnDevice(int batchSize, int slot)
+    {
         double upload = 0, inference = 0, download = 0;
         var clock = new Stopwatch();
         try
@@ -107,10 +118,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         {
             throw GpuOutOfMemory.Error(MaxBatch, e);
         }
-        clock.Restart();
-        var tensors = _outputs.Select(o => ToTensor(o, batchSize)).ToArray();
-        download += clock.Elapsed.TotalMilliseconds;
-        return new EngineOutput(tensors, null, new EngineTimings(upload, inference, download));
+        return new EngineTimings(upload, inference, download);
     }
 
     /// <summary>Copies one whole graph batch of input values straight into the bound input (for <see cref="RunAsBound"/>).</summary>
@@ -119,15 +127,23 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         long bytes = (long)values.Length * sizeof(T);
         if (bytes != _graphBatch * _inputBytesPerItem)
             throw new ArgumentException($"the bound input takes {_graphBatch * _inputBytesPerItem} bytes, not {bytes}", nameof(values));
-        fixed (T* data = values) _memory.CopyIn((nint)data, _input, bytes);
+        fixed (T* data = values)
+        {
+            nint pointer = (nint)data;
+            _thread.Invoke(() => _memory.CopyIn(pointer, _input, bytes));
+        }
     }
 
-    /// <summary>One run on whatever the bound buffers hold: no copies, nothing decoded (ONNX Runtime's own time).</summary>
-    public void RunAsBound()
+    /// <summary><paramref name="runs"/> runs on whatever the bound buffers hold: no copies, nothing decoded (ONNX
+    /// Runtime's own time), one after the other on the engine's thread.</summary>
+    public void RunAsBound(int runs)
     {
         try
         {
-            _session.RunWithBinding(_runOptions, _binding);
+            _thread.Invoke(() =>
+            {
+                for (int i = 0; i < runs; i++) _session.RunWithBinding(_runOptions, _binding);
+            });
         }
         catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
         {
@@ -176,7 +192,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
 
     private static unsafe NamedTensor ToTensor(BoundOutput output, int batchSize)
     {
-        var data = new float[batchSize * output.FloatsPerItem];
+        var data = GC.AllocateUninitializedArray<float>(checked((int)(batchSize * output.FloatsPerItem)));
         new ReadOnlySpan<float>((void*)output.Staging, data.Length).CopyTo(data);
         int[] shape = [batchSize, .. output.Shape.Skip(1)];
         return new NamedTensor(output.Name, data, shape);
@@ -190,6 +206,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
 
     public void Dispose()
     {
+        _thread.Dispose();
         _binding.Dispose();
         foreach (var value in _values) value.Dispose();
         _runOptions.Dispose();

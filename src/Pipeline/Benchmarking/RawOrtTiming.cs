@@ -26,10 +26,10 @@ public static class RawOrtTiming
         try
         {
             using var engine = Load(modelPath, frames, cuda, variant.Request.Threads, batch);
-            for (int i = 0; i < UntimedRuns; i++) engine.RunAsBound();
+            engine.RunAsBound(UntimedRuns);
             int runs = Math.Max(1, (frameCount + batch - 1) / batch);
             var wall = Stopwatch.StartNew();
-            for (int i = 0; i < runs; i++) engine.RunAsBound();
+            engine.RunAsBound(runs);
             double seconds = wall.Elapsed.TotalSeconds;
             var stages = new Dictionary<string, double> { [Stages.Inference] = seconds * 1000 / (runs * batch) };
             return new BenchResult(variant.Name, engine.Name, batch, runs * batch, runs * batch / seconds, stages, BaselineFor: variant.BaselineFor);

@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
@@ -65,6 +66,20 @@ public sealed class TwoStageTopKTests(ITestOutputHelper log)
     {
         var nanodet = File.ReadAllBytes(Path.Combine(TestPaths.Models, "nanodet-g.onnx"));
         Assert.Same(nanodet, TwoStageTopK.Rewrite(nanodet, "nanodet-g.onnx"));
+    }
+
+    [Fact]
+    public void A_graph_that_does_not_load_at_a_batch_of_2_is_probed_at_its_own_batch()
+    {
+        // NanoDet's candidate graph as the GPU engines run it (8-bit input, batch fixed at 8, through the pad folding's
+        // optimisation pass, which records inferred shapes) declares shapes that a batch of 2 contradicts; its short
+        // TopK rows are left alone, and loading must not fail.
+        string path = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
+        using var dense = ModelLoader.Load(path, new EngineRequest(Threads: 1));
+        var (candidates, _) = CandidateGraph.Rewrite(File.ReadAllBytes(path), dense.Decoder);
+        var pixels = PadFolding.Apply(PixelInputGraph.Rewrite(candidates, dense.Input, batch: 8));
+
+        Assert.Same(pixels, TwoStageTopK.Rewrite(pixels, path));
     }
 
     [Fact]

@@ -46,6 +46,27 @@ public sealed class CandidateGraphTests(ITestOutputHelper log) : IDisposable
         }
     }
 
+    [SkippableFact]
+    public void NanoDet_candidates_run_in_the_pixel_graph_fixed_at_a_batch_of_8()
+    {
+        // The GPU engines run the candidate graph with the 8-bit canvas input and the batch fixed (for CUDA graphs);
+        // here the same bound engine on ONNX Runtime's CPU provider with host memory.
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        string path = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
+        using var dense = ModelLoader.Load(path, new EngineRequest(Threads: 2));
+        var (graph, decoder) = CandidateGraph.Rewrite(File.ReadAllBytes(path), dense.Decoder);
+        const int batch = 8;
+        using var bound = ModelLoader.CreateBound(graph, path, new EngineRequest(Threads: 2, Batch: batch), dense.Input, decoder.OutputNames,
+            cuda: null, new HostTensorMemory());
+        var (canvases, sources) = CocoImages.Canvases(dense.Input, batch);
+        for (int i = 0; i < batch; i++) canvases[i].CopyTo(bound.PixelStaging[(i * canvases[i].Length)..]);
+        var (floats, letterboxes) = CocoInput(dense.Input, images: batch);
+
+        int agreed = AssertSameDetections(dense.Decoder, dense.Engine.Run(floats, batch), decoder, bound.RunPixels(batch), letterboxes, new DecodeOptions());
+
+        Assert.True(agreed >= batch, $"NanoDet should find objects in {batch} COCO images, found {agreed}");
+    }
+
     [Theory]
     [InlineData("yolov8")]
     [InlineData("yolov5")]

@@ -76,32 +76,35 @@ public static class TwoStageTopK
         return Probe(model, names, modelLabel);
     }
 
-    /// <summary>The graph with every input's fixed batch above 2 set to 2; null when no input has one.</summary>
+    /// <summary>The graph with every input's fixed batch above 2 set to 2, without the shapes recorded for the inner
+    /// values (ONNX Runtime's optimisation pass records them at the fixed batch); null when no input has one.</summary>
     private static ModelProto? AtBatchOfTwo(ModelProto model)
     {
         var small = model.Clone();
+        small.Graph.ValueInfo.Clear();
         var batches = small.Graph.Input.Select(i => i.Type.TensorType?.Shape?.Dim.FirstOrDefault()).Where(d => d is { DimValue: > 2 }).ToList();
         foreach (var dim in batches) dim!.DimValue = 2;
         return batches.Count > 0 ? small : null;
     }
 
     /// <summary>Shapes of <paramref name="names"/> from one CPU run on zero inputs; none when the graph takes inputs
-    /// other than float or 8-bit ones, or does not run on zeros (the graph is then left as it is).</summary>
+    /// other than float or 8-bit ones, or does not load or run on zeros (the graph is then left as it is).</summary>
     private static Dictionary<string, long[]> Probe(ModelProto model, IReadOnlyList<string> names, string modelLabel)
     {
         var probe = model.Clone();
         foreach (var name in names.Where(n => probe.Graph.Output.All(o => o.Name != n)))
             probe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } });
-        using var session = OrtSessionFactory.Create(probe.ToByteArray(), modelLabel, threads: 0, cuda: null, optimise: false);
-        if (session.InputMetadata.Values.Any(m => m.ElementDataType is not (TensorElementType.Float or TensorElementType.UInt8))) return [];
-        var inputs = session.InputMetadata.Values.Select(ZeroInput).ToList();
+        List<OrtValue> inputs = [];
         try
         {
+            using var session = OrtSessionFactory.Create(probe.ToByteArray(), modelLabel, threads: 0, cuda: null, optimise: false);
+            if (session.InputMetadata.Values.Any(m => m.ElementDataType is not (TensorElementType.Float or TensorElementType.UInt8))) return [];
+            inputs = session.InputMetadata.Values.Select(ZeroInput).ToList();
             using var options = new RunOptions();
             using var results = session.Run(options, session.InputMetadata.Keys.ToList(), inputs, names.ToList());
             return names.Select((n, i) => (n, results[i].GetTensorTypeAndShape().Shape)).ToDictionary(x => x.n, x => x.Shape);
         }
-        catch (OnnxRuntimeException)
+        catch (Exception e) when (e is OnnxRuntimeException or InvalidModelException)
         {
             return [];
         }

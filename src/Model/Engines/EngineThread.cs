@@ -1,0 +1,58 @@
+using System.Collections.Concurrent;
+
+namespace MoeDetect.Model.Engines;
+
+/// <summary>One long-lived thread that runs an engine's device work, in the order it is handed in. ONNX Runtime's CUDA
+/// execution provider keeps its state per calling thread (a captured CUDA graph among it: a run from a thread it has
+/// not seen runs uncaptured twice, then captures again), so an engine called from whichever thread-pool thread the
+/// caller is on would rarely replay its graph. Work from this thread itself runs inline.</summary>
+public sealed class EngineThread : IDisposable
+{
+    private readonly BlockingCollection<Action> _work = new();
+    private readonly Thread _thread;
+
+    public EngineThread(string name)
+    {
+        _thread = new Thread(RunQueued) { IsBackground = true, Name = name };
+        _thread.Start();
+    }
+
+    /// <summary>Runs <paramref name="work"/> on this thread and waits for it; its exception is rethrown here.</summary>
+    public T Invoke<T>(Func<T> work)
+    {
+        if (Thread.CurrentThread == _thread) return work();
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _work.Add(() =>
+        {
+            try
+            {
+                done.SetResult(work());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        });
+        return done.Task.GetAwaiter().GetResult();
+    }
+
+    public void Invoke(Action work) => Invoke(() =>
+    {
+        work();
+        return true;
+    });
+
+    private void RunQueued()
+    {
+        foreach (var work in _work.GetConsumingEnumerable()) work();
+    }
+
+    /// <summary>Lets queued work finish, then ends the thread.</summary>
+    public void Dispose()
+    {
+        _work.CompleteAdding();
+        if (Thread.CurrentThread == _thread) return; // the loop ends after this item and leaves the queue to the collector
+        _thread.Join();
+        _work.Dispose();
+    }
+}
