@@ -8,6 +8,7 @@ public interface IPixelInputEngine : IInferenceEngine
     /// <summary>Room for <see cref="IInferenceEngine.MaxBatch"/> canvases, one after the other.</summary>
     Span<byte> PixelStaging { get; }
 
+    /// <summary>Runs the canvases in <see cref="PixelStaging"/> (slot 0; see <see cref="RunPixelSlot"/> for how long the output holds).</summary>
     EngineOutput RunPixels(int batchSize);
 
     /// <summary>Staging slots: with two, the next batch can be written into one while a batch runs from the other
@@ -16,7 +17,8 @@ public interface IPixelInputEngine : IInferenceEngine
 
     Span<byte> PixelSlot(int slot) => slot == 0 ? PixelStaging : throw new ArgumentOutOfRangeException(nameof(slot), $"{Name} has one staging slot");
 
-    /// <summary>Runs the canvases written into <paramref name="slot"/>; the slot may be written again once this returns.</summary>
+    /// <summary>Runs the canvases written into <paramref name="slot"/>; the slot may be written again once this returns.
+    /// The output's tensors may be refilled by the slot's next run: decode them before running the slot again.</summary>
     EngineOutput RunPixelSlot(int batchSize, int slot) =>
         slot == 0 ? RunPixels(batchSize) : throw new ArgumentOutOfRangeException(nameof(slot), $"{Name} has one staging slot");
 }
