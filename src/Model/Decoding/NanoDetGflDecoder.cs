@@ -56,7 +56,8 @@ public sealed class NanoDetGflDecoder : IDetectionDecoder
             int classes = scores.Shape[2];
             for (int i = 0; i < cells.Length; i++)
             {
-                int cell = (int)cells[i], level = Array.FindLastIndex(_firstCells, first => first <= cell);
+                int cell = (int)cells[i], level = _firstCells.Length - 1;
+                while (_firstCells[level] > cell) level--; // a lambda search here cost 3× the cell's own decoding
                 AddCell(candidates, s.Slice(i * classes, classes), boxes.Slice(i * 4 * _bins, 4 * _bins), _strides[level], cell - _firstCells[level], options);
             }
         }
