@@ -17,10 +17,9 @@ public sealed class EngineThread : IDisposable
         _thread.Start();
     }
 
-    /// <summary>Runs <paramref name="work"/> on this thread and waits for it; its exception is rethrown here.</summary>
-    public T Invoke<T>(Func<T> work)
+    /// <summary>Queues <paramref name="work"/> on this thread; the task completes with its result or exception.</summary>
+    public Task<T> Start<T>(Func<T> work)
     {
-        if (Thread.CurrentThread == _thread) return work();
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         _work.Add(() =>
         {
@@ -33,8 +32,11 @@ public sealed class EngineThread : IDisposable
                 done.SetException(e);
             }
         });
-        return done.Task.GetAwaiter().GetResult();
+        return done.Task;
     }
+
+    /// <summary>Runs <paramref name="work"/> on this thread and waits for it; its exception is rethrown here.</summary>
+    public T Invoke<T>(Func<T> work) => Thread.CurrentThread == _thread ? work() : Start(work).GetAwaiter().GetResult();
 
     public void Invoke(Action work) => Invoke(() =>
     {

@@ -87,11 +87,19 @@ public sealed class OrtBoundEngine : IPixelInputEngine
 
     public EngineOutput RunPixels(int batchSize) => RunPixelSlot(batchSize, 0);
 
-    public EngineOutput RunPixelSlot(int batchSize, int slot)
+    public EngineOutput RunPixelSlot(int batchSize, int slot) => StartPixelSlot(batchSize, slot).GetAwaiter().GetResult();
+
+    /// <summary>Runs on the engine's thread, outputs copied out there too.</summary>
+    public Task<EngineOutput> StartPixelSlot(int batchSize, int slot)
     {
         if (batchSize < 1 || batchSize > MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
-        var timings = _thread.Invoke(() => RunOnDevice(batchSize, slot));
+        return _thread.Start(() => Output(batchSize, slot, RunOnDevice(batchSize, slot)));
+    }
+
+    /// <summary>The slot's output tensors, refilled from the staging; the copy counts as download.</summary>
+    private EngineOutput Output(int batchSize, int slot, EngineTimings timings)
+    {
         var clock = Stopwatch.StartNew();
         var tensors = SlotOutputs(slot, batchSize);
         for (int o = 0; o < _outputs.Length; o++) _outputs[o].CopyStagingTo(tensors[o].Data);

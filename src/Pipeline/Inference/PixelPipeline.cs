@@ -9,7 +9,7 @@ internal static class PixelPipeline
     public static bool Supports(IInferenceEngine engine) => engine is IPixelInputEngine { PixelSlots: 2 } and not IRoutedPixelEngine;
 }
 
-/// <summary>Runs batches on a pixel engine with two staging slots one after another on a worker thread, so that the
+/// <summary>Runs batches on a pixel engine with two staging slots one after another in the background, so that the
 /// caller writes the next batch into the free slot and decodes the previous batch while the engine runs: the host's
 /// per-batch work (letterboxing, decoding, NMS) overlaps the device's instead of adding to it. Each run carries the
 /// caller's <typeparamref name="TBatch"/> (what it needs to decode that batch) and gives it back with the output.</summary>
@@ -29,7 +29,7 @@ internal sealed class PixelPipeline<TBatch>(IPixelInputEngine engine)
     {
         var previous = Wait();
         int slot = _slot;
-        _running = (batch, Task.Run(() => engine.RunPixelSlot(batchSize, slot)));
+        _running = (batch, engine.StartPixelSlot(batchSize, slot));
         _slot = 1 - _slot;
         return previous;
     }
