@@ -5,8 +5,8 @@ using Onnx;
 namespace MoeDetect.Model.Input;
 
 /// <summary>Rewrites a detector graph to take the letterboxed 8-bit BGR canvas itself ([N, H, W, 3] uint8) instead
-/// of the normalised float tensor: Cast → Gather (channel order) → Sub mean → Mul 1/std → Transpose (layout) are
-/// prepended, the same arithmetic as <see cref="PixelTensor"/>, so the engine that runs it uploads a quarter of the
+/// of the normalised float tensor: Transpose (layout) → Gather (channel order) on the bytes, then Cast → Sub mean →
+/// Mul 1/std are prepended, the same arithmetic as <see cref="PixelTensor"/>, so the engine that runs it uploads a quarter of the
 /// bytes and normalises on its own device. The batch is fixed here (where the graph leaves it open), because
 /// static shapes are what CUDA graphs need.</summary>
 public static class PixelInputGraph
@@ -45,16 +45,17 @@ public static class PixelInputGraph
             nodes.Add(OnnxProtos.Node(op, inputs, [output], attributes: attributes));
             return output;
         }
-        string value = Add("Cast", "moedetect_pixels_float", [InputName], OnnxProtos.IntAttribute("to", (long)TensorProto.Types.DataType.Float));
-        if (spec.Order == ChannelOrder.Rgb)
-            value = Add("Gather", "moedetect_pixels_rgb", [value, OnnxProtos.AddInt64s(graph, "moedetect_bgr_to_rgb", [2L, 1L, 0L])], OnnxProtos.IntAttribute("axis", 3));
-        value = Add("Sub", "moedetect_pixels_centred", [value, OnnxProtos.AddFloats(graph, "moedetect_mean", spec.Mean)]);
+        // Layout and channel order are changed on the bytes, a quarter of the floats' traffic.
         bool nchw = spec.Layout == TensorLayout.Nchw;
-        value = Add("Mul", nchw ? "moedetect_pixels_scaled" : spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", PixelTensor.InverseStd(spec))]);
-        if (nchw)
-        {
-            Add("Transpose", spec.TensorName, [value], OnnxProtos.IntsAttribute("perm", [0, 3, 1, 2]));
-        }
+        int channelAxis = nchw ? 1 : 3;
+        string value = InputName;
+        if (nchw) value = Add("Transpose", "moedetect_pixels_nchw", [value], OnnxProtos.IntsAttribute("perm", [0, 3, 1, 2]));
+        if (spec.Order == ChannelOrder.Rgb)
+            value = Add("Gather", "moedetect_pixels_rgb", [value, OnnxProtos.AddInt64s(graph, "moedetect_bgr_to_rgb", [2L, 1L, 0L])], OnnxProtos.IntAttribute("axis", channelAxis));
+        value = Add("Cast", "moedetect_pixels_float", [value], OnnxProtos.IntAttribute("to", (long)TensorProto.Types.DataType.Float));
+        long[] perChannel = nchw ? [3, 1, 1] : [3];
+        value = Add("Sub", "moedetect_pixels_centred", [value, OnnxProtos.AddFloats(graph, "moedetect_mean", spec.Mean, perChannel)]);
+        Add("Mul", spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", PixelTensor.InverseStd(spec), perChannel)]);
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(0, nodes[i]);
         return proto.ToByteArray();
     }

@@ -43,9 +43,9 @@ internal static class OnnxProtos
     public static string AddInt64s(GraphProto graph, string name, long[] values, long[]? dims = null) =>
         Add(graph, name, TensorProto.Types.DataType.Int64, dims ?? [values.Length], t => t.Int64Data.AddRange(values));
 
-    /// <summary>Adds a float vector initializer and returns its name.</summary>
-    public static string AddFloats(GraphProto graph, string name, float[] values) =>
-        Add(graph, name, TensorProto.Types.DataType.Float, [values.Length], t => t.FloatData.AddRange(values));
+    /// <summary>Adds a float initializer (a vector unless <paramref name="dims"/> says otherwise) and returns its name.</summary>
+    public static string AddFloats(GraphProto graph, string name, float[] values, long[]? dims = null) =>
+        Add(graph, name, TensorProto.Types.DataType.Float, dims ?? [values.Length], t => t.FloatData.AddRange(values));
 
     private static string Add(GraphProto graph, string name, TensorProto.Types.DataType type, long[] dims, Action<TensorProto> fill)
     {
