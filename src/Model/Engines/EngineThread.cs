@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace MoeDetect.Model.Engines;
 
@@ -46,7 +47,21 @@ public sealed class EngineThread : IDisposable
 
     private void RunQueued()
     {
-        foreach (var work in _work.GetConsumingEnumerable()) work();
+        while (true)
+        {
+            SpinBriefly(() => _work.Count > 0 || _work.IsAddingCompleted);
+            if (!_work.TryTake(out var work, Timeout.Infinite)) return; // completed and empty
+            work();
+        }
+    }
+
+    /// <summary>Spins for up to 0.2 ms or until <paramref name="done"/>. A pipelined batch is handed over the moment the
+    /// one before it ends; waking a blocked thread takes tens of microseconds, several percent of a 1.4 ms batch.</summary>
+    public static void SpinBriefly(Func<bool> done)
+    {
+        long until = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 5000;
+        var spin = new SpinWait();
+        while (!done() && Stopwatch.GetTimestamp() < until) spin.SpinOnce(sleep1Threshold: -1);
     }
 
     /// <summary>Lets queued work finish, then ends the thread.</summary>

@@ -39,6 +39,7 @@ internal sealed class PixelPipeline<TBatch>(IPixelInputEngine engine)
     {
         if (_running is not { } running) return null;
         _running = null;
+        EngineThread.SpinBriefly(() => running.Run.IsCompleted);
         return (running.Batch, running.Run.GetAwaiter().GetResult());
     }
 }
