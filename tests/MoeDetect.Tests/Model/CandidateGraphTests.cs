@@ -21,10 +21,8 @@ public sealed class CandidateGraphTests(ITestOutputHelper log) : IDisposable
     [SkippableFact]
     public void NanoDet_candidates_decode_to_the_same_detections_as_the_whole_output_on_real_images()
     {
-        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
-        string path = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
-        using var dense = ModelLoader.Load(path, new EngineRequest(Threads: 2));
-        var (graph, decoder) = CandidateGraph.Rewrite(File.ReadAllBytes(path), dense.Decoder);
+        using var nanoDet = NanoDetWithCandidates();
+        var (path, dense, graph, decoder) = nanoDet;
         Assert.Equal([NanoDetGflDecoder.CandidateScores, NanoDetGflDecoder.CandidateBoxes, NanoDetGflDecoder.CandidateCells], decoder.OutputNames);
         using var candidates = new OrtEngine(OrtSessionFactory.Create(graph, path, threads: 2, cuda: null), "candidates", decoder.OutputNames);
         var (floats, letterboxes) = CocoInput(dense.Input, images: 4);
@@ -51,14 +49,12 @@ public sealed class CandidateGraphTests(ITestOutputHelper log) : IDisposable
     {
         // The GPU engines run the candidate graph with the 8-bit canvas input and the batch fixed (for CUDA graphs);
         // here the same bound engine on ONNX Runtime's CPU provider with host memory.
-        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
-        string path = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
-        using var dense = ModelLoader.Load(path, new EngineRequest(Threads: 2));
-        var (graph, decoder) = CandidateGraph.Rewrite(File.ReadAllBytes(path), dense.Decoder);
+        using var nanoDet = NanoDetWithCandidates();
+        var (path, dense, graph, decoder) = nanoDet;
         const int batch = 8;
         using var bound = ModelLoader.CreateBound(graph, path, new EngineRequest(Threads: 2, Batch: batch), dense.Input, decoder.OutputNames,
             cuda: null, new HostTensorMemory());
-        var (canvases, sources) = CocoImages.Canvases(dense.Input, batch);
+        var (canvases, _) = CocoImages.Canvases(dense.Input, batch);
         for (int i = 0; i < batch; i++) canvases[i].CopyTo(bound.PixelStaging[(i * canvases[i].Length)..]);
         var (floats, letterboxes) = CocoInput(dense.Input, images: batch);
 
@@ -103,16 +99,29 @@ public sealed class CandidateGraphTests(ITestOutputHelper log) : IDisposable
     [Trait("Category", "Slow")]
     public void The_ILGPU_engine_runs_the_NanoDet_candidate_graph_to_the_same_detections()
     {
-        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
-        string path = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
-        using var dense = ModelLoader.Load(path, new EngineRequest(Threads: 2));
-        var (graph, decoder) = CandidateGraph.Rewrite(File.ReadAllBytes(path), dense.Decoder);
+        using var nanoDet = NanoDetWithCandidates();
+        var (path, dense, graph, decoder) = nanoDet;
         using var device = IlgpuEngine.Load(graph, path, IlgpuTarget.CpuAccelerator, outputNames: decoder.OutputNames);
         var (floats, letterboxes) = CocoInput(dense.Input, images: 1);
 
         int agreed = AssertSameDetections(dense.Decoder, dense.Engine.Run(floats, 1), decoder, device.Run(floats, 1), letterboxes, new DecodeOptions());
 
         Assert.True(agreed >= 1, $"NanoDet should find objects in a COCO image, found {agreed}");
+    }
+
+    /// <summary>NanoDet on ONNX Runtime's CPU provider, with its candidate graph and that graph's decoder.</summary>
+    private sealed record NanoDetCandidates(string Path, DetectorModel Dense, byte[] Graph, IDetectionDecoder Decoder) : IDisposable
+    {
+        public void Dispose() => Dense.Dispose();
+    }
+
+    private static NanoDetCandidates NanoDetWithCandidates()
+    {
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        string path = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
+        var dense = ModelLoader.Load(path, new EngineRequest(Threads: 2));
+        var (graph, decoder) = CandidateGraph.Rewrite(File.ReadAllBytes(path), dense.Decoder);
+        return new NanoDetCandidates(path, dense, graph, decoder);
     }
 
     private int AssertSameDetectionsOnBothGraphs(string path, DecodeOptions[] optionsToTry)
