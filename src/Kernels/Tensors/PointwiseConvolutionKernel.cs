@@ -71,6 +71,29 @@ public static class PointwiseConvolutionKernel
     }
 }
 
+/// <summary>Pointwise convolutions over few pixels (the squeeze-excite FCs run on 1×1): one warp per output value, its
+/// lanes splitting the channels and summing with shuffles. The tiled GEMM gives such a layer a handful of groups with
+/// all but one of their 64 pixel columns idle (0.13 ms for a 720 → 184 FC on the H100). Groups of (warp size, warps).</summary>
+public static class PointwiseWarpKernel
+{
+    /// <summary>Layers with at most this many pixels per image take this kernel.</summary>
+    public const int MaxPixels = 4;
+
+    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
+        PointwiseGeometry g, Activation activation)
+    {
+        // Uniform across the warp (it depends on the warp's row in the group only), so whole warps leave together.
+        long value = (long)Grid.IdxX * Group.DimY + Group.IdxY;
+        if (value >= (long)g.Batch * g.OutChannels * g.Pixels) return;
+        int pixel = (int)(value % g.Pixels), outChannel = (int)(value / g.Pixels % g.OutChannels), n = (int)(value / g.Pixels / g.OutChannels);
+        long xImage = (long)n * g.Channels * g.Pixels + pixel;
+        float sum = 0;
+        for (int c = Group.IdxX; c < g.Channels; c += Group.DimX) sum += w[(long)outChannel * g.Channels + c] * x[xImage + (long)c * g.Pixels];
+        for (int offset = Group.DimX / 2; offset > 0; offset /= 2) sum += Warp.ShuffleDown(sum, offset);
+        if (Group.IdxX == 0) new PointwiseOutput(y, bias, residual, g, n, activation).Store(outChannel, pixel, sum);
+    }
+}
+
 /// <summary>Four FP32 accumulators of one output row (plain fields, so they stay in registers).</summary>
 public struct Micro4
 {

@@ -44,6 +44,44 @@ public static class PoolingKernels
         }
         y[i] = mode == ReduceMode.Mean ? acc / reduced : acc;
     }
+
+    /// <summary>Threads per group of <see cref="ReduceGrouped"/>: a power of two.</summary>
+    public const int ReduceGroupSize = 256;
+
+    /// <summary><see cref="Reduce"/> with a group per output block, for long reductions (the squeeze-excite global mean
+    /// of a 64×64 plane: one thread looping over 4,096 values kept the GPU idle). A group holds <c>lanes</c> adjacent
+    /// inner positions (1, or 32 where inner is wide) × the rest of its threads, which split the reduced axis; the
+    /// partial results meet in a shared-memory tree. Grid: outer × ⌈inner / lanes⌉ groups.</summary>
+    public static void ReduceGrouped(ArrayView<float> x, ArrayView<float> y, int reduced, int inner, int lanes, ReduceMode mode)
+    {
+        var partial = SharedMemory.Allocate<float>(ReduceGroupSize);
+        int t = Group.IdxX, threads = Group.DimX, lane = t % lanes, slice = t / lanes, slices = threads / lanes;
+        int blocksPerOuter = (inner + lanes - 1) / lanes;
+        int o = Grid.IdxX / blocksPerOuter, n = Grid.IdxX % blocksPerOuter * lanes + lane;
+        float acc = mode == ReduceMode.Max ? float.NegativeInfinity : 0f;
+        if (n < inner)
+        {
+            long start = (long)o * reduced * inner + n;
+            for (int r = slice; r < reduced; r += slices)
+            {
+                float v = x[start + (long)r * inner];
+                acc = mode == ReduceMode.Max ? (v > acc ? v : acc) : acc + v;
+            }
+        }
+        partial[t] = acc;
+        Group.Barrier();
+        // Halving strides stay multiples of lanes, so each sum joins values of the same inner position.
+        for (int stride = threads / 2; stride >= lanes; stride /= 2)
+        {
+            if (t < stride)
+            {
+                float other = partial[t + stride];
+                partial[t] = mode == ReduceMode.Max ? (other > partial[t] ? other : partial[t]) : partial[t] + other;
+            }
+            Group.Barrier();
+        }
+        if (slice == 0 && n < inner) y[(long)o * inner + n] = mode == ReduceMode.Mean ? partial[t] / reduced : partial[t];
+    }
 }
 
 public enum ReduceMode { Mean, Sum, Max }

@@ -18,6 +18,9 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
 
     /// <summary>When set, every convolution planned with this library adds its geometry (for the kernel benchmark).</summary>
     public List<WindowGeometry>? PlannedConvolutions { get; set; }
@@ -58,6 +61,14 @@ internal sealed partial class KernelLibrary
     public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
         PointwiseGeometry g, Activation activation, bool tensorCores)
     {
+        if (g.Pixels <= PointwiseWarpKernel.MaxPixels)
+        {
+            _pointwiseWarp ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseWarpKernel.Run));
+            int warps = Math.Max(1, Math.Min(8, accelerator.MaxNumThreadsPerGroup / accelerator.WarpSize));
+            long values = (long)g.Batch * g.OutChannels * g.Pixels;
+            _pointwiseWarp(new KernelConfig(new Index2D((int)((values + warps - 1) / warps), 1), new Index2D(accelerator.WarpSize, warps)), x, w, bias, residual, y, g, activation);
+            return;
+        }
         if (tensorCores)
         {
             _tensorCore ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run));
@@ -73,6 +84,23 @@ internal sealed partial class KernelLibrary
         var (tilePixels, tileChannels) = PointwiseConvolutionKernel.Tile(dx, dy);
         var tiles = new Index3D((g.Pixels + tilePixels - 1) / tilePixels, (g.OutChannels + tileChannels - 1) / tileChannels, g.Batch);
         _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, w, bias, residual, y, g, activation);
+    }
+
+    /// <summary>x viewed as [outer, reduced, inner] → y [outer, inner]: a thread per output for short reductions, a
+    /// group per output block (<see cref="PoolingKernels.ReduceGrouped"/>) for long ones.</summary>
+    public void Reduce(ArrayView<float> x, ArrayView<float> y, int outer, int reduced, int inner, ReduceMode mode)
+    {
+        int threads = PoolingKernels.ReduceGroupSize;
+        while (threads > accelerator.MaxNumThreadsPerGroup) threads /= 2;
+        if (reduced < 128 || threads < 4)
+        {
+            _reduce ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce));
+            _reduce(outer * inner, x, y, reduced, inner, mode);
+            return;
+        }
+        _reduceGrouped ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>(PoolingKernels.ReduceGrouped));
+        int lanes = inner >= 32 && threads >= 128 ? 32 : 1;
+        _reduceGrouped(new KernelConfig(outer * ((inner + lanes - 1) / lanes), threads), x, y, reduced, inner, lanes, mode);
     }
 
     public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,

@@ -18,7 +18,6 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int>? _copy;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _conv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>? _resize;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
@@ -52,8 +51,6 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
         _pool ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool));
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode> Reduce =>
-        _reduce ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry> Resize =>
         _resize ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>(ResizeKernel.Run));

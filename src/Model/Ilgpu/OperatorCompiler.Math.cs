@@ -91,10 +91,10 @@ internal sealed partial class OperatorCompiler
 
     private DeviceTensor ReduceBlock(DeviceTensor x, int[] shape, int from, int to, ReduceMode mode)
     {
-        var (_, reduced, inner) = Layout.Split3(x.Shape, from, to);
+        var (outer, reduced, inner) = Layout.Split3(x.Shape, from, to);
         var y = NewTensor(shape);
-        var kernel = _kernels.Reduce;
-        Emit(() => kernel(y.Length, x.View, y.View, reduced, inner, mode), x, y);
+        var kernels = _kernels;
+        Emit(() => kernels.Reduce(x.View, y.View, outer, reduced, inner, mode), x, y);
         return y;
     }
 

@@ -27,6 +27,8 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
     [InlineData(72, 24, 19, 17, "none")]      // projection back to the bottleneck
     [InlineData(160, 960, 8, 8, "hardswish")] // last stage: K spans ten k-tiles, out channels many tiles
     [InlineData(3, 5, 7, 5, "none")]          // fewer channels than one k-tile
+    [InlineData(240, 64, 1, 1, "relu")]       // squeeze-excite FC on the pooled 1×1 plane: one warp per output
+    [InlineData(37, 9, 2, 1, "hardswish")]    // two pixels, channels not a multiple of the warp
     public void Pointwise_convolution_as_tiled_gemm_with_fused_activation(int channels, int outChannels, int height, int width, string activation)
     {
         var graph = new TinyOnnxGraph(opset: 14).Input("x", channels, height, width).Random("w", 21, outChannels, channels, 1, 1).Random("b", 22, outChannels)
@@ -101,6 +103,49 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
             var expected = Enumerable.Range(0, length).OrderByDescending(j => heatmap[row * length + j]).ThenBy(j => j).Take(k).Select(j => (float)j);
             Assert.Equal(expected, got.Skip(row * k).Take(k));
         }
+    }
+
+    /// <summary>The kernels for few pixels and long reductions with GPU group shapes (32-lane warps, 256-thread groups):
+    /// the warp-per-output pointwise kernel against the direct one, the grouped reduction against the host.</summary>
+    [Theory]
+    [InlineData(1, 1, 576, 1, "mean")]   // a squeeze-excite global mean over a 24×24 plane: one group per output
+    [InlineData(2, 3, 300, 70, "max")]   // a wide inner axis: 32 adjacent outputs per group, the rest split the axis
+    [InlineData(2, 5, 129, 31, "sum")]   // inner narrower than 32: one output per group
+    public void Few_pixel_pointwise_and_long_reductions_on_gpu_group_shapes(int batch, int outer, int reduced, int inner, string mode)
+    {
+        using var context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
+        using var accelerator = context.CreateCPUAccelerator(0);
+        var kernels = new KernelLibrary(accelerator);
+
+        var g = Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels: 150, outChannels: 45) with { Batch = batch, Height = 1, Width = 2, OutHeight = 1, OutWidth = 2 };
+        using var xBuffer = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(41, g.Batch * g.Channels * 2));
+        using var wBuffer = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(42, g.OutChannels * g.Channels));
+        using var biasBuffer = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(43, g.OutChannels));
+        using var warp = accelerator.Allocate1D<float>(g.Batch * g.OutChannels * 2);
+        using var direct = accelerator.Allocate1D<float>(warp.Length);
+        var relu = new Activation(UnaryFunction.Relu);
+        ConvolutionPaths.Launch(kernels, ConvolutionPath.Pointwise, false, xBuffer.View, wBuffer.View, biasBuffer.View, null, warp.View, g, relu);
+        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, xBuffer.View, wBuffer.View, biasBuffer.View, null, direct.View, g, relu);
+        float convError = warp.GetAsArray1D().Zip(direct.GetAsArray1D(), (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(convError <= Bound, $"warp pointwise vs direct: max abs error {convError}");
+
+        var reduceMode = mode switch { "mean" => ReduceMode.Mean, "max" => ReduceMode.Max, _ => ReduceMode.Sum };
+        int rows = batch * outer;
+        var x = TinyOnnxGraph.RandomValues(44, rows * reduced * inner);
+        using var input = accelerator.Allocate1D(x);
+        using var output = accelerator.Allocate1D<float>(rows * inner);
+        kernels.Reduce(input.View, output.View, rows, reduced, inner, reduceMode);
+        var got = output.GetAsArray1D();
+        float reduceError = 0;
+        for (int o = 0; o < rows; o++)
+            for (int n = 0; n < inner; n++)
+            {
+                var values = Enumerable.Range(0, reduced).Select(r => (double)x[(o * reduced + r) * inner + n]).ToList();
+                double expected = reduceMode switch { ReduceMode.Max => values.Max(), ReduceMode.Mean => values.Average(), _ => values.Sum() };
+                reduceError = Math.Max(reduceError, (float)Math.Abs(expected - got[o * inner + n]));
+            }
+        log.WriteLine($"warp pointwise vs direct {convError:E2}; {mode} over {reduced} (inner {inner}) vs host {reduceError:E2}");
+        Assert.True(reduceError <= 1e-4f, $"{mode} over {reduced} values: max abs error {reduceError}");
     }
 
     private static WindowGeometry Geometry(int kernel, int stride, int pad, int groups, int channels, int outChannels)
