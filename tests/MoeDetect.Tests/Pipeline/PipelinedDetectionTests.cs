@@ -59,7 +59,7 @@ public sealed class PipelinedDetectionTests : IDisposable
     [Theory]
     [InlineData("ort")]
     [InlineData("ilgpu")]
-    public void An_offline_run_on_an_overlapping_engine_writes_every_frame_once_in_order(string engine)
+    public async Task An_offline_run_on_an_overlapping_engine_writes_every_frame_once_in_order(string engine)
     {
         var clip = TestVideos.Write(Path.Combine(_folder, "clip.mp4"), frames: 11);
         string path = TinyDetectorGraphs.WriteOnePersonDetector(_folder);
@@ -67,8 +67,8 @@ public sealed class PipelinedDetectionTests : IDisposable
         using var pixels = engine == "ort" ? BoundModel(path, floats, batch: 3) : IlgpuModel(path, floats, batch: 3);
         using var detector = new FrameDetector(pixels, new DecodeOptions());
 
-        var report = new DetectJob(detector, new DetectJobOptions(InputResolver.Resolve([clip]), Path.Combine(_folder, "out"), BatchSize: 3),
-            new NullProgress()).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        var report = await new DetectJob(detector, new DetectJobOptions(InputResolver.Resolve([clip]), Path.Combine(_folder, "out"), BatchSize: 3),
+            new NullProgress()).RunAsync(CancellationToken.None);
 
         var lines = File.ReadAllLines(Assert.Single(report.Inputs).JsonlPath!).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(Enumerable.Range(0, 11).Select(i => (long)i), lines.Select(l => l.GetProperty("frame").GetInt64()));
