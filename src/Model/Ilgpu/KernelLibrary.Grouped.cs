@@ -86,13 +86,16 @@ internal sealed partial class KernelLibrary
         _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, w, bias, residual, y, g, activation);
     }
 
+    /// <summary>Reductions over at least this many values get a group per output block.</summary>
+    private const int LongReduction = 128;
+
     /// <summary>x viewed as [outer, reduced, inner] → y [outer, inner]: a thread per output for short reductions, a
     /// group per output block (<see cref="PoolingKernels.ReduceGrouped"/>) for long ones.</summary>
     public void Reduce(ArrayView<float> x, ArrayView<float> y, int outer, int reduced, int inner, ReduceMode mode)
     {
         int threads = PoolingKernels.ReduceGroupSize;
         while (threads > accelerator.MaxNumThreadsPerGroup) threads /= 2;
-        if (reduced < 128 || threads < 4)
+        if (reduced < LongReduction || threads < 4)
         {
             _reduce ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce));
             _reduce(outer * inner, x, y, reduced, inner, mode);
