@@ -140,16 +140,7 @@ public static class CandidateGraph
             _graph.Output.FirstOrDefault(o => o.Name == name)?.Type.TensorType.Shape?.Dim.Select(d => d.DimValue).ToArray();
 
         /// <summary>A float output; dimensions ≤ 0 stay open (the batch, where the graph leaves it open).</summary>
-        private static ValueInfoProto Output(string name, long[] dims)
-        {
-            var shape = new TensorShapeProto();
-            foreach (long d in dims) shape.Dim.Add(d > 0 ? new TensorShapeProto.Types.Dimension { DimValue = d } : new TensorShapeProto.Types.Dimension { DimParam = "N" });
-            return new ValueInfoProto
-            {
-                Name = name,
-                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
-            };
-        }
+        private static ValueInfoProto Output(string name, long[] dims) => OnnxProtos.TensorValue(name, TensorProto.Types.DataType.Float, dims);
 
         private string Add(string op, string[] inputs, params (string Name, long Value)[] attributes) =>
             AddNode(op, inputs, attributes.Select(a => OnnxProtos.IntAttribute(a.Name, a.Value)).ToArray());

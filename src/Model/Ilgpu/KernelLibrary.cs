@@ -27,10 +27,10 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>? _gatherElements;
     private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
     private Action<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat>? _canvas;
-
-    public Accelerator Accelerator => accelerator;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>? _gatherFrames;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? _accumulateWeighted;
+
+    public Accelerator Accelerator => accelerator;
     public AcceleratorStream Stream { get; } = stream ?? accelerator.DefaultStream;
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Activation> Unary =>
@@ -50,7 +50,6 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
         _pool ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool));
-
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry> Resize =>
         _resize ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>(ResizeKernel.Run));

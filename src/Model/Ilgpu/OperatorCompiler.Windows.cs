@@ -27,10 +27,8 @@ internal sealed partial class OperatorCompiler
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
         Value? residual = _node.Input(3) is not null ? Get(3) : (Value?)null;
         var fused = residual is { Device: { } r } && path == ConvolutionPath.Pointwise && r.Shape.SequenceEqual(y.Shape) ? r : null;
-        if (fused is not null)
-            Emit(() => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, fused.View, y.View, g, activation), x, w, bias, fused, y);
-        else
-            Emit(() => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, null, y.View, g, activation), x, w, bias, y);
+        Emit(() => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, fused?.View, y.View, g, activation),
+            fused is null ? [x, w, bias, y] : [x, w, bias, fused, y]);
         Set(0, residual is { } add && fused is null ? BinaryValue(y, add, BinaryOperator.Add) : y);
     }
 

@@ -70,15 +70,6 @@ public static class PixelInputGraph
         graph.Input.FirstOrDefault(i => i.Name == spec.TensorName)
         ?? throw new InvalidModelException($"graph has no input '{spec.TensorName}'");
 
-    private static ValueInfoProto PixelsInput(int batch, InputSpec spec)
-    {
-        var shape = new TensorShapeProto();
-        foreach (long d in new long[] { batch, spec.Height, spec.Width, 3 })
-            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto
-        {
-            Name = InputName,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Uint8, Shape = shape } },
-        };
-    }
+    private static ValueInfoProto PixelsInput(int batch, InputSpec spec) =>
+        OnnxProtos.TensorValue(InputName, TensorProto.Types.DataType.Uint8, [batch, spec.Height, spec.Width, 3]);
 }

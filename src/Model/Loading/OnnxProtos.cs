@@ -3,7 +3,7 @@ using Onnx;
 
 namespace MoeDetect.Model.Loading;
 
-/// <summary>The small ONNX protobuf pieces the graph rewrites at load write (attributes, constant tensors), built one
+/// <summary>The small ONNX protobuf pieces the graph rewrites at load write (attributes, constant tensors, inputs and outputs), built one
 /// way for all of them (pixel input, two-stage TopK, the MoE mixing graphs, the ILGPU layout rewrite).</summary>
 internal static class OnnxProtos
 {
@@ -27,6 +27,20 @@ internal static class OnnxProtos
         var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
         attribute.Ints.AddRange(values);
         return attribute;
+    }
+
+    /// <summary>A graph input or output of <paramref name="type"/>: without a shape when <paramref name="dims"/> is null,
+    /// else of those dimensions, those ≤ 0 left open (named "N": the batch, where the graph leaves it open).</summary>
+    public static ValueInfoProto TensorValue(string name, TensorProto.Types.DataType type, long[]? dims = null)
+    {
+        var tensor = new TypeProto.Types.Tensor { ElemType = (int)type };
+        if (dims is not null)
+        {
+            tensor.Shape = new TensorShapeProto();
+            foreach (long d in dims)
+                tensor.Shape.Dim.Add(d > 0 ? new TensorShapeProto.Types.Dimension { DimValue = d } : new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        }
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tensor } };
     }
 
     /// <summary>An int64 tensor's values, whether stored as int64_data or as raw bytes; null for another type.</summary>

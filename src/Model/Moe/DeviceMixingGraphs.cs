@@ -56,8 +56,7 @@ internal static class DeviceMixingGraphs
         OnnxProtos.Node(op, inputs, [output], attributes: axis is { } a ? [OnnxProtos.IntAttribute("axis", a)] : []);
 
     /// <summary>A tensor of the given type and open shape.</summary>
-    private static ValueInfoProto Value(string name, TensorProto.Types.DataType type) =>
-        new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } };
+    private static ValueInfoProto Value(string name, TensorProto.Types.DataType type) => OnnxProtos.TensorValue(name, type);
 
     private static byte[] ToModel(GraphProto graph)
     {

@@ -93,7 +93,7 @@ public static class TwoStageTopK
     {
         var probe = model.Clone();
         foreach (var name in names.Where(n => probe.Graph.Output.All(o => o.Name != n)))
-            probe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } });
+            probe.Graph.Output.Add(OnnxProtos.TensorValue(name, TensorProto.Types.DataType.Float));
         List<OrtValue> inputs = [];
         try
         {
