@@ -119,7 +119,7 @@ internal sealed class InputRun(SourceSpec spec, FrameDetector detector, DetectJo
     {
         var detected = Channel.CreateBounded<DetectedBatch>(new BoundedChannelOptions(1)
             { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
-        var writing = Task.Run(() => WriteBatches(detected, sourceFps, clock), CancellationToken.None);
+        var writing = Task.Run(() => WriteBatchesAsync(detected, sourceFps, clock), CancellationToken.None);
         // Batches handed to the detector whose detections have not come back yet (one on two-slot GPU engines).
         var pending = new Queue<List<Frame>>();
         async Task Pass(IReadOnlyList<FrameDetections>? results)
@@ -157,13 +157,12 @@ internal sealed class InputRun(SourceSpec spec, FrameDetector detector, DetectJo
         }
     }
 
-    private void WriteBatches(Channel<DetectedBatch> detected, double sourceFps, Stopwatch clock)
+    private async Task WriteBatchesAsync(Channel<DetectedBatch> detected, double sourceFps, Stopwatch clock)
     {
         try
         {
-            while (detected.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            await foreach (var batch in detected.Reader.ReadAllAsync())
             {
-                if (!detected.Reader.TryRead(out var batch)) continue;
                 try
                 {
                     var write = Stopwatch.StartNew();
