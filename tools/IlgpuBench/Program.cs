@@ -8,17 +8,19 @@ using Onnx;
 
 // ilgpu-bench <model.onnx> <frames-dir> <out-dir> [--cpu-accelerator] [--batches 1,8] [--iterations 20]
 // ilgpu-bench kernels <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20]  (see KernelBench)
+// ilgpu-bench profile <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20]  (see ProfileBench)
 // frames-dir holds raw BGR frames named <name>_<width>x<height>.bgr (e.g. made with ffmpeg -pix_fmt bgr24); a batch
 // cycles through them. For each batch size it writes input_b<B>.bin (the network input the letterbox kernel made,
 // float32) and <output>_b<B>.bin (the ILGPU engine's outputs) to out-dir, plus timings in ilgpu-bench.json.
-bool kernelsMode = args.Length > 0 && args[0] == "kernels";
+bool kernelsMode = args.Length > 0 && args[0] is "kernels" or "profile";
 var options = args.Skip(3).ToList();
 var target = options.Contains("--cpu-accelerator") ? IlgpuTarget.CpuAccelerator : IlgpuTarget.Cuda;
 int[] batches = Option("--batches", kernelsMode ? "1,32" : "1,8").Split(',').Select(int.Parse).ToArray();
 int iterations = int.Parse(Option("--iterations", "20"));
 if (kernelsMode)
 {
-    MoeDetect.Tools.IlgpuBench.KernelBench.Run(args[1], args[2], target, batches, iterations);
+    if (args[0] == "kernels") MoeDetect.Tools.IlgpuBench.KernelBench.Run(args[1], args[2], target, batches, iterations);
+    else MoeDetect.Tools.IlgpuBench.ProfileBench.Run(args[1], args[2], target, batches, iterations);
     return;
 }
 string modelPath = args[0], framesDir = args[1], outDir = args[2];

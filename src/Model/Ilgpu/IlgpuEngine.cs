@@ -139,12 +139,39 @@ public sealed class IlgpuEngine : IInferenceEngine
     /// batch item by item, so their counts are per item times <see cref="IlgpuPlanSummary.PlanRunsPerBatch"/>.</summary>
     public IlgpuPlanSummary Summary(int batchSize)
     {
+        var steps = PlanOf(batchSize).Steps;
+        return new IlgpuPlanSummary(_graph.Nodes.Count, _graph.Nodes.Count(n => n.OpType == "Transpose"), steps.Launches,
+            steps.HostSteps, steps.DeviceSubmissions, steps.UsesCudaGraphs, _fixedBatchOfOne ? batchSize : 1);
+    }
+
+    /// <summary>Every kernel launch of the batch's plan timed alone (<see cref="StepSequence.Profile"/>), for
+    /// <c>ilgpu-bench profile</c>: where a run's time goes, operator by operator.</summary>
+    public List<StepTime> Profile(int batchSize, int iterations) => PlanOf(batchSize).Steps.Profile(_device.Accelerator.Synchronize, iterations);
+
+    /// <summary>Median ms of the batch's plan run alone (its launches, or graph replays once captured, and one
+    /// synchronisation; no copies in or out) over <paramref name="iterations"/> runs after three untimed ones.</summary>
+    public double TimeEnqueued(int batchSize, int iterations)
+    {
+        var plan = PlanOf(batchSize);
+        var samples = new double[iterations];
+        for (int i = -3; i < iterations; i++)
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            plan.Enqueue();
+            _device.Accelerator.Synchronize();
+            if (i >= 0) samples[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        Array.Sort(samples);
+        return samples[iterations / 2];
+    }
+
+    /// <summary>The plan a batch of <paramref name="batchSize"/> runs (fixed-batch-1 graphs: the batch-1 plan), on this thread's context.</summary>
+    private ExecutionPlan PlanOf(int batchSize)
+    {
         _device.BindToThisThread();
         int planBatch = _fixedBatchOfOne ? 1 : batchSize;
         int perItem = _graph.InputShape.Skip(1).Aggregate(1, (a, d) => a * Math.Max(1, d));
-        var steps = Plan(planBatch, planBatch * perItem).Steps;
-        return new IlgpuPlanSummary(_graph.Nodes.Count, _graph.Nodes.Count(n => n.OpType == "Transpose"), steps.Launches,
-            steps.HostSteps, steps.DeviceSubmissions, steps.UsesCudaGraphs, _fixedBatchOfOne ? batchSize : 1);
+        return Plan(planBatch, planBatch * perItem);
     }
 
     /// <summary>Only the preprocessing of <see cref="RunImages"/>, downloaded (for checks against the CPU path).</summary>

@@ -27,7 +27,8 @@ internal sealed partial class OperatorCompiler
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
         Value? residual = _node.Input(3) is not null ? Get(3) : (Value?)null;
         var fused = residual is { Device: { } r } && path == ConvolutionPath.Pointwise && r.Shape.SequenceEqual(y.Shape) ? r : null;
-        Emit(() => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, fused?.View, y.View, g, activation),
+        string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}";
+        EmitKind(path.ToString().ToLowerInvariant(), detail, () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, fused?.View, y.View, g, activation),
             fused is null ? [x, w, bias, y] : [x, w, bias, fused, y]);
         Set(0, residual is { } add && fused is null ? BinaryValue(y, add, BinaryOperator.Add) : y);
     }

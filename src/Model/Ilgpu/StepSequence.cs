@@ -4,8 +4,13 @@ using ILGPU.Runtime.Cuda;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>One step of a plan: a kernel launch on the plan's stream, or work on the host between launches (it may
-/// synchronise, download and upload, so it can never be part of a CUDA graph).</summary>
-internal readonly record struct PlanStep(Action Run, bool OnHost);
+/// synchronise, download and upload, so it can never be part of a CUDA graph). <paramref name="Kind"/> names what runs
+/// (the operator, and for convolutions the kernel path) and <paramref name="Node"/> the graph node it comes from, for
+/// profiles.</summary>
+internal readonly record struct PlanStep(Action Run, bool OnHost, string Kind, string Node);
+
+/// <summary>Device time of one launch step, timed alone (<see cref="StepSequence.Profile"/>).</summary>
+public readonly record struct StepTime(int Step, string Kind, string Node, double Ms);
 
 /// <summary>Runs a plan's steps in order. On CUDA each stretch of launches between host steps is recorded into a
 /// <see cref="CudaGraph"/> on the plan's second run (the first has loaded every kernel) and replayed from then on.
@@ -14,6 +19,7 @@ internal readonly record struct PlanStep(Action Run, bool OnHost);
 internal sealed class StepSequence : IDisposable
 {
     private readonly List<(List<Action> Launches, Action? ThenOnHost)> _stretches = [];
+    private readonly IReadOnlyList<PlanStep> _steps;
     private readonly CudaStream? _stream;
     private readonly CudaGraph?[] _graphs;
     private readonly Action<string> _warn;
@@ -22,6 +28,7 @@ internal sealed class StepSequence : IDisposable
 
     public StepSequence(IReadOnlyList<PlanStep> steps, AcceleratorStream stream, Action<string> warn)
     {
+        _steps = steps;
         var launches = new List<Action>();
         foreach (var step in steps)
         {
@@ -55,6 +62,34 @@ internal sealed class StepSequence : IDisposable
             else foreach (var launch in launches) launch();
             thenOnHost?.Invoke();
         }
+    }
+
+    /// <summary>Each launch step timed alone, in plan order: run once, then <paramref name="iterations"/> samples of
+    /// ten back-to-back launches and a synchronisation, the median per launch. Host steps are left out. Launches repeat
+    /// over the plan's memory as the last run left it, so only the times mean anything, not the values.</summary>
+    public List<StepTime> Profile(Action synchronize, int iterations)
+    {
+        Run();
+        synchronize();
+        var times = new List<StepTime>();
+        var samples = new double[iterations];
+        for (int s = 0; s < _steps.Count; s++)
+        {
+            var step = _steps[s];
+            if (step.OnHost) continue;
+            step.Run();
+            synchronize();
+            for (int i = 0; i < iterations; i++)
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                for (int j = 0; j < 10; j++) step.Run();
+                synchronize();
+                samples[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds / 10;
+            }
+            Array.Sort(samples);
+            times.Add(new StepTime(s, step.Kind, step.Node, samples[iterations / 2]));
+        }
+        return times;
     }
 
     private CudaGraph? TryCapture(List<Action> launches)
