@@ -22,7 +22,12 @@ public interface IPixelInputEngine : IInferenceEngine
     EngineOutput RunPixelSlot(int batchSize, int slot) =>
         slot == 0 ? RunPixels(batchSize) : throw new ArgumentOutOfRangeException(nameof(slot), $"{Name} has one staging slot");
 
-    /// <summary><see cref="RunPixelSlot"/> started in the background; one at a time. Engines with a thread of their own
+    /// <summary>True when <see cref="StartPixelSlot"/> may be called for one slot while the other slot's run is still
+    /// going (the engine runs them in the order started, and may begin the second's upload at once); otherwise a run
+    /// is started only once the one before it has finished.</summary>
+    bool QueuesRuns => false;
+
+    /// <summary><see cref="RunPixelSlot"/> started in the background; one at a time unless <see cref="QueuesRuns"/>. Engines with a thread of their own
     /// run it there directly rather than from a thread-pool thread that waits for it (fewer hand-offs per batch).</summary>
     Task<EngineOutput> StartPixelSlot(int batchSize, int slot) => Task.Run(() => RunPixelSlot(batchSize, slot));
 }

@@ -27,16 +27,31 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     private readonly long _inputBytesPerItem;
     private readonly nint _input;
     /// <summary>Two page-locked staging slots, apart from the bound input, so either can be written while a run reads the other.</summary>
-    private readonly nint[] _inputSlots = new nint[2];
+    private readonly nint[] _inputSlots = new nint[Slots];
+    /// <summary>Each slot's canvases on the device, uploaded as soon as the batch is handed in (in host memory: the slots themselves).</summary>
+    private readonly nint[] _deviceInputSlots = new nint[Slots];
     private readonly BoundOutput[] _outputs;
+    /// <summary>Uploads and downloads run on queues of their own, beside the runs: only the device-to-device copies in
+    /// and out of the bound buffers (microseconds) stand between one run and the next.</summary>
+    private readonly CopyStream _uploads, _downloads;
     /// <summary>Each slot's last output tensors, refilled by its next run of the same batch size: a fresh array per
     /// run (YOLOv8n's 1,000 candidate rows: 0.3 MB an image) lands on the large-object heap and costs a full
     /// collection every few batches.</summary>
-    private readonly NamedTensor[]?[] _slotOutputs = new NamedTensor[2][];
+    private readonly NamedTensor[]?[] _slotOutputs = new NamedTensor[Slots][];
 
-    private sealed record BoundOutput(string Name, int[] Shape, long FloatsPerItem, nint Tensor, nint Staging)
+    private const int Slots = 2;
+
+    /// <summary>Marks of each slot on the copy queues: the host-device copy and the copy to or from the bound buffers.</summary>
+    private enum CopyMark { CrossStart, CrossEnd, BoundStart, BoundEnd }
+
+    private static int Mark(int slot, CopyMark mark) => slot * 4 + (int)mark;
+
+    /// <summary>An output: the bound tensor, and per slot its copy on the device and in page-locked host memory.</summary>
+    private sealed record BoundOutput(string Name, int[] Shape, long FloatsPerItem, nint Tensor, nint[] DeviceSlots, nint[] HostSlots)
     {
-        public unsafe void CopyStagingTo(float[] data) => new ReadOnlySpan<float>((void*)Staging, data.Length).CopyTo(data);
+        public long BytesPerItem => FloatsPerItem * sizeof(float);
+
+        public unsafe void CopyHostSlotTo(int slot, float[] data) => new ReadOnlySpan<float>((void*)HostSlots[slot], data.Length).CopyTo(data);
     }
 
     /// <param name="graphBatch">The pixel graph's batch: <paramref name="maxBatch"/>, or 1 for graphs fixed at 1.</param>
@@ -55,7 +70,13 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             input ??= BoundInput.Pixels(spec);
             _inputBytesPerItem = input.BytesPerItem;
             _input = memory.AllocateTensor(graphBatch * _inputBytesPerItem);
-            for (int slot = 0; slot < _inputSlots.Length; slot++) _inputSlots[slot] = memory.AllocateStaging(maxBatch * _inputBytesPerItem);
+            for (int slot = 0; slot < Slots; slot++)
+            {
+                _inputSlots[slot] = memory.AllocateStaging(maxBatch * _inputBytesPerItem);
+                _deviceInputSlots[slot] = memory.IsHost ? _inputSlots[slot] : memory.AllocateTensor(maxBatch * _inputBytesPerItem);
+            }
+            _uploads = memory.OpenCopyStream(Slots * 4);
+            _downloads = memory.OpenCopyStream(Slots * 4);
             _binding.BindInput(input.Name, Track(OrtValue.CreateTensorValueWithData(memory.Info, input.Type,
                 [graphBatch, .. input.ItemShape], _input, graphBatch * _inputBytesPerItem)));
             _outputs = _thread.Invoke(() => BindOutputs(outputNames));
@@ -89,52 +110,82 @@ public sealed class OrtBoundEngine : IPixelInputEngine
 
     public EngineOutput RunPixelSlot(int batchSize, int slot) => StartPixelSlot(batchSize, slot).GetAwaiter().GetResult();
 
-    /// <summary>Runs on the engine's thread, outputs copied out there too.</summary>
+    /// <summary>Batches run in the order they are started, on the engine's thread.</summary>
+    public bool QueuesRuns => true;
+
+    /// <summary>Queues the slot's upload at once (it runs while an earlier batch does), then the run on the engine's
+    /// thread; the task completes once the outputs are in the slot's tensors.</summary>
     public Task<EngineOutput> StartPixelSlot(int batchSize, int slot)
     {
         if (batchSize < 1 || batchSize > MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
-        return _thread.Start(() => Output(batchSize, slot, RunOnDevice(batchSize, slot)));
+        _uploads.Record(Mark(slot, CopyMark.CrossStart));
+        _uploads.Copy(_inputSlots[slot], _deviceInputSlots[slot], batchSize * _inputBytesPerItem);
+        _uploads.Record(Mark(slot, CopyMark.CrossEnd));
+        return Finish(_thread.Start(() => RunOnDevice(batchSize, slot)), batchSize, slot);
     }
 
-    /// <summary>The slot's output tensors, refilled from the staging; the copy counts as download.</summary>
-    private EngineOutput Output(int batchSize, int slot, EngineTimings timings)
+    /// <summary>Waits for the slot's download and fills its output tensors; upload and download are the copies' device time.</summary>
+    private async Task<EngineOutput> Finish(Task<EngineTimings> onDevice, int batchSize, int slot)
     {
+        var timings = await onDevice.ConfigureAwait(false);
+        _downloads.Wait(Mark(slot, CopyMark.CrossEnd));
         var clock = Stopwatch.StartNew();
         var tensors = SlotOutputs(slot, batchSize);
-        for (int o = 0; o < _outputs.Length; o++) _outputs[o].CopyStagingTo(tensors[o].Data);
-        return new EngineOutput(tensors, null, timings with { DownloadMs = timings.DownloadMs + clock.Elapsed.TotalMilliseconds });
+        for (int o = 0; o < _outputs.Length; o++) _outputs[o].CopyHostSlotTo(slot, tensors[o].Data);
+        return new EngineOutput(tensors, null, timings with
+        {
+            UploadMs = timings.UploadMs + _uploads.ElapsedMs(Mark(slot, CopyMark.CrossStart), Mark(slot, CopyMark.CrossEnd)),
+            DownloadMs = timings.DownloadMs + _downloads.ElapsedMs(Mark(slot, CopyMark.CrossStart), Mark(slot, CopyMark.CrossEnd))
+                + clock.Elapsed.TotalMilliseconds,
+        });
     }
 
-    /// <summary>Copy in, run, copy out into the outputs' staging, per graph batch.</summary>
+    /// <summary>Per graph batch: the uploaded canvases into the bound input, run, the outputs into the slot's device
+    /// copies; then the slot's download is queued. Returns the bound copies' device time and the runs' time.</summary>
     private EngineTimings RunOnDevice(int batchSize, int slot)
     {
-        double upload = 0, inference = 0, download = 0;
+        double bindIn = 0, inference = 0, bindOut = 0;
         var clock = new Stopwatch();
         try
         {
             for (int first = 0; first < batchSize; first += _graphBatch)
             {
                 int items = Math.Min(_graphBatch, batchSize - first);
-                clock.Restart();
-                _memory.CopyIn(_inputSlots[slot] + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
-                upload += clock.Elapsed.TotalMilliseconds;
+                bindIn += CopyAndWait(_uploads, slot, _deviceInputSlots[slot] + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
 
                 clock.Restart();
                 _session.RunWithBinding(_runOptions, _binding);
                 inference += clock.Elapsed.TotalMilliseconds;
 
-                clock.Restart();
-                foreach (var o in _outputs)
-                    _memory.CopyOut(o.Tensor, o.Staging + (nint)(first * o.FloatsPerItem * sizeof(float)), items * o.FloatsPerItem * sizeof(float));
-                download += clock.Elapsed.TotalMilliseconds;
+                _downloads.Record(Mark(slot, CopyMark.BoundStart));
+                foreach (var o in _outputs) _downloads.Copy(o.Tensor, o.DeviceSlots[slot] + (nint)(first * o.BytesPerItem), items * o.BytesPerItem);
+                bindOut += WaitFromStart(_downloads, slot);
             }
         }
         catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
         {
             throw GpuOutOfMemory.Error(MaxBatch, e);
         }
-        return new EngineTimings(upload, inference, download);
+        _downloads.Record(Mark(slot, CopyMark.CrossStart));
+        foreach (var o in _outputs) _downloads.Copy(o.DeviceSlots[slot], o.HostSlots[slot], batchSize * o.BytesPerItem);
+        _downloads.Record(Mark(slot, CopyMark.CrossEnd));
+        return new EngineTimings(bindIn, inference, bindOut);
+    }
+
+    private static double CopyAndWait(CopyStream stream, int slot, nint from, nint to, long bytes)
+    {
+        stream.Record(Mark(slot, CopyMark.BoundStart));
+        stream.Copy(from, to, bytes);
+        return WaitFromStart(stream, slot);
+    }
+
+    /// <summary>Marks the end of the slot's bound copies queued since its BoundStart, waits for it, and gives their device time.</summary>
+    private static double WaitFromStart(CopyStream stream, int slot)
+    {
+        stream.Record(Mark(slot, CopyMark.BoundEnd));
+        stream.Wait(Mark(slot, CopyMark.BoundEnd));
+        return stream.ElapsedMs(Mark(slot, CopyMark.BoundStart), Mark(slot, CopyMark.BoundEnd));
     }
 
     /// <summary>Copies one whole graph batch of input values straight into the bound input (for <see cref="RunAsBound"/>).</summary>
@@ -196,12 +247,13 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             if (shape.Length == 0 || shape[0] != _graphBatch)
                 throw new InvalidModelException($"output '{outputNames[o]}' has shape [{string.Join(",", shape)}]; expected the batch ({_graphBatch}) first");
             long floatsPerItem = shape.Skip(1).Aggregate(1L, (a, d) => a * d);
-            long bytes = _graphBatch * floatsPerItem * sizeof(float);
+            long bytes = _graphBatch * floatsPerItem * sizeof(float), slotBytes = MaxBatch * floatsPerItem * sizeof(float);
             nint tensor = _memory.AllocateTensor(bytes);
-            nint staging = _memory.IsHost && _graphBatch == MaxBatch ? tensor : _memory.AllocateStaging(MaxBatch * floatsPerItem * sizeof(float));
+            var hostSlots = Enumerable.Range(0, Slots).Select(_ => _memory.AllocateStaging(slotBytes)).ToArray();
+            var deviceSlots = _memory.IsHost ? hostSlots : Enumerable.Range(0, Slots).Select(_ => _memory.AllocateTensor(slotBytes)).ToArray();
             _binding.BindOutput(outputNames[o], Track(OrtValue.CreateTensorValueWithData(_memory.Info, TensorElementType.Float,
                 shape.Select(d => (long)d).ToArray(), tensor, bytes)));
-            outputs[o] = new BoundOutput(outputNames[o], shape, floatsPerItem, tensor, staging);
+            outputs[o] = new BoundOutput(outputNames[o], shape, floatsPerItem, tensor, deviceSlots, hostSlots);
         }
         return outputs;
     }
@@ -222,6 +274,8 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     public void Dispose()
     {
         _thread.Dispose();
+        _uploads?.Dispose();
+        _downloads?.Dispose();
         _binding.Dispose();
         foreach (var value in _values) value.Dispose();
         _runOptions.Dispose();

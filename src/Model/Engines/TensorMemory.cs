@@ -24,6 +24,10 @@ public abstract class TensorMemory : IDisposable
     public abstract void CopyIn(nint host, nint tensor, long bytes);
     public abstract void CopyOut(nint tensor, nint host, long bytes);
 
+    /// <summary>A queue of copies that runs beside the engine's runs, with <paramref name="marks"/> numbered points
+    /// to wait for and time between.</summary>
+    public abstract CopyStream OpenCopyStream(int marks);
+
     protected abstract nint AllocateTensorMemory(long bytes);
     protected abstract nint AllocateStagingMemory(long bytes);
     protected abstract void Free(nint pointer, bool device);
@@ -48,6 +52,7 @@ public sealed class HostTensorMemory : TensorMemory
     public override bool IsHost => true;
     public override unsafe void CopyIn(nint host, nint tensor, long bytes) { if (host != tensor) Buffer.MemoryCopy((void*)host, (void*)tensor, bytes, bytes); }
     public override unsafe void CopyOut(nint tensor, nint host, long bytes) { if (host != tensor) Buffer.MemoryCopy((void*)tensor, (void*)host, bytes, bytes); }
+    public override CopyStream OpenCopyStream(int marks) => new HostCopyStream(marks);
     protected override unsafe nint AllocateTensorMemory(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 64);
     protected override nint AllocateStagingMemory(long bytes) => AllocateTensorMemory(bytes);
     protected override unsafe void Free(nint pointer, bool device) => NativeMemory.AlignedFree((void*)pointer);
@@ -62,11 +67,86 @@ public sealed class CudaTensorMemory : TensorMemory
     public override bool IsHost => false;
     public override void CopyIn(nint host, nint tensor, long bytes) => CudaRuntime.CopyToDevice(host, tensor, bytes);
     public override void CopyOut(nint tensor, nint host, long bytes) => CudaRuntime.CopyToHost(tensor, host, bytes);
+    public override CopyStream OpenCopyStream(int marks) => new CudaCopyStream(marks);
     protected override nint AllocateTensorMemory(long bytes) => CudaRuntime.AllocateDevice(bytes);
     protected override nint AllocateStagingMemory(long bytes) => CudaRuntime.AllocatePinnedHost(bytes);
     protected override void Free(nint pointer, bool device)
     {
         if (device) CudaRuntime.FreeDevice(pointer);
         else CudaRuntime.FreePinnedHost(pointer);
+    }
+}
+
+/// <summary>Copies queued in order, apart from the engine's own work: on the GPU a CUDA stream of its own, so uploads
+/// and downloads run while the engine runs; marks are events recorded in the queue, to wait for and to time the
+/// copies between (device time). Copies between equal addresses are skipped.</summary>
+public abstract class CopyStream : IDisposable
+{
+    /// <summary>Queues a copy of <paramref name="bytes"/> from <paramref name="from"/> to <paramref name="to"/> (either side host or device).</summary>
+    public abstract void Copy(nint from, nint to, long bytes);
+
+    /// <summary>Marks the point the queue has reached (everything queued before this call).</summary>
+    public abstract void Record(int mark);
+
+    /// <summary>Blocks until the queue has passed <paramref name="mark"/>.</summary>
+    public abstract void Wait(int mark);
+
+    /// <summary>Milliseconds between two marks the queue has passed.</summary>
+    public abstract double ElapsedMs(int from, int to);
+
+    public abstract void Dispose();
+}
+
+/// <summary>Host memory: each copy is done when queued, marks are clock readings.</summary>
+internal sealed class HostCopyStream(int marks) : CopyStream
+{
+    private readonly long[] _marks = new long[marks];
+
+    public override unsafe void Copy(nint from, nint to, long bytes)
+    {
+        if (from != to) Buffer.MemoryCopy((void*)from, (void*)to, bytes, bytes);
+    }
+
+    public override void Record(int mark) => _marks[mark] = System.Diagnostics.Stopwatch.GetTimestamp();
+    public override void Wait(int mark) { }
+    public override double ElapsedMs(int from, int to) => (_marks[to] - _marks[from]) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+    public override void Dispose() { }
+}
+
+/// <summary>A non-blocking CUDA stream (no implicit ordering with other streams: whoever needs a copy done waits for
+/// its mark) and one event per mark.</summary>
+internal sealed class CudaCopyStream : CopyStream
+{
+    private readonly nint _stream;
+    private readonly nint[] _events;
+
+    public CudaCopyStream(int marks)
+    {
+        _stream = CudaRuntime.CreateStream();
+        _events = new nint[marks];
+        try
+        {
+            for (int i = 0; i < marks; i++) _events[i] = CudaRuntime.CreateEvent();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public override void Copy(nint from, nint to, long bytes)
+    {
+        if (from != to && bytes > 0) CudaRuntime.CopyAsync(from, to, bytes, _stream);
+    }
+
+    public override void Record(int mark) => CudaRuntime.RecordEvent(_events[mark], _stream);
+    public override void Wait(int mark) => CudaRuntime.WaitForEvent(_events[mark]);
+    public override double ElapsedMs(int from, int to) => CudaRuntime.ElapsedMs(_events[from], _events[to]);
+
+    public override void Dispose()
+    {
+        foreach (var e in _events.Where(e => e != 0)) CudaRuntime.DestroyEvent(e);
+        if (_stream != 0) CudaRuntime.DestroyStream(_stream);
     }
 }

@@ -23,14 +23,17 @@ internal sealed class PixelPipeline<TBatch>(IPixelInputEngine engine)
     /// <summary>Where the next batch's canvases go.</summary>
     public Span<byte> Slot => engine.PixelSlot(_slot);
 
-    /// <summary>Waits for the batch running (returned with its output; null when none), then starts
-    /// <paramref name="batch"/>, whose <paramref name="batchSize"/> canvases were written into <see cref="Slot"/>.</summary>
+    /// <summary>Starts <paramref name="batch"/>, whose <paramref name="batchSize"/> canvases were written into
+    /// <see cref="Slot"/>, and returns the batch that was running with its output (null when none) once it is done.
+    /// Engines that queue runs get the new batch before the wait, so its upload overlaps the running batch; others
+    /// after it.</summary>
     public (TBatch Batch, EngineOutput Output)? Start(TBatch batch, int batchSize)
     {
-        var previous = Wait();
-        int slot = _slot;
-        _running = (batch, engine.StartPixelSlot(batchSize, slot));
+        var previous = engine.QueuesRuns ? null : Wait();
+        var started = (batch, engine.StartPixelSlot(batchSize, _slot));
         _slot = 1 - _slot;
+        if (engine.QueuesRuns) previous = Wait(); // the batch started before this one
+        _running = started;
         return previous;
     }
 

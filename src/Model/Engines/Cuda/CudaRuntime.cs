@@ -10,7 +10,9 @@ public static partial class CudaRuntime
     private const string Library = CudaLibraries.Runtime;
     private const string Driver = "libcuda.so.1";
 
-    private enum CopyKind { HostToDevice = 1, DeviceToHost = 2 }
+    // Default: the direction follows from the addresses (unified addressing, every 64-bit CUDA platform).
+    private enum CopyKind { HostToDevice = 1, DeviceToHost = 2, Default = 4 }
+    private const uint NonBlockingStream = 1;
 
     public static nint AllocateDevice(long bytes) => Allocate(bytes, cudaMalloc);
 
@@ -26,6 +28,35 @@ public static partial class CudaRuntime
 
     public static void CopyToHost(nint source, nint destination, long bytes) =>
         Check(cudaMemcpy(destination, source, (nuint)bytes, CopyKind.DeviceToHost), "cudaMemcpy to the host");
+
+    /// <summary>A copy queued on <paramref name="stream"/>; asynchronous for the host where the host side is page-locked.</summary>
+    public static void CopyAsync(nint source, nint destination, long bytes, nint stream) =>
+        Check(cudaMemcpyAsync(destination, source, (nuint)bytes, CopyKind.Default, stream), "cudaMemcpyAsync");
+
+    /// <summary>A stream that does not wait for (nor hold up) the legacy default stream.</summary>
+    public static nint CreateStream()
+    {
+        Check(cudaStreamCreateWithFlags(out var stream, NonBlockingStream), "cudaStreamCreateWithFlags");
+        return stream;
+    }
+
+    public static void DestroyStream(nint stream) => Check(cudaStreamDestroy(stream), "cudaStreamDestroy");
+
+    public static nint CreateEvent()
+    {
+        Check(cudaEventCreate(out var e), "cudaEventCreate");
+        return e;
+    }
+
+    public static void DestroyEvent(nint e) => Check(cudaEventDestroy(e), "cudaEventDestroy");
+    public static void RecordEvent(nint e, nint stream) => Check(cudaEventRecord(e, stream), "cudaEventRecord");
+    public static void WaitForEvent(nint e) => Check(cudaEventSynchronize(e), "cudaEventSynchronize");
+
+    public static double ElapsedMs(nint start, nint end)
+    {
+        Check(cudaEventElapsedTime(out float ms, start, end), "cudaEventElapsedTime");
+        return ms;
+    }
 
     /// <summary>The first GPU's name, from the driver API (its entry points, unlike the runtime's device-properties
     /// struct, do not change between CUDA versions).</summary>
@@ -62,6 +93,14 @@ public static partial class CudaRuntime
     [LibraryImport(Library)] private static partial int cudaFreeHost(nint pointer);
     [LibraryImport(Library)] private static partial int cudaMemcpy(nint destination, nint source, nuint bytes, CopyKind kind);
     [LibraryImport(Library)] private static partial nint cudaGetErrorString(int status);
+    [LibraryImport(Library)] private static partial int cudaMemcpyAsync(nint destination, nint source, nuint bytes, CopyKind kind, nint stream);
+    [LibraryImport(Library)] private static partial int cudaStreamCreateWithFlags(out nint stream, uint flags);
+    [LibraryImport(Library)] private static partial int cudaStreamDestroy(nint stream);
+    [LibraryImport(Library)] private static partial int cudaEventCreate(out nint e);
+    [LibraryImport(Library)] private static partial int cudaEventDestroy(nint e);
+    [LibraryImport(Library)] private static partial int cudaEventRecord(nint e, nint stream);
+    [LibraryImport(Library)] private static partial int cudaEventSynchronize(nint e);
+    [LibraryImport(Library)] private static partial int cudaEventElapsedTime(out float ms, nint start, nint end);
     [LibraryImport(Driver)] private static partial int cuInit(uint flags);
     [LibraryImport(Driver)] private static partial int cuDeviceGet(out int device, int ordinal);
     [LibraryImport(Driver)] private static partial int cuDeviceGetName([Out] byte[] name, int length, int device);
