@@ -10,7 +10,7 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// <summary><c>ilgpu-bench kernels &lt;model.onnx&gt; &lt;out-dir&gt; [--batches 1,32] [--iterations 20] [--cpu-accelerator]</c>:
 /// 1. self-check: the tensor-core pointwise GEMM against the SIMT one on the same random data (max abs difference,
 ///    TFLOP/s); 2. every convolution geometry of the model (planned at batch 1; larger batches scale the batch, as a
-///    batched plan would) timed on its engine path, on the direct kernel and, for pointwise layers, on tensor cores,
+///    batched plan would) timed on its engine path (split-K where plans split it, then unsplit too), on the direct kernel and, for pointwise layers, on tensor cores,
 ///    with each one's max abs difference to the direct kernel (x, w, bias uniform in ±1); 3. device top-k of a CenterNet-sized heatmap (80 × 128 × 128 per image, k = 100) checked against a
 ///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.</summary>
 internal static class KernelBench
@@ -66,9 +66,9 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         var p = ConvolutionPaths.Pointwise(g);
         var activation = Activation.None;
-        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, data.Y, p, activation, tensorCores: false));
+        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, p, activation, tensorCores: false));
         var simt = data.Output();
-        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.W, data.Bias, data.Y, data.Y, p, activation, tensorCores: true));
+        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, p, activation, tensorCores: true));
         var (maxDiff, maxRef) = Compare(data.Output(), simt);
         return new
         {
@@ -81,19 +81,27 @@ internal static class KernelBench
     }
 
     private sealed record LayerLine(string Layer, int Count, string Path, double Ms, double Tflops, double FractionOfFp32Peak,
-        double DirectMs, float MaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect);
+        double DirectMs, float MaxAbsDiffVsDirect, int? Slices, double? UnsplitMs, double? TensorCoreMs, double? TensorCoreFractionOfPeak,
+        float? TensorCoreMaxAbsDiffVsDirect);
 
-    /// <summary>One layer on its engine path (FP32), on the direct kernel, and for pointwise layers on tensor cores.</summary>
+    /// <summary>One layer on its engine path (FP32; pointwise layers split-K where plans split them, then also unsplit),
+    /// on the direct kernel, and for pointwise layers on tensor cores.</summary>
     private static LayerLine TimeLayer(KernelLibrary kernels, KernelTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);
         var activation = Activation.None;
         var path = ConvolutionPaths.Of(g);
         double Time(ConvolutionPath p, bool tensorCores) =>
-            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.W, data.Bias, null, data.Y, g, activation));
+            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.W, data.Bias, data.Y, g, activation));
         double directMs = Time(ConvolutionPath.Direct, false);
         var direct = data.Output();
-        double ms = Time(path, false);
+        var planned = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false);
+        bool split = path == ConvolutionPath.Pointwise && planned.Slices > 1;
+        double? unsplitMs = split ? Time(path, false) : null;
+        using var partials = kernels.Accelerator.Allocate1D<float>(split ? planned.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth : 1);
+        double ms = split
+            ? timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, planned, activation, tensorCores: false))
+            : Time(path, false);
         float diff = Compare(data.Output(), direct).MaxDiff;
         double flops = ConvolutionPaths.Flops(g);
         double? tensorMs = null;
@@ -106,7 +114,7 @@ internal static class KernelBench
         return new LayerLine(
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
             count, path.ToString().ToLowerInvariant(), ms, Tflops(flops, ms), Tflops(flops, ms) / Fp32PeakTflops, directMs, diff,
-            tensorMs, tensorMs is { } t ? Tflops(flops, t) / TensorCorePeakTflops : null, tensorDiff);
+            split ? planned.Slices : null, unsplitMs, tensorMs, tensorMs is { } t ? Tflops(flops, t) / TensorCorePeakTflops : null, tensorDiff);
     }
 
     private static object TopK(KernelLibrary kernels, KernelTimer timer, int batch)

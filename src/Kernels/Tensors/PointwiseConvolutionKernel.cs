@@ -4,28 +4,55 @@ namespace MoeDetect.Kernels.Tensors;
 
 /// <summary>A 1×1, stride-1, ungrouped convolution over NCHW as one GEMM per image:
 /// y[n] (OutChannels × Pixels) = w (OutChannels × Channels) · x[n] (Channels × Pixels), plus bias and activation, plus
-/// a residual of y's shape when <see cref="AddsResidual"/> is 1 (the skip connection after a projection).</summary>
+/// a residual of y's shape when <see cref="AddsResidual"/> is 1 (the skip connection after a projection). x is
+/// multiplied by a per-channel scale as it is loaded when <see cref="ScalesInput"/> is 1 (a squeeze-excite gate,
+/// [N or 1, C]: <see cref="ScaleImageStride"/> C or 0). With <see cref="Slices"/> &gt; 1 the tiled GEMM splits the
+/// channels into slices of <see cref="SliceChannels"/> (split-K, <see cref="PointwiseConvolutionKernel.SplitK"/>).</summary>
 public struct PointwiseGeometry
 {
-    public int Batch, Channels, OutChannels, Pixels, AddsResidual;
+    public int Batch, Channels, OutChannels, Pixels, AddsResidual, ScalesInput, ScaleImageStride, Slices, SliceChannels;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 }
 
-/// <summary>Shared-memory tiled SIMT GEMM for pointwise convolutions. Grid (pixel tiles, out-channel tiles, batch);
-/// a group of (dx, dy) threads (at most 16 × 16) owns a (4·dy) × (4·dx) output tile and each thread a 4 × 4 micro-tile
-/// strided by the group size, so shared-memory reads and global stores are consecutive across threads. Any group
-/// shape works: 16 × 16 on a GPU (64 × 64 tiles), the CPU accelerator's 2 × 1.</summary>
+/// <summary>Shared-memory tiled SIMT GEMM for pointwise convolutions. Grid (pixel tiles, out-channel tiles,
+/// batch × slices); a group of (dx, dy) threads (at most 16 × 16) owns a (4·dy) × (4·dx) output tile and each thread a
+/// 4 × 4 micro-tile strided by the group size, so shared-memory reads and global stores are consecutive across threads.
+/// Any group shape works: 16 × 16 on a GPU (64 × 64 tiles), the CPU accelerator's 2 × 1. Split (Grid.IdxZ = image ·
+/// slices + slice), each group sums its slice of the channels only and stores it raw into the partials
+/// [slices, batch, out channels, pixels]; <see cref="SumSlices"/> adds them up and applies the epilogue.</summary>
 public static class PointwiseConvolutionKernel
 {
     public const int MaxGroupSide = 16;
     private const int Micro = 4, MaxTile = Micro * MaxGroupSide, KTile = 16;
 
+    /// <summary>Split-K only for reductions at least this long, into slices of at least this many k-tiles.</summary>
+    private const int MinSplitChannels = 128, MinSliceTiles = 3;
+
     /// <summary>Output tile sides for a group of (dx, dy) threads: pixels, out channels.</summary>
     public static (int Pixels, int OutChannels) Tile(int dx, int dy) => (Micro * dx, Micro * dy);
 
-    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
-        PointwiseGeometry g, Activation activation)
+    /// <summary>g with its split-K slices for a device of <paramref name="multiprocessors"/>: where the GPU's 64 × 64
+    /// output tiles give fewer than two groups per multiprocessor (720 → 120 channels at 16 × 16 pixels: 8 groups on
+    /// an H100's 132) and the reduction is long, the channels are cut into slices so that groups × slices comes near
+    /// three per multiprocessor, each slice a whole number of k-tiles and at least <see cref="MinSliceTiles"/> of
+    /// them (that layer: 15 slices of 48 channels, 120 groups). Otherwise one slice of all channels.</summary>
+    public static PointwiseGeometry SplitK(PointwiseGeometry g, int multiprocessors)
+    {
+        long tiles = (long)Ceiling(g.Pixels, MaxTile) * Ceiling(g.OutChannels, MaxTile) * g.Batch;
+        int kTiles = Ceiling(g.Channels, KTile);
+        int slices = g.Channels < MinSplitChannels || tiles >= 2L * multiprocessors ? 1
+            : (int)Math.Min(Ceiling(3L * multiprocessors, tiles), kTiles / MinSliceTiles);
+        if (slices < 2) return g with { Slices = 1, SliceChannels = g.Channels };
+        int sliceTiles = Ceiling(kTiles, slices);
+        // Even slices of whole k-tiles; the last one takes the remainder.
+        return g with { Slices = Ceiling(kTiles, sliceTiles), SliceChannels = sliceTiles * KTile };
+    }
+
+    private static int Ceiling(long a, long b) => (int)((a + b - 1) / b);
+
+    public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
+        ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         // k-major tiles: the inner loop reads one row of each, the same address for a row of threads (broadcast).
         var wTile = SharedMemory.Allocate<float>(KTile * MaxTile);
@@ -33,22 +60,23 @@ public static class PointwiseConvolutionKernel
         int tx = Group.IdxX, ty = Group.IdxY, dx = Group.DimX, dy = Group.DimY;
         int threads = dx * dy, t = ty * dx + tx;
         int tileM = Micro * dy, tileN = Micro * dx;
-        int m0 = Grid.IdxY * tileM, p0 = Grid.IdxX * tileN, n = Grid.IdxZ;
-        long xImage = (long)n * g.Channels * g.Pixels;
+        int m0 = Grid.IdxY * tileM, p0 = Grid.IdxX * tileN, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
+        int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
+        var input = new PointwiseInput(x, scale, g, n);
         Micro4 r0 = default, r1 = default, r2 = default, r3 = default;
-        for (int k0 = 0; k0 < g.Channels; k0 += KTile)
+        for (int k0 = kBegin; k0 < kEnd; k0 += KTile)
         {
             for (int i = t; i < tileM * KTile; i += threads)
             {
                 int m = i / KTile, k = i % KTile;
-                bool inside = m0 + m < g.OutChannels && k0 + k < g.Channels;
+                bool inside = m0 + m < g.OutChannels && k0 + k < kEnd;
                 wTile[k * tileM + m] = inside ? w[(m0 + m) * g.Channels + k0 + k] : 0f;
             }
             for (int i = t; i < tileN * KTile; i += threads)
             {
                 int k = i / tileN, p = i % tileN;
-                bool inside = p0 + p < g.Pixels && k0 + k < g.Channels;
-                xTile[k * tileN + p] = inside ? x[xImage + (long)(k0 + k) * g.Pixels + p0 + p] : 0f;
+                bool inside = p0 + p < g.Pixels && k0 + k < kEnd;
+                xTile[k * tileN + p] = inside ? input.Load(k0 + k, p0 + p) : 0f;
             }
             Group.Barrier();
             for (int k = 0; k < KTile; k++)
@@ -62,12 +90,27 @@ public static class PointwiseConvolutionKernel
             }
             Group.Barrier();
         }
-        var output = new PointwiseOutput(y, bias, residual, g, n, activation);
+        // Split, y is the partials and image slice · batch + n of them takes the raw sums.
+        bool partial = g.Slices > 1;
+        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
         int p1 = p0 + tx;
         output.Store(m0 + ty, p1, dx, r0);
         output.Store(m0 + ty + dy, p1, dx, r1);
         output.Store(m0 + ty + 2 * dy, p1, dx, r2);
         output.Store(m0 + ty + 3 * dy, p1, dx, r3);
+    }
+
+    /// <summary>The second half of a split GEMM, a thread per output: the slices' partial sums added in slice order
+    /// (deterministic, no atomics), then bias, activation and residual.</summary>
+    public static void SumSlices(Index1D index, ArrayView<float> partials, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
+        PointwiseGeometry g, Activation activation)
+    {
+        int i = index;
+        long outputs = (long)g.Batch * g.OutChannels * g.Pixels;
+        float sum = 0;
+        for (int s = 0; s < g.Slices; s++) sum += partials[s * outputs + i];
+        int pixel = i % g.Pixels, row = i / g.Pixels;
+        new PointwiseOutput(y, bias, residual, g, row / g.OutChannels, activation, partial: false).Store(row % g.OutChannels, pixel, sum);
     }
 }
 
@@ -79,18 +122,18 @@ public static class PointwiseWarpKernel
     /// <summary>Layers with at most this many pixels per image take this kernel.</summary>
     public const int MaxPixels = 4;
 
-    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
-        PointwiseGeometry g, Activation activation)
+    public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
+        ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         // Uniform across the warp (it depends on the warp's row in the group only), so whole warps leave together.
         long value = (long)Grid.IdxX * Group.DimY + Group.IdxY;
         if (value >= (long)g.Batch * g.OutChannels * g.Pixels) return;
         int pixel = (int)(value % g.Pixels), outChannel = (int)(value / g.Pixels % g.OutChannels), n = (int)(value / g.Pixels / g.OutChannels);
-        long xImage = (long)n * g.Channels * g.Pixels + pixel;
+        var input = new PointwiseInput(x, scale, g, n);
         float sum = 0;
-        for (int c = Group.IdxX; c < g.Channels; c += Group.DimX) sum += w[(long)outChannel * g.Channels + c] * x[xImage + (long)c * g.Pixels];
+        for (int c = Group.IdxX; c < g.Channels; c += Group.DimX) sum += w[(long)outChannel * g.Channels + c] * input.Load(c, pixel);
         for (int offset = Group.DimX / 2; offset > 0; offset /= 2) sum += Warp.ShuffleDown(sum, offset);
-        if (Group.IdxX == 0) new PointwiseOutput(y, bias, residual, g, n, activation).Store(outChannel, pixel, sum);
+        if (Group.IdxX == 0) new PointwiseOutput(y, bias, residual, g, n, activation, partial: false).Store(outChannel, pixel, sum);
     }
 }
 
@@ -108,15 +151,31 @@ public struct Micro4
     }
 }
 
+/// <summary>x[n] as the pointwise GEMMs load it: times scale[n, channel] where <see cref="PointwiseGeometry.ScalesInput"/>
+/// is 1 (a squeeze-excite gate, so that the gated tensor is never written).</summary>
+public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale, PointwiseGeometry g, int n)
+{
+    public float Load(int channel, int pixel)
+    {
+        float v = x[((long)n * g.Channels + channel) * g.Pixels + pixel];
+        return g.ScalesInput != 0 ? v * scale[(long)n * g.ScaleImageStride + channel] : v;
+    }
+}
+
 /// <summary>The pointwise GEMM epilogue: bias, activation, the residual where there is one, and a bounds-checked store
-/// into y[n, outChannel, pixel].</summary>
+/// into y[n, outChannel, pixel]; a <paramref name="partial"/> output (a split-K slice) stores the raw sum.</summary>
 public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual, PointwiseGeometry g, int n,
-    Activation activation)
+    Activation activation, bool partial)
 {
     public void Store(int outChannel, int pixel, float value)
     {
         if (outChannel >= g.OutChannels || pixel >= g.Pixels) return;
         long at = ((long)n * g.OutChannels + outChannel) * g.Pixels + pixel;
+        if (partial)
+        {
+            y[at] = value;
+            return;
+        }
         float v = ElementwiseKernels.Apply(value + bias[outChannel], activation);
         y[at] = g.AddsResidual != 0 ? v + residual[at] : v;
     }

@@ -56,7 +56,7 @@ public static class TensorCoreConvolutionKernel
             }
             Group.Barrier();
         }
-        var output = new PointwiseOutput(y, bias, residual, g, n, activation);
+        var output = new PointwiseOutput(y, bias, residual, g, n, activation, partial: false);
         int r = m0 + rowBase + quad, c = p0 + colBase + 2 * pair;
         acc.Store(output, r, c);
     }

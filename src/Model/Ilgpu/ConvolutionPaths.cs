@@ -20,23 +20,22 @@ internal static class ConvolutionPaths
         return ConvolutionPath.Direct;
     }
 
-    public static PointwiseGeometry Pointwise(WindowGeometry g, bool addsResidual = false) =>
-        new() { Batch = g.Batch, Channels = g.Channels, OutChannels = g.OutChannels, Pixels = g.Height * g.Width, AddsResidual = addsResidual ? 1 : 0 };
+    /// <summary>The GEMM of a pointwise convolution: no residual, no input scale, one slice of all channels.</summary>
+    public static PointwiseGeometry Pointwise(WindowGeometry g) =>
+        new() { Batch = g.Batch, Channels = g.Channels, OutChannels = g.OutChannels, Pixels = g.Height * g.Width, Slices = 1, SliceChannels = g.Channels };
 
     /// <summary>Multiply-adds × 2 of the convolution (for TFLOP/s figures).</summary>
     public static double Flops(WindowGeometry g) =>
         2.0 * g.Batch * g.OutChannels * g.OutHeight * g.OutWidth * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth;
 
-    /// <param name="residual">Added to the output by the pointwise path's epilogue; null for none (other paths take none).</param>
+    /// <summary>The convolution alone on its path; the pointwise GEMM unsplit, with no residual or input scale (plans
+    /// call <see cref="KernelLibrary.PointwiseConvolution"/> themselves for those).</summary>
     public static void Launch(KernelLibrary kernels, ConvolutionPath path, bool tensorCores, ArrayView<float> x, ArrayView<float> w,
-        ArrayView<float> bias, ArrayView<float>? residual, ArrayView<float> y, WindowGeometry g, Activation activation)
+        ArrayView<float> bias, ArrayView<float> y, WindowGeometry g, Activation activation)
     {
-        if (residual is not null && path != ConvolutionPath.Pointwise) throw new ArgumentException("only the pointwise path adds a residual", nameof(residual));
         switch (path)
         {
-            case ConvolutionPath.Pointwise:
-                kernels.PointwiseConvolution(x, w, bias, residual ?? y, y, Pointwise(g, residual is not null), activation, tensorCores);
-                break;
+            case ConvolutionPath.Pointwise: kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Pointwise(g), activation, tensorCores); break;
             case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, w, bias, y, g, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;
         }

@@ -15,10 +15,11 @@ internal sealed partial class KernelLibrary
     private Action<Index1D, ArrayView<int>, TopKShape>? _topKScan;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCompact;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
 
@@ -55,21 +56,36 @@ internal sealed partial class KernelLibrary
         _topKSort(new KernelConfig(new Index2D(1, s.Rows), new Index2D(GroupSize, 1)), x, scratch, values, indices, s);
     }
 
+    /// <summary>Multiprocessors the split-K rule plans for: the GPU's own; on the CPU accelerator an H100's, so that the
+    /// tests run the splits that GPU gets whatever this machine's cores.</summary>
+    private int Multiprocessors => accelerator is ILGPU.Runtime.Cuda.CudaAccelerator ? accelerator.NumMultiprocessors : H100Multiprocessors;
+
+    private const int H100Multiprocessors = 132;
+
+    /// <summary>g as <see cref="PointwiseConvolution"/> runs it: split-K slices where the tiled SIMT GEMM would leave
+    /// the device idle (<see cref="PointwiseConvolutionKernel.SplitK"/>). Plans size the partials with its
+    /// <see cref="PointwiseGeometry.Slices"/>.</summary>
+    public PointwiseGeometry PlanPointwise(PointwiseGeometry g, bool tensorCores) =>
+        tensorCores || g.Pixels <= PointwiseWarpKernel.MaxPixels ? g : PointwiseConvolutionKernel.SplitK(g, Multiprocessors);
+
     /// <summary>1×1 stride-1 ungrouped convolution as a GEMM per image, on tensor cores where the device has them
-    /// (<paramref name="tensorCores"/>), else the shared-memory SIMT GEMM.</summary>
-    /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1; any view otherwise.</param>
-    public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
-        PointwiseGeometry g, Activation activation, bool tensorCores)
+    /// (<paramref name="tensorCores"/>, not with an input scale), else the shared-memory SIMT GEMM (split in
+    /// <see cref="PointwiseGeometry.Slices"/>, then summed, where g says so). Views a geometry flag leaves unused may be any.</summary>
+    /// <param name="scale">The per-channel input scale where <see cref="PointwiseGeometry.ScalesInput"/> is 1.</param>
+    /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1.</param>
+    /// <param name="partials">[slices, batch, out channels, pixels] where <see cref="PointwiseGeometry.Slices"/> &gt; 1.</param>
+    public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
+        ArrayView<float> partials, ArrayView<float> y, PointwiseGeometry g, Activation activation, bool tensorCores)
     {
         if (g.Pixels <= PointwiseWarpKernel.MaxPixels)
         {
-            _pointwiseWarp ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseWarpKernel.Run));
+            _pointwiseWarp ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseWarpKernel.Run));
             int warps = Math.Max(1, Math.Min(8, accelerator.MaxNumThreadsPerGroup / accelerator.WarpSize));
             long values = (long)g.Batch * g.OutChannels * g.Pixels;
-            _pointwiseWarp(new KernelConfig(new Index2D((int)((values + warps - 1) / warps), 1), new Index2D(accelerator.WarpSize, warps)), x, w, bias, residual, y, g, activation);
+            _pointwiseWarp(new KernelConfig(new Index2D((int)((values + warps - 1) / warps), 1), new Index2D(accelerator.WarpSize, warps)), x, scale, w, bias, residual, y, g, activation);
             return;
         }
-        if (tensorCores)
+        if (tensorCores && g.ScalesInput == 0)
         {
             _tensorCore ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run));
             int tile = TensorCoreConvolutionKernel.Tile;
@@ -77,13 +93,17 @@ internal sealed partial class KernelLibrary
             _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, w, bias, residual, y, g, activation);
             return;
         }
-        _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run));
+        _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run));
         int side = PointwiseConvolutionKernel.MaxGroupSide;
         // The largest group the accelerator allows, up to 16 × 16, wider than tall.
         int dx = Math.Min(side, GroupSize), dy = Math.Max(1, Math.Min(side, GroupSize / dx));
         var (tilePixels, tileChannels) = PointwiseConvolutionKernel.Tile(dx, dy);
-        var tiles = new Index3D((g.Pixels + tilePixels - 1) / tilePixels, (g.OutChannels + tileChannels - 1) / tileChannels, g.Batch);
-        _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, w, bias, residual, y, g, activation);
+        var tiles = new Index3D((g.Pixels + tilePixels - 1) / tilePixels, (g.OutChannels + tileChannels - 1) / tileChannels, g.Batch * g.Slices);
+        bool split = g.Slices > 1;
+        _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation);
+        if (!split) return;
+        _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
+        _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
 
     /// <summary>Reductions over at least this many values get a group per output block.</summary>
@@ -124,4 +144,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> BindConfig<T1, T2, T3, T4, T5, T6, T7>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7> k)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct =>
         (c, a, b, d, e, f, g, h) => k(Stream, c, a, b, d, e, f, g, h);
+    private Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> BindConfig<T1, T2, T3, T4, T5, T6, T7, T8>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
+        (c, a, b, d, e, f, g, h, i) => k(Stream, c, a, b, d, e, f, g, h, i);
 }

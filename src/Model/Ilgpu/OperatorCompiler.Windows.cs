@@ -11,27 +11,61 @@ internal sealed partial class OperatorCompiler
 
     private void Convolution()
     {
-        var x = DeviceInput(0);
+        var (x, scale) = ConvolutionData();
         var w = DeviceInput(1);
         if (x.Shape.Length != 4 || w.Shape.Length != 4) throw Invalid("only 2-D convolutions (4-D input and weights) are supported");
         int groups = (int)_node.Int("group", 1);
         if (w.Shape[1] * groups != x.Shape[1])
             throw Invalid($"weights [{string.Join(",", w.Shape)}] with group {groups} do not match {x.Shape[1]} input channels");
         var g = Window(x.Shape, w.Shape[2], w.Shape[3], w.Shape[0], groups);
+        var path = ConvolutionPaths.Of(g);
+        // Only the pointwise GEMM applies an input scale; other paths get the product first.
+        if (scale is not null && path != ConvolutionPath.Pointwise) (x, scale) = (Device(BinaryValue(x, scale, BinaryOperator.Mul)), null);
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth]);
         var activation = _node.Fused;
         var kernels = _kernels;
-        var path = ConvolutionPaths.Of(g);
         kernels.PlannedConvolutions?.Add(g);
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
         Value? residual = _node.Input(3) is not null ? Get(3) : (Value?)null;
         var fused = residual is { Device: { } r } && path == ConvolutionPath.Pointwise && r.Shape.SequenceEqual(y.Shape) ? r : null;
         string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}";
-        EmitKind(path.ToString().ToLowerInvariant(), detail, () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, fused?.View, y.View, g, activation),
-            fused is null ? [x, w, bias, y] : [x, w, bias, fused, y]);
+        if (path == ConvolutionPath.Pointwise)
+        {
+            var p = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g) with
+            {
+                AddsResidual = fused is null ? 0 : 1, ScalesInput = scale is null ? 0 : 1, ScaleImageStride = scale?.Shape[0] == 1 ? 0 : g.Channels,
+            }, TensorCores);
+            // Split-K partials: plan memory, live for this step only (a launch never allocates: plans are captured into CUDA graphs).
+            var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
+            if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
+            if (scale is not null) detail += ", input scaled";
+            EmitKind("pointwise", detail, () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
+                (partials ?? y).View, y.View, p, activation, TensorCores), new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
+        }
+        else
+            EmitKind(path.ToString().ToLowerInvariant(), detail, () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, y.View, g, activation),
+                x, w, bias, y);
         Set(0, residual is { } add && fused is null ? BinaryValue(y, add, BinaryOperator.Add) : y);
     }
+
+    /// <summary>The Conv's data, and the per-channel scale [N or 1, C, 1, 1] of a squeeze-excite Mul fused into it at
+    /// load (input 4, <see cref="GraphFusion"/>): whichever of the Mul's operands has that shape against the other.
+    /// Operands of other shapes are multiplied first.</summary>
+    private (DeviceTensor X, DeviceTensor? Scale) ConvolutionData()
+    {
+        if (_node.Input(4) is not { } other) return (DeviceInput(0), null);
+        Value a = Get(0), b = Get(other);
+        if (a.Device is { } ta && b.Device is { } tb)
+        {
+            if (IsChannelScale(tb.Shape, ta.Shape)) return (ta, tb);
+            if (IsChannelScale(ta.Shape, tb.Shape)) return (tb, ta);
+        }
+        return (Device(BinaryValue(a, b, BinaryOperator.Mul, _node.Input(0), other)), null);
+    }
+
+    private static bool IsChannelScale(int[] scale, int[] data) =>
+        data.Length == 4 && scale is [var n, var c, 1, 1] && (n == 1 || n == data[0]) && c == data[1];
 
     private void Pool(PoolMode mode)
     {

@@ -38,6 +38,49 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         AssertParity($"1×1 conv {channels}→{outChannels} at {height}×{width} + {activation}", graph.Output("y").Build(), [2, channels, height, width], scale: 2f);
     }
 
+    /// <summary>Pointwise layers with few output tiles and long reductions run split-K (the CPU accelerator plans for an
+    /// H100's 132 multiprocessors): channels not a multiple of the 16-channel k-tile (a short last slice), pixels and
+    /// out channels not multiples of the 64 × 64 tile, batch 2, with the activation and residual in the summing epilogue.</summary>
+    [Theory]
+    [InlineData(150, 70, 9, 13, "hardswish", true)] // 3 slices of 64, 64 and 22 channels
+    [InlineData(129, 40, 5, 5, "none", true)]       // 3 slices of 48, 48 and 33 (its last k-tile one channel)
+    [InlineData(720, 120, 16, 16, "relu", false)]   // CenterNet's 720 → 120 at 16 × 16: 15 slices of 48
+    public void Pointwise_convolutions_with_few_tiles_split_the_channels(int channels, int outChannels, int height, int width, string activation, bool residual)
+    {
+        using var context = Context.Create(b => b.CPU());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        var planned = new KernelLibrary(accelerator).PlanPointwise(ConvolutionPaths.Pointwise(
+            Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels, outChannels) with { Height = height, Width = width }), tensorCores: false);
+        log.WriteLine($"{channels}→{outChannels} at {height}×{width}, batch 2: {planned.Slices} slices of {planned.SliceChannels} channels");
+        Assert.True(planned.Slices > 1);
+
+        var graph = new TinyOnnxGraph(opset: 14).Input("x", channels, height, width).Random("w", 25, outChannels, channels, 1, 1).Random("b", 26, outChannels)
+            .Random("wr", 27, outChannels, channels, 1, 1).Node("Conv", ["x", "w", "b"], [activation == "none" ? "c" : "pre"]);
+        if (activation == "relu") graph.Node("Relu", ["pre"], ["c"]);
+        if (activation == "hardswish") graph.Node("HardSwish", ["pre"], ["c"]);
+        if (residual) graph.Node("Conv", ["x", "wr"], ["r"]).Node("Add", ["c", "r"], ["y"]);
+        AssertParity($"split-K 1×1 conv {channels}→{outChannels} at {height}×{width} + {activation}{(residual ? " + residual" : "")}",
+            graph.Output(residual ? "y" : "c").Build(), [2, channels, height, width], scale: 0.5f);
+    }
+
+    [Fact]
+    public void Split_k_slices_fill_the_multiprocessors_with_whole_k_tiles()
+    {
+        PointwiseGeometry Split(int batch, int channels, int outChannels, int pixels, int multiprocessors) => PointwiseConvolutionKernel.SplitK(
+            new PointwiseGeometry { Batch = batch, Channels = channels, OutChannels = outChannels, Pixels = pixels, Slices = 1, SliceChannels = channels },
+            multiprocessors);
+        // 8 tiles of 64 × 64 on 132 multiprocessors: 15 slices of 3 k-tiles (120 groups); 5 slices would leave it at 40.
+        Assert.Equal((15, 48), (Split(1, 720, 120, 16 * 16, 132).Slices, Split(1, 720, 120, 16 * 16, 132).SliceChannels));
+        // Batch 32: 256 tiles, just under two per multiprocessor: 2 slices (23 and 22 k-tiles).
+        Assert.Equal((2, 368), (Split(32, 720, 120, 16 * 16, 132).Slices, Split(32, 720, 120, 16 * 16, 132).SliceChannels));
+        // 960 → 160 at 8 × 8: 3 tiles, 60 k-tiles, 20 slices of 3.
+        Assert.Equal((20, 48), (Split(1, 960, 160, 8 * 8, 132).Slices, Split(1, 960, 160, 8 * 8, 132).SliceChannels));
+        Assert.Equal(1, Split(1, 120, 720, 16 * 16, 132).Slices);     // short reduction (120 < 128 channels)
+        Assert.Equal(1, Split(1, 160, 960, 64 * 64, 132).Slices);     // 64 × 15 = 960 tiles: enough groups
+        Assert.Equal(1, Split(1, 720, 120, 16 * 16, 4).Slices);       // 8 tiles on 4 multiprocessors
+        Assert.Equal((3, 48), (Split(1, 130, 10, 10, 8).Slices, Split(1, 130, 10, 10, 8).SliceChannels)); // 9 k-tiles: at most 3 slices of 3
+    }
+
     [Theory]
     [InlineData(3, 1, 72, 33, 31)]
     [InlineData(3, 2, 64, 32, 29)]
@@ -70,22 +113,11 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
     [Fact]
     public void Gpu_group_shapes_give_the_same_results_on_a_cpu_accelerator_with_256_thread_groups()
     {
-        using var context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
-        using var accelerator = context.CreateCPUAccelerator(0);
-        var kernels = new KernelLibrary(accelerator);
         var g = Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels: 40, outChannels: 72) with { Height = 9, Width = 13, OutHeight = 9, OutWidth = 13 };
-        var x = TinyOnnxGraph.RandomValues(31, g.Batch * g.Channels * 9 * 13);
-        var w = TinyOnnxGraph.RandomValues(32, g.OutChannels * g.Channels);
-        var bias = TinyOnnxGraph.RandomValues(33, g.OutChannels);
-        using var xBuffer = accelerator.Allocate1D(x);
-        using var wBuffer = accelerator.Allocate1D(w);
-        using var biasBuffer = accelerator.Allocate1D(bias);
-        using var tiled = accelerator.Allocate1D<float>(g.Batch * g.OutChannels * 9 * 13);
-        using var direct = accelerator.Allocate1D<float>(tiled.Length);
+        using var layer = new GpuShapedLayer(g, seed: 31);
+        var (accelerator, kernels) = (layer.Accelerator, layer.Kernels);
         var relu = new Activation(UnaryFunction.Relu);
-        ConvolutionPaths.Launch(kernels, ConvolutionPath.Pointwise, false, xBuffer.View, wBuffer.View, biasBuffer.View, null, tiled.View, g, relu);
-        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, xBuffer.View, wBuffer.View, biasBuffer.View, null, direct.View, g, relu);
-        float error = tiled.GetAsArray1D().Zip(direct.GetAsArray1D(), (a, b) => Math.Abs(a - b)).Max();
+        float error = MaxAbsDifference(layer.Run(ConvolutionPath.Pointwise, relu), layer.Run(ConvolutionPath.Direct, relu));
         log.WriteLine($"pointwise 16×16 groups vs direct: max abs error {error:E2}");
         Assert.True(error <= Bound, $"max abs error {error}");
 
@@ -105,6 +137,24 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         }
     }
 
+    /// <summary>Split-K with the GPU's 16 × 16 groups (64 × 64 tiles) against the direct kernel, a residual and activation in
+    /// the summing epilogue: 200 channels in slices of 64 (the last of 8), 70 out channels and 90 pixels in partial tiles.</summary>
+    [Fact]
+    public void Split_k_on_gpu_group_shapes_matches_the_direct_kernel()
+    {
+        var g = Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels: 200, outChannels: 70) with { Height = 9, Width = 10, OutHeight = 9, OutWidth = 10 };
+        var p = ConvolutionPaths.Pointwise(g) with { AddsResidual = 1, Slices = 4, SliceChannels = 64 };
+        using var layer = new GpuShapedLayer(g, seed: 51);
+        var residual = TinyOnnxGraph.RandomValues(54, layer.Outputs);
+        using var residualBuffer = layer.Accelerator.Allocate1D(residual);
+        using var partials = layer.Accelerator.Allocate1D<float>(p.Slices * layer.Outputs);
+        var hardSwish = new Activation(UnaryFunction.HardSwish);
+        var split = layer.Pointwise(p, residualBuffer.View, partials.View, hardSwish);
+        float error = MaxAbsDifference(split, layer.Run(ConvolutionPath.Direct, hardSwish).Zip(residual, (d, r) => d + r).ToArray());
+        log.WriteLine($"split-K 4 × 64 on 16×16 groups vs direct + residual: max abs error {error:E2}");
+        Assert.True(error <= Bound, $"max abs error {error}");
+    }
+
     /// <summary>The kernels for few pixels and long reductions with GPU group shapes (32-lane warps, 256-thread groups):
     /// the warp-per-output pointwise kernel against the direct one, the grouped reduction against the host.</summary>
     [Theory]
@@ -113,20 +163,11 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
     [InlineData(2, 5, 129, 31, "sum")]   // inner narrower than 32: one output per group
     public void Few_pixel_pointwise_and_long_reductions_on_gpu_group_shapes(int batch, int outer, int reduced, int inner, string mode)
     {
-        using var context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
-        using var accelerator = context.CreateCPUAccelerator(0);
-        var kernels = new KernelLibrary(accelerator);
-
         var g = Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels: 150, outChannels: 45) with { Batch = batch, Height = 1, Width = 2, OutHeight = 1, OutWidth = 2 };
-        using var xBuffer = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(41, g.Batch * g.Channels * 2));
-        using var wBuffer = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(42, g.OutChannels * g.Channels));
-        using var biasBuffer = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(43, g.OutChannels));
-        using var warp = accelerator.Allocate1D<float>(g.Batch * g.OutChannels * 2);
-        using var direct = accelerator.Allocate1D<float>(warp.Length);
+        using var layer = new GpuShapedLayer(g, seed: 41);
+        var (accelerator, kernels) = (layer.Accelerator, layer.Kernels);
         var relu = new Activation(UnaryFunction.Relu);
-        ConvolutionPaths.Launch(kernels, ConvolutionPath.Pointwise, false, xBuffer.View, wBuffer.View, biasBuffer.View, null, warp.View, g, relu);
-        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, xBuffer.View, wBuffer.View, biasBuffer.View, null, direct.View, g, relu);
-        float convError = warp.GetAsArray1D().Zip(direct.GetAsArray1D(), (a, b) => Math.Abs(a - b)).Max();
+        float convError = MaxAbsDifference(layer.Run(ConvolutionPath.Pointwise, relu), layer.Run(ConvolutionPath.Direct, relu));
         Assert.True(convError <= Bound, $"warp pointwise vs direct: max abs error {convError}");
 
         var reduceMode = mode switch { "mean" => ReduceMode.Mean, "max" => ReduceMode.Max, _ => ReduceMode.Sum };
@@ -146,6 +187,53 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
             }
         log.WriteLine($"warp pointwise vs direct {convError:E2}; {mode} over {reduced} (inner {inner}) vs host {reduceError:E2}");
         Assert.True(reduceError <= 1e-4f, $"{mode} over {reduced} values: max abs error {reduceError}");
+    }
+
+    private static float MaxAbsDifference(float[] a, float[] b) => a.Zip(b, (u, v) => Math.Abs(u - v)).Max();
+
+    /// <summary>A CPU accelerator with the GPU's launch shapes (32-lane warps, 256-thread groups; the engine's CPU device
+    /// has 2-thread groups) and one convolution's random x, w and bias on it (seeds seed, seed + 1, seed + 2).</summary>
+    private sealed class GpuShapedLayer : IDisposable
+    {
+        private readonly Context _context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _w, _bias;
+        private readonly WindowGeometry _g;
+
+        public GpuShapedLayer(WindowGeometry g, int seed)
+        {
+            _g = g;
+            Accelerator = _context.CreateCPUAccelerator(0);
+            Kernels = new KernelLibrary(Accelerator);
+            _x = Accelerator.Allocate1D(TinyOnnxGraph.RandomValues(seed, g.Batch * g.Channels * g.Height * g.Width));
+            _w = Accelerator.Allocate1D(TinyOnnxGraph.RandomValues(seed + 1, g.OutChannels * g.Channels / g.Groups * g.KernelHeight * g.KernelWidth));
+            _bias = Accelerator.Allocate1D(TinyOnnxGraph.RandomValues(seed + 2, g.OutChannels));
+        }
+
+        public Accelerator Accelerator { get; }
+        public KernelLibrary Kernels { get; }
+        public int Outputs => _g.Batch * _g.OutChannels * _g.OutHeight * _g.OutWidth;
+
+        /// <summary>The convolution on one path, its output read back.</summary>
+        public float[] Run(ConvolutionPath path, Activation activation) =>
+            Output(y => ConvolutionPaths.Launch(Kernels, path, false, _x.View, _w.View, _bias.View, y, _g, activation));
+
+        /// <summary>The pointwise GEMM as <paramref name="p"/> has it (residual, split-K), its output read back.</summary>
+        public float[] Pointwise(PointwiseGeometry p, ArrayView<float> residual, ArrayView<float> partials, Activation activation) =>
+            Output(y => Kernels.PointwiseConvolution(_x.View, _x.View, _w.View, _bias.View, residual, partials, y, p, activation, tensorCores: false));
+
+        private float[] Output(Action<ArrayView<float>> launch)
+        {
+            using var y = Accelerator.Allocate1D<float>(Outputs);
+            launch(y.View);
+            return y.GetAsArray1D();
+        }
+
+        public void Dispose()
+        {
+            _x.Dispose(); _w.Dispose(); _bias.Dispose();
+            Accelerator.Dispose();
+            _context.Dispose();
+        }
     }
 
     private static WindowGeometry Geometry(int kernel, int stride, int pad, int groups, int channels, int outChannels)
