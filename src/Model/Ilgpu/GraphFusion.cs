@@ -10,8 +10,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// Conv's weights, TensorFlow's NHWC transposes sunk and cancelled (<see cref="TransposeSinking"/>), explicit Pads
 /// and bias Adds folded into the Conv / MaxPool they feed, and the activation that follows a Conv (Relu, Clip,
 /// Sigmoid, LeakyRelu, HardSigmoid, HardSwish, SiLU written as x·sigmoid(x), TensorFlow's arithmetic hard-swish and
-/// hard-sigmoid, see <see cref="HardActivations"/>) and a residual Add after a pointwise Conv computed inside the
-/// convolution kernel.</summary>
+/// hard-sigmoid, see <see cref="HardActivations"/>), a residual Add after a pointwise Conv and a squeeze-excite scale
+/// before one computed inside the convolution kernel.</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
@@ -25,6 +25,8 @@ internal static class GraphFusion
         FoldBiasAdds(graph);
         FuseActivations(graph);
         FuseResidualAdds(graph);
+        // After the residuals, which take the Conv's input 3.
+        FuseInputScales(graph);
     }
 
     /// <summary>Add(conv, residual) after a 1×1 stride-1 ungrouped Conv (MobileNet's projection before the skip
@@ -48,6 +50,26 @@ internal static class GraphFusion
                 Bypass(graph, add, conv);
                 break;
             }
+        }
+    }
+
+    /// <summary>Mul(a, b) of two computed values read only by a pointwise Conv as its data (MobileNetV3's squeeze-excite
+    /// gate before the projection) is done as the GEMM loads its input: the Conv reads a as input 0 and b as input 4
+    /// (inputs 2 and 3 kept, "" where absent), and the gated tensor is never written. The plan decides which operand is
+    /// the per-channel scale; where neither is, it multiplies separately first.</summary>
+    private static void FuseInputScales(OnnxGraph graph)
+    {
+        var readers = graph.ReaderCounts();
+        foreach (var mul in graph.Nodes.Where(n => n.OpType == "Mul" && n.Inputs.Count == 2 && n.Outputs.Count == 1).ToList())
+        {
+            string product = mul.Outputs[0];
+            if (mul.Inputs.Any(graph.Constants.ContainsKey) || readers.GetValueOrDefault(product) != 1 || graph.OutputNames.Contains(product)) continue;
+            var conv = graph.Nodes.FirstOrDefault(n => n.OpType == "Conv" && n.Inputs[0] == product);
+            if (conv is null || conv.Inputs.Count > 4 || !IsPointwise(graph, conv)) continue;
+            while (conv.Inputs.Count < 4) conv.Inputs.Add("");
+            conv.Inputs[0] = mul.Inputs[0];
+            conv.Inputs.Add(mul.Inputs[1]);
+            graph.Nodes.Remove(mul);
         }
     }
 
