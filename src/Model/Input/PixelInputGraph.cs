@@ -6,7 +6,7 @@ namespace MoeDetect.Model.Input;
 
 /// <summary>Rewrites a detector graph to take the letterboxed 8-bit BGR canvas itself ([N, H, W, 3] uint8) instead
 /// of the normalised float tensor: Transpose (layout) → Gather (channel order) on the bytes, then Cast → Sub mean →
-/// Mul 1/std are prepended, the same arithmetic as <see cref="PixelTensor"/>, so the engine that runs it uploads a quarter of the
+/// Mul 1/std (each where it changes anything) are prepended, the same arithmetic as <see cref="PixelTensor"/>, so the engine that runs it uploads a quarter of the
 /// bytes and normalises on its own device. The batch is fixed here (where the graph leaves it open), because
 /// static shapes are what CUDA graphs need.</summary>
 public static class PixelInputGraph
@@ -53,9 +53,14 @@ public static class PixelInputGraph
         if (spec.Order == ChannelOrder.Rgb)
             value = Add("Gather", "moedetect_pixels_rgb", [value, OnnxProtos.AddInt64s(graph, "moedetect_bgr_to_rgb", [2L, 1L, 0L])], OnnxProtos.IntAttribute("axis", channelAxis));
         value = Add("Cast", "moedetect_pixels_float", [value], OnnxProtos.IntAttribute("to", (long)TensorProto.Types.DataType.Float));
+        // A zero mean (Ultralytics exports) or a unit std leaves its pass out: each is a pass over the batch's floats,
+        // and v − 0 and v · 1 are v exactly, so the result is the same to the bit.
         long[] perChannel = nchw ? [3, 1, 1] : [3];
-        value = Add("Sub", "moedetect_pixels_centred", [value, OnnxProtos.AddFloats(graph, "moedetect_mean", spec.Mean, perChannel)]);
-        Add("Mul", spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", PixelTensor.InverseStd(spec), perChannel)]);
+        var inverseStd = PixelTensor.InverseStd(spec);
+        bool centres = spec.Mean.Any(m => m != 0), scales = inverseStd.Any(s => s != 1);
+        if (centres) value = Add("Sub", scales ? "moedetect_pixels_centred" : spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_mean", spec.Mean, perChannel)]);
+        if (scales) Add("Mul", spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", inverseStd, perChannel)]);
+        else if (!centres) Add("Identity", spec.TensorName, [value]);
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(0, nodes[i]);
         return proto.ToByteArray();
     }

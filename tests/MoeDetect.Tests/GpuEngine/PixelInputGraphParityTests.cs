@@ -36,6 +36,23 @@ public sealed class PixelInputGraphParityTests : IDisposable
     }
 
     [Theory]
+    [InlineData(new float[] { 0, 0, 0 }, new float[] { 255, 255, 255 }, "Cast Mul")]
+    [InlineData(new float[] { 103.53f, 116.28f, 123.675f }, new float[] { 57.375f, 57.12f, 58.395f }, "Cast Sub Mul")]
+    [InlineData(new float[] { 127, 127, 127 }, new float[] { 1, 1, 1 }, "Cast Sub")]
+    [InlineData(new float[] { 0, 0, 0 }, new float[] { 1, 1, 1 }, "Cast Identity")]
+    public void Normalisation_passes_that_change_nothing_are_left_out(float[] mean, float[] std, string expected)
+    {
+        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size) with { Mean = mean, Std = std };
+
+        var graph = Onnx.ModelProto.Parser.ParseFrom(PixelInputGraph.Rewrite(File.ReadAllBytes(_tinyModel), spec, batch: 2)).Graph;
+
+        // Transpose (NCHW) and Gather (RGB) come first; then the float passes up to the graph's own input.
+        var prepended = graph.Node.TakeWhile(n => n.Output[0] != "images").Append(graph.Node.First(n => n.Output[0] == "images"))
+            .Select(n => n.OpType).Skip(2);
+        Assert.Equal(expected, string.Join(" ", prepended));
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void Ultralytics_style_graph_gives_the_same_detections_from_pixels_as_from_floats(bool openAnchors)
