@@ -50,7 +50,9 @@ public static class BenchCommand
                 : Decode(modelPath, parse.GetValue(source), parse.GetValue(sourceFrames));
 
             var request = model.Request(parse, CliOutput.Warn);
-            bool gpu = OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory);
+            // The ILGPU engine needs the NVIDIA driver only, not ONNX Runtime's CUDA provider (a CPU build can run it);
+            // where it finds no GPU, its loader warns and falls back as detect does.
+            bool gpu = request.Engine == "ilgpu" ? request.Device != ComputeDevice.Cpu : OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory);
             string device = gpu ? $"GPU: {CudaRuntime.DeviceName()}" : $"CPU: {Environment.ProcessorCount} logical cores";
             var variants = BenchVariant.For(gpu ? ComputeDevice.Gpu : ComputeDevice.Cpu, parse.GetValue(model.Engine),
                 parse.GetValue(model.Threads), request.Cuda ?? new CudaSettings());

@@ -22,6 +22,18 @@ public class CliErrorTests
         Assert.Contains($"input not found: {missing}", OnlyErrorLine(r));
     }
 
+    [SkippableFact]
+    public void Gpu_bench_of_the_ilgpu_engine_without_a_gpu_names_the_driver_not_onnx_runtimes_cuda_provider()
+    {
+        Skip.If(File.Exists("/dev/nvidiactl"), "this machine has an NVIDIA driver");
+        var clip = TestVideos.Write(Path.Combine(_folder, "c.mp4"), 2);
+        var r = CliProcess.Run("bench", "--device", "gpu", "--engine", "ilgpu", "--model", Path.Combine(TestPaths.Models, "centernet-mnv3.onnx"),
+            "--batch", "1", "--frames", "1", "--source", clip, "--source-frames", "1");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("no NVIDIA GPU with a CUDA driver", r.StandardOutput.ReplaceLineEndings(" ").Replace("  ", " "));
+        Assert.DoesNotContain("libonnxruntime_providers_cuda", r.StandardOutput + r.StandardError);
+    }
+
     [Fact]
     public void Model_that_is_not_a_model()
     {

@@ -62,6 +62,7 @@ public static partial class CudaRuntime
     /// struct, do not change between CUDA versions).</summary>
     public static string DeviceName()
     {
+        if (!NativeLibrary.TryLoad(Driver, out _)) return "no NVIDIA driver";
         var name = new byte[256];
         if (cuInit(0) != 0 || cuDeviceGet(out int device, 0) != 0 || cuDeviceGetName(name, name.Length, device) != 0)
             return "unknown CUDA device";
