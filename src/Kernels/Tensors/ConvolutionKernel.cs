@@ -44,3 +44,65 @@ public static class ConvolutionKernel
         y[i] = ElementwiseKernels.Apply(sum, activation);
     }
 }
+
+/// <summary>Ungrouped direct convolution, one thread per output pixel and block of <see cref="OutBlock"/> output
+/// channels: each input value of the window is read once for the whole block instead of once per output channel,
+/// and the index arithmetic is shared too (the 3×3 stem, YOLO's 3×3 convolutions). Needs OutChannels to be a multiple
+/// of the block. Adjacent threads take adjacent output pixels of the same block, so their weight reads coincide.</summary>
+public static class BlockedConvolutionKernel
+{
+    public const int OutBlock = 8;
+
+    public static bool Fits(WindowGeometry g) => g.Groups == 1 && g.OutChannels % OutBlock == 0;
+
+    public static int Threads(WindowGeometry g) => g.Batch * (g.OutChannels / OutBlock) * g.OutHeight * g.OutWidth;
+
+    public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        WindowGeometry g, Activation activation)
+    {
+        int ox = i % g.OutWidth, t = i / g.OutWidth;
+        int oy = t % g.OutHeight; t /= g.OutHeight;
+        int blocks = g.OutChannels / OutBlock;
+        int oc = t % blocks * OutBlock, n = t / blocks;
+        // Weights are [OutChannels, Channels, KH, KW]: the block's channels lie one filter apart.
+        int filter = g.Channels * g.KernelHeight * g.KernelWidth;
+        float s0 = bias[oc], s1 = bias[oc + 1], s2 = bias[oc + 2], s3 = bias[oc + 3];
+        float s4 = bias[oc + 4], s5 = bias[oc + 5], s6 = bias[oc + 6], s7 = bias[oc + 7];
+        int iy0 = oy * g.StrideY - g.PadTop, ix0 = ox * g.StrideX - g.PadLeft;
+        for (int c = 0; c < g.Channels; c++)
+        {
+            int plane = (n * g.Channels + c) * g.Height;
+            for (int ky = 0; ky < g.KernelHeight; ky++)
+            {
+                int iy = iy0 + ky * g.DilationY;
+                if (iy < 0 || iy >= g.Height) continue;
+                int row = (plane + iy) * g.Width, tap = ((oc * g.Channels + c) * g.KernelHeight + ky) * g.KernelWidth;
+                for (int kx = 0; kx < g.KernelWidth; kx++)
+                {
+                    int ix = ix0 + kx * g.DilationX;
+                    if (ix < 0 || ix >= g.Width) continue;
+                    float v = x[row + ix];
+                    int at = tap + kx;
+                    s0 += v * w[at];
+                    s1 += v * w[at + filter];
+                    s2 += v * w[at + 2 * filter];
+                    s3 += v * w[at + 3 * filter];
+                    s4 += v * w[at + 4 * filter];
+                    s5 += v * w[at + 5 * filter];
+                    s6 += v * w[at + 6 * filter];
+                    s7 += v * w[at + 7 * filter];
+                }
+            }
+        }
+        int planeSize = g.OutHeight * g.OutWidth;
+        int o = ((n * g.OutChannels + oc) * g.OutHeight + oy) * g.OutWidth + ox;
+        y[o] = ElementwiseKernels.Apply(s0, activation);
+        y[o + planeSize] = ElementwiseKernels.Apply(s1, activation);
+        y[o + 2 * planeSize] = ElementwiseKernels.Apply(s2, activation);
+        y[o + 3 * planeSize] = ElementwiseKernels.Apply(s3, activation);
+        y[o + 4 * planeSize] = ElementwiseKernels.Apply(s4, activation);
+        y[o + 5 * planeSize] = ElementwiseKernels.Apply(s5, activation);
+        y[o + 6 * planeSize] = ElementwiseKernels.Apply(s6, activation);
+        y[o + 7 * planeSize] = ElementwiseKernels.Apply(s7, activation);
+    }
+}

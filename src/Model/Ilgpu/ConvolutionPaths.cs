@@ -4,11 +4,12 @@ using MoeDetect.Kernels.Tensors;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Which kernel runs a convolution of a given geometry.</summary>
-internal enum ConvolutionPath { Pointwise, Depthwise, Direct }
+internal enum ConvolutionPath { Pointwise, Depthwise, Blocked, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
 /// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores when asked and the device has them), depthwise ones with the multi-output depthwise kernel,
-/// the rest (the 3×3 stem, grouped) with the direct kernel.</summary>
+/// other ungrouped ones (the 3×3 stem, YOLO's 3×3 convolutions) with 8 output channels a thread where the channels
+/// divide into such blocks, the rest (grouped) with the direct kernel.</summary>
 internal static class ConvolutionPaths
 {
     public static ConvolutionPath Of(WindowGeometry g)
@@ -17,7 +18,7 @@ internal static class ConvolutionPaths
             && g.PadTop == 0 && g.PadLeft == 0 && g.OutHeight == g.Height && g.OutWidth == g.Width;
         if (unitWindow && g.Groups == 1) return ConvolutionPath.Pointwise;
         if (g.Groups == g.Channels && g.OutChannels == g.Channels) return ConvolutionPath.Depthwise;
-        return ConvolutionPath.Direct;
+        return BlockedConvolutionKernel.Fits(g) ? ConvolutionPath.Blocked : ConvolutionPath.Direct;
     }
 
     /// <summary>The GEMM of a pointwise convolution: no residual, no input scale, one slice of all channels.</summary>
@@ -37,6 +38,7 @@ internal static class ConvolutionPaths
         {
             case ConvolutionPath.Pointwise: kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Pointwise(g), activation, tensorCores); break;
             case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, w, bias, y, g, activation); break;
+            case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;
         }
     }

@@ -17,6 +17,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator>? _binaryTrailing;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int>? _copy;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _conv;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _blockedConv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>? _resize;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
@@ -47,6 +48,10 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> Convolution =>
         _conv ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(ConvolutionKernel.Run));
+
+    /// <summary><see cref="BlockedConvolutionKernel"/>: launch with <see cref="BlockedConvolutionKernel.Threads"/>.</summary>
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> BlockedConvolution =>
+        _blockedConv ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(BlockedConvolutionKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
         _pool ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool));
