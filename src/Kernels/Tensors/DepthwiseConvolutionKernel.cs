@@ -4,8 +4,8 @@ namespace MoeDetect.Kernels.Tensors;
 
 /// <summary>Depthwise NCHW convolution (groups = channels = out channels): each thread computes <see cref="Span"/>
 /// adjacent outputs of one row of one channel, so every weight is read once per thread and used for all of them,
-/// and the index arithmetic of the direct kernel is paid once per <see cref="Span"/> outputs. Any kernel size,
-/// stride, dilation and padding.</summary>
+/// and the index arithmetic of the direct kernel is paid once per <see cref="Span"/> outputs; at stride 1 (undilated)
+/// each input value of the row is read once too. Any kernel size, stride, dilation and padding.</summary>
 public static class DepthwiseConvolutionKernel
 {
     public const int Span = 4;
@@ -28,6 +28,21 @@ public static class DepthwiseConvolutionKernel
             int iy = iy0 + ky * g.DilationY;
             if (iy < 0 || iy >= g.Height) continue;
             int row = (plane * g.Height + iy) * g.Width, wRow = (c * g.KernelHeight + ky) * g.KernelWidth;
+            if (g.StrideX == 1 && g.DilationX == 1)
+            {
+                // The four outputs' windows overlap: slide along the row, reading each input value once
+                // (KernelWidth + 3 reads instead of 4 · KernelWidth).
+                float v0 = Read(x, row, ix0, g.Width), v1 = Read(x, row, ix0 + 1, g.Width), v2 = Read(x, row, ix0 + 2, g.Width), v3 = Read(x, row, ix0 + 3, g.Width);
+                for (int kx = 0; kx < g.KernelWidth; kx++)
+                {
+                    sum.Add(w[wRow + kx], v0, v1, v2, v3);
+                    v0 = v1;
+                    v1 = v2;
+                    v2 = v3;
+                    v3 = kx + 1 < g.KernelWidth ? Read(x, row, ix0 + kx + 4, g.Width) : 0f;
+                }
+                continue;
+            }
             for (int kx = 0; kx < g.KernelWidth; kx++)
             {
                 int ix = ix0 + kx * g.DilationX;
