@@ -40,11 +40,11 @@ internal sealed partial class OperatorCompiler
             var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             if (scale is not null) detail += ", input scaled";
-            EmitKind("pointwise", detail, () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
+            EmitKind("pointwise", detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
                 (partials ?? y).View, y.View, p, activation, TensorCores), new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
         }
         else
-            EmitKind(path.ToString().ToLowerInvariant(), detail, () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, y.View, g, activation),
+            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, y.View, g, activation),
                 x, w, bias, y);
         Set(0, residual is { } add && fused is null ? BinaryValue(y, add, BinaryOperator.Add) : y);
     }

@@ -6,11 +6,11 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>One step of a plan: a kernel launch on the plan's stream, or work on the host between launches (it may
 /// synchronise, download and upload, so it can never be part of a CUDA graph). <paramref name="Kind"/> names what runs
 /// (the operator, and for convolutions the kernel path) and <paramref name="Node"/> the graph node it comes from, for
-/// profiles.</summary>
-internal readonly record struct PlanStep(Action Run, bool OnHost, string Kind, string Node);
+/// profiles; <paramref name="Flops"/> is the step's arithmetic (multiply-adds × 2) where it is a convolution, else 0.</summary>
+internal readonly record struct PlanStep(Action Run, bool OnHost, string Kind, string Node, double Flops = 0);
 
-/// <summary>Device time of one launch step, timed alone (<see cref="StepSequence.Profile"/>).</summary>
-public readonly record struct StepTime(int Step, string Kind, string Node, double Ms);
+/// <summary>Device time of one launch step, timed alone (<see cref="StepSequence.Profile"/>), with its arithmetic.</summary>
+public readonly record struct StepTime(int Step, string Kind, string Node, double Ms, double Flops);
 
 /// <summary>Runs a plan's steps in order. On CUDA each stretch of launches between host steps is recorded into a
 /// <see cref="CudaGraph"/> on the plan's second run (the first has loaded every kernel) and replayed from then on.
@@ -87,7 +87,7 @@ internal sealed class StepSequence : IDisposable
                 samples[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds / 10;
             }
             Array.Sort(samples);
-            times.Add(new StepTime(s, step.Kind, step.Node, samples[iterations / 2]));
+            times.Add(new StepTime(s, step.Kind, step.Node, samples[iterations / 2], step.Flops));
         }
         return times;
     }

@@ -1,0 +1,27 @@
+using MoeDetect.Model.Ilgpu;
+using Xunit;
+
+namespace MoeDetect.Tests.Ilgpu;
+
+/// <summary>`ilgpu-bench profile`'s source: every launch of a plan timed alone, named by operator and convolution path,
+/// convolutions with their arithmetic.</summary>
+public sealed class PlanProfileTests
+{
+    [Fact]
+    public void Every_launch_is_timed_with_its_kind_and_convolutions_with_their_flops()
+    {
+        var model = new TinyOnnxGraph(opset: 14).Input("x", 8, 5, 6).Random("w", 41, 16, 8, 1, 1).Random("b", 42, 16)
+            .Random("w3", 43, 8, 16, 3, 3).Node("Conv", ["x", "w", "b"], ["c"]).Node("Sigmoid", ["c"], ["s"])
+            .Node("Conv", ["s", "w3"], ["y"], ("pads", new[] { 1, 1, 1, 1 })).Output("y").Build();
+        using var engine = IlgpuEngine.Load(model, "tiny", IlgpuTarget.CpuAccelerator);
+
+        var steps = engine.Profile(batchSize: 2, iterations: 1);
+
+        Assert.Equal(engine.Summary(2).Launches, steps.Count);
+        Assert.All(steps, s => Assert.True(s.Ms > 0, $"{s.Kind} was not timed"));
+        // The Sigmoid is fused into the pointwise Conv; the 3×3 with 8 output channels runs blocked.
+        Assert.Equal(["Conv pointwise", "Conv blocked"], steps.Select(s => s.Kind));
+        Assert.Equal(2.0 * 2 * 16 * 8 * 5 * 6, steps[0].Flops);
+        Assert.Equal(2.0 * 2 * 8 * 16 * 9 * 5 * 6, steps[1].Flops);
+    }
+}
