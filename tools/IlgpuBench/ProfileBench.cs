@@ -9,7 +9,7 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// then every kernel launch of the plan timed alone, summed per kind (operator, and the convolution kernel path).
 /// The gap between the sum and the whole run is what launching costs beyond the kernels themselves. Convolutions carry
 /// their arithmetic, so the summary gives achieved TFLOP/s per kind, of the convolutions together and of the whole run
-/// (all its FLOPs are convolutions'), with the fraction of the H100's FP32 and FP16 tensor-core peaks. Prints a summary
+/// (counting the convolutions' FLOPs: nearly all of a convolutional detector's), with the fraction of the H100's FP32 and FP16 tensor-core peaks. Prints a summary
 /// line per batch and writes profile_b&lt;B&gt;.json with every step.</summary>
 internal static class ProfileBench
 {
