@@ -35,13 +35,14 @@ internal sealed class IlgpuDevice(Context context, Accelerator accelerator) : ID
             // One thread per core and the smallest warp (2 lanes): the kernels use no warp or group intrinsics, and ILGPU's
             // default CPU device (several simulated lanes per core) spends most of its time synchronising them.
             var device = new CPUDevice(2, 1, Environment.ProcessorCount);
-            var cpu = Context.Create(b => b.CPU(device).EnableAlgorithms());
+            var cpu = Context.Create(b => b.CPU(device).EnableAlgorithms().Profiling());
             return new IlgpuDevice(cpu, cpu.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel));
         }
         Context context;
         try
         {
-            context = Context.Create(b => b.Cuda().EnableAlgorithms());
+            // Profiling: stream markers (timed events) time the MoE engine's stages on the device.
+            context = Context.Create(b => b.Cuda().EnableAlgorithms().Profiling());
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -24,6 +24,10 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     private readonly Dictionary<ManifestStep, StepPieces> _pieces = new(ReferenceEqualityComparer.Instance);
     private MemoryBuffer1D<float, Stride1D.Dense>? _input;
     private readonly Lazy<DeviceCanvases> _canvases;
+    /// <summary>Stream markers around each router and each block's experts in the batch being run: their device time,
+    /// read once the batch is done, is the route and experts time. Host clocks would count whatever the stream still had
+    /// queued from earlier stages, unless the host waited after each stage.</summary>
+    private readonly List<(ProfilingMarker Start, ProfilingMarker End, bool Route)> _stageMarks = [];
 
     private MoeIlgpuEngine(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuDevice device, int maxBatch)
     {
@@ -121,11 +125,12 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         writeInput(inputView);
         var env = new Dictionary<string, DeviceTensor> { [_inputName] = Pinned(inputView, inputShape) };
         double upload = clock.Elapsed.TotalMilliseconds;
-        var (routes, routeMs, expertsMs) = _walker.Walk(this, env, batchSize, streams);
+        var (routes, _, _) = _walker.Walk(this, env, batchSize, streams);
 
         var download = Stopwatch.StartNew();
         var tensors = _file.Manifest.DecoderOutputs!.Select(n => Download(n, env[n])).ToArray();
         double downloadMs = download.Elapsed.TotalMilliseconds;
+        var (routeMs, expertsMs) = StageTimes();
         return new EngineOutput(tensors, routes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
     }
 
@@ -135,16 +140,16 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         var plan = Enqueue(graph, graph.InputNames.Select(n => env.TryGetValue(n, out var t) ? t
             : throw new InvalidModelException($"'{_file.Path}:{step.Onnx}' reads '{n}', which no earlier step produces")).ToList());
         foreach (var name in step.Outputs!) env[name] = Output(plan, name, step.Onnx!);
-        // Waiting here keeps the segment's device time out of the walker's route clock for the next block.
-        Accelerator.Synchronize();
     }
 
     /// <summary>Runs the router and reads its logits back: the block's one device-to-host copy.</summary>
     float[] IMoeStepExecutor<DeviceTensor>.RouterLogits(ManifestStep step, DeviceTensor x)
     {
         var router = _pieces[step].Graph;
+        var start = _device.Stream.AddProfilingMarker();
         var logits = Output(Enqueue(router, [x]), router.OutputNames[0], step.Router!.Onnx!);
-        Accelerator.Synchronize();
+        _stageMarks.Add((start, _device.Stream.AddProfilingMarker(), Route: true));
+        _device.Stream.Synchronize();
         var values = new float[logits.Length];
         DeviceMemory.Download(logits.View, values);
         return values;
@@ -155,10 +160,26 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     /// the input's. When every frame chose the same single expert, its output is the block output as it is.</summary>
     DeviceTensor IMoeStepExecutor<DeviceTensor>.RunChosenExperts(ManifestStep step, DeviceTensor x, ExpertChoice[] choices)
     {
+        var start = _device.Stream.AddProfilingMarker();
         var output = EnqueueChosenExperts(step, _pieces[step], x, choices);
-        // Waiting here makes the walker's experts time the device's.
-        Accelerator.Synchronize();
+        _stageMarks.Add((start, _device.Stream.AddProfilingMarker(), Route: false));
         return output;
+    }
+
+    /// <summary>The batch's route and experts device time from the stage markers (the batch is done), which are then freed.</summary>
+    private (double RouteMs, double ExpertsMs) StageTimes()
+    {
+        double route = 0, experts = 0;
+        foreach (var (start, end, isRoute) in _stageMarks)
+        {
+            double ms = end.MeasureFrom(start).TotalMilliseconds;
+            if (isRoute) route += ms;
+            else experts += ms;
+            start.Dispose();
+            end.Dispose();
+        }
+        _stageMarks.Clear();
+        return (route, experts);
     }
 
     private DeviceTensor EnqueueChosenExperts(ManifestStep step, StepPieces pieces, DeviceTensor x, ExpertChoice[] choices)
