@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace MoeDetect.Kernels.Tensors;
@@ -7,39 +8,102 @@ namespace MoeDetect.Kernels.Tensors;
 /// a residual of y's shape when <see cref="AddsResidual"/> is 1 (the skip connection after a projection). x is
 /// multiplied by a per-channel scale as it is loaded when <see cref="ScalesInput"/> is 1 (a squeeze-excite gate,
 /// [N or 1, C]: <see cref="ScaleImageStride"/> C or 0). With <see cref="Slices"/> &gt; 1 the tiled GEMM splits the
-/// channels into slices of <see cref="SliceChannels"/> (split-K, <see cref="PointwiseConvolutionKernel.SplitK"/>).</summary>
+/// channels into slices of <see cref="SliceChannels"/> (split-K, <see cref="PointwiseConvolutionKernel.SplitK"/>).
+/// <see cref="Tiling"/> is the tiled GEMM's launch shape (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>; all
+/// zero: not chosen yet).</summary>
 public struct PointwiseGeometry
 {
     public int Batch, Channels, OutChannels, Pixels, AddsResidual, ScalesInput, ScaleImageStride, Slices, SliceChannels;
+    public PointwiseTiling Tiling;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 }
 
+/// <summary>The tiled GEMM's launch shape: groups of <paramref name="GroupX"/> pixel threads × <paramref name="GroupY"/>
+/// out-channel threads, each computing <paramref name="Micro"/> × <paramref name="Micro"/> outputs (4: <see cref="Micro4x4"/>,
+/// 8: <see cref="Micro8x8"/>).</summary>
+public readonly record struct PointwiseTiling(int GroupX, int GroupY, int Micro)
+{
+    /// <summary>The shape plans used before tiles were chosen by layer: 16 × 16 threads, 4 × 4 outputs (64 × 64 tiles).</summary>
+    public static readonly PointwiseTiling Square = new(16, 16, 4);
+
+    public int TilePixels => Micro * GroupX;
+    public int TileChannels => Micro * GroupY;
+
+    /// <summary>Output tiles (groups, before split-K) of g under this shape.</summary>
+    public long Tiles(PointwiseGeometry g) => (long)Ceiling(g.Pixels, TilePixels) * Ceiling(g.OutChannels, TileChannels) * g.Batch;
+
+    public override string ToString() => $"{GroupX}×{GroupY} threads, {Micro}×{Micro} outputs";
+
+    private static long Ceiling(long a, long b) => (a + b - 1) / b;
+}
+
 /// <summary>Shared-memory tiled SIMT GEMM for pointwise convolutions. Grid (pixel tiles, out-channel tiles,
-/// batch × slices); a group of (dx, dy) threads (at most 16 × 16) owns a (4·dy) × (4·dx) output tile and each thread a
-/// 4 × 4 micro-tile strided by the group size, so shared-memory reads and global stores are consecutive across threads.
-/// Any group shape works: 16 × 16 on a GPU (64 × 64 tiles), the CPU accelerator's 2 × 1. Split (Grid.IdxZ = image ·
-/// slices + slice), each group sums its slice of the channels only and stores it raw into the partials
-/// [slices, batch, out channels, pixels]; <see cref="SumSlices"/> adds them up and applies the epilogue.</summary>
+/// batch × slices); a group of (dx, dy) threads owns a (s·dy) × (s·dx) output tile and each thread an s × s
+/// micro-tile (<typeparamref name="TTile"/> of <see cref="Run{TTile}"/>, s = 4 or 8) strided by the group size, so
+/// shared-memory reads and global stores are consecutive across threads. Any group shape up to the largest tiles
+/// (<see cref="MaxTilePixels"/> × <see cref="MaxTileChannels"/>) works: those <see cref="ChooseTiling"/> picks on a GPU,
+/// the CPU accelerator's 2 × 1. Split (Grid.IdxZ = image · slices + slice), each group sums its slice of the channels
+/// only and stores it raw into the partials [slices, batch, out channels, pixels]; <see cref="SumSlices"/> adds them
+/// up and applies the epilogue.</summary>
 public static class PointwiseConvolutionKernel
 {
-    public const int MaxGroupSide = 16;
-    private const int Micro = 4, MaxTile = Micro * MaxGroupSide, KTile = 16;
+    /// <summary>The largest output tile sides (short tiles 4 × 64 threads wide; 8 × 8 outputs on 16 × 16 threads).</summary>
+    public const int MaxTilePixels = 256, MaxTileChannels = 128;
+    private const int KTile = 16;
 
     /// <summary>Split-K only for reductions at least this long, into slices of at least this many k-tiles.</summary>
     private const int MinSplitChannels = 128, MinSliceTiles = 3;
 
-    /// <summary>Output tile sides for a group of (dx, dy) threads: pixels, out channels.</summary>
-    public static (int Pixels, int OutChannels) Tile(int dx, int dy) => (Micro * dx, Micro * dy);
+    /// <summary>Threads of the GPU's groups: short tiles have at most this many, and at least a quarter (two warps).</summary>
+    private const int GroupThreads = 256, MinGroupThreads = 64;
 
-    /// <summary>g with its split-K slices for a device of <paramref name="multiprocessors"/>: where the GPU's 64 × 64
-    /// output tiles give fewer than two groups per multiprocessor (720 → 120 channels at 16 × 16 pixels: 8 groups on
-    /// an H100's 132) and the reduction is long, the channels are cut into slices so that groups × slices comes near
-    /// three per multiprocessor, each slice a whole number of k-tiles and at least <see cref="MinSliceTiles"/> of
-    /// them (that layer: 15 slices of 48 channels, 120 groups). Otherwise one slice of all channels.</summary>
+    /// <summary>8 × 8 outputs a thread only where their tiles number at least this many per multiprocessor: such a group
+    /// holds ~4× the registers, so fewer are resident, and a short last wave would cost more than the reuse gains.</summary>
+    private const int WideTilesPerMultiprocessor = 4;
+
+    /// <summary>Short tiles only where they still give at least this many groups per multiprocessor; otherwise the
+    /// 64 × 64 tile, whose many small groups (and split-K) suit a GPU left half idle (batch 1).</summary>
+    private const int ShortTilesPerMultiprocessor = 2;
+
+    /// <summary>The launch shape for g on a GPU of <paramref name="multiprocessors"/>, from its geometry alone:
+    /// <list type="number">
+    /// <item>8 × 8 outputs a thread (each shared-memory read feeds 8 FMAs) for at least 64 out channels, where such
+    /// tiles number at least <see cref="WideTilesPerMultiprocessor"/> per multiprocessor: 16 × 16 threads (128 × 128
+    /// tiles), or 16 × 8 (128 pixels × 64 channels) where that pads the out channels less (64, 528).</item>
+    /// <item>Else 4 × 4 outputs a thread on a tile as tall as the out channels need: dy = ⌈out channels / 4⌉ rounded up
+    /// to a power of two (at most 16) and dx the widest of 256 / dy … 16 (at most 64, 256 pixels; at least 64 threads) whose tiles still
+    /// number <see cref="ShortTilesPerMultiprocessor"/> per multiprocessor (128 → 4: 1 × 64 threads, 4 × 256 tiles).</item>
+    /// <item>Else (few tiles: batch 1) <see cref="PointwiseTiling.Square"/>, which split-K may then split.</item>
+    /// </list></summary>
+    public static PointwiseTiling ChooseTiling(PointwiseGeometry g, int multiprocessors)
+    {
+        if (g.OutChannels >= 64)
+        {
+            // Fewer padded rows with 64-channel tiles (528: 576 rather than 640), else the taller tile's reuse.
+            int rows = Ceiling(g.OutChannels, 64) * 64 < Ceiling(g.OutChannels, 128) * 128 ? 8 : 16;
+            var wide = new PointwiseTiling(16, rows, 8);
+            if (wide.Tiles(g) >= (long)WideTilesPerMultiprocessor * multiprocessors) return wide;
+        }
+        int dy = 1;
+        while (dy < PointwiseTiling.Square.GroupY && 4 * dy < g.OutChannels) dy *= 2;
+        for (int dx = Math.Min(MaxTilePixels / 4, GroupThreads / dy); dx >= Math.Max(PointwiseTiling.Square.GroupX, MinGroupThreads / dy); dx /= 2)
+        {
+            var shortTile = new PointwiseTiling(dx, dy, 4);
+            if (shortTile.Tiles(g) >= (long)ShortTilesPerMultiprocessor * multiprocessors) return shortTile;
+        }
+        return PointwiseTiling.Square;
+    }
+
+    /// <summary>g with its split-K slices for a device of <paramref name="multiprocessors"/>: where g's
+    /// <see cref="PointwiseGeometry.Tiling"/> gives fewer than two groups per multiprocessor (720 → 120 channels at
+    /// 16 × 16 pixels in 64 × 64 tiles: 8 groups on an H100's 132) and the reduction is long, the channels are cut into
+    /// slices so that groups × slices comes near three per multiprocessor, each slice a whole number of k-tiles and at
+    /// least <see cref="MinSliceTiles"/> of them (that layer: 15 slices of 48 channels, 120 groups). Otherwise one
+    /// slice of all channels.</summary>
     public static PointwiseGeometry SplitK(PointwiseGeometry g, int multiprocessors)
     {
-        long tiles = (long)Ceiling(g.Pixels, MaxTile) * Ceiling(g.OutChannels, MaxTile) * g.Batch;
+        long tiles = g.Tiling.Tiles(g);
         int kTiles = Ceiling(g.Channels, KTile);
         int slices = g.Channels < MinSplitChannels || tiles >= 2L * multiprocessors ? 1
             : (int)Math.Min(Ceiling(3L * multiprocessors, tiles), kTiles / MinSliceTiles);
@@ -51,19 +115,20 @@ public static class PointwiseConvolutionKernel
 
     private static int Ceiling(long a, long b) => (int)((a + b - 1) / b);
 
-    public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> y, PointwiseGeometry g, Activation activation)
+    public static void Run<TTile>(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
+        ArrayView<float> y, PointwiseGeometry g, Activation activation) where TTile : struct, IMicroTile
     {
-        // k-major tiles: the inner loop reads one row of each, the same address for a row of threads (broadcast).
-        var wTile = SharedMemory.Allocate<float>(KTile * MaxTile);
-        var xTile = SharedMemory.Allocate<float>(KTile * MaxTile);
+        // k-major tiles, sized for the largest shape: the inner loop reads one row of each, the same address for a row
+        // of threads (broadcast).
+        var wTile = SharedMemory.Allocate<float>(KTile * MaxTileChannels);
+        var xTile = SharedMemory.Allocate<float>(KTile * MaxTilePixels);
         int tx = Group.IdxX, ty = Group.IdxY, dx = Group.DimX, dy = Group.DimY;
         int threads = dx * dy, t = ty * dx + tx;
-        int tileM = Micro * dy, tileN = Micro * dx;
+        TTile r = default;
+        int tileM = r.Size * dy, tileN = r.Size * dx;
         int m0 = Grid.IdxY * tileM, p0 = Grid.IdxX * tileN, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         var input = new PointwiseInput(x, scale, g, n);
-        Micro4 r0 = default, r1 = default, r2 = default, r3 = default;
         for (int k0 = kBegin; k0 < kEnd; k0 += KTile)
         {
             for (int i = t; i < tileM * KTile; i += threads)
@@ -79,25 +144,12 @@ public static class PointwiseConvolutionKernel
                 xTile[k * tileN + p] = inside ? input.Load(k0 + k, p0 + p) : 0f;
             }
             Group.Barrier();
-            for (int k = 0; k < KTile; k++)
-            {
-                int xRow = k * tileN + tx, wRow = k * tileM + ty;
-                float x0 = xTile[xRow], x1 = xTile[xRow + dx], x2 = xTile[xRow + 2 * dx], x3 = xTile[xRow + 3 * dx];
-                r0.Add(wTile[wRow], x0, x1, x2, x3);
-                r1.Add(wTile[wRow + dy], x0, x1, x2, x3);
-                r2.Add(wTile[wRow + 2 * dy], x0, x1, x2, x3);
-                r3.Add(wTile[wRow + 3 * dy], x0, x1, x2, x3);
-            }
+            for (int k = 0; k < KTile; k++) r.Add(wTile, k * tileM + ty, dy, xTile, k * tileN + tx, dx);
             Group.Barrier();
         }
         // Split, y is the partials and image slice · batch + n of them takes the raw sums.
         bool partial = g.Slices > 1;
-        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
-        int p1 = p0 + tx;
-        output.Store(m0 + ty, p1, dx, r0);
-        output.Store(m0 + ty + dy, p1, dx, r1);
-        output.Store(m0 + ty + 2 * dy, p1, dx, r2);
-        output.Store(m0 + ty + 3 * dy, p1, dx, r3);
+        r.Store(new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial), m0 + ty, dy, p0 + tx, dx);
     }
 
     /// <summary>The second half of a split GEMM, a thread per output: the slices' partial sums added in slice order
@@ -134,6 +186,99 @@ public static class PointwiseWarpKernel
         for (int c = Group.IdxX; c < g.Channels; c += Group.DimX) sum += w[(long)outChannel * g.Channels + c] * input.Load(c, pixel);
         for (int offset = Group.DimX / 2; offset > 0; offset /= 2) sum += Warp.ShuffleDown(sum, offset);
         if (Group.IdxX == 0) new PointwiseOutput(y, bias, residual, g, n, activation, partial: false).Store(outChannel, pixel, sum);
+    }
+}
+
+/// <summary>A thread's block of the tiled GEMM's outputs: <see cref="Size"/> out channels × <see cref="Size"/> pixels,
+/// FP32 (plain fields, so that they stay in registers; its methods are inlined, so that the fields are never addressed).
+/// The rows are strided by the group's height, the columns by its width.</summary>
+public interface IMicroTile
+{
+    int Size { get; }
+
+    /// <summary>One k step: Size weights w[wAt + i·wStep] and Size inputs x[xAt + j·xStep] from shared memory, each read
+    /// once and used in Size FMAs.</summary>
+    void Add(ArrayView<float> w, int wAt, int wStep, ArrayView<float> x, int xAt, int xStep);
+
+    /// <summary>Stores the block, its first output at (outChannel, pixel).</summary>
+    void Store(PointwiseOutput output, int outChannel, int rowStep, int pixel, int columnStep);
+}
+
+/// <summary>4 × 4 outputs a thread: 8 shared-memory reads for 16 FMAs.</summary>
+public struct Micro4x4 : IMicroTile
+{
+    private Micro4 _r0, _r1, _r2, _r3;
+
+    public readonly int Size => 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(ArrayView<float> w, int wAt, int wStep, ArrayView<float> x, int xAt, int xStep)
+    {
+        float x0 = x[xAt], x1 = x[xAt + xStep], x2 = x[xAt + 2 * xStep], x3 = x[xAt + 3 * xStep];
+        _r0.Add(w[wAt], x0, x1, x2, x3);
+        _r1.Add(w[wAt + wStep], x0, x1, x2, x3);
+        _r2.Add(w[wAt + 2 * wStep], x0, x1, x2, x3);
+        _r3.Add(w[wAt + 3 * wStep], x0, x1, x2, x3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void Store(PointwiseOutput output, int outChannel, int rowStep, int pixel, int columnStep)
+    {
+        output.Store(outChannel, pixel, columnStep, _r0);
+        output.Store(outChannel + rowStep, pixel, columnStep, _r1);
+        output.Store(outChannel + 2 * rowStep, pixel, columnStep, _r2);
+        output.Store(outChannel + 3 * rowStep, pixel, columnStep, _r3);
+    }
+}
+
+/// <summary>8 × 8 outputs a thread: 16 shared-memory reads for 64 FMAs, for layers large enough to fill the GPU with
+/// the bigger tiles.</summary>
+public struct Micro8x8 : IMicroTile
+{
+    private Micro4 _r0a, _r0b, _r1a, _r1b, _r2a, _r2b, _r3a, _r3b, _r4a, _r4b, _r5a, _r5b, _r6a, _r6b, _r7a, _r7b;
+
+    public readonly int Size => 8;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(ArrayView<float> w, int wAt, int wStep, ArrayView<float> x, int xAt, int xStep)
+    {
+        float x0 = x[xAt], x1 = x[xAt + xStep], x2 = x[xAt + 2 * xStep], x3 = x[xAt + 3 * xStep];
+        float x4 = x[xAt + 4 * xStep], x5 = x[xAt + 5 * xStep], x6 = x[xAt + 6 * xStep], x7 = x[xAt + 7 * xStep];
+        Row(ref _r0a, ref _r0b, w[wAt], x0, x1, x2, x3, x4, x5, x6, x7);
+        Row(ref _r1a, ref _r1b, w[wAt + wStep], x0, x1, x2, x3, x4, x5, x6, x7);
+        Row(ref _r2a, ref _r2b, w[wAt + 2 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
+        Row(ref _r3a, ref _r3b, w[wAt + 3 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
+        Row(ref _r4a, ref _r4b, w[wAt + 4 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
+        Row(ref _r5a, ref _r5b, w[wAt + 5 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
+        Row(ref _r6a, ref _r6b, w[wAt + 6 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
+        Row(ref _r7a, ref _r7b, w[wAt + 7 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row(ref Micro4 a, ref Micro4 b, float w, float x0, float x1, float x2, float x3, float x4, float x5, float x6, float x7)
+    {
+        a.Add(w, x0, x1, x2, x3);
+        b.Add(w, x4, x5, x6, x7);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void Store(PointwiseOutput output, int outChannel, int rowStep, int pixel, int columnStep)
+    {
+        Row(output, outChannel, pixel, columnStep, _r0a, _r0b);
+        Row(output, outChannel + rowStep, pixel, columnStep, _r1a, _r1b);
+        Row(output, outChannel + 2 * rowStep, pixel, columnStep, _r2a, _r2b);
+        Row(output, outChannel + 3 * rowStep, pixel, columnStep, _r3a, _r3b);
+        Row(output, outChannel + 4 * rowStep, pixel, columnStep, _r4a, _r4b);
+        Row(output, outChannel + 5 * rowStep, pixel, columnStep, _r5a, _r5b);
+        Row(output, outChannel + 6 * rowStep, pixel, columnStep, _r6a, _r6b);
+        Row(output, outChannel + 7 * rowStep, pixel, columnStep, _r7a, _r7b);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row(PointwiseOutput output, int outChannel, int pixel, int step, Micro4 a, Micro4 b)
+    {
+        output.Store(outChannel, pixel, step, a);
+        output.Store(outChannel, pixel + 4 * step, step, b);
     }
 }
 

@@ -16,6 +16,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCompact;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWide;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
@@ -62,11 +63,14 @@ internal sealed partial class KernelLibrary
 
     private const int H100Multiprocessors = 132;
 
-    /// <summary>g as <see cref="PointwiseConvolution"/> runs it: split-K slices where the tiled SIMT GEMM would leave
-    /// the device idle (<see cref="PointwiseConvolutionKernel.SplitK"/>). Plans size the partials with its
-    /// <see cref="PointwiseGeometry.Slices"/>.</summary>
-    public PointwiseGeometry PlanPointwise(PointwiseGeometry g, bool tensorCores) =>
-        tensorCores || g.Pixels <= PointwiseWarpKernel.MaxPixels ? g : PointwiseConvolutionKernel.SplitK(g, Multiprocessors);
+    /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry
+    /// (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>), then split-K slices where those tiles would leave the
+    /// device idle (<see cref="PointwiseConvolutionKernel.SplitK"/>). Plans size the partials with its
+    /// <see cref="PointwiseGeometry.Slices"/>. <paramref name="tiling"/>, where given, replaces the rule's tiles (the
+    /// kernel benchmark's fixed ones).</summary>
+    public PointwiseGeometry PlanPointwise(PointwiseGeometry g, bool tensorCores, PointwiseTiling? tiling = null) =>
+        tensorCores || g.Pixels <= PointwiseWarpKernel.MaxPixels ? g
+            : PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling ?? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) }, Multiprocessors);
 
     /// <summary>1×1 stride-1 ungrouped convolution as a GEMM per image, on tensor cores where the device has them
     /// (<paramref name="tensorCores"/>, not with an input scale), else the shared-memory SIMT GEMM (split in
@@ -93,14 +97,21 @@ internal sealed partial class KernelLibrary
             _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, w, bias, residual, y, g, activation);
             return;
         }
-        _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run));
-        int side = PointwiseConvolutionKernel.MaxGroupSide;
-        // The largest group the accelerator allows, up to 16 × 16, wider than tall.
-        int dx = Math.Min(side, GroupSize), dy = Math.Max(1, Math.Min(side, GroupSize / dx));
-        var (tilePixels, tileChannels) = PointwiseConvolutionKernel.Tile(dx, dy);
-        var tiles = new Index3D((g.Pixels + tilePixels - 1) / tilePixels, (g.OutChannels + tileChannels - 1) / tileChannels, g.Batch * g.Slices);
+        // Not planned (ConvolutionPaths.Launch): the tiles a plan would choose, unsplit unless g says otherwise.
+        var tiling = g.Tiling.Micro == 0 ? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) : g.Tiling;
+        var gemm = tiling.Micro == 8
+            ? _pointwiseWide ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run<Micro8x8>))
+            : _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run<Micro4x4>));
+        // The CPU accelerator may allow fewer threads a group than the GPU's shape: the same micro-tiles on a smaller
+        // group, kept wider than tall (2 × 1 on the engine's CPU device).
+        int dx = tiling.GroupX, dy = tiling.GroupY;
+        while (dx * dy > accelerator.MaxNumThreadsPerGroup)
+            if (dy >= dx) dy /= 2;
+            else dx /= 2;
+        var launched = tiling with { GroupX = dx, GroupY = dy };
+        var tiles = new Index3D((g.Pixels + launched.TilePixels - 1) / launched.TilePixels, (g.OutChannels + launched.TileChannels - 1) / launched.TileChannels, g.Batch * g.Slices);
         bool split = g.Slices > 1;
-        _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation);
+        gemm(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation);
         if (!split) return;
         _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);

@@ -67,7 +67,11 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
     public void Split_k_slices_fill_the_multiprocessors_with_whole_k_tiles()
     {
         PointwiseGeometry Split(int batch, int channels, int outChannels, int pixels, int multiprocessors) => PointwiseConvolutionKernel.SplitK(
-            new PointwiseGeometry { Batch = batch, Channels = channels, OutChannels = outChannels, Pixels = pixels, Slices = 1, SliceChannels = channels },
+            new PointwiseGeometry
+            {
+                Batch = batch, Channels = channels, OutChannels = outChannels, Pixels = pixels, Slices = 1, SliceChannels = channels,
+                Tiling = PointwiseTiling.Square,
+            },
             multiprocessors);
         // 8 tiles of 64 × 64 on 132 multiprocessors: 15 slices of 3 k-tiles (120 groups); 5 slices would leave it at 40.
         Assert.Equal((15, 48), (Split(1, 720, 120, 16 * 16, 132).Slices, Split(1, 720, 120, 16 * 16, 132).SliceChannels));

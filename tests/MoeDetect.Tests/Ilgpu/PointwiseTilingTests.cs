@@ -1,0 +1,113 @@
+using Xunit;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using MoeDetect.Kernels.Tensors;
+using MoeDetect.Model.Ilgpu;
+using Xunit.Abstractions;
+
+namespace MoeDetect.Tests.Ilgpu;
+
+/// <summary>The pointwise GEMM's tile shapes (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>): the rule on
+/// CenterNet's layers, and every shape it can pick run with the GPU's groups (32-lane warps, up to 256 threads) on the
+/// CPU accelerator against the direct kernel, with an input scale, activation, residual and split-K.</summary>
+public sealed class PointwiseTilingTests(ITestOutputHelper log)
+{
+    private const float Bound = 2e-5f;
+    private const int H100 = 132;
+
+    private static PointwiseGeometry Layer(int batch, int channels, int outChannels, int pixels) =>
+        new() { Batch = batch, Channels = channels, OutChannels = outChannels, Pixels = pixels, Slices = 1, SliceChannels = channels };
+
+    [Fact]
+    public void Tiles_follow_the_layer_geometry()
+    {
+        PointwiseTiling Tiling(int batch, int channels, int outChannels, int pixels) =>
+            PointwiseConvolutionKernel.ChooseTiling(Layer(batch, channels, outChannels, pixels), H100);
+        // Batch 32 on an H100: 8 × 8 outputs a thread where at least 4 × 132 such tiles, 128 × 128 ...
+        Assert.Equal(new PointwiseTiling(16, 16, 8), Tiling(32, 128, 80, 128 * 128));
+        Assert.Equal(new PointwiseTiling(16, 16, 8), Tiling(32, 24, 72, 128 * 128));
+        // ... or 128 × 64 where that pads the out channels less (528: 576 rows rather than 640; 64: none).
+        Assert.Equal(new PointwiseTiling(16, 8, 8), Tiling(32, 88, 528, 32 * 32));
+        Assert.Equal(new PointwiseTiling(16, 8, 8), Tiling(32, 16, 64, 256 * 256));
+        // 528 → 88 at 32²: 256 such tiles are too few; 64 × 64 tiles give 1,024.
+        Assert.Equal(PointwiseTiling.Square, Tiling(32, 528, 88, 32 * 32));
+        // Few out channels: short tiles, as wide as 256 pixels.
+        Assert.Equal(new PointwiseTiling(64, 1, 4), Tiling(32, 128, 4, 128 * 128));
+        Assert.Equal(new PointwiseTiling(64, 4, 4), Tiling(32, 16, 16, 256 * 256));
+        Assert.Equal(new PointwiseTiling(32, 8, 4), Tiling(32, 72, 24, 128 * 128));
+        Assert.Equal(new PointwiseTiling(32, 8, 4), Tiling(32, 72, 18, 128 * 128));
+        // Batch 1: narrower short tiles where they keep two groups per multiprocessor, else the 64 × 64 tile (and split-K).
+        Assert.Equal(new PointwiseTiling(32, 4, 4), Tiling(1, 16, 16, 256 * 256));
+        Assert.Equal(PointwiseTiling.Square, Tiling(1, 128, 4, 128 * 128));
+        Assert.Equal(PointwiseTiling.Square, Tiling(1, 128, 80, 128 * 128));
+        Assert.Equal(PointwiseTiling.Square, Tiling(1, 720, 120, 16 * 16));
+    }
+
+    [Fact]
+    public void Split_k_counts_the_tiles_of_the_chosen_shape()
+    {
+        var layer = Layer(1, 720, 120, 16 * 16);
+        // On 8 multiprocessors: 8 tiles of 64 × 64 are one per multiprocessor, 3 slices; 2 tiles of 128 × 128, 12.
+        Assert.Equal(3, PointwiseConvolutionKernel.SplitK(layer with { Tiling = PointwiseTiling.Square }, 8).Slices);
+        Assert.Equal(12, PointwiseConvolutionKernel.SplitK(layer with { Tiling = new PointwiseTiling(16, 16, 8) }, 8).Slices);
+        // Plans split only the tiles they launch: the 720 → 120 layer at batch 1 on an H100 keeps its 15 slices.
+        var planned = PointwiseConvolutionKernel.SplitK(layer with { Tiling = PointwiseConvolutionKernel.ChooseTiling(layer, H100) }, H100);
+        Assert.Equal((15, 48), (planned.Slices, planned.SliceChannels));
+    }
+
+    /// <summary>Each shape with odd sizes (batch 2, 17 × 19 pixels: partial tiles of 64, 128 and 256 pixels; channels
+    /// not a multiple of the 16-channel k-tile; out channels not a multiple of the tile), x scaled per channel as it is
+    /// loaded, hard-swish and a residual in the epilogue; where slices is 4, split-K with slices of 64 channels (the
+    /// last one shorter) and the epilogue in the summing launch.</summary>
+    [Theory]
+    [InlineData(16, 16, 4, 37, 70, 1)]   // the 64 × 64 tile
+    [InlineData(64, 1, 4, 37, 3, 1)]     // short tiles: 4 × 256
+    [InlineData(64, 2, 4, 37, 7, 1)]     // 8 × 256
+    [InlineData(64, 4, 4, 200, 13, 4)]   // 16 × 256, split
+    [InlineData(32, 8, 4, 37, 29, 1)]    // 32 × 128
+    [InlineData(16, 8, 8, 37, 70, 1)]    // 8 × 8 outputs a thread: 64 × 128
+    [InlineData(16, 16, 8, 37, 150, 1)]  // 128 × 128
+    [InlineData(16, 16, 8, 200, 150, 4)] // 128 × 128, split
+    public void Every_tile_shape_matches_the_direct_kernel_on_gpu_group_shapes(int groupX, int groupY, int micro, int channels, int outChannels, int slices)
+    {
+        const int batch = 2, height = 17, width = 19, pixels = height * width;
+        var g = Layer(batch, channels, outChannels, pixels) with
+        {
+            Tiling = new PointwiseTiling(groupX, groupY, micro), AddsResidual = 1, ScalesInput = 1, ScaleImageStride = channels,
+            Slices = slices, SliceChannels = slices > 1 ? 64 : channels,
+        };
+        var x = TinyOnnxGraph.RandomValues(61, batch * channels * pixels);
+        var scale = TinyOnnxGraph.RandomValues(62, batch * channels);
+        var w = TinyOnnxGraph.RandomValues(63, outChannels * channels);
+        var bias = TinyOnnxGraph.RandomValues(64, outChannels);
+        var residual = TinyOnnxGraph.RandomValues(65, batch * outChannels * pixels);
+        var scaled = x.Select((v, i) => v * scale[i / pixels]).ToArray();
+        var hardSwish = new Activation(UnaryFunction.HardSwish);
+
+        using var context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
+        using var accelerator = context.CreateCPUAccelerator(0);
+        var kernels = new KernelLibrary(accelerator);
+        using var xBuffer = accelerator.Allocate1D(x);
+        using var scaledBuffer = accelerator.Allocate1D(scaled);
+        using var scaleBuffer = accelerator.Allocate1D(scale);
+        using var wBuffer = accelerator.Allocate1D(w);
+        using var biasBuffer = accelerator.Allocate1D(bias);
+        using var residualBuffer = accelerator.Allocate1D(residual);
+        using var partials = accelerator.Allocate1D<float>(slices * residual.Length);
+        using var y = accelerator.Allocate1D<float>(residual.Length);
+        using var direct = accelerator.Allocate1D<float>(residual.Length);
+        kernels.PointwiseConvolution(xBuffer.View, scaleBuffer.View, wBuffer.View, biasBuffer.View, residualBuffer.View, partials.View, y.View, g, hardSwish, tensorCores: false);
+        var window = new WindowGeometry
+        {
+            Batch = batch, Channels = channels, Height = height, Width = width, OutChannels = outChannels, OutHeight = height, OutWidth = width,
+            KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1,
+        };
+        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, scaledBuffer.View, wBuffer.View, biasBuffer.View, direct.View, window, hardSwish);
+
+        var expected = direct.GetAsArray1D().Zip(residual, (d, r) => d + r);
+        float error = y.GetAsArray1D().Zip(expected, (a, b) => Math.Abs(a - b)).Max();
+        log.WriteLine($"{g.Tiling}, {channels}→{outChannels}, {slices} slice(s): max abs error {error:E2}");
+        Assert.True(error <= Bound, $"max abs error {error}");
+    }
+}
