@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ILGPU;
 using ILGPU.Runtime;
 using MoeDetect.Kernels.Tensors;
@@ -10,7 +12,8 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// <summary><c>ilgpu-bench kernels &lt;model.onnx&gt; &lt;out-dir&gt; [--batches 1,32] [--iterations 20] [--cpu-accelerator]</c>:
 /// 1. self-check: the tensor-core pointwise GEMM against the SIMT one on the same random data (max abs difference,
 ///    TFLOP/s); 2. every convolution geometry of the model (planned at batch 1; larger batches scale the batch, as a
-///    batched plan would) timed on its engine path (split-K where plans split it, then unsplit too), on the direct kernel and, for pointwise layers, on tensor cores,
+///    batched plan would) timed on its engine path (pointwise: the plan's tiles and split-K, unsplit too where split, and the fixed 16 × 16-thread,
+///    4 × 4-output tiles plans used before, with the speed-up), on the direct kernel and, for pointwise layers, on tensor cores,
 ///    with each one's max abs difference to the direct kernel (x, w, bias uniform in ±1); 3. device top-k of a CenterNet-sized heatmap (80 × 128 × 128 per image, k = 100) checked against a
 ///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.</summary>
 internal static class KernelBench
@@ -30,7 +33,12 @@ internal static class KernelBench
         using (OperatorCompiler.Build(graph, kernels, constants, [1, .. graph.InputShape[1..]])) { }
         var layers = kernels.PlannedConvolutions.GroupBy(g => g).Select(group => (Geometry: group.Key, Count: group.Count())).ToList();
         var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = TensorCorePeakTflops, fp32 = Fp32PeakTflops } } };
-        void Report(object line) { results.Add(line); Console.WriteLine(JsonSerializer.Serialize(line)); }
+        // Fields a layer's path has no value for (tiles of a depthwise layer) are left out; → and × as they are.
+        var lineOptions = new JsonSerializerOptions
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        };
+        void Report(object line) { results.Add(line); Console.WriteLine(JsonSerializer.Serialize(line, lineOptions)); }
         var timer = new KernelTimer(accelerator, iterations);
 
         if (kernels.HasTensorCores)
@@ -47,12 +55,15 @@ internal static class KernelBench
                 Report(line);
                 totals[line.Path] = totals.GetValueOrDefault(line.Path) + line.Ms * count;
                 totals["direct (all layers)"] = totals.GetValueOrDefault("direct (all layers)") + line.DirectMs * count;
+                // Layers without tiles (the warp kernel's) count the same on both.
+                if (line.Path == "pointwise")
+                    totals["pointwise on fixed 16×16 / 4×4 tiles"] = totals.GetValueOrDefault("pointwise on fixed 16×16 / 4×4 tiles") + (line.FixedSquareMs ?? line.Ms) * count;
                 if (line.TensorCoreMs is { } tensorMs) totals["pointwise on tensor cores"] = totals.GetValueOrDefault("pointwise on tensor cores") + tensorMs * count;
             }
             Report(new { batch, conv_ms_total_by_path = totals });
         }
         foreach (int batch in batches) Report(TopK(kernels, timer, batch));
-        File.WriteAllText(Path.Combine(outDir, "kernels.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(outDir, "kernels.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions(lineOptions) { WriteIndented = true }));
     }
 
     private static WindowGeometry Pointwise(int batch, int channels, int outChannels, int pixels) => new()
@@ -80,12 +91,13 @@ internal static class KernelBench
         };
     }
 
-    private sealed record LayerLine(string Layer, int Count, string Path, double Ms, double Tflops, double FractionOfFp32Peak,
-        double DirectMs, float MaxAbsDiffVsDirect, int? Slices, double? UnsplitMs, double? TensorCoreMs, double? TensorCoreFractionOfPeak,
-        float? TensorCoreMaxAbsDiffVsDirect);
+    private sealed record LayerLine(string Layer, int Count, string Path, string? Tiling, double Ms, double Tflops, double FractionOfFp32Peak,
+        double DirectMs, float MaxAbsDiffVsDirect, int? Slices, double? UnsplitMs, double? FixedSquareMs, double? SpeedupVsFixedSquare,
+        float? FixedSquareMaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect);
 
-    /// <summary>One layer on its engine path (FP32; pointwise layers split-K where plans split them, then also unsplit),
-    /// on the direct kernel, and for pointwise layers on tensor cores.</summary>
+    /// <summary>One layer on its engine path (FP32; pointwise layers on the tiles and split-K slices plans choose, also
+    /// unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output tiles plans used before tiles were chosen by
+    /// layer, split as then), on the direct kernel, and for pointwise layers on tensor cores.</summary>
     private static LayerLine TimeLayer(KernelLibrary kernels, KernelTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);
@@ -96,12 +108,18 @@ internal static class KernelBench
         double directMs = Time(ConvolutionPath.Direct, false);
         var direct = data.Output();
         var planned = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false);
-        bool split = path == ConvolutionPath.Pointwise && planned.Slices > 1;
+        // The warp kernel's layers (few pixels) have no tiles.
+        bool tiled = path == ConvolutionPath.Pointwise && planned.Tiling.Micro != 0;
+        var square = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false, PointwiseTiling.Square);
+        int slices = tiled ? Math.Max(planned.Slices, square.Slices) : 1;
+        using var partials = kernels.Accelerator.Allocate1D<float>(slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
+        double Gemm(PointwiseGeometry p) =>
+            timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, p, activation, tensorCores: false));
+        double? fixedMs = tiled ? Gemm(square) : null;
+        float? fixedDiff = tiled ? Compare(data.Output(), direct).MaxDiff : null;
+        bool split = tiled && planned.Slices > 1;
         double? unsplitMs = split ? Time(path, false) : null;
-        using var partials = kernels.Accelerator.Allocate1D<float>(split ? planned.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth : 1);
-        double ms = split
-            ? timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, planned, activation, tensorCores: false))
-            : Time(path, false);
+        double ms = tiled ? Gemm(planned) : Time(path, false);
         float diff = Compare(data.Output(), direct).MaxDiff;
         double flops = ConvolutionPaths.Flops(g);
         double? tensorMs = null;
@@ -113,8 +131,9 @@ internal static class KernelBench
         }
         return new LayerLine(
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
-            count, path.ToString().ToLowerInvariant(), ms, Tflops(flops, ms), Tflops(flops, ms) / Fp32PeakTflops, directMs, diff,
-            split ? planned.Slices : null, unsplitMs, tensorMs, tensorMs is { } t ? Tflops(flops, t) / TensorCorePeakTflops : null, tensorDiff);
+            count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / Fp32PeakTflops,
+            directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / TensorCorePeakTflops : null, tensorDiff);
     }
 
     private static object TopK(KernelLibrary kernels, KernelTimer timer, int batch)
