@@ -18,8 +18,6 @@ namespace MoeDetect.Tools.IlgpuBench;
 ///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.</summary>
 internal static class KernelBench
 {
-    /// <summary>H100 SXM dense peaks (NVIDIA datasheet): FP16 tensor cores with FP32 accumulation, and FP32 on CUDA cores.</summary>
-    private const double TensorCorePeakTflops = 989.4, Fp32PeakTflops = 66.9;
 
     public static void Run(string modelPath, string outDir, IlgpuTarget target, int[] batches, int iterations)
     {
@@ -32,7 +30,7 @@ internal static class KernelBench
         using (var constants = new ConstantCache(accelerator))
         using (OperatorCompiler.Build(graph, kernels, constants, [1, .. graph.InputShape[1..]])) { }
         var layers = kernels.PlannedConvolutions.GroupBy(g => g).Select(group => (Geometry: group.Key, Count: group.Count())).ToList();
-        var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = TensorCorePeakTflops, fp32 = Fp32PeakTflops } } };
+        var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = H100Peaks.TensorCoreTflops, fp32 = H100Peaks.Fp32Tflops } } };
         // Fields a layer's path has no value for (tiles of a depthwise layer) are left out; → and × as they are.
         var lineOptions = new JsonSerializerOptions
         {
@@ -87,7 +85,7 @@ internal static class KernelBench
             max_abs_diff_tensor_core_vs_simt = maxDiff, max_abs_output = maxRef,
             simt_ms = simtMs, simt_tflops = Tflops(p.Flops, simtMs),
             tensor_core_ms = tensorMs, tensor_core_tflops = Tflops(p.Flops, tensorMs),
-            tensor_core_fraction_of_peak = Tflops(p.Flops, tensorMs) / TensorCorePeakTflops,
+            tensor_core_fraction_of_peak = Tflops(p.Flops, tensorMs) / H100Peaks.TensorCoreTflops,
         };
     }
 
@@ -131,9 +129,9 @@ internal static class KernelBench
         }
         return new LayerLine(
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
-            count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / Fp32PeakTflops,
+            count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
             directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
-            tensorMs, tensorMs is { } t ? Tflops(flops, t) / TensorCorePeakTflops : null, tensorDiff);
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.TensorCoreTflops : null, tensorDiff);
     }
 
     private static object TopK(KernelLibrary kernels, KernelTimer timer, int batch)
@@ -173,7 +171,7 @@ internal static class KernelBench
         return (diff, max);
     }
 
-    private static double Tflops(double flops, double ms) => flops / (ms * 1e-3) / 1e12;
+    private static double Tflops(double flops, double ms) => H100Peaks.Tflops(flops, ms);
 
     /// <summary>Random input, weights and bias of one convolution, and its output buffer, on the device.</summary>
     private sealed class LayerData : IDisposable
