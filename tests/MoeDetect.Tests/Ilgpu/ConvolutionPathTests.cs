@@ -105,10 +105,11 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
     {
         var pointwise = Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels: 16, outChannels: 64);
         Assert.Equal(ConvolutionPath.Pointwise, ConvolutionPaths.Of(pointwise));
-        Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(pointwise with { StrideX = 2, StrideY = 2, OutHeight = 4, OutWidth = 4 }));
-        Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(pointwise with { StrideX = 2, StrideY = 2, OutHeight = 4, OutWidth = 4, OutChannels = 60 }));
+        Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(pointwise with { StrideX = 2, StrideY = 2, OutHeight = 4, OutWidth = 4 }));
+        Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32 }));
+        Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32, OutChannels = 60 }));
         Assert.Equal(ConvolutionPath.Depthwise, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 16, channels: 16, outChannels: 16)));
-        Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 1, channels: 3, outChannels: 16)));
+        Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 1, channels: 3, outChannels: 16) with { OutHeight = 256, OutWidth = 256 }));
         Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 1, pad: 1, groups: 2, channels: 16, outChannels: 16)));
     }
 
