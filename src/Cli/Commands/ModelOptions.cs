@@ -13,7 +13,7 @@ public sealed class ModelOptions
 {
     public Option<string?> Model { get; } = new("--model", "-m") { Description = "Model file (.onnx or .moedet). Default: the bundled model in models/" };
     public Option<ComputeDevice> Device { get; } = new("--device") { Description = "Where to run: cpu, gpu, or auto (GPU when usable, else CPU with a warning)", DefaultValueFactory = _ => ComputeDevice.Cpu };
-    public Option<string?> Engine { get; } = new("--engine") { Description = "GPU engine: ort (ONNX Runtime CUDA) or ilgpu. Default: ort, the faster one for every bundled model in the H100 bench (docs/results)" };
+    public Option<string?> Engine { get; } = new("--engine") { Description = "GPU engine: ort (ONNX Runtime CUDA) or ilgpu. Default: ort, the faster one in the H100 bench (docs/results) but for the ES-MoE model at batch 1, where ilgpu was" };
     public Option<float> Confidence { get; } = new("--conf") { Description = "Minimum detection score (0–1)", DefaultValueFactory = _ => 0.25f };
     public Option<float> Iou { get; } = new("--iou") { Description = "IoU threshold of class-aware non-maximum suppression (0–1)", DefaultValueFactory = _ => 0.6f };
     public Option<string?> Classes { get; } = new("--classes") { Description = "Classes to keep, by name or id, comma-separated (e.g. person,car or 0,2). Default: all" };
