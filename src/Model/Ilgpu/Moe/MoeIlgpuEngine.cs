@@ -126,6 +126,8 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         var env = new Dictionary<string, DeviceTensor> { [_inputName] = Pinned(inputView, inputShape) };
         double upload = clock.Elapsed.TotalMilliseconds;
         var (routes, _, _) = _walker.Walk(this, env, batchSize, streams);
+        // The last segment may still be running: its time is inference, not download.
+        _device.Stream.Synchronize();
 
         var download = Stopwatch.StartNew();
         var tensors = _file.Manifest.DecoderOutputs!.Select(n => Download(n, env[n])).ToArray();
