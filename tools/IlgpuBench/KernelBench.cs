@@ -107,7 +107,7 @@ internal static class KernelBench
         var direct = data.Output();
         var planned = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false);
         // The warp kernel's layers (few pixels) have no tiles.
-        bool tiled = path == ConvolutionPath.Pointwise && planned.Tiling.Micro != 0;
+        bool tiled = path == ConvolutionPath.Pointwise && planned.Tiling != default;
         var square = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false, PointwiseTiling.Square);
         int slices = tiled ? Math.Max(planned.Slices, square.Slices) : 1;
         using var partials = kernels.Accelerator.Allocate1D<float>(slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);

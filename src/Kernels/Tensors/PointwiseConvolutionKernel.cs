@@ -20,36 +20,35 @@ public struct PointwiseGeometry
 }
 
 /// <summary>The tiled GEMM's launch shape: groups of <paramref name="GroupX"/> pixel threads × <paramref name="GroupY"/>
-/// out-channel threads, each computing <paramref name="Micro"/> × <paramref name="Micro"/> outputs (4: <see cref="Micro4x4"/>,
-/// 8: <see cref="Micro8x8"/>).</summary>
-public readonly record struct PointwiseTiling(int GroupX, int GroupY, int Micro)
+/// out-channel threads, each computing <see cref="Micro4x4.Size"/> × <see cref="Micro4x4.Size"/> outputs.</summary>
+public readonly record struct PointwiseTiling(int GroupX, int GroupY)
 {
-    /// <summary>The shape plans used before tiles were chosen by layer: 16 × 16 threads, 4 × 4 outputs (64 × 64 tiles).</summary>
-    public static readonly PointwiseTiling Square = new(16, 16, 4);
+    /// <summary>16 × 16 threads, 64 × 64 tiles: the tile for more than 32 out channels and for few tiles (batch 1), and
+    /// the one plans used before tiles were chosen by layer.</summary>
+    public static readonly PointwiseTiling Square = new(16, 16);
 
-    public int TilePixels => Micro * GroupX;
-    public int TileChannels => Micro * GroupY;
+    public int TilePixels => Micro4x4.Size * GroupX;
+    public int TileChannels => Micro4x4.Size * GroupY;
 
     /// <summary>Output tiles (groups, before split-K) of g under this shape.</summary>
     public long Tiles(PointwiseGeometry g) => (long)Ceiling(g.Pixels, TilePixels) * Ceiling(g.OutChannels, TileChannels) * g.Batch;
 
-    public override string ToString() => $"{GroupX}×{GroupY} threads, {Micro}×{Micro} outputs";
+    public override string ToString() => $"{GroupX}×{GroupY} threads, {TileChannels}×{TilePixels} tiles";
 
     private static long Ceiling(long a, long b) => (a + b - 1) / b;
 }
 
 /// <summary>Shared-memory tiled SIMT GEMM for pointwise convolutions. Grid (pixel tiles, out-channel tiles,
-/// batch × slices); a group of (dx, dy) threads owns a (s·dy) × (s·dx) output tile and each thread an s × s
-/// micro-tile (<typeparamref name="TTile"/> of <see cref="Run{TTile}"/>, s = 4 or 8) strided by the group size, so
-/// shared-memory reads and global stores are consecutive across threads. Any group shape up to the largest tiles
-/// (<see cref="MaxTilePixels"/> × <see cref="MaxTileChannels"/>) works: those <see cref="ChooseTiling"/> picks on a GPU,
-/// the CPU accelerator's 2 × 1. Split (Grid.IdxZ = image · slices + slice), each group sums its slice of the channels
-/// only and stores it raw into the partials [slices, batch, out channels, pixels]; <see cref="SumSlices"/> adds them
-/// up and applies the epilogue.</summary>
+/// batch × slices); a group of (dx, dy) threads owns a (4·dy) × (4·dx) output tile and each thread a 4 × 4 block
+/// (<see cref="Micro4x4"/>) strided by the group size, so shared-memory reads and global stores are consecutive across
+/// threads. Any group shape up to the largest tiles (<see cref="MaxTilePixels"/> × <see cref="MaxTileChannels"/>)
+/// works: those <see cref="ChooseTiling"/> picks on a GPU, the CPU accelerator's 2 × 1. Split (Grid.IdxZ = image ·
+/// slices + slice), each group sums its slice of the channels only and stores it raw into the partials [slices, batch,
+/// out channels, pixels]; <see cref="SumSlices"/> adds them up and applies the epilogue.</summary>
 public static class PointwiseConvolutionKernel
 {
-    /// <summary>The largest output tile sides (short tiles 4 × 64 threads wide; 8 × 8 outputs on 16 × 16 threads).</summary>
-    public const int MaxTilePixels = 256, MaxTileChannels = 128;
+    /// <summary>The largest output tile sides (short tiles 64 threads wide; 16 threads tall, as the 64 × 64 tile).</summary>
+    public const int MaxTilePixels = 256, MaxTileChannels = 64;
     private const int KTile = 16;
 
     /// <summary>Split-K only for reductions at least this long, into slices of at least this many k-tiles.</summary>
@@ -58,38 +57,23 @@ public static class PointwiseConvolutionKernel
     /// <summary>Threads of the GPU's groups: short tiles have at most this many, and at least a quarter (two warps).</summary>
     private const int GroupThreads = 256, MinGroupThreads = 64;
 
-    /// <summary>8 × 8 outputs a thread only where their tiles number at least this many per multiprocessor: such a group
-    /// holds ~4× the registers, so fewer are resident, and a short last wave would cost more than the reuse gains.</summary>
-    private const int WideTilesPerMultiprocessor = 4;
-
     /// <summary>Short tiles only where they still give at least this many groups per multiprocessor; otherwise the
     /// 64 × 64 tile, whose many small groups (and split-K) suit a GPU left half idle (batch 1).</summary>
     private const int ShortTilesPerMultiprocessor = 2;
 
-    /// <summary>The launch shape for g on a GPU of <paramref name="multiprocessors"/>, from its geometry alone:
-    /// <list type="number">
-    /// <item>8 × 8 outputs a thread (each shared-memory read feeds 8 FMAs) for at least 64 out channels, where such
-    /// tiles number at least <see cref="WideTilesPerMultiprocessor"/> per multiprocessor: 16 × 16 threads (128 × 128
-    /// tiles), or 16 × 8 (128 pixels × 64 channels) where that pads the out channels less (64, 528).</item>
-    /// <item>Else 4 × 4 outputs a thread on a tile as tall as the out channels need: dy = ⌈out channels / 4⌉ rounded up
-    /// to a power of two (at most 16) and dx the widest of 256 / dy … 16 (at most 64, 256 pixels; at least 64 threads) whose tiles still
-    /// number <see cref="ShortTilesPerMultiprocessor"/> per multiprocessor (128 → 4: 1 × 64 threads, 4 × 256 tiles).</item>
-    /// <item>Else (few tiles: batch 1) <see cref="PointwiseTiling.Square"/>, which split-K may then split.</item>
-    /// </list></summary>
+    /// <summary>The launch shape for g on a GPU of <paramref name="multiprocessors"/>, from its geometry alone: a tile as
+    /// tall as the out channels need, dy = ⌈out channels / 4⌉ rounded up to a power of two (at most 16), and dx the
+    /// widest of 256 / dy … 16 (at most 64, 256 pixels; at least 64 threads) whose tiles still number
+    /// <see cref="ShortTilesPerMultiprocessor"/> per multiprocessor (128 → 4: 64 × 1 threads, 4 × 256 tiles). From 33
+    /// out channels on dy is 16 and the only dx 16: <see cref="PointwiseTiling.Square"/>. Else (few tiles: batch 1)
+    /// <see cref="PointwiseTiling.Square"/> too, which split-K may then split.</summary>
     public static PointwiseTiling ChooseTiling(PointwiseGeometry g, int multiprocessors)
     {
-        if (g.OutChannels >= 64)
-        {
-            // Fewer padded rows with 64-channel tiles (528: 576 rather than 640), else the taller tile's reuse.
-            int rows = Ceiling(g.OutChannels, 64) * 64 < Ceiling(g.OutChannels, 128) * 128 ? 8 : 16;
-            var wide = new PointwiseTiling(16, rows, 8);
-            if (wide.Tiles(g) >= (long)WideTilesPerMultiprocessor * multiprocessors) return wide;
-        }
         int dy = 1;
         while (dy < PointwiseTiling.Square.GroupY && 4 * dy < g.OutChannels) dy *= 2;
         for (int dx = Math.Min(MaxTilePixels / 4, GroupThreads / dy); dx >= Math.Max(PointwiseTiling.Square.GroupX, MinGroupThreads / dy); dx /= 2)
         {
-            var shortTile = new PointwiseTiling(dx, dy, 4);
+            var shortTile = new PointwiseTiling(dx, dy);
             if (shortTile.Tiles(g) >= (long)ShortTilesPerMultiprocessor * multiprocessors) return shortTile;
         }
         return PointwiseTiling.Square;
@@ -115,8 +99,8 @@ public static class PointwiseConvolutionKernel
 
     private static int Ceiling(long a, long b) => (int)((a + b - 1) / b);
 
-    public static void Run<TTile>(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> y, PointwiseGeometry g, Activation activation) where TTile : struct, IMicroTile
+    public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
+        ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         // k-major tiles, sized for the largest shape: the inner loop reads one row of each, the same address for a row
         // of threads (broadcast).
@@ -124,8 +108,8 @@ public static class PointwiseConvolutionKernel
         var xTile = SharedMemory.Allocate<float>(KTile * MaxTilePixels);
         int tx = Group.IdxX, ty = Group.IdxY, dx = Group.DimX, dy = Group.DimY;
         int threads = dx * dy, t = ty * dx + tx;
-        TTile r = default;
-        int tileM = r.Size * dy, tileN = r.Size * dx;
+        Micro4x4 r = default;
+        int tileM = Micro4x4.Size * dy, tileN = Micro4x4.Size * dx;
         int m0 = Grid.IdxY * tileM, p0 = Grid.IdxX * tileN, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         var input = new PointwiseInput(x, scale, g, n);
@@ -189,28 +173,17 @@ public static class PointwiseWarpKernel
     }
 }
 
-/// <summary>A thread's block of the tiled GEMM's outputs: <see cref="Size"/> out channels × <see cref="Size"/> pixels,
-/// FP32 (plain fields, so that they stay in registers; its methods are inlined, so that the fields are never addressed).
-/// The rows are strided by the group's height, the columns by its width.</summary>
-public interface IMicroTile
+/// <summary>A thread's block of the tiled GEMM's outputs: 4 out channels × 4 pixels, FP32 (plain fields, so that they
+/// stay in registers; its methods are inlined, so that the fields are never addressed). The rows are strided by the
+/// group's height, the columns by its width.</summary>
+public struct Micro4x4
 {
-    int Size { get; }
+    public const int Size = 4;
 
-    /// <summary>One k step: Size weights w[wAt + i·wStep] and Size inputs x[xAt + j·xStep] from shared memory, each read
-    /// once and used in Size FMAs.</summary>
-    void Add(ArrayView<float> w, int wAt, int wStep, ArrayView<float> x, int xAt, int xStep);
-
-    /// <summary>Stores the block, its first output at (outChannel, pixel).</summary>
-    void Store(PointwiseOutput output, int outChannel, int rowStep, int pixel, int columnStep);
-}
-
-/// <summary>4 × 4 outputs a thread: 8 shared-memory reads for 16 FMAs.</summary>
-public struct Micro4x4 : IMicroTile
-{
     private Micro4 _r0, _r1, _r2, _r3;
 
-    public readonly int Size => 4;
-
+    /// <summary>One k step: 4 weights w[wAt + i·wStep] and 4 inputs x[xAt + j·xStep] from shared memory, each read once
+    /// and used in 4 FMAs (8 reads for 16 FMAs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(ArrayView<float> w, int wAt, int wStep, ArrayView<float> x, int xAt, int xStep)
     {
@@ -221,6 +194,7 @@ public struct Micro4x4 : IMicroTile
         _r3.Add(w[wAt + 3 * wStep], x0, x1, x2, x3);
     }
 
+    /// <summary>Stores the block, its first output at (outChannel, pixel).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly void Store(PointwiseOutput output, int outChannel, int rowStep, int pixel, int columnStep)
     {
@@ -228,57 +202,6 @@ public struct Micro4x4 : IMicroTile
         output.Store(outChannel + rowStep, pixel, columnStep, _r1);
         output.Store(outChannel + 2 * rowStep, pixel, columnStep, _r2);
         output.Store(outChannel + 3 * rowStep, pixel, columnStep, _r3);
-    }
-}
-
-/// <summary>8 × 8 outputs a thread: 16 shared-memory reads for 64 FMAs, for layers large enough to fill the GPU with
-/// the bigger tiles.</summary>
-public struct Micro8x8 : IMicroTile
-{
-    private Micro4 _r0a, _r0b, _r1a, _r1b, _r2a, _r2b, _r3a, _r3b, _r4a, _r4b, _r5a, _r5b, _r6a, _r6b, _r7a, _r7b;
-
-    public readonly int Size => 8;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Add(ArrayView<float> w, int wAt, int wStep, ArrayView<float> x, int xAt, int xStep)
-    {
-        float x0 = x[xAt], x1 = x[xAt + xStep], x2 = x[xAt + 2 * xStep], x3 = x[xAt + 3 * xStep];
-        float x4 = x[xAt + 4 * xStep], x5 = x[xAt + 5 * xStep], x6 = x[xAt + 6 * xStep], x7 = x[xAt + 7 * xStep];
-        Row(ref _r0a, ref _r0b, w[wAt], x0, x1, x2, x3, x4, x5, x6, x7);
-        Row(ref _r1a, ref _r1b, w[wAt + wStep], x0, x1, x2, x3, x4, x5, x6, x7);
-        Row(ref _r2a, ref _r2b, w[wAt + 2 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
-        Row(ref _r3a, ref _r3b, w[wAt + 3 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
-        Row(ref _r4a, ref _r4b, w[wAt + 4 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
-        Row(ref _r5a, ref _r5b, w[wAt + 5 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
-        Row(ref _r6a, ref _r6b, w[wAt + 6 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
-        Row(ref _r7a, ref _r7b, w[wAt + 7 * wStep], x0, x1, x2, x3, x4, x5, x6, x7);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(ref Micro4 a, ref Micro4 b, float w, float x0, float x1, float x2, float x3, float x4, float x5, float x6, float x7)
-    {
-        a.Add(w, x0, x1, x2, x3);
-        b.Add(w, x4, x5, x6, x7);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void Store(PointwiseOutput output, int outChannel, int rowStep, int pixel, int columnStep)
-    {
-        Row(output, outChannel, pixel, columnStep, _r0a, _r0b);
-        Row(output, outChannel + rowStep, pixel, columnStep, _r1a, _r1b);
-        Row(output, outChannel + 2 * rowStep, pixel, columnStep, _r2a, _r2b);
-        Row(output, outChannel + 3 * rowStep, pixel, columnStep, _r3a, _r3b);
-        Row(output, outChannel + 4 * rowStep, pixel, columnStep, _r4a, _r4b);
-        Row(output, outChannel + 5 * rowStep, pixel, columnStep, _r5a, _r5b);
-        Row(output, outChannel + 6 * rowStep, pixel, columnStep, _r6a, _r6b);
-        Row(output, outChannel + 7 * rowStep, pixel, columnStep, _r7a, _r7b);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(PointwiseOutput output, int outChannel, int pixel, int step, Micro4 a, Micro4 b)
-    {
-        output.Store(outChannel, pixel, step, a);
-        output.Store(outChannel, pixel + 4 * step, step, b);
     }
 }
 

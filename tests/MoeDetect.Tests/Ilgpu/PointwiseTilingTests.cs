@@ -24,21 +24,21 @@ public sealed class PointwiseTilingTests(ITestOutputHelper log)
     {
         PointwiseTiling Tiling(int batch, int channels, int outChannels, int pixels) =>
             PointwiseConvolutionKernel.ChooseTiling(Layer(batch, channels, outChannels, pixels), H100);
-        // Batch 32 on an H100: 8 × 8 outputs a thread where at least 4 × 132 such tiles, 128 × 128 ...
-        Assert.Equal(new PointwiseTiling(16, 16, 8), Tiling(32, 128, 80, 128 * 128));
-        Assert.Equal(new PointwiseTiling(16, 16, 8), Tiling(32, 24, 72, 128 * 128));
-        // ... or 128 × 64 where that pads the out channels less (528: 576 rows rather than 640; 64: none).
-        Assert.Equal(new PointwiseTiling(16, 8, 8), Tiling(32, 88, 528, 32 * 32));
-        Assert.Equal(new PointwiseTiling(16, 8, 8), Tiling(32, 16, 64, 256 * 256));
-        // 528 → 88 at 32²: 256 such tiles are too few; 64 × 64 tiles give 1,024.
+        // Batch 32 on an H100: from 33 out channels on, the 64 × 64 tile.
+        Assert.Equal(PointwiseTiling.Square, Tiling(32, 128, 80, 128 * 128));
+        Assert.Equal(PointwiseTiling.Square, Tiling(32, 24, 72, 128 * 128));
+        Assert.Equal(PointwiseTiling.Square, Tiling(32, 88, 528, 32 * 32));
+        Assert.Equal(PointwiseTiling.Square, Tiling(32, 16, 64, 256 * 256));
         Assert.Equal(PointwiseTiling.Square, Tiling(32, 528, 88, 32 * 32));
+        Assert.Equal(PointwiseTiling.Square, Tiling(32, 64, 33, 64 * 64));
         // Few out channels: short tiles, as wide as 256 pixels.
-        Assert.Equal(new PointwiseTiling(64, 1, 4), Tiling(32, 128, 4, 128 * 128));
-        Assert.Equal(new PointwiseTiling(64, 4, 4), Tiling(32, 16, 16, 256 * 256));
-        Assert.Equal(new PointwiseTiling(32, 8, 4), Tiling(32, 72, 24, 128 * 128));
-        Assert.Equal(new PointwiseTiling(32, 8, 4), Tiling(32, 72, 18, 128 * 128));
+        Assert.Equal(new PointwiseTiling(64, 1), Tiling(32, 128, 4, 128 * 128));
+        Assert.Equal(new PointwiseTiling(64, 4), Tiling(32, 16, 16, 256 * 256));
+        Assert.Equal(new PointwiseTiling(32, 8), Tiling(32, 72, 24, 128 * 128));
+        Assert.Equal(new PointwiseTiling(32, 8), Tiling(32, 72, 18, 128 * 128));
+        Assert.Equal(new PointwiseTiling(32, 8), Tiling(32, 64, 32, 64 * 64));
         // Batch 1: narrower short tiles where they keep two groups per multiprocessor, else the 64 × 64 tile (and split-K).
-        Assert.Equal(new PointwiseTiling(32, 4, 4), Tiling(1, 16, 16, 256 * 256));
+        Assert.Equal(new PointwiseTiling(32, 4), Tiling(1, 16, 16, 256 * 256));
         Assert.Equal(PointwiseTiling.Square, Tiling(1, 128, 4, 128 * 128));
         Assert.Equal(PointwiseTiling.Square, Tiling(1, 128, 80, 128 * 128));
         Assert.Equal(PointwiseTiling.Square, Tiling(1, 720, 120, 16 * 16));
@@ -48,9 +48,9 @@ public sealed class PointwiseTilingTests(ITestOutputHelper log)
     public void Split_k_counts_the_tiles_of_the_chosen_shape()
     {
         var layer = Layer(1, 720, 120, 16 * 16);
-        // On 8 multiprocessors: 8 tiles of 64 × 64 are one per multiprocessor, 3 slices; 2 tiles of 128 × 128, 12.
+        // On 8 multiprocessors: 8 tiles of 64 × 64 are one per multiprocessor, 3 slices; 30 tiles of 4 × 256 are enough, none.
         Assert.Equal(3, PointwiseConvolutionKernel.SplitK(layer with { Tiling = PointwiseTiling.Square }, 8).Slices);
-        Assert.Equal(12, PointwiseConvolutionKernel.SplitK(layer with { Tiling = new PointwiseTiling(16, 16, 8) }, 8).Slices);
+        Assert.Equal(1, PointwiseConvolutionKernel.SplitK(layer with { Tiling = new PointwiseTiling(64, 1) }, 8).Slices);
         // Plans split only the tiles they launch: the 720 → 120 layer at batch 1 on an H100 keeps its 15 slices.
         var planned = PointwiseConvolutionKernel.SplitK(layer with { Tiling = PointwiseConvolutionKernel.ChooseTiling(layer, H100) }, H100);
         Assert.Equal((15, 48), (planned.Slices, planned.SliceChannels));
@@ -61,20 +61,19 @@ public sealed class PointwiseTilingTests(ITestOutputHelper log)
     /// loaded, hard-swish and a residual in the epilogue; where slices is 4, split-K with slices of 64 channels (the
     /// last one shorter) and the epilogue in the summing launch.</summary>
     [Theory]
-    [InlineData(16, 16, 4, 37, 70, 1)]   // the 64 × 64 tile
-    [InlineData(64, 1, 4, 37, 3, 1)]     // short tiles: 4 × 256
-    [InlineData(64, 2, 4, 37, 7, 1)]     // 8 × 256
-    [InlineData(64, 4, 4, 200, 13, 4)]   // 16 × 256, split
-    [InlineData(32, 8, 4, 37, 29, 1)]    // 32 × 128
-    [InlineData(16, 8, 8, 37, 70, 1)]    // 8 × 8 outputs a thread: 64 × 128
-    [InlineData(16, 16, 8, 37, 150, 1)]  // 128 × 128
-    [InlineData(16, 16, 8, 200, 150, 4)] // 128 × 128, split
-    public void Every_tile_shape_matches_the_direct_kernel_on_gpu_group_shapes(int groupX, int groupY, int micro, int channels, int outChannels, int slices)
+    [InlineData(16, 16, 37, 70, 1)]  // the 64 × 64 tile
+    [InlineData(16, 16, 200, 150, 4)] // 64 × 64, split
+    [InlineData(64, 1, 37, 3, 1)]    // short tiles: 4 × 256
+    [InlineData(64, 2, 37, 7, 1)]    // 8 × 256
+    [InlineData(64, 4, 200, 13, 4)]  // 16 × 256, split
+    [InlineData(32, 8, 37, 29, 1)]   // 32 × 128
+    [InlineData(32, 4, 37, 13, 1)]   // 16 × 128
+    public void Every_tile_shape_matches_the_direct_kernel_on_gpu_group_shapes(int groupX, int groupY, int channels, int outChannels, int slices)
     {
         const int batch = 2, height = 17, width = 19, pixels = height * width;
         var g = Layer(batch, channels, outChannels, pixels) with
         {
-            Tiling = new PointwiseTiling(groupX, groupY, micro), AddsResidual = 1, ScalesInput = 1, ScaleImageStride = channels,
+            Tiling = new PointwiseTiling(groupX, groupY), AddsResidual = 1, ScalesInput = 1, ScaleImageStride = channels,
             Slices = slices, SliceChannels = slices > 1 ? 64 : channels,
         };
         var x = TinyOnnxGraph.RandomValues(61, batch * channels * pixels);
