@@ -31,9 +31,10 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     /// <summary>Each slot's canvases on the device, uploaded as soon as the batch is handed in (in host memory: the slots themselves).</summary>
     private readonly nint[] _deviceInputSlots = new nint[Slots];
     private readonly BoundOutput[] _outputs;
-    /// <summary>Uploads and downloads run on queues of their own, beside the runs: only the device-to-device copies in
-    /// and out of the bound buffers (microseconds) stand between one run and the next.</summary>
-    private readonly CopyStream _uploads, _downloads;
+    /// <summary>Each slot's uploads and downloads run on queues of their own, beside the runs: only the device-to-device
+    /// copies in and out of the bound buffers (microseconds) stand between one run and the next. A queue per slot, so
+    /// that one slot's copies never wait behind the other's (a batch's upload behind the previous batch's download).</summary>
+    private readonly CopyStream[] _uploads = new CopyStream[Slots], _downloads = new CopyStream[Slots];
     /// <summary>Each slot's last output tensors, refilled by its next run of the same batch size: a fresh array per
     /// run (YOLOv8n's 1,000 candidate rows: 0.3 MB an image) lands on the large-object heap and costs a full
     /// collection every few batches.</summary>
@@ -41,10 +42,10 @@ public sealed class OrtBoundEngine : IPixelInputEngine
 
     private const int Slots = 2;
 
-    /// <summary>Marks of each slot on the copy queues: the host-device copy and the copy to or from the bound buffers.</summary>
+    /// <summary>Marks on a slot's copy queues: the host-device copy and the copy to or from the bound buffers.</summary>
     private enum CopyMark { CrossStart, CrossEnd, BoundStart, BoundEnd }
 
-    private static int Mark(int slot, CopyMark mark) => slot * 4 + (int)mark;
+    private const int Marks = 4;
 
     /// <summary>An output: the bound tensor, and per slot its copy on the device and in page-locked host memory.</summary>
     private sealed record BoundOutput(string Name, int[] Shape, long FloatsPerItem, nint Tensor, nint[] DeviceSlots, nint[] HostSlots)
@@ -75,8 +76,11 @@ public sealed class OrtBoundEngine : IPixelInputEngine
                 _inputSlots[slot] = memory.AllocateStaging(maxBatch * _inputBytesPerItem);
                 _deviceInputSlots[slot] = memory.IsHost ? _inputSlots[slot] : memory.AllocateTensor(maxBatch * _inputBytesPerItem);
             }
-            _uploads = memory.OpenCopyStream(Slots * 4);
-            _downloads = memory.OpenCopyStream(Slots * 4);
+            for (int slot = 0; slot < Slots; slot++)
+            {
+                _uploads[slot] = memory.OpenCopyStream(Marks);
+                _downloads[slot] = memory.OpenCopyStream(Marks);
+            }
             _binding.BindInput(input.Name, Track(OrtValue.CreateTensorValueWithData(memory.Info, input.Type,
                 [graphBatch, .. input.ItemShape], _input, graphBatch * _inputBytesPerItem)));
             _outputs = _thread.Invoke(() => BindOutputs(outputNames));
@@ -119,9 +123,10 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     {
         if (batchSize < 1 || batchSize > MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
-        _uploads.Record(Mark(slot, CopyMark.CrossStart));
-        _uploads.Copy(_inputSlots[slot], _deviceInputSlots[slot], batchSize * _inputBytesPerItem);
-        _uploads.Record(Mark(slot, CopyMark.CrossEnd));
+        var upload = _uploads[slot];
+        upload.Record((int)CopyMark.CrossStart);
+        upload.Copy(_inputSlots[slot], _deviceInputSlots[slot], batchSize * _inputBytesPerItem);
+        upload.Record((int)CopyMark.CrossEnd);
         return Finish(_thread.Start(() => RunOnDevice(batchSize, slot)), batchSize, slot);
     }
 
@@ -129,14 +134,14 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     private async Task<EngineOutput> Finish(Task<EngineTimings> onDevice, int batchSize, int slot)
     {
         var timings = await onDevice.ConfigureAwait(false);
-        _downloads.Wait(Mark(slot, CopyMark.CrossEnd));
+        _downloads[slot].Wait((int)CopyMark.CrossEnd);
         var clock = Stopwatch.StartNew();
         var tensors = SlotOutputs(slot, batchSize);
         for (int o = 0; o < _outputs.Length; o++) _outputs[o].CopyHostSlotTo(slot, tensors[o].Data);
         return new EngineOutput(tensors, null, timings with
         {
-            UploadMs = timings.UploadMs + _uploads.ElapsedMs(Mark(slot, CopyMark.CrossStart), Mark(slot, CopyMark.CrossEnd)),
-            DownloadMs = timings.DownloadMs + _downloads.ElapsedMs(Mark(slot, CopyMark.CrossStart), Mark(slot, CopyMark.CrossEnd))
+            UploadMs = timings.UploadMs + _uploads[slot].ElapsedMs((int)CopyMark.CrossStart, (int)CopyMark.CrossEnd),
+            DownloadMs = timings.DownloadMs + _downloads[slot].ElapsedMs((int)CopyMark.CrossStart, (int)CopyMark.CrossEnd)
                 + clock.Elapsed.TotalMilliseconds,
         });
     }
@@ -146,46 +151,47 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     private EngineTimings RunOnDevice(int batchSize, int slot)
     {
         double bindIn = 0, inference = 0, bindOut = 0;
+        var (upload, download) = (_uploads[slot], _downloads[slot]);
         var clock = new Stopwatch();
         try
         {
             for (int first = 0; first < batchSize; first += _graphBatch)
             {
                 int items = Math.Min(_graphBatch, batchSize - first);
-                bindIn += CopyAndWait(_uploads, slot, _deviceInputSlots[slot] + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
+                bindIn += CopyAndWait(upload, _deviceInputSlots[slot] + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
 
                 clock.Restart();
                 _session.RunWithBinding(_runOptions, _binding);
                 inference += clock.Elapsed.TotalMilliseconds;
 
-                _downloads.Record(Mark(slot, CopyMark.BoundStart));
-                foreach (var o in _outputs) _downloads.Copy(o.Tensor, o.DeviceSlots[slot] + (nint)(first * o.BytesPerItem), items * o.BytesPerItem);
-                bindOut += WaitFromStart(_downloads, slot);
+                download.Record((int)CopyMark.BoundStart);
+                foreach (var o in _outputs) download.Copy(o.Tensor, o.DeviceSlots[slot] + (nint)(first * o.BytesPerItem), items * o.BytesPerItem);
+                bindOut += WaitFromStart(download);
             }
         }
         catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
         {
             throw GpuOutOfMemory.Error(MaxBatch, e);
         }
-        _downloads.Record(Mark(slot, CopyMark.CrossStart));
-        foreach (var o in _outputs) _downloads.Copy(o.DeviceSlots[slot], o.HostSlots[slot], batchSize * o.BytesPerItem);
-        _downloads.Record(Mark(slot, CopyMark.CrossEnd));
+        download.Record((int)CopyMark.CrossStart);
+        foreach (var o in _outputs) download.Copy(o.DeviceSlots[slot], o.HostSlots[slot], batchSize * o.BytesPerItem);
+        download.Record((int)CopyMark.CrossEnd);
         return new EngineTimings(bindIn, inference, bindOut);
     }
 
-    private static double CopyAndWait(CopyStream stream, int slot, nint from, nint to, long bytes)
+    private static double CopyAndWait(CopyStream stream, nint from, nint to, long bytes)
     {
-        stream.Record(Mark(slot, CopyMark.BoundStart));
+        stream.Record((int)CopyMark.BoundStart);
         stream.Copy(from, to, bytes);
-        return WaitFromStart(stream, slot);
+        return WaitFromStart(stream);
     }
 
-    /// <summary>Marks the end of the slot's bound copies queued since its BoundStart, waits for it, and gives their device time.</summary>
-    private static double WaitFromStart(CopyStream stream, int slot)
+    /// <summary>Marks the end of the bound copies queued since BoundStart, waits for it, and gives their device time.</summary>
+    private static double WaitFromStart(CopyStream stream)
     {
-        stream.Record(Mark(slot, CopyMark.BoundEnd));
-        stream.Wait(Mark(slot, CopyMark.BoundEnd));
-        return stream.ElapsedMs(Mark(slot, CopyMark.BoundStart), Mark(slot, CopyMark.BoundEnd));
+        stream.Record((int)CopyMark.BoundEnd);
+        stream.Wait((int)CopyMark.BoundEnd);
+        return stream.ElapsedMs((int)CopyMark.BoundStart, (int)CopyMark.BoundEnd);
     }
 
     /// <summary>Copies one whole graph batch of input values straight into the bound input (for <see cref="RunAsBound"/>).</summary>
@@ -274,8 +280,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     public void Dispose()
     {
         _thread.Dispose();
-        _uploads?.Dispose();
-        _downloads?.Dispose();
+        foreach (var stream in _uploads.Concat(_downloads)) stream?.Dispose();
         _binding.Dispose();
         foreach (var value in _values) value.Dispose();
         _runOptions.Dispose();
