@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -37,7 +36,7 @@ internal static class KernelBench
             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         };
         void Report(object line) { results.Add(line); Console.WriteLine(JsonSerializer.Serialize(line, lineOptions)); }
-        var timer = new KernelTimer(accelerator, iterations);
+        var timer = new LaunchTimer(accelerator.Synchronize, iterations);
 
         if (kernels.HasTensorCores)
             foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
@@ -70,7 +69,7 @@ internal static class KernelBench
         KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1,
     };
 
-    private static object SelfCheck(KernelLibrary kernels, KernelTimer timer, WindowGeometry g)
+    private static object SelfCheck(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g)
     {
         using var data = new LayerData(kernels.Accelerator, g);
         var p = ConvolutionPaths.Pointwise(g);
@@ -96,7 +95,7 @@ internal static class KernelBench
     /// <summary>One layer on its engine path (FP32; pointwise layers on the tiles and split-K slices plans choose, also
     /// unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output tiles plans used before tiles were chosen by
     /// layer, split as then), on the direct kernel, and for pointwise layers on tensor cores.</summary>
-    private static LayerLine TimeLayer(KernelLibrary kernels, KernelTimer timer, WindowGeometry g, int count)
+    private static LayerLine TimeLayer(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);
         var activation = Activation.None;
@@ -134,7 +133,7 @@ internal static class KernelBench
             tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.TensorCoreTflops : null, tensorDiff);
     }
 
-    private static object TopK(KernelLibrary kernels, KernelTimer timer, int batch)
+    private static object TopK(KernelLibrary kernels, LaunchTimer timer, int batch)
     {
         const int length = 80 * 128 * 128, k = 100;
         var s = new TopKShape { Rows = batch, Length = length, Inner = 1, K = k, Largest = 1, Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength };
@@ -197,26 +196,6 @@ internal static class KernelBench
         public void Dispose()
         {
             _x.Dispose(); _w.Dispose(); _bias.Dispose(); _y.Dispose();
-        }
-    }
-
-    /// <summary>Median ms of one launch sequence over batches of queued launches (a warm-up first, which also compiles).</summary>
-    private sealed class KernelTimer(Accelerator accelerator, int iterations)
-    {
-        public double Ms(Action launch)
-        {
-            launch();
-            accelerator.Synchronize();
-            var samples = new List<double>();
-            for (int i = 0; i < iterations; i++)
-            {
-                var clock = Stopwatch.StartNew();
-                for (int j = 0; j < 10; j++) launch();
-                accelerator.Synchronize();
-                samples.Add(clock.Elapsed.TotalMilliseconds / 10);
-            }
-            samples.Sort();
-            return samples[samples.Count / 2];
         }
     }
 }

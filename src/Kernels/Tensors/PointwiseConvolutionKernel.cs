@@ -31,11 +31,10 @@ public readonly record struct PointwiseTiling(int GroupX, int GroupY)
     public int TileChannels => Micro4x4.Size * GroupY;
 
     /// <summary>Output tiles (groups, before split-K) of g under this shape.</summary>
-    public long Tiles(PointwiseGeometry g) => (long)Ceiling(g.Pixels, TilePixels) * Ceiling(g.OutChannels, TileChannels) * g.Batch;
+    public long Tiles(PointwiseGeometry g) =>
+        (long)PointwiseConvolutionKernel.Ceiling(g.Pixels, TilePixels) * PointwiseConvolutionKernel.Ceiling(g.OutChannels, TileChannels) * g.Batch;
 
     public override string ToString() => $"{GroupX}×{GroupY} threads, {TileChannels}×{TilePixels} tiles";
-
-    private static long Ceiling(long a, long b) => (a + b - 1) / b;
 }
 
 /// <summary>Shared-memory tiled SIMT GEMM for pointwise convolutions. Grid (pixel tiles, out-channel tiles,
@@ -97,7 +96,7 @@ public static class PointwiseConvolutionKernel
         return g with { Slices = Ceiling(kTiles, sliceTiles), SliceChannels = sliceTiles * KTile };
     }
 
-    private static int Ceiling(long a, long b) => (int)((a + b - 1) / b);
+    internal static int Ceiling(long a, long b) => (int)((a + b - 1) / b);
 
     public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
         ArrayView<float> y, PointwiseGeometry g, Activation activation)

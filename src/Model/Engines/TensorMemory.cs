@@ -50,12 +50,18 @@ public sealed class HostTensorMemory : TensorMemory
 {
     public override OrtMemoryInfo Info => OrtMemoryInfo.DefaultInstance;
     public override bool IsHost => true;
-    public override unsafe void CopyIn(nint host, nint tensor, long bytes) { if (host != tensor) Buffer.MemoryCopy((void*)host, (void*)tensor, bytes, bytes); }
-    public override unsafe void CopyOut(nint tensor, nint host, long bytes) { if (host != tensor) Buffer.MemoryCopy((void*)tensor, (void*)host, bytes, bytes); }
+    public override void CopyIn(nint host, nint tensor, long bytes) => Copy(host, tensor, bytes);
+    public override void CopyOut(nint tensor, nint host, long bytes) => Copy(tensor, host, bytes);
     public override CopyStream OpenCopyStream(int marks) => new HostCopyStream(marks);
     protected override unsafe nint AllocateTensorMemory(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 64);
     protected override nint AllocateStagingMemory(long bytes) => AllocateTensorMemory(bytes);
     protected override unsafe void Free(nint pointer, bool device) => NativeMemory.AlignedFree((void*)pointer);
+
+    /// <summary>A host-to-host copy; none where both sides are the same buffer (the tensor is its own staging).</summary>
+    internal static unsafe void Copy(nint from, nint to, long bytes)
+    {
+        if (from != to) Buffer.MemoryCopy((void*)from, (void*)to, bytes, bytes);
+    }
 }
 
 /// <summary>Memory of the first CUDA device (the one CUDA calls use by default), with page-locked host staging.</summary>
@@ -102,10 +108,7 @@ internal sealed class HostCopyStream(int marks) : CopyStream
 {
     private readonly long[] _marks = new long[marks];
 
-    public override unsafe void Copy(nint from, nint to, long bytes)
-    {
-        if (from != to) Buffer.MemoryCopy((void*)from, (void*)to, bytes, bytes);
-    }
+    public override void Copy(nint from, nint to, long bytes) => HostTensorMemory.Copy(from, to, bytes);
 
     public override void Record(int mark) => _marks[mark] = System.Diagnostics.Stopwatch.GetTimestamp();
     public override void Wait(int mark) { }

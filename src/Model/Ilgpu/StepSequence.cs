@@ -64,32 +64,16 @@ internal sealed class StepSequence : IDisposable
         }
     }
 
-    /// <summary>Each launch step timed alone, in plan order: run once, then <paramref name="iterations"/> samples of
-    /// ten back-to-back launches and a synchronisation, the median per launch. Host steps are left out. Launches repeat
-    /// over the plan's memory as the last run left it, so only the times mean anything, not the values.</summary>
+    /// <summary>Each launch step timed alone, in plan order (<see cref="LaunchTimer"/>), after one whole run. Host steps
+    /// are left out. Launches repeat over the plan's memory as the last run left it, so only the times mean anything,
+    /// not the values.</summary>
     public List<StepTime> Profile(Action synchronize, int iterations)
     {
         Run();
         synchronize();
-        var times = new List<StepTime>();
-        var samples = new double[iterations];
-        for (int s = 0; s < _steps.Count; s++)
-        {
-            var step = _steps[s];
-            if (step.OnHost) continue;
-            step.Run();
-            synchronize();
-            for (int i = 0; i < iterations; i++)
-            {
-                long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                for (int j = 0; j < 10; j++) step.Run();
-                synchronize();
-                samples[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds / 10;
-            }
-            Array.Sort(samples);
-            times.Add(new StepTime(s, step.Kind, step.Node, samples[iterations / 2], step.Flops));
-        }
-        return times;
+        var timer = new LaunchTimer(synchronize, iterations);
+        return _steps.Select((step, index) => (step, index)).Where(s => !s.step.OnHost)
+            .Select(s => new StepTime(s.index, s.step.Kind, s.step.Node, timer.Ms(s.step.Run), s.step.Flops)).ToList();
     }
 
     private CudaGraph? TryCapture(List<Action> launches)
