@@ -101,7 +101,7 @@ internal static class KernelBench
         var activation = Activation.None;
         var path = ConvolutionPaths.Of(g);
         double Time(ConvolutionPath p, bool tensorCores) =>
-            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.W, data.Bias, data.Y, g, activation));
+            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.X, data.W, data.Bias, data.Y, g, activation));
         double directMs = Time(ConvolutionPath.Direct, false);
         var direct = data.Output();
         var planned = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false);

@@ -8,6 +8,9 @@ public struct WindowGeometry
     public int Batch, Channels, Height, Width;
     public int OutChannels, OutHeight, OutWidth;
     public int KernelHeight, KernelWidth, StrideY, StrideX, PadTop, PadLeft, DilationY, DilationX, Groups;
+    /// <summary>Depthwise only: 1 where the input is multiplied by a per-channel scale [N or 1, C] (a squeeze-excite
+    /// gate fused at load), <see cref="ScaleImageStride"/> C or 0 between images.</summary>
+    public int ScalesInput, ScaleImageStride;
 }
 
 /// <summary>Direct NCHW convolution, one thread per output value, with bias and a fused activation.

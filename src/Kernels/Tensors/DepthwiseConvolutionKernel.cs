@@ -5,7 +5,9 @@ namespace MoeDetect.Kernels.Tensors;
 /// <summary>Depthwise NCHW convolution (groups = channels = out channels): each thread computes <see cref="Span"/>
 /// adjacent outputs of one row of one channel, so every weight is read once per thread and used for all of them,
 /// and the index arithmetic of the direct kernel is paid once per <see cref="Span"/> outputs; at stride 1 (undilated)
-/// each input value of the row is read once too. Any kernel size, stride, dilation and padding.</summary>
+/// each input value of the row is read once too. Any kernel size, stride, dilation and padding. Where
+/// <see cref="WindowGeometry.ScalesInput"/> is 1 the input is taken times scale[n, c]: a per-channel factor of the
+/// whole window, so it multiplies the window's sum once instead of every input value.</summary>
 public static class DepthwiseConvolutionKernel
 {
     public const int Span = 4;
@@ -13,15 +15,17 @@ public static class DepthwiseConvolutionKernel
     /// <summary>Threads to launch: one per <see cref="Span"/> outputs of each output row.</summary>
     public static int Threads(WindowGeometry g) => g.Batch * g.Channels * g.OutHeight * ((g.OutWidth + Span - 1) / Span);
 
-    public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+    public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
         WindowGeometry g, Activation activation)
     {
         int blocks = (g.OutWidth + Span - 1) / Span;
         int block = i % blocks, t = i / blocks;
         int oy = t % g.OutHeight, plane = t / g.OutHeight, c = plane % g.Channels;
         int ox0 = block * Span;
-        float b = bias[c];
-        Micro4 sum = new() { C0 = b, C1 = b, C2 = b, C3 = b };
+        bool scaled = g.ScalesInput != 0;
+        // Unscaled, the sum starts at the bias (as it always has); scaled, the bias is added after the scale.
+        float b = bias[c], start = scaled ? 0f : b;
+        Micro4 sum = new() { C0 = start, C1 = start, C2 = start, C3 = start };
         int iy0 = oy * g.StrideY - g.PadTop, ix0 = ox0 * g.StrideX - g.PadLeft;
         for (int ky = 0; ky < g.KernelHeight; ky++)
         {
@@ -49,6 +53,11 @@ public static class DepthwiseConvolutionKernel
                 sum.Add(w[wRow + kx], Read(x, row, ix, g.Width), Read(x, row, ix + g.StrideX, g.Width),
                     Read(x, row, ix + 2 * g.StrideX, g.Width), Read(x, row, ix + 3 * g.StrideX, g.Width));
             }
+        }
+        if (scaled)
+        {
+            float s = scale[plane / g.Channels * g.ScaleImageStride + c];
+            sum = new() { C0 = sum.C0 * s + b, C1 = sum.C1 * s + b, C2 = sum.C2 * s + b, C3 = sum.C3 * s + b };
         }
         int output = (plane * g.OutHeight + oy) * g.OutWidth + ox0;
         y[output] = ElementwiseKernels.Apply(sum.C0, activation);

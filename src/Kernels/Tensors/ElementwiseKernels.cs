@@ -85,8 +85,9 @@ public static class ElementwiseKernels
     public static void BinaryTrailing(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y,
         int bLength, BinaryOperator op) => y[i] = Combine(a[i], b[i % bLength], op);
 
-    /// <summary>Copies a strided view of x (sizes, strides, start) into a strided view of y.</summary>
+    /// <summary>Copies a strided view of x (sizes, strides, start) into a strided view of y, applying the activation
+    /// fused into the copying node (a Concat's; identity for the others).</summary>
     public static void Copy(Index1D i, ArrayView<float> x, ArrayView<float> y, Dims6 sizes, Dims6 xStrides, int xStart,
-        Dims6 yStrides, int yStart) =>
-        y[yStart + Dims6.Offset(i, sizes, yStrides)] = x[xStart + Dims6.Offset(i, sizes, xStrides)];
+        Dims6 yStrides, int yStart, Activation activation) =>
+        y[yStart + Dims6.Offset(i, sizes, yStrides)] = Apply(x[xStart + Dims6.Offset(i, sizes, xStrides)], activation);
 }

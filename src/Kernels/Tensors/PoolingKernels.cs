@@ -10,8 +10,27 @@ public static class PoolingKernels
     public static void Pool(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g, PoolMode mode)
     {
         int ox = i % g.OutWidth, t = i / g.OutWidth;
-        int oy = t % g.OutHeight; t /= g.OutHeight;
-        int plane = t * g.Height;
+        int oy = t % g.OutHeight;
+        y[i] = Window(x, g, t / g.OutHeight, oy, ox, mode);
+    }
+
+    /// <summary>CenterNet's peak test x · (x == MaxPool(x)) in one pass (the engine's fused MaxPool, Equal, Cast and
+    /// Mul): each value where it is the maximum of its window, 0 elsewhere. The window keeps the size (stride 1,
+    /// padded). <paramref name="channelsLast"/> = 1 writes NHWC (a Transpose to channels-last fused too).</summary>
+    public static void Peaks(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g, int channelsLast)
+    {
+        int ox = i % g.Width, t = i / g.Width;
+        int oy = t % g.Height, plane = t / g.Height;
+        float v = x[i];
+        float kept = v * (v == Window(x, g, plane, oy, ox, PoolMode.Max) ? 1f : 0f);
+        y[channelsLast == 0 ? (int)i : ((plane / g.Channels * g.Height + oy) * g.Width + ox) * g.Channels + plane % g.Channels] = kept;
+    }
+
+    /// <summary>The pooled value of the window of output (oy, ox) in <paramref name="plane"/> (image × channel); −∞
+    /// padding for Max, padding counted or not for the averages.</summary>
+    private static float Window(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, PoolMode mode)
+    {
+        int rows = plane * g.Height;
         float acc = mode == PoolMode.Max ? float.NegativeInfinity : 0f;
         int count = 0;
         for (int ky = 0; ky < g.KernelHeight; ky++)
@@ -23,12 +42,12 @@ public static class PoolingKernels
                 bool inside = iy >= 0 && iy < g.Height && ix >= 0 && ix < g.Width;
                 if (mode == PoolMode.AverageIncludingPad && iy < g.Height + g.PadTop && ix < g.Width + g.PadLeft) count++;
                 if (!inside) continue;
-                float v = x[(plane + iy) * g.Width + ix];
+                float v = x[(rows + iy) * g.Width + ix];
                 if (mode == PoolMode.Max) acc = v > acc ? v : acc;
                 else { acc += v; if (mode == PoolMode.Average) count++; }
             }
         }
-        y[i] = mode == PoolMode.Max ? acc : acc / count;
+        return mode == PoolMode.Max ? acc : acc / count;
     }
 
     /// <summary>x viewed as [outer, reduced, inner] → y [outer, inner]; one thread per output.</summary>

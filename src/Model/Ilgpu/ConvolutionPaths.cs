@@ -30,14 +30,15 @@ internal static class ConvolutionPaths
         2.0 * g.Batch * g.OutChannels * g.OutHeight * g.OutWidth * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth;
 
     /// <summary>The convolution alone on its path; the pointwise GEMM unsplit, with no residual or input scale (plans
-    /// call <see cref="KernelLibrary.PointwiseConvolution"/> themselves for those).</summary>
-    public static void Launch(KernelLibrary kernels, ConvolutionPath path, bool tensorCores, ArrayView<float> x, ArrayView<float> w,
-        ArrayView<float> bias, ArrayView<float> y, WindowGeometry g, Activation activation)
+    /// call <see cref="KernelLibrary.PointwiseConvolution"/> themselves for those). <paramref name="scale"/>: the
+    /// depthwise path's input scale where g says so.</summary>
+    public static void Launch(KernelLibrary kernels, ConvolutionPath path, bool tensorCores, ArrayView<float> x, ArrayView<float> scale,
+        ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, WindowGeometry g, Activation activation)
     {
         switch (path)
         {
             case ConvolutionPath.Pointwise: kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Pointwise(g), activation, tensorCores); break;
-            case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, w, bias, y, g, activation); break;
+            case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;
         }

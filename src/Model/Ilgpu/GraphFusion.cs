@@ -11,7 +11,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// and bias Adds folded into the Conv / MaxPool they feed, and the activation that follows a Conv (Relu, Clip,
 /// Sigmoid, LeakyRelu, HardSigmoid, HardSwish, SiLU written as x·sigmoid(x), TensorFlow's arithmetic hard-swish and
 /// hard-sigmoid, see <see cref="HardActivations"/>), a residual Add after a pointwise Conv and a squeeze-excite scale
-/// before one computed inside the convolution kernel.</summary>
+/// before one computed inside the convolution kernel, and CenterNet's peak test as one node (<see cref="PeakFusion"/>).</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
@@ -19,6 +19,7 @@ internal static class GraphFusion
         FoldBatchNorms(graph);
         TransposeSinking.Apply(graph);
         RemoveUnread(graph);
+        PeakFusion.Apply(graph);
         FoldPadsIntoWindows(graph);
         // Before bias folding, which would take the hard activations' "+ 3" into the convolution's bias.
         HardActivations.Apply(graph);
@@ -53,22 +54,28 @@ internal static class GraphFusion
         }
     }
 
-    /// <summary>Mul(a, b) of two computed values read only by a pointwise Conv as its data (MobileNetV3's squeeze-excite
-    /// gate before the projection) is done as the GEMM loads its input: the Conv reads a as input 0 and b as input 4
-    /// (inputs 2 and 3 kept, "" where absent), and the gated tensor is never written. The plan decides which operand is
-    /// the per-channel scale; where neither is, it multiplies separately first.</summary>
+    /// <summary>Mul(a, b) of two computed values read only by Convs as their data (MobileNetV3's squeeze-excite gate
+    /// before the projection; CenterNet's head gate before its two depthwise output branches) is done inside each of
+    /// them: a Conv reads a as input 0 and b as input 4 (inputs 2 and 3 kept, "" where absent), and the gated tensor is
+    /// never written. The plan decides which operand is the per-channel scale; where neither is, or where the Conv's
+    /// kernel applies none (only the pointwise and depthwise ones do), it multiplies once, separately, first.</summary>
     private static void FuseInputScales(OnnxGraph graph)
     {
-        var readers = graph.ReaderCounts();
         foreach (var mul in graph.Nodes.Where(n => n.OpType == "Mul" && n.Inputs.Count == 2 && n.Outputs.Count == 1).ToList())
         {
+            var readers = graph.ReaderCounts();
             string product = mul.Outputs[0];
-            if (mul.Inputs.Any(graph.Constants.ContainsKey) || readers.GetValueOrDefault(product) != 1 || graph.OutputNames.Contains(product)) continue;
-            var conv = graph.Nodes.FirstOrDefault(n => n.OpType == "Conv" && n.Inputs[0] == product);
-            if (conv is null || conv.Inputs.Count > 4 || !IsPointwise(graph, conv)) continue;
-            while (conv.Inputs.Count < 4) conv.Inputs.Add("");
-            conv.Inputs[0] = mul.Inputs[0];
-            conv.Inputs.Add(mul.Inputs[1]);
+            if (mul.Inputs.Any(graph.Constants.ContainsKey) || graph.OutputNames.Contains(product)) continue;
+            var convs = graph.Nodes.Where(n => n.Inputs.Contains(product)).ToList();
+            bool allScaleable = convs.Count > 0 && convs.Count == readers.GetValueOrDefault(product) && convs.All(conv =>
+                conv.OpType == "Conv" && conv.Inputs[0] == product && conv.Inputs.Count(i => i == product) == 1 && conv.Inputs.Count <= 4);
+            if (!allScaleable) continue;
+            foreach (var conv in convs)
+            {
+                while (conv.Inputs.Count < 4) conv.Inputs.Add("");
+                conv.Inputs[0] = mul.Inputs[0];
+                conv.Inputs.Add(mul.Inputs[1]);
+            }
             graph.Nodes.Remove(mul);
         }
     }
@@ -178,34 +185,36 @@ internal static class GraphFusion
         return (scale, beta.Select((b, c) => b - mean[c] * scale[c]).ToArray());
     }
 
+    /// <summary>The activation after a Conv is computed in its kernel's epilogue, the one after a Concat as its copies
+    /// write (the CenterNet head's Relu of each upsampled concatenation: one pass over the tensor fewer).</summary>
     private static void FuseActivations(OnnxGraph graph)
     {
         foreach (var act in graph.Nodes.ToList())
         {
             var readers = graph.ReaderCounts();
             string input = act.Inputs.FirstOrDefault() ?? "";
-            var producer = graph.Nodes.FirstOrDefault(n => n.OpType == "Conv" && n.Outputs[0] == input && n.Fused.Function == UnaryFunction.Identity);
+            var producer = graph.Nodes.FirstOrDefault(n => n.OpType is "Conv" or "Concat" && n.Outputs.Count == 1 && n.Outputs[0] == input
+                && n.Fused.Function == UnaryFunction.Identity);
             if (producer is null || graph.OutputNames.Contains(input)) continue;
             if (act.OpType == "Sigmoid" && TrySilu(graph, readers, producer, act)) continue;
-            var conv = SoleProducer(graph, readers, input, "Conv");
-            if (conv is null) continue;
+            if (SoleProducer(graph, readers, input, producer.OpType) is null) continue;
             var fused = ActivationOf(graph, act);
             if (fused is null) continue;
-            conv.Fused = fused.Value;
-            Bypass(graph, act, conv);
+            producer.Fused = fused.Value;
+            Bypass(graph, act, producer);
         }
     }
 
-    /// <summary>conv → Sigmoid → Mul(conv, sigmoid): the Mul's output becomes the conv's, computing v·σ(v).</summary>
-    private static bool TrySilu(OnnxGraph graph, Dictionary<string, int> readers, GraphNode conv, GraphNode sigmoid)
+    /// <summary>producer → Sigmoid → Mul(producer, sigmoid): the Mul's output becomes the producer's, computing v·σ(v).</summary>
+    private static bool TrySilu(OnnxGraph graph, Dictionary<string, int> readers, GraphNode producer, GraphNode sigmoid)
     {
-        string y = conv.Outputs[0], s = sigmoid.Outputs[0];
+        string y = producer.Outputs[0], s = sigmoid.Outputs[0];
         if (readers.GetValueOrDefault(y) != 2 || readers.GetValueOrDefault(s) != 1) return false;
         var mul = graph.Nodes.FirstOrDefault(n => n.OpType == "Mul" && n.Inputs.Contains(y) && n.Inputs.Contains(s));
         if (mul is null) return false;
-        conv.Fused = new Activation(UnaryFunction.Silu);
+        producer.Fused = new Activation(UnaryFunction.Silu);
         graph.Nodes.Remove(sigmoid);
-        Bypass(graph, mul, conv);
+        Bypass(graph, mul, producer);
         return true;
     }
 
@@ -234,6 +243,12 @@ internal static class GraphFusion
         float lo = Bound(1, float.MinValue), hi = Bound(2, float.MaxValue);
         return float.IsNaN(lo) || float.IsNaN(hi) ? null : (lo, hi);
     }
+
+    /// <summary>The one node that reads <paramref name="value"/>, if one does and it is no graph output.</summary>
+    public static GraphNode? SoleReader(OnnxGraph graph, Dictionary<string, int> readers, string value) =>
+        readers.GetValueOrDefault(value) == 1 && !graph.OutputNames.Contains(value)
+            ? graph.Nodes.FirstOrDefault(n => n.Inputs.Contains(value))
+            : null;
 
     private static GraphNode? SoleProducer(OnnxGraph graph, Dictionary<string, int> readers, string value, string opType)
     {

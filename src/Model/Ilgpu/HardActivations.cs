@@ -18,7 +18,7 @@ internal static class HardActivations
             var readers = graph.ReaderCounts();
             var producers = new Dictionary<string, GraphNode>();
             foreach (var n in graph.Nodes) foreach (var o in n.Outputs) producers[o] = n;
-            if (SoleReader(graph, readers, clip.Outputs[0]) is not { OpType: "Mul" } scale) continue;
+            if (GraphFusion.SoleReader(graph, readers, clip.Outputs[0]) is not { OpType: "Mul" } scale) continue;
             if (!producers.TryGetValue(clip.Inputs[0], out var add) || add.OpType != "Add" || readers[add.Outputs[0]] != 1) continue;
             if (OtherInput(graph, add, 3) is not { } v) continue;
             string other = scale.Inputs[0] == clip.Outputs[0] ? scale.Inputs[1] : scale.Inputs[0];
@@ -58,9 +58,4 @@ internal static class HardActivations
 
     private static bool IsScalar(OnnxGraph graph, string name, double value) =>
         graph.Constants.TryGetValue(name, out var c) && c.Data.Length == 1 && c.Data[0] == value;
-
-    private static GraphNode? SoleReader(OnnxGraph graph, Dictionary<string, int> readers, string value) =>
-        readers.GetValueOrDefault(value) == 1 && !graph.OutputNames.Contains(value)
-            ? graph.Nodes.FirstOrDefault(n => n.Inputs.Contains(value))
-            : null;
 }

@@ -18,7 +18,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
@@ -134,11 +134,12 @@ internal sealed partial class KernelLibrary
         _reduceGrouped(new KernelConfig(outer * ((inner + lanes - 1) / lanes), threads), x, y, reduced, inner, lanes, mode);
     }
 
-    public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+    /// <param name="scale">The per-channel input scale where <see cref="WindowGeometry.ScalesInput"/> is 1 (else any view).</param>
+    public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
         WindowGeometry g, Activation activation)
     {
-        _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run));
-        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, w, bias, y, g, activation);
+        _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run));
+        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation);
     }
 
     private Action<KernelConfig, T1, T2, T3> BindConfig<T1, T2, T3>(Action<AcceleratorStream, KernelConfig, T1, T2, T3> k)

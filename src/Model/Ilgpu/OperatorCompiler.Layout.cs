@@ -210,11 +210,14 @@ internal sealed partial class OperatorCompiler
         Set(0, y);
     }
 
-    /// <summary>Runs strided copies on the host when every source is known there, otherwise as device launches.</summary>
+    /// <summary>Runs strided copies on the host when every source is known there, otherwise as device launches. The
+    /// node's fused activation (a Concat's, <see cref="GraphFusion"/>) is applied to every copied value.</summary>
     private Value[] Relayout(Value[] sources, IReadOnlyList<(int[] Shape, bool IsInteger)> targets, IReadOnlyList<Layout.Region> regions)
     {
+        var activation = _node.Fused;
         if (sources.All(s => s.Host is not null))
-            return ShapeFolding.Copy(sources.Select(s => s.Host!).ToArray(), targets, regions).Select(h => (Value)h).ToArray();
+            return ShapeFolding.Copy(sources.Select(s => s.Host!).ToArray(), targets, regions)
+                .Select(h => (Value)(activation.Function == UnaryFunction.Identity ? h : ShapeFolding.Unary(h, activation))).ToArray();
         var inputs = sources.Select((s, i) => Device(s, _node.Input(i))).ToArray();
         var outputs = targets.Select(t => NewTensor(t.Shape, t.IsInteger)).ToArray();
         var copy = _kernels.Copy;
@@ -227,7 +230,7 @@ internal sealed partial class OperatorCompiler
             var srcStrides = Dims6.From(r.SourceStrides, 0);
             var dstStrides = Dims6.From(r.TargetStrides, 0);
             int srcStart = r.SourceStart, dstStart = r.TargetStart;
-            Emit(() => copy(count, src.View, dst.View, sizes, srcStrides, srcStart, dstStrides, dstStart), src, dst);
+            Emit(() => copy(count, src.View, dst.View, sizes, srcStrides, srcStart, dstStrides, dstStart, activation), src, dst);
         }
         return outputs.Select(o => (Value)o).ToArray();
     }

@@ -9,6 +9,8 @@ internal sealed partial class OperatorCompiler
     /// no faster (ilgpu-bench kernels) and its FP16 operands move the heatmap by ~5e-4.</summary>
     private const bool TensorCores = false;
 
+    private readonly Dictionary<(string, string), DeviceTensor> _gatedProducts = new();
+
     private void Convolution()
     {
         var (x, scale) = ConvolutionData();
@@ -19,8 +21,9 @@ internal sealed partial class OperatorCompiler
             throw Invalid($"weights [{string.Join(",", w.Shape)}] with group {groups} do not match {x.Shape[1]} input channels");
         var g = Window(x.Shape, w.Shape[2], w.Shape[3], w.Shape[0], groups);
         var path = ConvolutionPaths.Of(g);
-        // Only the pointwise GEMM applies an input scale; other paths get the product first.
-        if (scale is not null && path != ConvolutionPath.Pointwise) (x, scale) = (Device(BinaryValue(x, scale, BinaryOperator.Mul)), null);
+        // The pointwise GEMM and the depthwise kernel apply an input scale; other paths get the product first.
+        if (scale is not null && path is not (ConvolutionPath.Pointwise or ConvolutionPath.Depthwise)) (x, scale) = (GatedProduct(x, scale), null);
+        if (scale is not null && path == ConvolutionPath.Depthwise) g = g with { ScalesInput = 1, ScaleImageStride = scale.Shape[0] == 1 ? 0 : g.Channels };
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth]);
         var activation = _node.Fused;
@@ -29,7 +32,7 @@ internal sealed partial class OperatorCompiler
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
         Value? residual = _node.Input(3) is not null ? Get(3) : (Value?)null;
         var fused = residual is { Device: { } r } && path == ConvolutionPath.Pointwise && r.Shape.SequenceEqual(y.Shape) ? r : null;
-        string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}";
+        string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}{(scale is null ? "" : ", input scaled")}";
         if (path == ConvolutionPath.Pointwise)
         {
             var p = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g) with
@@ -39,13 +42,12 @@ internal sealed partial class OperatorCompiler
             // Split-K partials: plan memory, live for this step only (a launch never allocates: plans are captured into CUDA graphs).
             var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
-            if (scale is not null) detail += ", input scaled";
             EmitKind("pointwise", detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
                 (partials ?? y).View, y.View, p, activation, TensorCores), new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
         }
         else
-            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, w.View, bias.View, y.View, g, activation),
-                x, w, bias, y);
+            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),
+                new[] { x, w, bias, y, scale }.OfType<DeviceTensor>().ToArray());
         Set(0, residual is { } add && fused is null ? BinaryValue(y, add, BinaryOperator.Add) : y);
     }
 
@@ -61,7 +63,17 @@ internal sealed partial class OperatorCompiler
             if (IsChannelScale(tb.Shape, ta.Shape)) return (ta, tb);
             if (IsChannelScale(ta.Shape, tb.Shape)) return (tb, ta);
         }
-        return (Device(BinaryValue(a, b, BinaryOperator.Mul, _node.Input(0), other)), null);
+        return (GatedProduct(a, b), null);
+    }
+
+    /// <summary>a·b of a Mul fused into Convs at load (inputs 0 and 4), for a Conv that cannot apply it as a scale:
+    /// computed by the first such Conv and reused by the others that read the same product.</summary>
+    private DeviceTensor GatedProduct(Value a, Value b)
+    {
+        var key = (_node.Inputs[0], _node.Inputs[4]);
+        if (!_gatedProducts.TryGetValue(key, out var product))
+            _gatedProducts[key] = product = Device(BinaryValue(a, b, BinaryOperator.Mul));
+        return product;
     }
 
     private static bool IsChannelScale(int[] scale, int[] data) =>
@@ -77,6 +89,20 @@ internal sealed partial class OperatorCompiler
         var y = NewTensor([g.Batch, g.Channels, g.OutHeight, g.OutWidth]);
         var pool = _kernels.Pool;
         Emit(() => pool(y.Length, x.View, y.View, g, mode), x, y);
+        Set(0, y);
+    }
+
+    /// <summary><see cref="PeakFusion.Peaks"/>: the peak test of CenterNet's heatmap in one pass, NCHW or NHWC out.</summary>
+    private void Peaks()
+    {
+        var x = DeviceInput(0);
+        var kernel = _node.Ints("kernel_shape")!;
+        if (x.Shape.Length != 4) throw Invalid("the peak test needs a 4-D input");
+        var g = Window(x.Shape, (int)kernel[0], (int)kernel[1], x.Shape[1], 1);
+        int channelsLast = (int)_node.Int(PeakFusion.ChannelsLast, 0);
+        var y = NewTensor(channelsLast == 1 ? [g.Batch, g.Height, g.Width, g.Channels] : x.Shape);
+        var peaks = _kernels.Peaks;
+        Emit(() => peaks(y.Length, x.View, y.View, g, channelsLast), x, y);
         Set(0, y);
     }
 

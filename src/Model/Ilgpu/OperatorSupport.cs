@@ -22,6 +22,8 @@ internal static class OperatorSupport
         "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast", "Expand",
         "Gather", "TopK", "Shape", "ConstantOfShape", "Range",
         "Pad", "Where", "GatherElements", "Not", "And", "Or", "Xor",
+        // The engine's own, made by load-time rewrites.
+        HardActivations.HardSwishRelu6, HardActivations.HardSigmoidRelu6, PeakFusion.Peaks,
     };
 
     public static void Check(OnnxGraph graph)

@@ -102,7 +102,7 @@ public sealed class PointwiseTilingTests(ITestOutputHelper log)
             Batch = batch, Channels = channels, Height = height, Width = width, OutChannels = outChannels, OutHeight = height, OutWidth = width,
             KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1,
         };
-        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, scaledBuffer.View, wBuffer.View, biasBuffer.View, direct.View, window, hardSwish);
+        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, scaledBuffer.View, scaledBuffer.View, wBuffer.View, biasBuffer.View, direct.View, window, hardSwish);
 
         var expected = direct.GetAsArray1D().Zip(residual, (d, r) => d + r);
         float error = y.GetAsArray1D().Zip(expected, (a, b) => Math.Abs(a - b)).Max();
