@@ -102,13 +102,15 @@ public static class PointwiseConvolutionKernel
         ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         // k-major tiles, sized for the largest shape: the inner loop reads one row of each, the same address for a row
-        // of threads (broadcast).
-        var wTile = SharedMemory.Allocate<float>(KTile * MaxTileChannels);
+        // of threads (broadcast). The weight tile's rows are one longer than the tile: its loads walk k across threads
+        // (consecutive in global memory), and with a row stride of 65 instead of 64 the 16 k of one out channel land in
+        // 16 different shared-memory banks instead of one.
+        var wTile = SharedMemory.Allocate<float>(KTile * (MaxTileChannels + 1));
         var xTile = SharedMemory.Allocate<float>(KTile * MaxTilePixels);
         int tx = Group.IdxX, ty = Group.IdxY, dx = Group.DimX, dy = Group.DimY;
         int threads = dx * dy, t = ty * dx + tx;
         Micro4x4 r = default;
-        int tileM = Micro4x4.Size * dy, tileN = Micro4x4.Size * dx;
+        int tileM = Micro4x4.Size * dy, tileN = Micro4x4.Size * dx, wRow = tileM + 1;
         int m0 = Grid.IdxY * tileM, p0 = Grid.IdxX * tileN, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         var input = new PointwiseInput(x, scale, g, n);
@@ -118,7 +120,7 @@ public static class PointwiseConvolutionKernel
             {
                 int m = i / KTile, k = i % KTile;
                 bool inside = m0 + m < g.OutChannels && k0 + k < kEnd;
-                wTile[k * tileM + m] = inside ? w[(m0 + m) * g.Channels + k0 + k] : 0f;
+                wTile[k * wRow + m] = inside ? w[(m0 + m) * g.Channels + k0 + k] : 0f;
             }
             for (int i = t; i < tileN * KTile; i += threads)
             {
@@ -127,7 +129,7 @@ public static class PointwiseConvolutionKernel
                 xTile[k * tileN + p] = inside ? input.Load(k0 + k, p0 + p) : 0f;
             }
             Group.Barrier();
-            for (int k = 0; k < KTile; k++) r.Add(wTile, k * tileM + ty, dy, xTile, k * tileN + tx, dx);
+            for (int k = 0; k < KTile; k++) r.Add(wTile, k * wRow + ty, dy, xTile, k * tileN + tx, dx);
             Group.Barrier();
         }
         // Split, y is the partials and image slice · batch + n of them takes the raw sums.
