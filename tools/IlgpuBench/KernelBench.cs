@@ -90,11 +90,13 @@ internal static class KernelBench
 
     private sealed record LayerLine(string Layer, int Count, string Path, string? Tiling, double Ms, double Tflops, double FractionOfFp32Peak,
         double DirectMs, float MaxAbsDiffVsDirect, int? Slices, double? UnsplitMs, double? FixedSquareMs, double? SpeedupVsFixedSquare,
-        float? FixedSquareMaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect);
+        float? FixedSquareMaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect,
+        double? ImplicitGemmMs, float? ImplicitGemmMaxAbsDiffVsDirect);
 
-    /// <summary>One layer on its engine path (FP32; pointwise layers on the tiles and split-K slices plans choose, also
-    /// unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output tiles plans used before tiles were chosen by
-    /// layer, split as then), on the direct kernel, and for pointwise layers on tensor cores.</summary>
+    /// <summary>One layer on its engine path (FP32; GEMM layers — pointwise, and dense ones as implicit GEMMs — on the
+    /// tiles and split-K slices plans choose, also unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output
+    /// tiles plans used before tiles were chosen by layer, split as then), on the direct kernel, for pointwise layers on
+    /// tensor cores, and for layers the blocked kernel takes also as a planned implicit GEMM (to set the threshold).</summary>
     private static LayerLine TimeLayer(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);
@@ -104,11 +106,12 @@ internal static class KernelBench
             timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.X, data.W, data.Bias, data.Y, g, activation));
         double directMs = Time(ConvolutionPath.Direct, false);
         var direct = data.Output();
-        var planned = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false);
+        var planned = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g), tensorCores: false);
         // The warp kernel's layers (few pixels) have no tiles.
-        bool tiled = path == ConvolutionPath.Pointwise && planned.Tiling != default;
-        var square = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g), tensorCores: false, PointwiseTiling.Square);
-        int slices = tiled ? Math.Max(planned.Slices, square.Slices) : 1;
+        bool tiled = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm && planned.Tiling != default;
+        var square = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g), tensorCores: false, PointwiseTiling.Square);
+        var implicitGemm = path == ConvolutionPath.Blocked ? kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g), tensorCores: false) : (PointwiseGeometry?)null;
+        int slices = Math.Max(tiled ? Math.Max(planned.Slices, square.Slices) : 1, implicitGemm?.Slices ?? 1);
         using var partials = kernels.Accelerator.Allocate1D<float>(slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
         double Gemm(PointwiseGeometry p) =>
             timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, p, activation, tensorCores: false));
@@ -126,11 +129,13 @@ internal static class KernelBench
             tensorMs = Time(path, true);
             tensorDiff = Compare(data.Output(), direct).MaxDiff;
         }
+        double? implicitMs = implicitGemm is { } implicitPlan ? Gemm(implicitPlan) : null;
+        float? implicitDiff = implicitGemm is not null ? Compare(data.Output(), direct).MaxDiff : null;
         return new LayerLine(
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
             count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
             directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
-            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.TensorCoreTflops : null, tensorDiff);
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff);
     }
 
     private static object TopK(KernelLibrary kernels, LaunchTimer timer, int batch)

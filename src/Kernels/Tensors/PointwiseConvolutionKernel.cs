@@ -10,11 +10,17 @@ namespace MoeDetect.Kernels.Tensors;
 /// [N or 1, C]: <see cref="ScaleImageStride"/> C or 0). With <see cref="Slices"/> &gt; 1 the tiled GEMM splits the
 /// channels into slices of <see cref="SliceChannels"/> (split-K, <see cref="PointwiseConvolutionKernel.SplitK"/>).
 /// <see cref="Tiling"/> is the tiled GEMM's launch shape (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>; all
-/// zero: not chosen yet).</summary>
+/// zero: not chosen yet). Where <see cref="Windowed"/> is 1 the same GEMMs run any ungrouped convolution
+/// (<see cref="Window"/>) as an implicit GEMM: the reduction runs over <see cref="Channels"/> = input channels ·
+/// kernel height · kernel width (the weights' own [out, in, kh, kw] order) and the columns over the
+/// <see cref="Pixels"/> = output height · width, each column's values read through its window as they are loaded
+/// (zero in the padding), never written out as an im2col matrix.</summary>
 public struct PointwiseGeometry
 {
     public int Batch, Channels, OutChannels, Pixels, AddsResidual, ScalesInput, ScaleImageStride, Slices, SliceChannels;
     public PointwiseTiling Tiling;
+    public int Windowed;
+    public WindowGeometry Window;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 }
@@ -221,13 +227,26 @@ public struct Micro4
 }
 
 /// <summary>x[n] as the pointwise GEMMs load it: times scale[n, channel] where <see cref="PointwiseGeometry.ScalesInput"/>
-/// is 1 (a squeeze-excite gate, so that the gated tensor is never written).</summary>
+/// is 1 (a squeeze-excite gate, so that the gated tensor is never written); through the window where
+/// <see cref="PointwiseGeometry.Windowed"/> is 1 (no input scale then).</summary>
 public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale, PointwiseGeometry g, int n)
 {
     public float Load(int channel, int pixel)
     {
+        if (g.Windowed != 0) return LoadWindowed(channel, pixel);
         float v = x[((long)n * g.Channels + channel) * g.Pixels + pixel];
         return g.ScalesInput != 0 ? v * scale[(long)n * g.ScaleImageStride + channel] : v;
+    }
+
+    /// <summary>Row k = (input channel, kernel row, kernel column) of output pixel's window.</summary>
+    private float LoadWindowed(int k, int pixel)
+    {
+        var win = g.Window;
+        int taps = win.KernelHeight * win.KernelWidth, c = k / taps, tap = k - c * taps;
+        int ky = tap / win.KernelWidth, kx = tap - ky * win.KernelWidth;
+        int oy = pixel / win.OutWidth, ox = pixel - oy * win.OutWidth;
+        int iy = oy * win.StrideY - win.PadTop + ky * win.DilationY, ix = ox * win.StrideX - win.PadLeft + kx * win.DilationX;
+        return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? x[(((long)n * win.Channels + c) * win.Height + iy) * win.Width + ix] : 0f;
     }
 }
 

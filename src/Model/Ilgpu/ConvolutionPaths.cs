@@ -4,12 +4,14 @@ using MoeDetect.Kernels.Tensors;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Which kernel runs a convolution of a given geometry.</summary>
-internal enum ConvolutionPath { Pointwise, Depthwise, Blocked, Direct }
+internal enum ConvolutionPath { Pointwise, Depthwise, Blocked, ImplicitGemm, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
 /// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores when asked and the device has them), depthwise ones with the multi-output depthwise kernel,
 /// other ungrouped ones (the 3×3 stem, YOLO's 3×3 convolutions) with 8 output channels a thread where the channels
-/// divide into such blocks, the rest (grouped) with the direct kernel.</summary>
+/// divide into such blocks and the threads fill a GPU, else as an implicit GEMM on the pointwise GEMM's tiles (each
+/// input value loaded once per tile is used for 64 output channels, where the direct kernel reads it again for every
+/// output), the rest (grouped) with the direct kernel.</summary>
 internal static class ConvolutionPaths
 {
     public static ConvolutionPath Of(WindowGeometry g)
@@ -18,12 +20,25 @@ internal static class ConvolutionPaths
             && g.PadTop == 0 && g.PadLeft == 0 && g.OutHeight == g.Height && g.OutWidth == g.Width;
         if (unitWindow && g.Groups == 1) return ConvolutionPath.Pointwise;
         if (g.Groups == g.Channels && g.OutChannels == g.Channels) return ConvolutionPath.Depthwise;
-        return BlockedConvolutionKernel.Fits(g) ? ConvolutionPath.Blocked : ConvolutionPath.Direct;
+        if (BlockedConvolutionKernel.Fits(g)) return ConvolutionPath.Blocked;
+        return g.Groups == 1 ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Direct;
     }
 
     /// <summary>The GEMM of a pointwise convolution: no residual, no input scale, one slice of all channels.</summary>
     public static PointwiseGeometry Pointwise(WindowGeometry g) =>
         new() { Batch = g.Batch, Channels = g.Channels, OutChannels = g.OutChannels, Pixels = g.Height * g.Width, Slices = 1, SliceChannels = g.Channels };
+
+    /// <summary>The implicit GEMM of an ungrouped convolution: a reduction over channels × kernel taps, a column per
+    /// output pixel, one slice.</summary>
+    public static PointwiseGeometry ImplicitGemm(WindowGeometry g)
+    {
+        int reduction = g.Channels * g.KernelHeight * g.KernelWidth;
+        return new() { Batch = g.Batch, Channels = reduction, OutChannels = g.OutChannels, Pixels = g.OutHeight * g.OutWidth, Slices = 1,
+            SliceChannels = reduction, Windowed = 1, Window = g };
+    }
+
+    /// <summary>The GEMM a GEMM path runs g as, before tiling and split-K.</summary>
+    public static PointwiseGeometry Gemm(ConvolutionPath path, WindowGeometry g) => path == ConvolutionPath.ImplicitGemm ? ImplicitGemm(g) : Pointwise(g);
 
     /// <summary>Multiply-adds × 2 of the convolution (for TFLOP/s figures).</summary>
     public static double Flops(WindowGeometry g) =>
@@ -37,7 +52,8 @@ internal static class ConvolutionPaths
     {
         switch (path)
         {
-            case ConvolutionPath.Pointwise: kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Pointwise(g), activation, tensorCores); break;
+            case ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm:
+                kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Gemm(path, g), activation, tensorCores); break;
             case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;

@@ -71,8 +71,9 @@ internal sealed partial class KernelLibrary
         tensorCores || g.Pixels <= PointwiseWarpKernel.MaxPixels ? g
             : PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling ?? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) }, Multiprocessors);
 
-    /// <summary>1×1 stride-1 ungrouped convolution as a GEMM per image, on tensor cores where the device has them
-    /// (<paramref name="tensorCores"/>, not with an input scale), else the shared-memory SIMT GEMM (split in
+    /// <summary>1×1 stride-1 ungrouped convolution (or, <see cref="PointwiseGeometry.Windowed"/>, any ungrouped one) as a
+    /// GEMM per image, on tensor cores where the device has them (<paramref name="tensorCores"/>, not with an input
+    /// scale or a window), else the shared-memory SIMT GEMM (split in
     /// <see cref="PointwiseGeometry.Slices"/>, then summed, where g says so). Views a geometry flag leaves unused may be any.</summary>
     /// <param name="scale">The per-channel input scale where <see cref="PointwiseGeometry.ScalesInput"/> is 1.</param>
     /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1.</param>
@@ -88,7 +89,7 @@ internal sealed partial class KernelLibrary
             _pointwiseWarp(new KernelConfig(new Index2D((int)((values + warps - 1) / warps), 1), new Index2D(accelerator.WarpSize, warps)), x, scale, w, bias, residual, y, g, activation);
             return;
         }
-        if (tensorCores && g.ScalesInput == 0)
+        if (tensorCores && g.ScalesInput == 0 && g.Windowed == 0)
         {
             _tensorCore ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run));
             int tile = TensorCoreConvolutionKernel.Tile;

@@ -21,7 +21,7 @@ internal sealed partial class OperatorCompiler
             throw Invalid($"weights [{string.Join(",", w.Shape)}] with group {groups} do not match {x.Shape[1]} input channels");
         var g = Window(x.Shape, w.Shape[2], w.Shape[3], w.Shape[0], groups);
         var path = ConvolutionPaths.Of(g);
-        // The pointwise GEMM and the depthwise kernel apply an input scale; other paths get the product first.
+        // The pointwise GEMM and the depthwise kernel apply an input scale; other paths (the implicit GEMM too) get the product first.
         if (scale is not null && path is not (ConvolutionPath.Pointwise or ConvolutionPath.Depthwise)) (x, scale) = (GatedProduct(x, scale), null);
         if (scale is not null && path == ConvolutionPath.Depthwise) g = g with { ScalesInput = 1, ScaleImageStride = scale.Shape[0] == 1 ? 0 : g.Channels };
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
@@ -33,16 +33,16 @@ internal sealed partial class OperatorCompiler
         Value? residual = _node.Input(3) is not null ? Get(3) : (Value?)null;
         var fused = residual is { Device: { } r } && path == ConvolutionPath.Pointwise && r.Shape.SequenceEqual(y.Shape) ? r : null;
         string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}{(scale is null ? "" : ", input scaled")}";
-        if (path == ConvolutionPath.Pointwise)
+        if (path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm)
         {
-            var p = kernels.PlanPointwise(ConvolutionPaths.Pointwise(g) with
+            var p = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g) with
             {
                 AddsResidual = fused is null ? 0 : 1, ScalesInput = scale is null ? 0 : 1, ScaleImageStride = scale?.Shape[0] == 1 ? 0 : g.Channels,
             }, TensorCores);
             // Split-K partials: plan memory, live for this step only (a launch never allocates: plans are captured into CUDA graphs).
             var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
-            EmitKind("pointwise", detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
+            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
                 (partials ?? y).View, y.View, p, activation, TensorCores), new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
         }
         else

@@ -105,9 +105,9 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
     {
         var pointwise = Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels: 16, outChannels: 64);
         Assert.Equal(ConvolutionPath.Pointwise, ConvolutionPaths.Of(pointwise));
-        Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(pointwise with { StrideX = 2, StrideY = 2, OutHeight = 4, OutWidth = 4 }));
+        Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(pointwise with { StrideX = 2, StrideY = 2, OutHeight = 4, OutWidth = 4 }));
         Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32 }));
-        Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32, OutChannels = 60 }));
+        Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32, OutChannels = 60 }));
         Assert.Equal(ConvolutionPath.Depthwise, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 16, channels: 16, outChannels: 16)));
         Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 1, channels: 3, outChannels: 16) with { OutHeight = 256, OutWidth = 256 }));
         Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 1, pad: 1, groups: 2, channels: 16, outChannels: 16)));
@@ -196,51 +196,6 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
     }
 
     private static float MaxAbsDifference(float[] a, float[] b) => a.Zip(b, (u, v) => Math.Abs(u - v)).Max();
-
-    /// <summary>A CPU accelerator with the GPU's launch shapes (32-lane warps, 256-thread groups; the engine's CPU device
-    /// has 2-thread groups) and one convolution's random x, w and bias on it (seeds seed, seed + 1, seed + 2).</summary>
-    private sealed class GpuShapedLayer : IDisposable
-    {
-        private readonly Context _context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
-        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _w, _bias;
-        private readonly WindowGeometry _g;
-
-        public GpuShapedLayer(WindowGeometry g, int seed)
-        {
-            _g = g;
-            Accelerator = _context.CreateCPUAccelerator(0);
-            Kernels = new KernelLibrary(Accelerator);
-            _x = Accelerator.Allocate1D(TinyOnnxGraph.RandomValues(seed, g.Batch * g.Channels * g.Height * g.Width));
-            _w = Accelerator.Allocate1D(TinyOnnxGraph.RandomValues(seed + 1, g.OutChannels * g.Channels / g.Groups * g.KernelHeight * g.KernelWidth));
-            _bias = Accelerator.Allocate1D(TinyOnnxGraph.RandomValues(seed + 2, g.OutChannels));
-        }
-
-        public Accelerator Accelerator { get; }
-        public KernelLibrary Kernels { get; }
-        public int Outputs => _g.Batch * _g.OutChannels * _g.OutHeight * _g.OutWidth;
-
-        /// <summary>The convolution on one path, its output read back.</summary>
-        public float[] Run(ConvolutionPath path, Activation activation) =>
-            Output(y => ConvolutionPaths.Launch(Kernels, path, false, _x.View, _x.View, _w.View, _bias.View, y, _g, activation));
-
-        /// <summary>The pointwise GEMM as <paramref name="p"/> has it (residual, split-K), its output read back.</summary>
-        public float[] Pointwise(PointwiseGeometry p, ArrayView<float> residual, ArrayView<float> partials, Activation activation) =>
-            Output(y => Kernels.PointwiseConvolution(_x.View, _x.View, _w.View, _bias.View, residual, partials, y, p, activation, tensorCores: false));
-
-        private float[] Output(Action<ArrayView<float>> launch)
-        {
-            using var y = Accelerator.Allocate1D<float>(Outputs);
-            launch(y.View);
-            return y.GetAsArray1D();
-        }
-
-        public void Dispose()
-        {
-            _x.Dispose(); _w.Dispose(); _bias.Dispose();
-            Accelerator.Dispose();
-            _context.Dispose();
-        }
-    }
 
     private static WindowGeometry Geometry(int kernel, int stride, int pad, int groups, int channels, int outChannels)
     {

@@ -19,8 +19,8 @@ public sealed class PlanProfileTests
 
         Assert.Equal(engine.Summary(2).Launches, steps.Count);
         Assert.All(steps, s => Assert.True(s.Ms > 0, $"{s.Kind} was not timed"));
-        // The Sigmoid is fused into the pointwise Conv; the 3×3 is too small for the blocked kernel.
-        Assert.Equal(["Conv pointwise", "Conv direct"], steps.Select(s => s.Kind));
+        // The Sigmoid is fused into the pointwise Conv; the 3×3 is too small for the blocked kernel: an implicit GEMM.
+        Assert.Equal(["Conv pointwise", "Conv implicitgemm"], steps.Select(s => s.Kind));
         Assert.Equal(2.0 * 2 * 16 * 8 * 5 * 6, steps[0].Flops);
         Assert.Equal(2.0 * 2 * 8 * 16 * 9 * 5 * 6, steps[1].Flops);
     }
