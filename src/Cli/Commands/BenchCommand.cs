@@ -3,6 +3,7 @@ using Spectre.Console;
 using MoeDetect.Model;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Auto;
 using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Benchmarking;
@@ -52,7 +53,7 @@ public static class BenchCommand
             var request = model.Request(parse, CliOutput.Warn);
             // The ILGPU engine needs the NVIDIA driver only, not ONNX Runtime's CUDA provider (a CPU build can run it);
             // where it finds no GPU, its loader warns and falls back as detect does.
-            bool gpu = request.Engine == "ilgpu" ? request.Device != ComputeDevice.Cpu : OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory);
+            bool gpu = request.Engine == GpuEngines.Ilgpu ? request.Device != ComputeDevice.Cpu : OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory);
             string device = gpu ? $"GPU: {CudaRuntime.DeviceName()}" : $"CPU: {Environment.ProcessorCount} logical cores";
             var variants = BenchVariant.For(gpu ? ComputeDevice.Gpu : ComputeDevice.Cpu, parse.GetValue(model.Engine),
                 parse.GetValue(model.Threads), request.Cuda ?? new CudaSettings());
@@ -67,15 +68,28 @@ public static class BenchCommand
                     : $"{result.Variant} batch {result.Batch}: failed: {result.Error}"));
             }
             Print(results, $"{Path.GetFileName(modelPath)} on {device}, {benchFrames.Count} distinct frames of {benchFrames.Width}x{benchFrames.Height}; mean ms per frame by stage");
-            var report = new BenchReport(device, modelPath, parse.GetValue(framesFile) ?? parse.GetValue(source) ?? "", results);
+            var report = new BenchReport(device, modelPath, parse.GetValue(framesFile) ?? parse.GetValue(source) ?? "", results,
+                gpu ? RecordEngineChoices(results, modelPath) : null);
             foreach (var o in report.Overhead)
                 AnsiConsole.MarkupLine(Markup.Escape($"ORT path overhead at batch {o.Batch}: {o.Ratio:0.00}x ONNX Runtime alone " +
                     $"({o.Product} {o.ProductMsPerFrame:0.000} ms/frame end to end, {o.Raw} {o.RawMsPerFrame:0.000} ms/frame)"));
+            foreach (var c in report.EngineChoice ?? [])
+                AnsiConsole.MarkupLine(Markup.Escape($"auto will pick {c.Engine} for {c.Model} at batch {c.Batch} on {c.Gpu} ({c.Times})"));
             if (parse.GetValue(json) is { } jsonPath)
                 report.Save(jsonPath);
             return results.All(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>Where both GPU engines' product paths ran, which one <c>--engine auto</c> is to run at each batch on
+    /// this GPU, written to this machine's engine choice file.</summary>
+    private static IReadOnlyList<MeasuredEngineChoice> RecordEngineChoices(IReadOnlyList<BenchResult> results, string modelPath)
+    {
+        if (CudaRuntime.FindDeviceName() is not { } gpu) return [];
+        var choices = BenchEngineChoices.From(results, gpu, ModelFingerprint.Of(modelPath));
+        if (choices.Count > 0) BenchEngineChoices.Record(EngineChoiceFile.DefaultPath(), choices, CliOutput.Warn);
+        return choices;
     }
 
     private static BenchFrames Decode(string modelPath, string? source, int count)

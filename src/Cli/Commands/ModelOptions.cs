@@ -13,7 +13,12 @@ public sealed class ModelOptions
 {
     public Option<string?> Model { get; } = new("--model", "-m") { Description = "Model file (.onnx or .moedet). Default: the bundled model in models/" };
     public Option<ComputeDevice> Device { get; } = new("--device") { Description = "Where to run: cpu, gpu, or auto (GPU when usable, else CPU with a warning)", DefaultValueFactory = _ => ComputeDevice.Cpu };
-    public Option<string?> Engine { get; } = new("--engine") { Description = "GPU engine: ort (ONNX Runtime CUDA) or ilgpu. Default: ort, the faster one in the H100 bench (docs/results) but for the ES-MoE model at batch 1, where ilgpu was" };
+    public Option<string> Engine { get; } = new("--engine")
+    {
+        Description = "GPU engine: ort (ONNX Runtime CUDA), ilgpu, or auto: the faster of the two for the model file and batch as this " +
+            "machine's `moedetect bench --device gpu` timed them, else as the project's H100 bench did (ilgpu for .moedet models at batch 1-4, ort otherwise)",
+        DefaultValueFactory = _ => GpuEngines.Auto,
+    };
     public Option<float> Confidence { get; } = new("--conf") { Description = "Minimum detection score (0–1)", DefaultValueFactory = _ => 0.25f };
     public Option<float> Iou { get; } = new("--iou") { Description = "IoU threshold of class-aware non-maximum suppression (0–1)", DefaultValueFactory = _ => 0.6f };
     public Option<string?> Classes { get; } = new("--classes") { Description = "Classes to keep, by name or id, comma-separated (e.g. person,car or 0,2). Default: all" };
@@ -37,7 +42,11 @@ public sealed class ModelOptions
             if (r.Tokens.Count > 0 && !(int.TryParse(r.Tokens[^1].Value, out int mb) && mb is >= 1 and <= CudaSettings.MaxMemoryLimitMb))
                 r.AddError($"--gpu-mem-limit must be a whole number of MB from 1 to {CudaSettings.MaxMemoryLimitMb} (e.g. --gpu-mem-limit 4096)");
         });
-        Engine.Validators.Add(r => { if (r.GetValue(Engine) is { } e && e is not ("ort" or "ilgpu")) r.AddError($"--engine must be ort or ilgpu, not '{e}'"); });
+        Engine.Validators.Add(r =>
+        {
+            if (r.GetValue(Engine) is { } e && !GpuEngines.All.Contains(e))
+                r.AddError($"--engine must be {GpuEngines.Ort}, {GpuEngines.Ilgpu} or {GpuEngines.Auto}, not '{e}'");
+        });
     }
 
     public void AddTo(Command command)
@@ -58,7 +67,7 @@ public sealed class ModelOptions
         var memoryLimit = parse.GetValue(GpuMemoryLimit);
         if (memoryLimit is not null && device == ComputeDevice.Cpu)
             warn("warning: --gpu-mem-limit applies to the GPU only; ignored with --device cpu");
-        return new(device, parse.GetValue(Engine), parse.GetValue(Threads), warn, batch,
+        return new(device, parse.GetValue(Engine)!, parse.GetValue(Threads), warn, batch,
             new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit), parse.GetValue(Hysteresis));
     }
 

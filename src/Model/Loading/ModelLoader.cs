@@ -15,18 +15,29 @@ public static class ModelLoader
         Load(path, request, inputSize, AppContext.BaseDirectory);
 
     /// <param name="applicationFolder">Where the native ONNX Runtime libraries of this build are.</param>
-    public static DetectorModel Load(string path, EngineRequest request, int? inputSize, string applicationFolder)
+    public static DetectorModel Load(string path, EngineRequest request, int? inputSize, string applicationFolder) =>
+        Load(path, request, inputSize, applicationFolder, AutoEngineMachine.This);
+
+    /// <param name="findMachine">For <c>--engine auto</c> off the CPU: the GPU and this machine's engine choices, or
+    /// null without a GPU.</param>
+    internal static DetectorModel Load(string path, EngineRequest request, int? inputSize, string applicationFolder, Func<AutoEngineMachine?> findMachine)
     {
         if (!File.Exists(path))
             throw new InvalidModelException($"model file not found: {path} (pass --model <file.onnx>, or omit --model to use the default model)");
         var extension = System.IO.Path.GetExtension(path).ToLowerInvariant();
-        if (extension == ".moedet")
-            return MoeModelLoader.Load(path, request);
-        if (extension is not ".onnx")
+        if (extension is not (".moedet" or ".onnx"))
             throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx) or a MoeDetect model (.moedet)");
+        DetectorModel LoadWithEngine(EngineRequest named) =>
+            extension == ".moedet" ? MoeModelLoader.Load(path, named) : LoadOnnxFile(path, named, inputSize, applicationFolder);
+        bool auto = request.Engine == GpuEngines.Auto && request.Device != ComputeDevice.Cpu;
+        return auto && findMachine() is { } machine ? AutoEngine.Load(path, request, machine, LoadWithEngine) : LoadWithEngine(request);
+    }
 
+    /// <summary>An <c>.onnx</c> file on the engine the request names: ilgpu on a GPU, otherwise ONNX Runtime.</summary>
+    private static DetectorModel LoadOnnxFile(string path, EngineRequest request, int? inputSize, string applicationFolder)
+    {
         var bytes = File.ReadAllBytes(path);
-        if (request.Engine == "ilgpu" && request.Device != ComputeDevice.Cpu)
+        if (request.Engine == GpuEngines.Ilgpu && request.Device != ComputeDevice.Cpu)
             return LoadIlgpu(bytes, path, request, inputSize) ?? LoadOnnx(bytes, path, request, inputSize, cuda: null);
         if (!OrtSessionFactory.UseGpu(request, applicationFolder))
             return LoadOnnx(bytes, path, request, inputSize, cuda: null);

@@ -33,7 +33,7 @@ public static class MoeModelLoader
     /// device-resident engine on the GPU with device binding, the host-tensor engine elsewhere.</summary>
     private static IInferenceEngine Engine(MoeModelFile file, EngineRequest request, InputSpec input, int[] itemShape)
     {
-        if (request.Engine == "ilgpu" && request.Device != ComputeDevice.Cpu)
+        if (request.Engine == GpuEngines.Ilgpu && request.Device != ComputeDevice.Cpu)
             return (IInferenceEngine?)Ilgpu.Moe.MoeIlgpuEngine.ForRequest(file, request, itemShape)
                 ?? new MoeOrtEngine(file, request with { Device = ComputeDevice.Cpu }, itemShape);
         if (!OrtSessionFactory.UseGpu(request, AppContext.BaseDirectory))

@@ -1,16 +1,19 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MoeDetect.Model.Engines.Auto;
 
 namespace MoeDetect.Pipeline.Benchmarking;
 
 /// <summary>A benchmark run as written to <c>--json</c>: where it ran, on what, and one entry per variant × batch
-/// with the per-frame stage milliseconds keyed by the stage names every entry point uses, and the product ORT path's
-/// overhead over ONNX Runtime alone where both were timed.</summary>
+/// with the per-frame stage milliseconds keyed by the stage names every entry point uses, the product ORT path's
+/// overhead over ONNX Runtime alone where both were timed, and on a GPU what <c>--engine auto</c> will pick
+/// (<see cref="BenchEngineChoices"/>).</summary>
 public sealed record BenchReport(
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("frames")] string Frames,
-    [property: JsonPropertyName("results")] IReadOnlyList<BenchResult> Results)
+    [property: JsonPropertyName("results")] IReadOnlyList<BenchResult> Results,
+    [property: JsonPropertyName("engine_choice")] IReadOnlyList<MeasuredEngineChoice>? EngineChoice = null)
 {
     [JsonPropertyName("overhead")]
     public IReadOnlyList<BenchOverhead> Overhead { get; } = BenchOverhead.From(Results);
@@ -37,6 +40,6 @@ public sealed record BenchOverhead(string Product, string Raw, int Batch, double
     public static IReadOnlyList<BenchOverhead> From(IReadOnlyList<BenchResult> results) =>
         (from raw in results.Where(r => r.Error is null && r.BaselineFor is not null)
          join product in results.Where(r => r.Error is null) on (raw.BaselineFor, raw.Batch) equals ((string?)product.Variant, product.Batch)
-         select new BenchOverhead(product.Variant, raw.Variant, raw.Batch, 1000 / product.FramesPerSecond, raw.StageMs[Timing.Stages.Inference]))
+         select new BenchOverhead(product.Variant, raw.Variant, raw.Batch, product.MsPerFrame, raw.StageMs[Timing.Stages.Inference]))
         .ToList();
 }

@@ -13,7 +13,12 @@ namespace MoeDetect.Pipeline.Benchmarking;
 /// frame of each stage; or why it could not run. <paramref name="BaselineFor"/>: on the raw ONNX Runtime row, the
 /// product variant it is the yardstick for.</summary>
 public sealed record BenchResult(string Variant, string Engine, int Batch, int Frames, double FramesPerSecond,
-    IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null);
+    IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null)
+{
+    /// <summary>End to end, over the whole loop.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public double MsPerFrame => 1000 / FramesPerSecond;
+}
 
 /// <summary>Times engine variants × batch sizes on frames held in memory, in one process: load (with its warm-up,
 /// untimed), two untimed batches, then <c>frames</c> frames in whole batches. Preprocess starts from the

@@ -9,6 +9,13 @@ namespace MoeDetect.Pipeline.Benchmarking;
 /// end-to-end time it is the yardstick for.</param>
 public sealed record BenchVariant(string Name, EngineRequest Request, string? BaselineFor = null)
 {
+    /// <summary>The variant that runs what <c>--engine ort</c> runs: IOBinding with CUDA graphs (on an ES-MoE model, the
+    /// device-bound sparse engine, which takes the same settings).</summary>
+    public static readonly string OrtProduct = new CudaSettings().EngineName;
+
+    /// <summary>The variant that runs what <c>--engine ilgpu</c> runs.</summary>
+    public const string IlgpuProduct = GpuEngines.Ilgpu;
+
     public bool IsRawBaseline => BaselineFor is not null;
 
     /// <param name="cuda">The user's CUDA settings (cuDNN search, memory limit); the variants set binding and CUDA graphs.</param>
@@ -16,10 +23,10 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
     {
         if (device == ComputeDevice.Cpu)
         {
-            var cpu = new EngineRequest(ComputeDevice.Cpu, "ort", threads);
+            var cpu = new EngineRequest(ComputeDevice.Cpu, GpuEngines.Ort, threads);
             return [new("ort-cpu", cpu), new("ort-cpu-raw", cpu, BaselineFor: "ort-cpu")];
         }
-        var gpu = new EngineRequest(ComputeDevice.Gpu, "ort", threads);
+        var gpu = new EngineRequest(ComputeDevice.Gpu, GpuEngines.Ort, threads);
         CudaSettings Cuda(bool binding, bool graphs) => cuda with { DeviceBinding = binding, CudaGraphs = graphs };
         var best = Cuda(true, true);
         BenchVariant[] ort =
@@ -29,13 +36,14 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
             new(best.EngineName, gpu with { Cuda = best }),
             new("ort-cuda-raw", gpu with { Cuda = best }, BaselineFor: best.EngineName),
         ];
-        var ilgpu = new BenchVariant("ilgpu", gpu with { Engine = "ilgpu" });
-        // Without --engine, every GPU engine is timed in the same process: ORT's three modes, ORT alone, and the project's ILGPU engine.
+        var ilgpu = new BenchVariant(IlgpuProduct, gpu with { Engine = GpuEngines.Ilgpu });
+        // With --engine auto (the default), every GPU engine is timed in the same process: ORT's three modes, ORT alone,
+        // and the project's ILGPU engine; the two product paths then tell auto which engine to run on this machine.
         return engine switch
         {
-            null => [.. ort, ilgpu],
-            "ort" => ort,
-            _ => [new(engine, gpu with { Engine = engine })],
+            GpuEngines.Ort => ort,
+            GpuEngines.Ilgpu => [ilgpu],
+            _ => [.. ort, ilgpu],
         };
     }
 }

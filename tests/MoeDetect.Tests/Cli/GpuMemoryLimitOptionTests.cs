@@ -1,6 +1,5 @@
-using System.CommandLine;
-using MoeDetect.Cli.Commands;
 using MoeDetect.Model.Engines;
+using static MoeDetect.Tests.Support.ModelOptionsParse;
 
 namespace MoeDetect.Tests.Cli;
 
@@ -8,14 +7,6 @@ namespace MoeDetect.Tests.Cli;
 /// ignored with a warning on the CPU.</summary>
 public class GpuMemoryLimitOptionTests
 {
-    private static (ModelOptions Options, ParseResult Parse) Parse(params string[] args)
-    {
-        var options = new ModelOptions();
-        var command = new Command("bench");
-        options.AddTo(command);
-        return (options, command.Parse(args));
-    }
-
     [Fact]
     public void A_limit_in_MB_becomes_the_cuda_providers_gpu_mem_limit_in_bytes()
     {

@@ -11,7 +11,8 @@ internal static class TinyDetectorGraph
     public const int Size = 64;
 
     /// <param name="openAnchors">Declare the anchors dimension of the output open, as dynamic Ultralytics exports do.</param>
-    public static byte[] Build(bool openAnchors = false)
+    /// <param name="classActivation">The operator that turns class logits into scores.</param>
+    public static byte[] Build(bool openAnchors = false, string classActivation = "Sigmoid")
     {
         var random = new Random(7);
         float[] Weights(int count, double spread) => Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() - 0.5) * spread)).ToArray();
@@ -26,7 +27,7 @@ internal static class TinyDetectorGraph
             .Node("Sigmoid", ["box_raw"], "box_unit")
             .Node("Mul", ["box_unit", "scale"], "box")
             .Node("Conv", ["images", "cls_w"], "cls_raw")
-            .Node("Sigmoid", ["cls_raw"], "cls")
+            .Node(classActivation, ["cls_raw"], "cls")
             .Node("Concat", ["box", "cls"], "joined", ("axis", 1))
             .Node("Reshape", ["joined", "shape"], "output0")
             .ToBytes(new Dictionary<string, string> { ["names"] = "{0: 'ball', 1: 'cup'}", ["imgsz"] = $"[{Size}, {Size}]" });

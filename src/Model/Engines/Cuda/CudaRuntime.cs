@@ -58,14 +58,18 @@ public static partial class CudaRuntime
         return ms;
     }
 
+    /// <summary>The first GPU's name for a report, or why there is none.</summary>
+    public static string DeviceName() =>
+        FindDeviceName() ?? (NativeLibrary.TryLoad(Driver, out _) ? "unknown CUDA device" : "no NVIDIA driver");
+
     /// <summary>The first GPU's name, from the driver API (its entry points, unlike the runtime's device-properties
-    /// struct, do not change between CUDA versions).</summary>
-    public static string DeviceName()
+    /// struct, do not change between CUDA versions); null where there is no NVIDIA driver or it finds no device.</summary>
+    public static string? FindDeviceName()
     {
-        if (!NativeLibrary.TryLoad(Driver, out _)) return "no NVIDIA driver";
+        if (!NativeLibrary.TryLoad(Driver, out _)) return null;
         var name = new byte[256];
         if (cuInit(0) != 0 || cuDeviceGet(out int device, 0) != 0 || cuDeviceGetName(name, name.Length, device) != 0)
-            return "unknown CUDA device";
+            return null;
         return System.Text.Encoding.ASCII.GetString(name, 0, Math.Max(0, Array.IndexOf(name, (byte)0)));
     }
 

@@ -1,0 +1,68 @@
+using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Auto;
+using MoeDetect.Model.Ilgpu;
+using MoeDetect.Model.Loading;
+using MoeDetect.Pipeline.Benchmarking;
+using static MoeDetect.Tests.Support.ModelOptionsParse;
+
+namespace MoeDetect.Tests.GpuEngine;
+
+/// <summary>--engine auto when loading a model. This machine has no GPU: without one auto changes nothing; where a
+/// GPU is named (as <see cref="AutoEngineMachine.This"/> would on a GPU machine) the choice is said, and a model the
+/// ILGPU engine cannot compile (checked before any GPU is touched) goes to ONNX Runtime.</summary>
+public sealed class AutoEngineLoadingTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("moedetect-auto-").FullName;
+    private readonly List<string> _warnings = [];
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public void Without_a_gpu_device_auto_with_the_default_engine_runs_on_the_cpu_as_before()
+    {
+        Assert.Null(AutoEngineMachine.This()); // no NVIDIA driver here
+        string model = Path.Combine(_folder, "tiny.onnx");
+        File.WriteAllBytes(model, TinyDetectorGraph.Build());
+        var (options, parse) = Parse("--device", "auto", "--model", model);
+
+        using var loaded = options.Load(parse, _warnings.Add);
+
+        Assert.Equal("onnxruntime-cpu", loaded.Engine.Name);
+        Assert.Contains("running on the CPU", Assert.Single(_warnings));
+    }
+
+    [Fact]
+    public void When_ilgpu_is_chosen_but_cannot_compile_the_model_auto_says_why_and_runs_ort()
+    {
+        // Softsign: ONNX Runtime runs it, the ILGPU engine has no kernel for it.
+        string model = Path.Combine(_folder, "softsign.onnx");
+        File.WriteAllBytes(model, TinyDetectorGraph.Build(classActivation: "Softsign"));
+        string choices = Path.Combine(_folder, "engine-choice.json");
+        var fingerprint = ModelFingerprint.Of(model);
+        BenchEngineChoices.Record(choices, [new MeasuredEngineChoice("Test GPU", fingerprint.FileName, fingerprint.Sha256, 1, 2.0, 1.0)], _warnings.Add);
+
+        using var loaded = ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, GpuEngines.Auto, Warn: _warnings.Add),
+            inputSize: null, AppContext.BaseDirectory, () => new AutoEngineMachine("Test GPU", choices));
+
+        Assert.Equal(3, _warnings.Count);
+        Assert.Equal("engine: ilgpu (auto: faster for softsign.onnx at batch 1 in this machine's bench, 1.000 vs 2.000 ms/frame)", _warnings[0]);
+        Assert.StartsWith("warning: --engine auto: ilgpu cannot run softsign.onnx (", _warnings[1]);
+        Assert.Contains("operator Softsign", _warnings[1]);
+        Assert.EndsWith("; running ort instead", _warnings[1]);
+        // This CPU build has no CUDA provider, so ort itself then takes --device auto's way to the CPU.
+        Assert.Contains("running on the CPU", _warnings[2]);
+        Assert.Equal("onnxruntime-cpu", loaded.Engine.Name);
+    }
+
+    [Fact]
+    public void An_explicit_ilgpu_request_still_fails_on_such_a_model()
+    {
+        string model = Path.Combine(_folder, "softsign.onnx");
+        File.WriteAllBytes(model, TinyDetectorGraph.Build(classActivation: "Softsign"));
+
+        var e = Assert.Throws<UnsupportedOperatorException>(() =>
+            ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, GpuEngines.Ilgpu), inputSize: null, AppContext.BaseDirectory,
+                () => new AutoEngineMachine("Test GPU", Path.Combine(_folder, "none.json"))));
+        Assert.Contains("Softsign", e.Message);
+    }
+}
