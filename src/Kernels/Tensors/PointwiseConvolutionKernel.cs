@@ -55,6 +55,8 @@ public static class PointwiseConvolutionKernel
     /// <summary>The largest output tile sides (short tiles 64 threads wide; 16 threads tall, as the 64 × 64 tile).</summary>
     public const int MaxTilePixels = 256, MaxTileChannels = 64;
     private const int KTile = 16;
+    /// <summary>Threads per side of <see cref="PointwiseTiling.Square"/>, which has a load path of its own.</summary>
+    private const int SquareSide = 16;
 
     /// <summary>Split-K only for reductions at least this long, into slices of at least this many k-tiles.</summary>
     private const int MinSplitChannels = 128, MinSliceTiles = 3;
@@ -120,28 +122,70 @@ public static class PointwiseConvolutionKernel
         int m0 = Grid.IdxY * tileM, p0 = Grid.IdxX * tileN, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         var input = new PointwiseInput(x, scale, g, n);
-        for (int k0 = kBegin; k0 < kEnd; k0 += KTile)
+        if (dx == SquareSide && dy == SquareSide)
         {
-            for (int i = t; i < tileM * KTile; i += threads)
+            // The 64 × 64 tile on 16 × 16 threads (layers with many out channels, and batch 1): each thread stores 4
+            // weights and 4 inputs a k-tile, the same ones the loops below would, but loads the next tile's into
+            // registers while the group computes on this one, so their global-memory latency hides behind the
+            // arithmetic instead of stalling every k-tile before its barrier. Same tiles, same sums.
+            // Thread t's weights: out channels t / 16 + 16 j at k t % 16; its inputs: k t / 64 + 4 j at pixel t % 64.
+            const int tile = Micro4x4.Size * SquareSide, rowStep = SquareSide * SquareSide / KTile, kStep = SquareSide * SquareSide / tile;
+            int wm = m0 + t / KTile, wk = t % KTile, xk = t / tile, column = p0 + t % tile;
+            int wAt = wk * wRow + t / KTile, xAt = xk * tile + t % tile, xStep = kStep * tile;
+            float w0 = Weight(w, g, wm, kBegin + wk, kEnd), w1 = Weight(w, g, wm + rowStep, kBegin + wk, kEnd);
+            float w2 = Weight(w, g, wm + 2 * rowStep, kBegin + wk, kEnd), w3 = Weight(w, g, wm + 3 * rowStep, kBegin + wk, kEnd);
+            float x0 = Input(input, g, kBegin + xk, column, kEnd), x1 = Input(input, g, kBegin + xk + kStep, column, kEnd);
+            float x2 = Input(input, g, kBegin + xk + 2 * kStep, column, kEnd), x3 = Input(input, g, kBegin + xk + 3 * kStep, column, kEnd);
+            for (int k0 = kBegin; k0 < kEnd; k0 += KTile)
             {
-                int m = i / KTile, k = i % KTile;
-                bool inside = m0 + m < g.OutChannels && k0 + k < kEnd;
-                wTile[k * wRow + m] = inside ? w[(m0 + m) * g.Channels + k0 + k] : 0f;
+                wTile[wAt] = w0; wTile[wAt + rowStep] = w1; wTile[wAt + 2 * rowStep] = w2; wTile[wAt + 3 * rowStep] = w3;
+                xTile[xAt] = x0; xTile[xAt + xStep] = x1; xTile[xAt + 2 * xStep] = x2; xTile[xAt + 3 * xStep] = x3;
+                Group.Barrier();
+                int next = k0 + KTile;
+                if (next < kEnd)
+                {
+                    w0 = Weight(w, g, wm, next + wk, kEnd); w1 = Weight(w, g, wm + rowStep, next + wk, kEnd);
+                    w2 = Weight(w, g, wm + 2 * rowStep, next + wk, kEnd); w3 = Weight(w, g, wm + 3 * rowStep, next + wk, kEnd);
+                    x0 = Input(input, g, next + xk, column, kEnd); x1 = Input(input, g, next + xk + kStep, column, kEnd);
+                    x2 = Input(input, g, next + xk + 2 * kStep, column, kEnd); x3 = Input(input, g, next + xk + 3 * kStep, column, kEnd);
+                }
+                for (int k = 0; k < KTile; k++) r.Add(wTile, k * wRow + ty, dy, xTile, k * tileN + tx, dx);
+                Group.Barrier();
             }
-            for (int i = t; i < tileN * KTile; i += threads)
+        }
+        else
+        {
+            for (int k0 = kBegin; k0 < kEnd; k0 += KTile)
             {
-                int k = i / tileN, p = i % tileN;
-                bool inside = p0 + p < g.Pixels && k0 + k < kEnd;
-                xTile[k * tileN + p] = inside ? input.Load(k0 + k, p0 + p) : 0f;
+                for (int i = t; i < tileM * KTile; i += threads)
+                {
+                    int m = i / KTile, k = i % KTile;
+                    wTile[k * wRow + m] = Weight(w, g, m0 + m, k0 + k, kEnd);
+                }
+                for (int i = t; i < tileN * KTile; i += threads)
+                {
+                    int k = i / tileN, p = i % tileN;
+                    xTile[k * tileN + p] = Input(input, g, k0 + k, p0 + p, kEnd);
+                }
+                Group.Barrier();
+                for (int k = 0; k < KTile; k++) r.Add(wTile, k * wRow + ty, dy, xTile, k * tileN + tx, dx);
+                Group.Barrier();
             }
-            Group.Barrier();
-            for (int k = 0; k < KTile; k++) r.Add(wTile, k * wRow + ty, dy, xTile, k * tileN + tx, dx);
-            Group.Barrier();
         }
         // Split, y is the partials and image slice · batch + n of them takes the raw sums.
         bool partial = g.Slices > 1;
         r.Store(new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial), m0 + ty, dy, p0 + tx, dx);
     }
+
+    /// <summary>w[m, k], 0 outside the out channels and past the slice's end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Weight(ArrayView<float> w, PointwiseGeometry g, int m, int k, int kEnd) =>
+        m < g.OutChannels && k < kEnd ? w[m * g.Channels + k] : 0f;
+
+    /// <summary>x[k, pixel] as loaded (<see cref="PointwiseInput"/>), 0 outside the pixels and past the slice's end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Input(PointwiseInput input, PointwiseGeometry g, int k, int pixel, int kEnd) =>
+        pixel < g.Pixels && k < kEnd ? input.Load(k, pixel) : 0f;
 
     /// <summary>The second half of a split GEMM, a thread per output: the slices' partial sums added in slice order
     /// (deterministic, no atomics), then bias, activation and residual.</summary>

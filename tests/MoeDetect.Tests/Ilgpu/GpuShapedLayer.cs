@@ -7,16 +7,18 @@ using MoeDetect.Model.Ilgpu;
 namespace MoeDetect.Tests.Ilgpu;
 
 /// <summary>A CPU accelerator with the GPU's launch shapes (32-lane warps, 256-thread groups; the engine's CPU device
-/// has 2-thread groups) and one convolution's random x, w and bias on it (seeds seed, seed + 1, seed + 2).</summary>
+/// has 2-thread groups), or with <paramref name="device"/>'s, and one convolution's random x, w and bias on it (seeds
+/// seed, seed + 1, seed + 2).</summary>
 internal sealed class GpuShapedLayer : IDisposable
 {
-    private readonly Context _context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
+    private readonly Context _context;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _w, _bias;
     private readonly WindowGeometry _g;
 
-    public GpuShapedLayer(WindowGeometry g, int seed)
+    public GpuShapedLayer(WindowGeometry g, int seed, CPUDevice? device = null)
     {
         _g = g;
+        _context = Context.Create(b => b.CPU(device ?? new CPUDevice(32, 8, 1)));
         Accelerator = _context.CreateCPUAccelerator(0);
         Kernels = new KernelLibrary(Accelerator);
         _x = Accelerator.Allocate1D(TinyOnnxGraph.RandomValues(seed, g.Batch * g.Channels * g.Height * g.Width));

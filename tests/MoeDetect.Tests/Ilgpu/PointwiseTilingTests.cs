@@ -109,4 +109,31 @@ public sealed class PointwiseTilingTests(ITestOutputHelper log)
         log.WriteLine($"{g.Tiling}, {channels}→{outChannels}, {slices} slice(s): max abs error {error:E2}");
         Assert.True(error <= Bound, $"max abs error {error}");
     }
+
+    /// <summary>The 64 × 64 tile on 16 × 16 threads loads the next k-tile into registers while it computes; its tiles and
+    /// so its sums are those of the generic loop that smaller groups run (here 2-thread groups, as the engine's CPU
+    /// device has): bit for bit, split or not.</summary>
+    [Theory]
+    [InlineData(150, 1)]
+    [InlineData(150, 3)]
+    public void The_prefetching_square_tile_sums_exactly_as_the_generic_loop(int channels, int slices)
+    {
+        var window = new WindowGeometry
+        {
+            Batch = 2, Channels = channels, Height = 9, Width = 11, OutChannels = 70, OutHeight = 9, OutWidth = 11,
+            KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1,
+        };
+        var g = ConvolutionPaths.Pointwise(window) with { Tiling = PointwiseTiling.Square, Slices = slices, SliceChannels = slices > 1 ? 64 : channels };
+        using var square = new GpuShapedLayer(window, seed: 81);
+        using var generic = new GpuShapedLayer(window, seed: 81, new CPUDevice(2, 1, 1));
+        var relu = new Activation(UnaryFunction.Relu);
+
+        float[] Run(GpuShapedLayer layer)
+        {
+            using var partials = layer.Accelerator.Allocate1D<float>(slices * (long)layer.Outputs);
+            return layer.Pointwise(g, partials.View, partials.View, relu);
+        }
+
+        Assert.Equal(Run(generic), Run(square));
+    }
 }
