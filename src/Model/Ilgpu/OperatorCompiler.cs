@@ -49,6 +49,8 @@ internal sealed partial class OperatorCompiler
     private ExecutionPlan Compile(IReadOnlyList<int[]> inputShapes, Action<string> warn)
     {
         var inputs = inputShapes.Select(shape => new DeviceTensor(shape, Own(Elements(shape)), isInteger: false)).ToList();
+        // Zeros until first written: an MoE expert's padded run computes on input frames nothing wrote.
+        foreach (var input in inputs) input.View.MemSetToZero(_kernels.Stream);
         for (int i = 0; i < inputs.Count; i++) _values[_graph.Inputs[i].Name] = inputs[i];
         foreach (var node in _graph.Nodes)
         {

@@ -1,3 +1,4 @@
+using System.Numerics;
 using ILGPU.Runtime;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Ilgpu.Moe;
@@ -24,11 +25,29 @@ public sealed class ExpertDispatchKernelTests
         Assert.Equal([0, 1, 3, 5], groups[0].Frames);
         Assert.Equal([1f, 0.3f, 0.6f, 1f], groups[0].Weights);
         Assert.Equal([0, 4, 7], groups.Select(g => g.Offset));
-        Assert.Equal([(0, 4)], groups[0].Chunks(batchSize: 7));
-        Assert.Equal([(0, 2), (2, 1)], groups[1].Chunks(batchSize: 7));
-        Assert.Equal([(0, 7)], new ExpertGroup(0, [0, 1, 2, 3, 4, 5, 6], new float[7], 0).Chunks(batchSize: 7));
-        Assert.Equal([(0, 4), (4, 2), (6, 1)], new ExpertGroup(0, [0, 1, 2, 3, 4, 5, 6], new float[7], 0).Chunks(batchSize: 8));
+        Assert.Equal([(0, 4, 4)], groups[0].Chunks(batchSize: 7));
+        Assert.Equal([(0, 3, 4)], groups[1].Chunks(batchSize: 7));
+        Assert.Equal([(0, 7, 7)], Group(7).Chunks(batchSize: 7));
+        Assert.Equal([(0, 7, 8)], Group(7).Chunks(batchSize: 8));
     }
+
+    [Fact]
+    public void Large_groups_run_in_powers_of_two_and_their_rest_in_one_padded_run()
+    {
+        Assert.Equal([(0, 16, 16), (16, 8, 8), (24, 5, 8)], Group(29).Chunks(batchSize: 32));
+        Assert.Equal([(0, 16, 16), (16, 1, 1)], Group(17).Chunks(batchSize: 32));
+        Assert.Equal([(0, 8, 8)], Group(8).Chunks(batchSize: 32));
+        Assert.Equal([(0, 32, 32)], Group(32).Chunks(batchSize: 32));
+        // Every frame once, and a plan size for every batch that is a power of two (or the whole batch).
+        foreach (int size in Enumerable.Range(1, 31))
+        {
+            var runs = Group(size).Chunks(batchSize: 32).ToList();
+            Assert.Equal(Enumerable.Range(0, size), runs.SelectMany(r => Enumerable.Range(r.Start, r.Count)));
+            Assert.All(runs, r => Assert.True(r.RunBatch >= r.Count && BitOperations.IsPow2(r.RunBatch)));
+        }
+    }
+
+    private static ExpertGroup Group(int frames) => new(0, Enumerable.Range(0, frames).ToArray(), new float[frames], 0);
 
     [Fact]
     public void Gather_and_weighted_accumulate_match_a_plain_computation()
@@ -60,9 +79,10 @@ public sealed class ExpertDispatchKernelTests
                 dispatch.Accumulate(source.View, group, 0, group.Frames.Length, output.View, ItemLength, sourceByFrame: true);
                 continue;
             }
-            foreach (var (start, count) in group.Chunks(Choices.Length))
+            foreach (var (start, count, runBatch) in group.Chunks(Choices.Length))
             {
-                using var gathered = accelerator.Allocate1D<float>(count * ItemLength);
+                // A padded run: its extra frames hold something else (here NaN), which must not reach the output.
+                using var gathered = accelerator.Allocate1D(Enumerable.Repeat(float.NaN, runBatch * ItemLength).ToArray());
                 dispatch.Gather(source.View, group, start, count, gathered.View, ItemLength);
                 var values = gathered.GetAsArray1D();
                 for (int j = 0; j < count; j++)

@@ -1,3 +1,4 @@
+using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 using MoeDetect.Kernels.Moe;
@@ -25,23 +26,31 @@ internal sealed record ExpertGroup(int Expert, int[] Frames, float[] Weights, in
         return groups;
     }
 
-    /// <summary>The batch sizes the group runs through its expert in: the whole batch at once when every frame chose
-    /// the expert, otherwise powers of two (largest first), so an expert needs at most log₂(batch) + 2 plans instead
-    /// of one per group size, each holding its own intermediate memory.</summary>
-    public IEnumerable<(int Start, int Count)> Chunks(int batchSize)
+    /// <summary>Groups below this many frames, and what is left of larger ones below it, run as one padded run.</summary>
+    public const int PaddedBelow = 8;
+
+    /// <summary>The runs the group's frames go through its expert in: frames [Start, Start + Count) of the group, in a
+    /// plan for RunBatch frames. The whole batch at once when every frame chose the expert; otherwise a run per power
+    /// of two from <see cref="PaddedBelow"/> up in the group's size (largest first), and the rest (fewer than
+    /// <see cref="PaddedBelow"/>) in one run padded up to a power of two, whose extra frames are computed and left
+    /// unread. An expert needs at most log₂(batch) + 2 plans (each holds its own intermediate memory), and a group runs
+    /// at most log₂(batch / 8) + 1 times: a 7-frame group once, in a plan for 8, not three times (4, 2 and 1), each a
+    /// full set of launches that small batches leave latency-bound.</summary>
+    public IEnumerable<(int Start, int Count, int RunBatch)> Chunks(int batchSize)
     {
         if (Frames.Length == batchSize)
         {
-            yield return (0, batchSize);
+            yield return (0, batchSize, batchSize);
             yield break;
         }
-        int start = 0;
-        for (int size = 1 << 30; size > 0; size >>= 1)
+        int start = 0, rest = Frames.Length % PaddedBelow;
+        for (int size = 1 << 30; size >= PaddedBelow; size >>= 1)
         {
             if ((Frames.Length & size) == 0) continue;
-            yield return (start, size);
+            yield return (start, size, size);
             start += size;
         }
+        if (rest > 0) yield return (start, rest, (int)BitOperations.RoundUpToPowerOf2((uint)rest));
     }
 }
 

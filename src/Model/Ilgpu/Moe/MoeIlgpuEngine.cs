@@ -202,14 +202,15 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
                 _dispatch.Accumulate(x.View, group, 0, group.Frames.Length, output.View, itemLength, sourceByFrame: true);
                 continue;
             }
-            foreach (var (start, count) in group.Chunks(batch))
+            foreach (var (start, count, runBatch) in group.Chunks(batch))
             {
-                var plan = expert.Plan([[count, .. x.Shape[1..]]]);
+                // A padded run's extra frames hold whatever its input last held (zeros at first): computed, never read.
+                var plan = expert.Plan([[runBatch, .. x.Shape[1..]]]);
                 _dispatch.Gather(x.View, group, start, count, plan.Inputs[0].View, itemLength);
                 plan.Enqueue();
                 var y = Output(plan, "y", step.Experts![group.Expert].Onnx!);
                 output = BlockOutput(pieces, output, [batch, .. y.Shape[1..]], step);
-                _dispatch.Accumulate(y.View, group, start, count, output.View, y.Length / count, sourceByFrame: false);
+                _dispatch.Accumulate(y.View, group, start, count, output.View, y.Length / runBatch, sourceByFrame: false);
             }
         }
         return output!;
