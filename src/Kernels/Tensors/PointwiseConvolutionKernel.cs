@@ -21,6 +21,9 @@ public struct PointwiseGeometry
     public PointwiseTiling Tiling;
     public int Windowed;
     public WindowGeometry Window;
+    /// <summary>Values between images of y where it is a slice of a larger tensor (a Concat's output, written in place);
+    /// 0: y is [batch, out channels, pixels] itself.</summary>
+    public int OutImageStride;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 }
@@ -295,7 +298,8 @@ public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale
 }
 
 /// <summary>The pointwise GEMM epilogue: bias, activation, the residual where there is one, and a bounds-checked store
-/// into y[n, outChannel, pixel]; a <paramref name="partial"/> output (a split-K slice) stores the raw sum.</summary>
+/// into y[n, outChannel, pixel] (images <see cref="PointwiseGeometry.OutImageStride"/> apart where set); a
+/// <paramref name="partial"/> output (a split-K slice) stores the raw sum into the contiguous partials.</summary>
 public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual, PointwiseGeometry g, int n,
     Activation activation, bool partial)
 {
@@ -309,7 +313,8 @@ public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias
             return;
         }
         float v = ElementwiseKernels.Apply(value + bias[outChannel], activation);
-        y[at] = g.AddsResidual != 0 ? v + residual[at] : v;
+        if (g.AddsResidual != 0) v += residual[at];
+        y[g.OutImageStride == 0 ? at : (long)n * g.OutImageStride + (long)outChannel * g.Pixels + pixel] = v;
     }
 
     /// <summary>Stores four outputs of one row at pixel, pixel + step, pixel + 2·step, pixel + 3·step.</summary>

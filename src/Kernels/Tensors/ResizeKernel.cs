@@ -17,22 +17,28 @@ public struct ResizeGeometry
     public ResizeCoordinates Coordinates;
     public NearestRounding Rounding;
     public int Linear;
+    /// <summary>Where y is a slice of a larger tensor (a Concat's output, written in place): values between its images,
+    /// and planes per image; 0 and anything: y is [planes, H, W] itself.</summary>
+    public int OutImageStride, PlanesPerImage;
 }
 
-/// <summary>Resizes the two innermost axes of [planes, H, W], nearest or bilinear, with ONNX's coordinate modes.</summary>
+/// <summary>Resizes the two innermost axes of [planes, H, W], nearest or bilinear, with ONNX's coordinate modes, and
+/// applies an activation (a Concat's, where the output is written into it in place).</summary>
 public static class ResizeKernel
 {
-    public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> y, ResizeGeometry g)
+    public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> y, ResizeGeometry g, Activation activation)
     {
         int ox = i % g.OutWidth, t = i / g.OutWidth;
         int oy = t % g.OutHeight, plane = t / g.OutHeight;
+        long at = g.OutImageStride == 0 ? i
+            : (long)(plane / g.PlanesPerImage) * g.OutImageStride + ((long)(plane % g.PlanesPerImage) * g.OutHeight + oy) * g.OutWidth + ox;
         float sy = Source(oy, g.ScaleY, g.InHeight, g.OutHeight, g.Coordinates);
         float sx = Source(ox, g.ScaleX, g.InWidth, g.OutWidth, g.Coordinates);
         int baseIndex = plane * g.InHeight * g.InWidth;
         if (g.Linear == 0)
         {
             int ny = Clamp(Round(sy, g.Rounding), g.InHeight), nx = Clamp(Round(sx, g.Rounding), g.InWidth);
-            y[i] = x[baseIndex + ny * g.InWidth + nx];
+            y[at] = ElementwiseKernels.Apply(x[baseIndex + ny * g.InWidth + nx], activation);
             return;
         }
         sy = XMath.Clamp(sy, 0f, g.InHeight - 1);
@@ -42,7 +48,7 @@ public static class ResizeKernel
         float fy = sy - y0, fx = sx - x0;
         float top = x[baseIndex + y0 * g.InWidth + x0] * (1 - fx) + x[baseIndex + y0 * g.InWidth + x1] * fx;
         float bottom = x[baseIndex + y1 * g.InWidth + x0] * (1 - fx) + x[baseIndex + y1 * g.InWidth + x1] * fx;
-        y[i] = top * (1 - fy) + bottom * fy;
+        y[at] = ElementwiseKernels.Apply(top * (1 - fy) + bottom * fy, activation);
     }
 
     private static float Source(int o, float scale, int inSize, int outSize, ResizeCoordinates mode) => mode switch

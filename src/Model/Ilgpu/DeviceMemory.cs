@@ -64,8 +64,17 @@ internal sealed class ConstantCache(Accelerator accelerator) : IDisposable
 /// back after the last step that reads it. Slots are allocated once, at their largest size.</summary>
 internal static class MemoryPlan
 {
+    private static Storage Root(Storage s, out long offset)
+    {
+        offset = 0;
+        for (; s.Parent is { } parent; s = parent) offset += s.Offset;
+        return s;
+    }
+
     public static long Assign(IReadOnlyList<Storage> storages, Accelerator accelerator, List<MemoryBuffer> owned)
     {
+        var placed = storages.Where(s => s.Parent is not null).ToList();
+        storages = storages.Where(s => s.Parent is null).ToList();
         var slots = new List<(long Size, List<Storage> Users)>();
         var free = new List<int>();
         var slotOf = new Dictionary<Storage, int>();
@@ -94,6 +103,8 @@ internal static class MemoryPlan
             total += size;
             foreach (var s in users) s.View = buffer.View;
         }
+        // Storages placed inside others (a chain: a Concat placed in another) view their parent's memory.
+        foreach (var s in placed) s.View = Root(s, out long offset).View.SubView(offset);
         return total;
     }
 }

@@ -1,4 +1,5 @@
 using ILGPU;
+using MoeDetect.Kernels.Tensors;
 
 namespace MoeDetect.Model.Ilgpu;
 
@@ -8,11 +9,51 @@ namespace MoeDetect.Model.Ilgpu;
 internal sealed class Storage(long length, int firstStep)
 {
     public long Length { get; } = length;
-    public int FirstStep { get; } = firstStep;
+    /// <summary>Lowered when another storage is placed inside this one by a step before it (<see cref="PlaceIn"/>).</summary>
+    public int FirstStep { get; private set; } = firstStep;
     public int LastStep { get; set; } = firstStep;
     /// <summary>Input, outputs and constants keep their own memory for the plan's lifetime.</summary>
     public bool Pinned { get; init; }
     public ArrayView<float> View { get; set; }
+    /// <summary>The storage this one lies inside, from <see cref="Offset"/> on (a Concat input written in place), or null.</summary>
+    public Storage? Parent { get; private set; }
+    public long Offset { get; private set; }
+
+    /// <summary>Makes this storage part of <paramref name="parent"/> from <paramref name="offset"/> on: it gets no memory
+    /// of its own, and the parent lives from this one's first step to the later of their last steps.</summary>
+    public void PlaceIn(Storage parent, long offset)
+    {
+        (Parent, Offset) = (parent, offset);
+        parent.FirstStep = Math.Min(parent.FirstStep, FirstStep);
+        parent.LastStep = Math.Max(parent.LastStep, LastStep);
+    }
+}
+
+/// <summary>Where a producer whose kernel can write strided (the GEMM convolutions, Resize) writes its output: its own
+/// tensor, unless a Concat along channels places it as a slice of the Concat's output (<see cref="Place"/>), saving
+/// the Concat's copy; the Concat's fused activation is then the producer's to apply. Read when the plan runs, so a
+/// Concat compiled after the producer can still change it.</summary>
+internal sealed class OutputPlacement(Activation own)
+{
+    /// <summary>Values between images in the target (0: the producer's own contiguous tensor).</summary>
+    public int ImageStride { get; private set; }
+    public Storage? Target { get; private set; }
+    public long Offset { get; private set; }
+    public Activation Activation { get; private set; } = own;
+
+    /// <summary>Whether the producer can also apply <paramref name="activation"/> (it has none of its own, or the
+    /// Concat none) and has not been placed already.</summary>
+    public bool Accepts(Activation activation) =>
+        Target is null && (activation.Function == UnaryFunction.Identity || Activation.Function == UnaryFunction.Identity);
+
+    public void Place(Storage target, long offset, int imageStride, Activation activation)
+    {
+        (Target, Offset, ImageStride) = (target, offset, imageStride);
+        if (activation.Function != UnaryFunction.Identity) Activation = activation;
+    }
+
+    /// <summary>The memory the producer writes through: the rest of the target from the slice on, or its own tensor's.</summary>
+    public ArrayView<float> View(DeviceTensor own) => Target is { } target ? target.View.SubView(Offset) : own.View;
 }
 
 /// <summary>A tensor in device memory: shape, storage and whether ONNX types it as integer (kept as exact floats).</summary>
@@ -21,6 +62,8 @@ internal sealed class DeviceTensor(int[] shape, Storage storage, bool isInteger)
     public int[] Shape { get; } = shape;
     public Storage Storage { get; } = storage;
     public bool IsInteger { get; } = isInteger;
+    /// <summary>Set by producers that can write their output into a Concat's (<see cref="OutputPlacement"/>).</summary>
+    public OutputPlacement? Placement { get; init; }
     public int Length => Shape.Aggregate(1, (a, b) => a * b);
     public ArrayView<float> View => Storage.View.SubView(0, Length);
 }

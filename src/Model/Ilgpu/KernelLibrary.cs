@@ -20,7 +20,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _blockedConv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, int>? _peaks;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>? _resize;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>? _resize;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _gather;
@@ -60,8 +60,8 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, int> Peaks =>
         _peaks ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, int>(PoolingKernels.Peaks));
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry> Resize =>
-        _resize ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry>(ResizeKernel.Run));
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation> Resize =>
+        _resize ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>(ResizeKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct> MatrixMultiply =>
         _matmul ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>(MatrixKernels.Multiply));

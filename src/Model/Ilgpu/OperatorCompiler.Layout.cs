@@ -90,7 +90,8 @@ internal sealed partial class OperatorCompiler
 
     private void Concat()
     {
-        var inputs = _node.Inputs.Where(n => n.Length > 0).Select(Get).ToArray();
+        var names = _node.Inputs.Where(n => n.Length > 0).ToArray();
+        var inputs = names.Select(Get).ToArray();
         int axis = Axis(_node.Int("axis", 0), inputs[0].Shape.Length);
         var shape = (int[])inputs[0].Shape.Clone();
         shape[axis] = inputs.Sum(v => v.Shape[axis]);
@@ -102,7 +103,29 @@ internal sealed partial class OperatorCompiler
             regions.Add(new Layout.Region(i, 0, inputs[i].Shape, Layout.Strides(inputs[i].Shape), 0, strides, offset * strides[axis]));
             offset += inputs[i].Shape[axis];
         }
-        Set(0, Relayout(inputs, [(shape, inputs.All(v => v.IsInteger))], regions)[0]);
+        var target = (shape, inputs.All(v => v.IsInteger));
+        if (inputs.Any(v => v.Host is not null) || axis != 1 || shape.Length != 4)
+        {
+            Set(0, Relayout(inputs, [target], regions)[0]);
+            return;
+        }
+        // Inputs whose producers can write strided are placed as slices of the output, and not copied.
+        var output = NewTensor(shape, target.Item2);
+        var copied = regions.Where(r => !TryPlace(names[r.Source], inputs[r.Source].Device!, output, r.TargetStart, strides[0])).ToList();
+        EmitCopies(inputs.Select(v => v.Device!).ToArray(), [output], copied);
+        Set(0, output);
+    }
+
+    /// <summary>Places a Concat input as the slice of <paramref name="output"/> at <paramref name="offset"/> where its
+    /// producer can write it there (<see cref="OutputPlacement"/>), nothing else reads it, and its memory is its own.</summary>
+    private bool TryPlace(string name, DeviceTensor input, DeviceTensor output, long offset, int imageStride)
+    {
+        if (input.Placement is not { } placement || !placement.Accepts(_node.Fused)) return false;
+        if (input.Storage.Pinned || input.Storage.Parent is not null || input.Storage.Length != input.Length) return false;
+        if (Readers.GetValueOrDefault(name) != 1 || _graph.OutputNames.Contains(name) || _node.Inputs.Count(n => n == name) != 1) return false;
+        input.Storage.PlaceIn(output.Storage, offset);
+        placement.Place(output.Storage, offset, imageStride, _node.Fused);
+        return true;
     }
 
     private void Split()
@@ -220,6 +243,14 @@ internal sealed partial class OperatorCompiler
                 .Select(h => (Value)(activation.Function == UnaryFunction.Identity ? h : ShapeFolding.Unary(h, activation))).ToArray();
         var inputs = sources.Select((s, i) => Device(s, _node.Input(i))).ToArray();
         var outputs = targets.Select(t => NewTensor(t.Shape, t.IsInteger)).ToArray();
+        EmitCopies(inputs, outputs, regions);
+        return outputs.Select(o => (Value)o).ToArray();
+    }
+
+    /// <summary>A launch per region, copying (with the node's fused activation) between device tensors.</summary>
+    private void EmitCopies(DeviceTensor[] inputs, DeviceTensor[] outputs, IReadOnlyList<Layout.Region> regions)
+    {
+        var activation = _node.Fused;
         var copy = _kernels.Copy;
         foreach (var r in regions)
         {
@@ -232,6 +263,5 @@ internal sealed partial class OperatorCompiler
             int srcStart = r.SourceStart, dstStart = r.TargetStart;
             Emit(() => copy(count, src.View, dst.View, sizes, srcStrides, srcStart, dstStrides, dstStart, activation), src, dst);
         }
-        return outputs.Select(o => (Value)o).ToArray();
     }
 }

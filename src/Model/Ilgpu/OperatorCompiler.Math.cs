@@ -136,9 +136,12 @@ internal sealed partial class OperatorCompiler
                 _ => NearestRounding.RoundPreferFloor,
             },
         };
-        var y = NewTensor(outShape);
+        var placement = new OutputPlacement(Activation.None);
+        var y = NewTensor(outShape, placement: placement);
         var kernel = _kernels.Resize;
-        Emit(() => kernel(y.Length, x.View, y.View, g), x, y);
+        int planesPerImage = outShape[1];
+        Emit(() => kernel(y.Length, x.View, placement.View(y), g with { OutImageStride = placement.ImageStride, PlanesPerImage = planesPerImage },
+            placement.Activation), x, y);
         Set(0, y);
     }
 

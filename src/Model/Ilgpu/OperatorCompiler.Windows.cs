@@ -25,15 +25,18 @@ internal sealed partial class OperatorCompiler
         if (scale is not null && path is not (ConvolutionPath.Pointwise or ConvolutionPath.Depthwise)) (x, scale) = (GatedProduct(x, scale), null);
         if (scale is not null && path == ConvolutionPath.Depthwise) g = g with { ScalesInput = 1, ScaleImageStride = scale.Shape[0] == 1 ? 0 : g.Channels };
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
-        var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth]);
         var activation = _node.Fused;
+        bool gemm = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm;
+        // The GEMMs' epilogue can store into a Concat's output in place.
+        var placement = gemm ? new OutputPlacement(activation) : null;
+        var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], placement: placement);
         var kernels = _kernels;
         kernels.PlannedConvolutions?.Add(g);
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
         Value? residual = _node.Input(3) is not null ? Get(3) : (Value?)null;
         var fused = residual is { Device: { } r } && path == ConvolutionPath.Pointwise && r.Shape.SequenceEqual(y.Shape) ? r : null;
         string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}{(scale is null ? "" : ", input scaled")}";
-        if (path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm)
+        if (gemm)
         {
             var p = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g) with
             {
@@ -43,7 +46,8 @@ internal sealed partial class OperatorCompiler
             var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
-                (partials ?? y).View, y.View, p, activation, TensorCores), new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
+                (partials ?? y).View, placement!.View(y), p with { OutImageStride = placement.ImageStride }, placement.Activation, TensorCores),
+                new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
         }
         else
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),

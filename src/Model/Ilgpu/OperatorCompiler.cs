@@ -26,6 +26,10 @@ internal sealed partial class OperatorCompiler
 
     private Accelerator Accelerator => _kernels.Accelerator;
 
+    private Dictionary<string, int>? _readers;
+    /// <summary>How many node inputs read each value.</summary>
+    private Dictionary<string, int> Readers => _readers ??= _graph.ReaderCounts();
+
     public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape,
         Action<string>? warn = null) =>
         BuildForInputs(graph, kernels, constants, [inputShape], warn);
@@ -148,12 +152,13 @@ internal sealed partial class OperatorCompiler
 
     private DeviceTensor DeviceInput(int input) => Device(Get(input), _node.Input(input));
 
-    /// <summary>A new tensor the next emitted step writes; its memory comes from the plan's reusable slots.</summary>
-    private DeviceTensor NewTensor(int[] shape, bool isInteger = false)
+    /// <summary>A new tensor the next emitted step writes; its memory comes from the plan's reusable slots.
+    /// <paramref name="placement"/>: where its producer can write it into a Concat's output instead.</summary>
+    private DeviceTensor NewTensor(int[] shape, bool isInteger = false, OutputPlacement? placement = null)
     {
         var storage = new Storage(Math.Max(1, shape.Aggregate(1L, (a, b) => a * b)), _steps.Count);
         _storages.Add(storage);
-        return new DeviceTensor(shape, storage, isInteger);
+        return new DeviceTensor(shape, storage, isInteger) { Placement = placement };
     }
 
     /// <summary>Memory the plan keeps for its lifetime (input, uploaded per-plan constants).</summary>

@@ -140,6 +140,39 @@ public sealed class HeadFusionTests(ITestOutputHelper log)
             conv => Assert.Equal(5, conv.Inputs.Count));
     }
 
+    /// <summary>CenterNet's upsampling head: concat(pointwise conv of the lateral, bilinear upsampling of the coarser
+    /// map) with a Relu, at batch 2 (slices of the output images apart): both inputs written in place, no copy.</summary>
+    [Fact]
+    public void Concat_inputs_from_a_convolution_and_a_resize_are_written_in_place()
+    {
+        var model = new TinyOnnxGraph().Input("x", 6, 8, 8).Random("lateral", 51, 5, 6, 1, 1).Random("down", 52, 4, 6, 3, 3)
+            .Floats("scales", [1f, 1f, 2f, 2f], 4).Random("after", 53, 3, 9, 1, 1)
+            .Node("Conv", ["x", "lateral"], ["l"])
+            .Node("Conv", ["x", "down"], ["d"], ("strides", new[] { 2, 2 }), ("pads", new[] { 1, 1, 1, 1 }))
+            .Node("Resize", ["d", "", "scales"], ["up"], ("mode", "linear"))
+            .Node("Concat", ["l", "up"], ["c"], ("axis", 1)).Node("Relu", ["c"], ["r"]).Node("Conv", ["r", "after"], ["y"]).Output("y").Build();
+        using var engine = IlgpuEngine.Load(model, "upsampling head", IlgpuTarget.CpuAccelerator);
+
+        Assert.DoesNotContain("Concat", engine.Profile(batchSize: 2, iterations: 1).Select(s => s.Kind));
+        AssertParity("concat written in place", model, [2, 6, 8, 8]);
+    }
+
+    [Fact]
+    public void Concat_inputs_read_elsewhere_or_with_their_own_activation_are_copied()
+    {
+        // "a" is also added to the result; "b" has its own Sigmoid, so it cannot take the Concat's Relu too.
+        var model = new TinyOnnxGraph().Input("x", 4, 5, 5).Random("wa", 54, 3, 4, 1, 1).Random("wb", 55, 3, 4, 1, 1).Random("wc", 56, 2, 4, 1, 1)
+            .Node("Conv", ["x", "wa"], ["a"]).Node("Conv", ["x", "wb"], ["bc"]).Node("Sigmoid", ["bc"], ["b"]).Node("Conv", ["x", "wc"], ["c"])
+            .Node("Concat", ["a", "b", "c"], ["cat"], ("axis", 1)).Node("Relu", ["cat"], ["r"])
+            .Node("Slice", ["r", "start", "end", "axes"], ["first"]).Node("Add", ["first", "a"], ["y"])
+            .Longs("start", 0).Longs("end", 3).Longs("axes", 1).Output("y").Build();
+        using var engine = IlgpuEngine.Load(model, "concat kept", IlgpuTarget.CpuAccelerator);
+
+        // Two copies (a, b); c is written in place.
+        Assert.Equal(2, engine.Profile(batchSize: 2, iterations: 1).Count(s => s.Kind == "Concat"));
+        AssertParity("concat partly copied", model, [2, 4, 5, 5]);
+    }
+
     private void AssertParity(string what, byte[] model, int[] inputShape, bool exact = false)
     {
         float error = OrtParity.MaxAbsError(model, inputShape);
