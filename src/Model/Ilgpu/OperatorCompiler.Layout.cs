@@ -103,14 +103,14 @@ internal sealed partial class OperatorCompiler
             regions.Add(new Layout.Region(i, 0, inputs[i].Shape, Layout.Strides(inputs[i].Shape), 0, strides, offset * strides[axis]));
             offset += inputs[i].Shape[axis];
         }
-        var target = (shape, inputs.All(v => v.IsInteger));
+        bool isInteger = inputs.All(v => v.IsInteger);
         if (inputs.Any(v => v.Host is not null) || axis != 1 || shape.Length != 4)
         {
-            Set(0, Relayout(inputs, [target], regions)[0]);
+            Set(0, Relayout(inputs, [(shape, isInteger)], regions)[0]);
             return;
         }
         // Inputs whose producers can write strided are placed as slices of the output, and not copied.
-        var output = NewTensor(shape, target.Item2);
+        var output = NewTensor(shape, isInteger);
         var copied = regions.Where(r => !TryPlace(names[r.Source], inputs[r.Source].Device!, output, r.TargetStart, strides[0])).ToList();
         EmitCopies(inputs.Select(v => v.Device!).ToArray(), [output], copied);
         Set(0, output);
