@@ -8,10 +8,10 @@ internal enum ConvolutionPath { Pointwise, Depthwise, Blocked, ImplicitGemm, Dir
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
 /// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores when asked and the device has them), depthwise ones with the multi-output depthwise kernel,
-/// other ungrouped ones (the 3×3 stem, YOLO's 3×3 convolutions) with 8 output channels a thread where the channels
-/// divide into such blocks and the threads fill a GPU, else as an implicit GEMM on the pointwise GEMM's tiles (each
-/// input value loaded once per tile is used for 64 output channels, where the direct kernel reads it again for every
-/// output), the rest (grouped) with the direct kernel.</summary>
+/// other ungrouped ones as an implicit GEMM on the pointwise GEMM's tiles (each input value loaded once per tile is
+/// used for up to 64 output channels, where the direct kernel reads it again for every output), except short
+/// reductions into few channels (the 3×3 stem, NanoDet's 16- and 32-channel 3×3s), which take 8 output channels a
+/// thread where the channels divide into such blocks and the threads fill a GPU; the rest (grouped) the direct kernel.</summary>
 internal static class ConvolutionPaths
 {
     public static ConvolutionPath Of(WindowGeometry g)
@@ -20,9 +20,17 @@ internal static class ConvolutionPaths
             && g.PadTop == 0 && g.PadLeft == 0 && g.OutHeight == g.Height && g.OutWidth == g.Width;
         if (unitWindow && g.Groups == 1) return ConvolutionPath.Pointwise;
         if (g.Groups == g.Channels && g.OutChannels == g.Channels) return ConvolutionPath.Depthwise;
+        if (g.Groups == 1 && FillsGemmTiles(g)) return ConvolutionPath.ImplicitGemm;
         if (BlockedConvolutionKernel.Fits(g)) return ConvolutionPath.Blocked;
         return g.Groups == 1 ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Direct;
     }
+
+    /// <summary>Reductions of at least 288 (32 channels × 3×3) into at least 32 out channels: there the implicit GEMM
+    /// beat the blocked kernel on every NanoDet-g layer of the H200 kernel bench at batch 1 and 32 (up to 1.85×, 128 → 128
+    /// at 52×52: 4.41 → 2.39 ms at batch 32), and tied within 3 % at the smallest (32 → 32, 64 → 32); the stem
+    /// (3 → 32), 32 → 16 and 16 → 16 stayed faster blocked (docs/results/2026-12-05-h200).</summary>
+    private static bool FillsGemmTiles(WindowGeometry g) =>
+        g.Channels * g.KernelHeight * g.KernelWidth >= 288 && g.OutChannels >= 32;
 
     /// <summary>The GEMM of a pointwise convolution: no residual, no input scale, one slice of all channels.</summary>
     public static PointwiseGeometry Pointwise(WindowGeometry g) =>

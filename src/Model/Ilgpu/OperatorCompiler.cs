@@ -53,8 +53,10 @@ internal sealed partial class OperatorCompiler
     private ExecutionPlan Compile(IReadOnlyList<int[]> inputShapes, Action<string> warn)
     {
         var inputs = inputShapes.Select(shape => new DeviceTensor(shape, Own(Elements(shape)), isInteger: false)).ToList();
-        // Zeros until first written: an MoE expert's padded run computes on input frames nothing wrote.
+        // Zeros until first written: an MoE expert's padded run computes on input frames nothing wrote. Waited for, since
+        // inputs are written from other streams (uploads on the accelerator's default one).
         foreach (var input in inputs) input.View.MemSetToZero(_kernels.Stream);
+        _kernels.Stream.Synchronize();
         for (int i = 0; i < inputs.Count; i++) _values[_graph.Inputs[i].Name] = inputs[i];
         foreach (var node in _graph.Nodes)
         {

@@ -41,12 +41,15 @@ public sealed class BlockedConvolutionTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public void Small_outputs_are_no_blocked_convolution()
+    public void Long_reductions_into_many_channels_take_the_implicit_gemm_at_any_batch()
     {
-        // YOLOv8n's 256 → 80 at 20 × 20, batch 1: 4,000 threads blocked, slower on the H100 than 32,000 direct.
+        // YOLOv8n's 256 → 80 at 20 × 20; NanoDet's 32 → 16 at 104 × 104 stays blocked where it fills a GPU.
         var g = new WindowGeometry { Batch = 1, Channels = 256, OutChannels = 80, Groups = 1, KernelHeight = 3, KernelWidth = 3, StrideX = 1, StrideY = 1,
             Height = 20, Width = 20, OutHeight = 20, OutWidth = 20, PadTop = 1, PadLeft = 1, DilationX = 1, DilationY = 1 };
         Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(g));
-        Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(g with { Batch = 32 }));
+        Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(g with { Batch = 32 }));
+        var narrow = g with { Channels = 32, OutChannels = 16, Height = 104, Width = 104, OutHeight = 104, OutWidth = 104 };
+        Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(narrow with { Batch = 32 }));
+        Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(narrow with { Channels = 64, OutChannels = 32 }));
     }
 }
