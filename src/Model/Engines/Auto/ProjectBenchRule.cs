@@ -6,7 +6,9 @@ namespace MoeDetect.Model.Engines.Auto;
 /// ES-MoE model (<c>.moedet</c>) at batch 1, and ONNX Runtime for it at batch 8 and 32 and for every <c>.onnx</c>
 /// model (CenterNet, YOLOv8n, NanoDet) at every batch. Between measured batches the nearest one decides: for a
 /// <c>.moedet</c>, batch 1–4 runs ilgpu and 5 up ort, which is also where the two engines' ms per batch, taken as
-/// straight lines between batch 1 and 8, cross (batch 4.65).</summary>
+/// straight lines between batch 1 and 8, cross (batch 4.65). An H200 run with this rule's engines after the ILGPU
+/// changes of 2026-12-05 ordered them the same way (docs/results/2026-12-05-h200: ES-MoE batch 1 3.10 vs 4.02 ms,
+/// batch 8 10.98 vs 7.80).</summary>
 public static class ProjectBenchRule
 {
     private const string Source = "docs/results/2026-11-25-h100-c";
