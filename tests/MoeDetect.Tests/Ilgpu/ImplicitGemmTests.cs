@@ -5,7 +5,8 @@ using Xunit.Abstractions;
 
 namespace MoeDetect.Tests.Ilgpu;
 
-/// <summary>Ungrouped convolutions too small for the blocked kernel run as implicit GEMMs on the pointwise GEMM's tiles:
+/// <summary>Ungrouped convolutions with long reductions, and those too small for the blocked kernel, run as implicit
+/// GEMMs on the pointwise GEMM's tiles:
 /// the same outputs as the direct kernel with the GPU's launch shapes (64 × 64 and short tiles, split-K, the warp kernel
 /// for a few pixels), whatever the stride, padding, dilation and kernel shape, and as ONNX Runtime end to end.
 /// Bound: FP32 summation-order noise.</summary>
