@@ -64,13 +64,6 @@ internal sealed class ConstantCache(Accelerator accelerator) : IDisposable
 /// back after the last step that reads it. Slots are allocated once, at their largest size.</summary>
 internal static class MemoryPlan
 {
-    private static Storage Root(Storage s, out long offset)
-    {
-        offset = 0;
-        for (; s.Parent is { } parent; s = parent) offset += s.Offset;
-        return s;
-    }
-
     public static long Assign(IReadOnlyList<Storage> storages, Accelerator accelerator, List<MemoryBuffer> owned)
     {
         var placed = storages.Where(s => s.Parent is not null).ToList();
@@ -103,8 +96,8 @@ internal static class MemoryPlan
             total += size;
             foreach (var s in users) s.View = buffer.View;
         }
-        // Storages placed inside others (a chain: a Concat placed in another) view their parent's memory.
-        foreach (var s in placed) s.View = Root(s, out long offset).View.SubView(offset);
+        // Storages placed inside others (Concat inputs; a Concat's own output is never placed) view their parent's memory.
+        foreach (var s in placed) s.View = s.Parent!.View.SubView(s.Offset);
         return total;
     }
 }

@@ -35,25 +35,25 @@ internal sealed class Storage(long length, int firstStep)
 /// Concat compiled after the producer can still change it.</summary>
 internal sealed class OutputPlacement(Activation own)
 {
-    /// <summary>Values between images in the target (0: the producer's own contiguous tensor).</summary>
+    /// <summary>Values between images in the target (0: not placed, the producer's own contiguous tensor).</summary>
     public int ImageStride { get; private set; }
-    public Storage? Target { get; private set; }
-    public long Offset { get; private set; }
     public Activation Activation { get; private set; } = own;
 
     /// <summary>Whether the producer can also apply <paramref name="activation"/> (it has none of its own, or the
     /// Concat none) and has not been placed already.</summary>
     public bool Accepts(Activation activation) =>
-        Target is null && (activation.Function == UnaryFunction.Identity || Activation.Function == UnaryFunction.Identity);
+        ImageStride == 0 && (activation.Function == UnaryFunction.Identity || Activation.Function == UnaryFunction.Identity);
 
-    public void Place(Storage target, long offset, int imageStride, Activation activation)
+    /// <summary>Called with the producer's storage placed in the target (<see cref="Storage.PlaceIn"/>).</summary>
+    public void Place(int imageStride, Activation activation)
     {
-        (Target, Offset, ImageStride) = (target, offset, imageStride);
+        ImageStride = imageStride;
         if (activation.Function != UnaryFunction.Identity) Activation = activation;
     }
 
-    /// <summary>The memory the producer writes through: the rest of the target from the slice on, or its own tensor's.</summary>
-    public ArrayView<float> View(DeviceTensor own) => Target is { } target ? target.View.SubView(Offset) : own.View;
+    /// <summary>The memory the producer writes through: placed, its storage's view, which runs from the slice to the
+    /// target's end (images lie ImageStride apart); else its own tensor's.</summary>
+    public ArrayView<float> View(DeviceTensor own) => ImageStride == 0 ? own.View : own.Storage.View;
 }
 
 /// <summary>A tensor in device memory: shape, storage and whether ONNX types it as integer (kept as exact floats).</summary>

@@ -197,7 +197,7 @@ internal static class GraphFusion
                 && n.Fused.Function == UnaryFunction.Identity);
             if (producer is null || graph.OutputNames.Contains(input)) continue;
             if (act.OpType == "Sigmoid" && TrySilu(graph, readers, producer, act)) continue;
-            if (SoleProducer(graph, readers, input, producer.OpType) is null) continue;
+            if (readers.GetValueOrDefault(input) != 1) continue;
             var fused = ActivationOf(graph, act);
             if (fused is null) continue;
             producer.Fused = fused.Value;

@@ -124,7 +124,7 @@ internal sealed partial class OperatorCompiler
         if (input.Storage.Pinned || input.Storage.Parent is not null || input.Storage.Length != input.Length) return false;
         if (Readers.GetValueOrDefault(name) != 1 || _graph.OutputNames.Contains(name) || _node.Inputs.Count(n => n == name) != 1) return false;
         input.Storage.PlaceIn(output.Storage, offset);
-        placement.Place(output.Storage, offset, imageStride, _node.Fused);
+        placement.Place(imageStride, _node.Fused);
         return true;
     }
 
