@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using MoeDetect.Kernels.Preprocessing;
@@ -52,7 +51,7 @@ internal sealed class DeviceCanvases : IDisposable
             throw new ArgumentOutOfRangeException(nameof(count), $"canvases {first}..{first + count - 1} are outside the {Capacity} staged");
         long per = _spec.ValuesPerImage, length = count * per;
         var canvases = _canvases.View.SubView(0, length);
-        canvases.CopyFromCPU(ref MemoryMarshal.GetReference(Staging(slot).Slice((int)(first * per), (int)length)), length);
+        DeviceMemory.Upload(canvases, Staging(slot).Slice((int)(first * per), (int)length));
         _kernels.Canvas(count * _spec.Width * _spec.Height, canvases, target, DeviceLetterbox.Format(_spec));
     }
 

@@ -53,15 +53,14 @@ internal sealed class DeviceLetterbox(KernelLibrary kernels, InputSpec spec) : I
         long offset = 0;
         foreach (var image in images)
         {
-            var span = image.Pixels.Span;
-            pixels.View.SubView(offset, span.Length).CopyFromCPU(ref MemoryMarshal.GetReference(span), span.Length);
-            offset += span.Length;
+            DeviceMemory.Upload(pixels.View.SubView(offset, image.Pixels.Length), image.Pixels.Span);
+            offset += image.Pixels.Length;
         }
-        Ensure(ref _frames, accelerator, frames.Length).View.SubView(0, frames.Length).CopyFromCPU(frames);
+        DeviceMemory.Upload(Ensure(ref _frames, accelerator, frames.Length).View, frames);
         var tableIndex = Ensure(ref _tableIndex, accelerator, index.Count);
         var tableWeight = Ensure(ref _tableWeight, accelerator, weight.Count);
-        tableIndex.View.SubView(0, index.Count).CopyFromCPU(index.ToArray());
-        tableWeight.View.SubView(0, weight.Count).CopyFromCPU(weight.ToArray());
+        DeviceMemory.Upload(tableIndex.View, CollectionsMarshal.AsSpan(index));
+        DeviceMemory.Upload(tableWeight.View, CollectionsMarshal.AsSpan(weight));
         kernels.Letterbox(images.Count * spec.Width * spec.Height, pixels.View, _frames!.View, tableIndex.View, tableWeight.View,
             target, Format(spec));
         return letterboxes;

@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -24,16 +24,21 @@ internal static class DeviceMemory
         }
     }
 
-    public static void Upload(ArrayView<float> target, ReadOnlySpan<float> source)
+    /// <summary>Copies <paramref name="source"/> to the start of <paramref name="target"/>. The host memory is pinned for
+    /// the copy: ILGPU takes a raw address, and a managed array the GC moves mid-copy would be read (or, for
+    /// <see cref="Download{T}"/>, written) at its old address.</summary>
+    public static unsafe void Upload<T>(ArrayView<T> target, ReadOnlySpan<T> source) where T : unmanaged
     {
         if (source.Length == 0) return;
-        target.SubView(0, source.Length).CopyFromCPU(ref MemoryMarshal.GetReference(source), source.Length);
+        fixed (T* pinned = source)
+            target.SubView(0, source.Length).CopyFromCPU(ref Unsafe.AsRef<T>(pinned), source.Length);
     }
 
-    public static void Download(ArrayView<float> source, Span<float> target)
+    public static unsafe void Download<T>(ArrayView<T> source, Span<T> target) where T : unmanaged
     {
         if (target.Length == 0) return;
-        source.SubView(0, target.Length).CopyToCPU(ref MemoryMarshal.GetReference(target), target.Length);
+        fixed (T* pinned = target)
+            source.SubView(0, target.Length).CopyToCPU(ref Unsafe.AsRef<T>(pinned), target.Length);
     }
 }
 

@@ -75,8 +75,8 @@ internal sealed class ExpertDispatch(KernelLibrary kernels) : IDisposable
             _frames = kernels.Accelerator.Allocate1D<int>(frames.Length);
             _weights = kernels.Accelerator.Allocate1D<float>(frames.Length);
         }
-        _frames.View.SubView(0, frames.Length).CopyFromCPU(frames);
-        _weights!.View.SubView(0, weights.Length).CopyFromCPU(weights);
+        DeviceMemory.Upload(_frames.View, frames);
+        DeviceMemory.Upload(_weights!.View, weights);
     }
 
     /// <summary>Copies <paramref name="count"/> frames of the group, from its <paramref name="start"/>th, out of the
