@@ -62,14 +62,26 @@ internal sealed partial class KernelLibrary
 
     private const int H100Multiprocessors = 132;
 
+    /// <summary>Times candidate tile shapes for each new GEMM geometry as plans are built (<see cref="PointwiseTilingTuner"/>);
+    /// null: the rule's tiles.</summary>
+    public PointwiseTilingTuner? Tuner { get; set; }
+
     /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry
-    /// (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>), then split-K slices where those tiles would leave the
-    /// device idle (<see cref="PointwiseConvolutionKernel.SplitK"/>). Plans size the partials with its
-    /// <see cref="PointwiseGeometry.Slices"/>. <paramref name="tiling"/>, where given, replaces the rule's tiles (the
-    /// kernel benchmark's fixed ones).</summary>
-    public PointwiseGeometry PlanPointwise(PointwiseGeometry g, bool tensorCores, PointwiseTiling? tiling = null) =>
-        tensorCores || g.Pixels <= PointwiseWarpKernel.MaxPixels ? g
-            : PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling ?? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) }, Multiprocessors);
+    /// (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>, or the <see cref="Tuner"/>'s fastest), then split-K slices
+    /// where those tiles would leave the device idle (<see cref="PointwiseConvolutionKernel.SplitK"/>). Plans size the
+    /// partials with its <see cref="PointwiseGeometry.Slices"/>. <paramref name="tiling"/>, where given, replaces the
+    /// rule's tiles (the kernel benchmark's fixed ones, the tuner's candidates).</summary>
+    public PointwiseGeometry PlanPointwise(PointwiseGeometry g, bool tensorCores, PointwiseTiling? tiling = null)
+    {
+        if (tensorCores || g.Pixels <= PointwiseWarpKernel.MaxPixels) return g;
+        if (tiling is null)
+        {
+            var rule = PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors);
+            if (Tuner is not null) return Tuner.Choose(g, rule);
+            tiling = rule;
+        }
+        return PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling.Value }, Multiprocessors);
+    }
 
     /// <summary>1×1 stride-1 ungrouped convolution (or, <see cref="PointwiseGeometry.Windowed"/>, any ungrouped one) as a
     /// GEMM per image, on tensor cores where the device has them (<paramref name="tensorCores"/>, not with an input

@@ -44,6 +44,7 @@ internal sealed partial class OperatorCompiler
             }, TensorCores);
             // Split-K partials: plan memory, live for this step only (a launch never allocates: plans are captured into CUDA graphs).
             var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
+            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
                 (partials ?? y).View, placement!.View(y), p with { OutImageStride = placement.ImageStride }, placement.Activation, TensorCores),

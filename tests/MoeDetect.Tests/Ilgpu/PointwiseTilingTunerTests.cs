@@ -1,0 +1,53 @@
+using ILGPU;
+using ILGPU.Runtime.CPU;
+using MoeDetect.Kernels.Tensors;
+using MoeDetect.Model.Ilgpu;
+using Xunit;
+
+namespace MoeDetect.Tests.Ilgpu;
+
+/// <summary>The plan-time tile search (<see cref="PointwiseTilingTuner"/>) on the CPU accelerator with the GPU's group
+/// shapes: which shapes it times, that it times each geometry once, and that the tiles it picks compute what the
+/// rule's tiles compute. (Which shape wins says nothing here; on a GPU the plans' profiles show it.)</summary>
+public sealed class PointwiseTilingTunerTests
+{
+    private static readonly WindowGeometry Layer = new()
+    {
+        Batch = 1, Channels = 40, Height = 12, Width = 12, OutChannels = 70, OutHeight = 12, OutWidth = 12,
+        KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1,
+    };
+
+    [Fact]
+    public void Candidates_are_the_rule_first_then_shapes_no_taller_than_twice_the_out_channels()
+    {
+        var narrow = ConvolutionPaths.Pointwise(Layer with { OutChannels = 4 });
+        Assert.Equal([new PointwiseTiling(64, 4), new PointwiseTiling(64, 1)], PointwiseTilingTuner.Candidates(narrow, new PointwiseTiling(64, 4)));
+
+        var wide = ConvolutionPaths.Pointwise(Layer with { OutChannels = 720 });
+        var candidates = PointwiseTilingTuner.Candidates(wide, PointwiseTiling.Square);
+        Assert.Equal(PointwiseTiling.Square, candidates[0]);
+        Assert.Equal(8, candidates.Count);
+        Assert.Equal(candidates.Count, candidates.Distinct().Count());
+    }
+
+    [Fact]
+    public void Each_geometry_is_timed_once_and_its_tiles_compute_what_the_rules_compute()
+    {
+        using var layer = new GpuShapedLayer(Layer, seed: 91);
+        var tuner = new PointwiseTilingTuner(layer.Kernels);
+        var rulePlan = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer), tensorCores: false);
+        layer.Kernels.Tuner = tuner;
+
+        var tuned = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer), tensorCores: false);
+        var again = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer) with { OutImageStride = 9000 }, tensorCores: false);
+
+        Assert.Equal(1, tuner.Timed);
+        Assert.Contains(tuned.Tiling, PointwiseTilingTuner.Candidates(tuned, rulePlan.Tiling));
+        Assert.Equal((tuned.Tiling, tuned.Slices, 9000), (again.Tiling, again.Slices, again.OutImageStride));
+        // 40 channels: neither plan splits the reduction, so every output is the same sum in the same order.
+        Assert.Equal((1, 1), (rulePlan.Slices, tuned.Slices));
+        var relu = new Activation(UnaryFunction.Relu);
+        using var unused = layer.Accelerator.Allocate1D<float>(1);
+        Assert.Equal(layer.Pointwise(rulePlan, unused.View, unused.View, relu), layer.Pointwise(tuned, unused.View, unused.View, relu));
+    }
+}
