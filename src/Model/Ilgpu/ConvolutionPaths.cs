@@ -4,7 +4,7 @@ using MoeDetect.Kernels.Tensors;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Which kernel runs a convolution of a given geometry.</summary>
-internal enum ConvolutionPath { Pointwise, Depthwise, Blocked, ImplicitGemm, Direct }
+internal enum ConvolutionPath { Pointwise, Depthwise, DepthwiseTiled, Blocked, ImplicitGemm, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
 /// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores when asked and the device has them), depthwise ones with the multi-output depthwise kernel,
@@ -19,7 +19,8 @@ internal static class ConvolutionPaths
         bool unitWindow = g.KernelHeight == 1 && g.KernelWidth == 1 && g.StrideY == 1 && g.StrideX == 1
             && g.PadTop == 0 && g.PadLeft == 0 && g.OutHeight == g.Height && g.OutWidth == g.Width;
         if (unitWindow && g.Groups == 1) return ConvolutionPath.Pointwise;
-        if (g.Groups == g.Channels && g.OutChannels == g.Channels) return ConvolutionPath.Depthwise;
+        if (g.Groups == g.Channels && g.OutChannels == g.Channels)
+            return DepthwiseTiledKernel.Fits(g) ? ConvolutionPath.DepthwiseTiled : ConvolutionPath.Depthwise;
         if (g.Groups == 1 && FillsGemmTiles(g)) return ConvolutionPath.ImplicitGemm;
         if (BlockedConvolutionKernel.Fits(g)) return ConvolutionPath.Blocked;
         return g.Groups == 1 ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Direct;
@@ -63,6 +64,7 @@ internal static class ConvolutionPaths
             case ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm:
                 kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Gemm(path, g), activation, tensorCores); break;
             case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, scale, w, bias, y, g, activation); break;
+            case ConvolutionPath.DepthwiseTiled: kernels.DepthwiseTiledConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;
         }

@@ -28,7 +28,7 @@ public sealed class IlgpuEngine : IInferenceEngine
         var accelerator = device.Accelerator;
         _graph = graph;
         _kernels = new KernelLibrary(accelerator, device.Stream);
-        _kernels.Tuner = PointwiseTilingTuner.ForDevice(_kernels);
+        _kernels.Tuner = LaunchTuner.ForDevice(_kernels);
         _warn = warn ?? (_ => { });
         _constants = new ConstantCache(accelerator);
         MaxBatch = maxBatch;

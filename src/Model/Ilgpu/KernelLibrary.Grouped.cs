@@ -20,6 +20,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
 
@@ -62,9 +63,17 @@ internal sealed partial class KernelLibrary
 
     private const int H100Multiprocessors = 132;
 
-    /// <summary>Times candidate tile shapes for each new GEMM geometry as plans are built (<see cref="PointwiseTilingTuner"/>);
-    /// null: the rule's tiles.</summary>
-    public PointwiseTilingTuner? Tuner { get; set; }
+    /// <summary>Times the candidate launches of each new GEMM and depthwise geometry as plans are built
+    /// (<see cref="LaunchTuner"/>); null: the rules' choices.</summary>
+    public LaunchTuner? Tuner { get; set; }
+
+    /// <summary>The kernel a plan runs the convolution g on: <see cref="ConvolutionPaths.Of"/>, except that the
+    /// <see cref="Tuner"/> picks between the two depthwise kernels.</summary>
+    public ConvolutionPath PlanPath(WindowGeometry g)
+    {
+        var path = ConvolutionPaths.Of(g);
+        return path == ConvolutionPath.DepthwiseTiled && Tuner is not null ? Tuner.Depthwise(g) : path;
+    }
 
     /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry
     /// (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>, or the <see cref="Tuner"/>'s fastest), then split-K slices
@@ -77,7 +86,7 @@ internal sealed partial class KernelLibrary
         if (tiling is null)
         {
             var rule = PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors);
-            if (Tuner is not null) return Tuner.Choose(g, rule);
+            if (Tuner is not null) return Tuner.Pointwise(g, rule);
             tiling = rule;
         }
         return PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling.Value }, Multiprocessors);
@@ -153,6 +162,18 @@ internal sealed partial class KernelLibrary
     {
         _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run));
         _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation);
+    }
+
+    /// <summary><see cref="DepthwiseTiledKernel"/> (g must fit: <see cref="DepthwiseTiledKernel.Fits"/>); same views as
+    /// <see cref="DepthwiseConvolution"/>. A group per tile: 64 to 256 threads, about four outputs each.</summary>
+    public void DepthwiseTiledConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        WindowGeometry g, Activation activation)
+    {
+        var t = DepthwiseTiledKernel.Tiling(g);
+        _depthwiseTiled ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>(DepthwiseTiledKernel.Run);
+        int threads = Math.Min(accelerator.MaxNumThreadsPerGroup, Math.Clamp(t.TileWidth * t.TileHeight / 4, 64, 256));
+        var config = new KernelConfig(checked((int)t.Groups), threads, SharedMemoryConfig.RequestDynamic<float>(t.InputRows * t.InputColumns));
+        _depthwiseTiled(Stream, config, x, scale, w, bias, y, t, activation);
     }
 
     private Action<KernelConfig, T1, T2, T3> BindConfig<T1, T2, T3>(Action<AcceleratorStream, KernelConfig, T1, T2, T3> k)

@@ -20,10 +20,11 @@ internal sealed partial class OperatorCompiler
         if (w.Shape[1] * groups != x.Shape[1])
             throw Invalid($"weights [{string.Join(",", w.Shape)}] with group {groups} do not match {x.Shape[1]} input channels");
         var g = Window(x.Shape, w.Shape[2], w.Shape[3], w.Shape[0], groups);
-        var path = ConvolutionPaths.Of(g);
+        var path = _kernels.PlanPath(g);
         // The pointwise GEMM and the depthwise kernel apply an input scale; other paths (the implicit GEMM too) get the product first.
-        if (scale is not null && path is not (ConvolutionPath.Pointwise or ConvolutionPath.Depthwise)) (x, scale) = (GatedProduct(x, scale), null);
-        if (scale is not null && path == ConvolutionPath.Depthwise) g = g with { ScalesInput = 1, ScaleImageStride = scale.Shape[0] == 1 ? 0 : g.Channels };
+        bool depthwise = path is ConvolutionPath.Depthwise or ConvolutionPath.DepthwiseTiled;
+        if (scale is not null && !depthwise && path != ConvolutionPath.Pointwise) (x, scale) = (GatedProduct(x, scale), null);
+        if (scale is not null && depthwise) g = g with { ScalesInput = 1, ScaleImageStride = scale.Shape[0] == 1 ? 0 : g.Channels };
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var activation = _node.Fused;
         bool gemm = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm;

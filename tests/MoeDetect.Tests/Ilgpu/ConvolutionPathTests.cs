@@ -85,6 +85,7 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         Assert.Equal((3, 48), (Split(1, 130, 10, 10, 8).Slices, Split(1, 130, 10, 10, 8).SliceChannels)); // 9 k-tiles: at most 3 slices of 3
     }
 
+    /// <summary>Through the engine (the tiled kernel on the engine's CPU device, 2-thread groups) against ONNX Runtime.</summary>
     [Theory]
     [InlineData(3, 1, 72, 33, 31)]
     [InlineData(3, 2, 64, 32, 29)]
@@ -100,6 +101,35 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         AssertParity($"depthwise {kernel}×{kernel}/{stride} × {channels} at {height}×{width} + Relu6", model, [2, channels, height, width], scale: 2f);
     }
 
+    /// <summary>Both depthwise kernels against the direct kernel with the GPU's group sizes (the tiled kernel's 64- to
+    /// 256-thread groups; several tiles a plane where the output is wider or taller than 32): kernel sizes, strides, a
+    /// dilation, unequal top and left padding (the bottom and right as the output size leaves them) and odd sizes.</summary>
+    [Theory]
+    [InlineData(3, 1, 1, 1, 1, 40, 70)] // two tiles down, three across, the last ones partial
+    [InlineData(5, 2, 1, 2, 1, 33, 35)] // 5 × 5 / 2
+    [InlineData(3, 1, 2, 2, 0, 20, 9)]  // dilation 2, no left padding
+    [InlineData(5, 1, 1, 2, 2, 16, 16)] // 16 × 16: one 16 × 16 tile, 64 threads
+    public void Depthwise_kernels_match_the_direct_kernel_on_gpu_group_shapes(int kernel, int stride, int dilation, int padTop, int padLeft, int height, int width)
+    {
+        int reach = dilation * (kernel - 1);
+        var g = new WindowGeometry
+        {
+            Batch = 2, Channels = 6, Height = height, Width = width, OutChannels = 6, Groups = 6,
+            OutHeight = (height + 2 * padTop - reach - 1) / stride + 1, OutWidth = (width + padLeft + 1 - reach - 1) / stride + 1,
+            KernelHeight = kernel, KernelWidth = kernel, StrideY = stride, StrideX = stride, PadTop = padTop, PadLeft = padLeft,
+            DilationY = dilation, DilationX = dilation,
+        };
+        using var layer = new GpuShapedLayer(g, seed: 41);
+        var hardSwish = new Activation(UnaryFunction.HardSwish);
+        var direct = layer.Run(ConvolutionPath.Direct, hardSwish);
+        foreach (var path in new[] { ConvolutionPath.Depthwise, ConvolutionPath.DepthwiseTiled })
+        {
+            float error = MaxAbsDifference(layer.Run(path, hardSwish), direct);
+            log.WriteLine($"{path} {kernel}×{kernel}/{stride} dilation {dilation} at {height}×{width}: max abs error {error:E2}");
+            Assert.True(error <= Bound, $"{path}: max abs error {error}");
+        }
+    }
+
     [Fact]
     public void Paths_are_chosen_by_geometry()
     {
@@ -108,7 +138,10 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(pointwise with { StrideX = 2, StrideY = 2, OutHeight = 4, OutWidth = 4 }));
         Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32 }));
         Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32, OutChannels = 60 }));
-        Assert.Equal(ConvolutionPath.Depthwise, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 16, channels: 16, outChannels: 16)));
+        var depthwise = Geometry(kernel: 3, stride: 2, pad: 1, groups: 16, channels: 16, outChannels: 16);
+        Assert.Equal(ConvolutionPath.DepthwiseTiled, ConvolutionPaths.Of(depthwise));
+        // Stride 4, 7 × 7: a 32 × 32 tile reads 131 × 131 inputs, more than shared memory holds.
+        Assert.Equal(ConvolutionPath.Depthwise, ConvolutionPaths.Of(depthwise with { StrideX = 4, StrideY = 4, KernelHeight = 7, KernelWidth = 7, OutHeight = 40, OutWidth = 40 }));
         Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 1, channels: 3, outChannels: 16) with { OutHeight = 256, OutWidth = 256 }));
         Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 1, pad: 1, groups: 2, channels: 16, outChannels: 16)));
     }

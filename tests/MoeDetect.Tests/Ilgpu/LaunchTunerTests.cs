@@ -6,10 +6,10 @@ using Xunit;
 
 namespace MoeDetect.Tests.Ilgpu;
 
-/// <summary>The plan-time tile search (<see cref="PointwiseTilingTuner"/>) on the CPU accelerator with the GPU's group
-/// shapes: which shapes it times, that it times each geometry once, and that the tiles it picks compute what the
-/// rule's tiles compute. (Which shape wins says nothing here; on a GPU the plans' profiles show it.)</summary>
-public sealed class PointwiseTilingTunerTests
+/// <summary>The plan-time launch search (<see cref="LaunchTuner"/>) on the CPU accelerator with the GPU's group
+/// shapes: which GEMM tile shapes it times, that it times each geometry once, and that what it picks computes what the
+/// rules' choice computes. (Which candidate wins says nothing here; on a GPU the plans' profiles show it.)</summary>
+public sealed class LaunchTunerTests
 {
     private static readonly WindowGeometry Layer = new()
     {
@@ -21,10 +21,10 @@ public sealed class PointwiseTilingTunerTests
     public void Candidates_are_the_rule_first_then_shapes_no_taller_than_twice_the_out_channels()
     {
         var narrow = ConvolutionPaths.Pointwise(Layer with { OutChannels = 4 });
-        Assert.Equal([new PointwiseTiling(64, 4), new PointwiseTiling(64, 1)], PointwiseTilingTuner.Candidates(narrow, new PointwiseTiling(64, 4)));
+        Assert.Equal([new PointwiseTiling(64, 4), new PointwiseTiling(64, 1)], LaunchTuner.Candidates(narrow, new PointwiseTiling(64, 4)));
 
         var wide = ConvolutionPaths.Pointwise(Layer with { OutChannels = 720 });
-        var candidates = PointwiseTilingTuner.Candidates(wide, PointwiseTiling.Square);
+        var candidates = LaunchTuner.Candidates(wide, PointwiseTiling.Square);
         Assert.Equal(PointwiseTiling.Square, candidates[0]);
         Assert.Equal(8, candidates.Count);
         Assert.Equal(candidates.Count, candidates.Distinct().Count());
@@ -34,7 +34,7 @@ public sealed class PointwiseTilingTunerTests
     public void Each_geometry_is_timed_once_and_its_tiles_compute_what_the_rules_compute()
     {
         using var layer = new GpuShapedLayer(Layer, seed: 91);
-        var tuner = new PointwiseTilingTuner(layer.Kernels);
+        var tuner = new LaunchTuner(layer.Kernels);
         var rulePlan = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer), tensorCores: false);
         layer.Kernels.Tuner = tuner;
 
@@ -42,12 +42,28 @@ public sealed class PointwiseTilingTunerTests
         var again = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer) with { OutImageStride = 9000 }, tensorCores: false);
 
         Assert.Equal(1, tuner.Timed);
-        Assert.Contains(tuned.Tiling, PointwiseTilingTuner.Candidates(tuned, rulePlan.Tiling));
+        Assert.Contains(tuned.Tiling, LaunchTuner.Candidates(tuned, rulePlan.Tiling));
         Assert.Equal((tuned.Tiling, tuned.Slices, 9000), (again.Tiling, again.Slices, again.OutImageStride));
         // 40 channels: neither plan splits the reduction, so every output is the same sum in the same order.
         Assert.Equal((1, 1), (rulePlan.Slices, tuned.Slices));
         var relu = new Activation(UnaryFunction.Relu);
         using var unused = layer.Accelerator.Allocate1D<float>(1);
         Assert.Equal(layer.Pointwise(rulePlan, unused.View, unused.View, relu), layer.Pointwise(tuned, unused.View, unused.View, relu));
+    }
+
+    [Fact]
+    public void Depthwise_layers_get_one_of_the_two_depthwise_kernels_once_per_geometry()
+    {
+        var depthwise = Layer with { Channels = 24, OutChannels = 24, Groups = 24, KernelHeight = 5, KernelWidth = 5, PadTop = 2, PadLeft = 2 };
+        using var layer = new GpuShapedLayer(depthwise, seed: 93);
+        var tuner = new LaunchTuner(layer.Kernels);
+        layer.Kernels.Tuner = tuner;
+
+        var path = layer.Kernels.PlanPath(depthwise);
+        Assert.Equal(path, layer.Kernels.PlanPath(depthwise));
+
+        Assert.Equal(1, tuner.Timed);
+        Assert.Contains(path, new[] { ConvolutionPath.Depthwise, ConvolutionPath.DepthwiseTiled });
+        Assert.Equal(ConvolutionPath.Pointwise, layer.Kernels.PlanPath(Layer));
     }
 }

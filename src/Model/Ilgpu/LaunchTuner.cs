@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Numerics;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using MoeDetect.Kernels.Tensors;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Chooses launches by timing them on the device as plans are built (cuDNN's algorithm search, for the engine's
+/// own kernels), once per geometry; the fastest is kept.
+/// <list type="bullet">
+/// <item>The tiled GEMM's tile shape. The rule (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>) gives one 64 × 64
+/// tile shape from 33 out channels up, which leaves a GPU mostly idle where a layer has few tiles (batch 1 at 16 × 16
+/// or 32 × 32 pixels: 8 to 48 groups for 132 multiprocessors) and wastes rows where the out channels are not a multiple
+/// of 64 (80: a quarter of the second tile). Each candidate runs with the split-K the rule gives its tiles. Tile shapes
+/// change only which thread sums which output, not the order of a sum, so the outputs are the rule's wherever both leave
+/// the reduction unsplit.</item>
+/// <item>The depthwise kernel: through shared memory (<see cref="DepthwiseTiledKernel"/>, the rule where it fits) or
+/// four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>).</item>
+/// </list>
+/// Candidates run on scratch memory of the layer's sizes, captured as a CUDA graph of back-to-back launches.</summary>
+internal sealed class LaunchTuner(KernelLibrary kernels)
+{
+    /// <summary>Set to 0 to plan with the rules only (to compare).</summary>
+    public const string Switch = "MOEDETECT_ILGPU_TUNE";
+
+    /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
+    /// keep the rule's choice.</summary>
+    private const long MaxScratchFloats = 256L << 20;
+
+    /// <summary>Each sample runs about this much device work (launches repeated up to <see cref="MaxRepeats"/>).</summary>
+    private const double SampleMs = 0.3;
+    private const int MaxRepeats = 10, Samples = 3;
+
+    private static readonly PointwiseTiling[] Shapes =
+        [PointwiseTiling.Square, new(32, 8), new(16, 8), new(8, 16), new(8, 8), new(64, 4), new(64, 2), new(64, 1)];
+
+    private readonly Dictionary<PointwiseGeometry, PointwiseGeometry> _gemms = new();
+    private readonly Dictionary<WindowGeometry, ConvolutionPath> _depthwise = new();
+
+    /// <summary>Geometries timed so far (each new one once; repeats come from the caches).</summary>
+    public int Timed { get; private set; }
+
+    /// <summary>The tuner for an engine on <paramref name="kernels"/>' device: on CUDA unless <see cref="Switch"/> is 0;
+    /// none on the CPU accelerator, whose timings say nothing about a GPU.</summary>
+    public static LaunchTuner? ForDevice(KernelLibrary kernels) =>
+        kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0" ? new LaunchTuner(kernels) : null;
+
+    /// <summary>The tile shapes worth timing for g: the rule's, and the fixed shapes whose tiles are not more than
+    /// twice as tall as the out channels need.</summary>
+    public static IReadOnlyList<PointwiseTiling> Candidates(PointwiseGeometry g, PointwiseTiling rule)
+    {
+        int tallest = Math.Max(Micro4x4.Size, (int)BitOperations.RoundUpToPowerOf2((uint)g.OutChannels));
+        return Shapes.Where(s => s.TileChannels <= tallest).Prepend(rule).Distinct().ToList();
+    }
+
+    /// <summary>g planned with the fastest candidate tiles (and their split-K).</summary>
+    public PointwiseGeometry Pointwise(PointwiseGeometry g, PointwiseTiling rule)
+    {
+        var key = g with { Tiling = default, Slices = 0, SliceChannels = 0, OutImageStride = 0 };
+        if (!_gemms.TryGetValue(key, out var chosen))
+            _gemms[key] = chosen = FastestGemm(Candidates(g, rule).Select(t => kernels.PlanPointwise(g, tensorCores: false, t)).ToList());
+        return chosen with { OutImageStride = g.OutImageStride };
+    }
+
+    /// <summary>The faster depthwise kernel for g (the span kernel alone where the tiles do not fit).</summary>
+    public ConvolutionPath Depthwise(WindowGeometry g)
+    {
+        if (!DepthwiseTiledKernel.Fits(g)) return ConvolutionPath.Depthwise;
+        if (_depthwise.TryGetValue(g, out var chosen)) return chosen;
+        var x = (long)g.Batch * g.Channels * g.Height * g.Width;
+        var scratch = Scratch([x, (long)g.Batch * g.Channels * g.OutHeight * g.OutWidth, (long)g.Channels * g.KernelHeight * g.KernelWidth, g.Channels, (long)g.Batch * g.Channels]);
+        if (scratch is null) return _depthwise[g] = ConvolutionPath.DepthwiseTiled;
+        using (scratch.Value.Buffer)
+        {
+            var v = scratch.Value.Views;
+            return _depthwise[g] = new[] { ConvolutionPath.DepthwiseTiled, ConvolutionPath.Depthwise }
+                .MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, false, v[0], v[4], v[2], v[3], v[1], g, Activation.None)));
+        }
+    }
+
+    private PointwiseGeometry FastestGemm(List<PointwiseGeometry> plans)
+    {
+        var first = plans[0];
+        if (plans.Count == 1) return first;
+        long input = first.Windowed == 1 ? (long)first.Batch * first.Window.Channels * first.Window.Height * first.Window.Width : (long)first.Batch * first.Channels * first.Pixels;
+        long output = (long)first.Batch * first.OutChannels * first.Pixels;
+        long partials = plans.Max(p => p.Slices > 1 ? p.Slices * output : 0);
+        var scratch = Scratch([input, output, (long)first.OutChannels * first.Channels, (long)first.Batch * first.Channels, first.OutChannels, partials]);
+        if (scratch is null) return first;
+        using (scratch.Value.Buffer)
+        {
+            var v = scratch.Value.Views;
+            // The residual, where the layer adds one, is read from y itself: the same traffic, and only the time counts.
+            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(v[0], v[3], v[2], v[4], v[1], v[5], v[1], p, Activation.None, tensorCores: false)));
+        }
+    }
+
+    /// <summary>Zeroed device memory cut into views of the given lengths (at least one float each), and one more geometry
+    /// counted as timed; null where it would pass the scratch limit.</summary>
+    private (MemoryBuffer1D<float, Stride1D.Dense> Buffer, ArrayView<float>[] Views)? Scratch(long[] lengths)
+    {
+        lengths = lengths.Select(l => Math.Max(1, l)).ToArray();
+        long total = lengths.Sum();
+        if (total > Math.Min(MaxScratchFloats, kernels.Accelerator.MemorySize / sizeof(float) / 8)) return null;
+        Timed++;
+        var buffer = DeviceMemory.Allocate(kernels.Accelerator, total, "launch tuning");
+        buffer.View.MemSetToZero(kernels.Stream);
+        var views = new ArrayView<float>[lengths.Length];
+        long at = 0;
+        for (int i = 0; i < lengths.Length; at += lengths[i], i++) views[i] = buffer.View.SubView(at, lengths[i]);
+        return (buffer, views);
+    }
+
+    /// <summary>Device ms of one launch: the best of <see cref="Samples"/> replays of a CUDA graph of back-to-back
+    /// launches (plain launches where graphs are not available), after a warm-up run.</summary>
+    private double Ms(Action launch)
+    {
+        var stream = kernels.Stream;
+        launch();
+        stream.Synchronize();
+        long start = Stopwatch.GetTimestamp();
+        launch();
+        stream.Synchronize();
+        double once = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        int repeats = Math.Clamp((int)(SampleMs / Math.Max(once, 1e-3)), 1, MaxRepeats);
+        var launches = Enumerable.Repeat(launch, repeats).ToList();
+        using var graph = stream is CudaStream cuda ? TryCapture(cuda, launches) : null;
+        double best = double.MaxValue;
+        for (int i = 0; i < Samples; i++)
+        {
+            start = Stopwatch.GetTimestamp();
+            if (graph is not null) graph.Launch();
+            else launches.ForEach(l => l());
+            stream.Synchronize();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalMilliseconds / repeats);
+        }
+        return best;
+    }
+
+    private static CudaGraph? TryCapture(CudaStream stream, List<Action> launches)
+    {
+        try
+        {
+            return CudaGraph.Capture(stream, launches);
+        }
+        catch (Exception e) when (e is CudaGraphException or CudaException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+}
