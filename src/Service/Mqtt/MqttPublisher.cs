@@ -18,7 +18,7 @@ namespace MoeDetect.Service.Mqtt;
 public sealed class MqttPublisher : BackgroundService
 {
     public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5), ShutdownRetryDelay = TimeSpan.FromMilliseconds(200);
 
     private readonly MqttOptions _options;
     private readonly ReconnectOptions _reconnect;
@@ -132,8 +132,9 @@ public sealed class MqttPublisher : BackgroundService
             try { await Task.Delay(delay, stopping); } catch (OperationCanceledException) { }
             return false;
         }
-        catch (OperationCanceledException)
+        catch (Exception) when (stopping.IsCancellationRequested)
         {
+            // Stopping mid-connect (a cancelled connect may surface as a communication error): ShutdownAsync goes on.
             return false;
         }
     }
@@ -170,27 +171,36 @@ public sealed class MqttPublisher : BackgroundService
     }
 
     /// <summary>Announces offline, delivers what is queued (bounded by a timeout) and disconnects cleanly, so the
-    /// broker does not also fire the Last Will.</summary>
+    /// broker does not also fire the Last Will. A failed connect or publish is retried until the timeout: the client
+    /// may still be tearing down a connection that just dropped.</summary>
     private async Task ShutdownAsync()
     {
         PublishDurable(Topics.Available, "offline", retain: true);
         using var flush = new CancellationTokenSource(FlushTimeout);
-        try
+        string? lastError = null;
+        while (_outbox.Count > 0 && !flush.IsCancellationRequested)
         {
-            while (_outbox.Count > 0 && !flush.IsCancellationRequested)
+            try
             {
-                if (!_client.IsConnected)
-                {
-                    await _client.ConnectAsync(ClientOptions(), flush.Token);
-                }
+                if (!_client.IsConnected) await _client.ConnectAsync(ClientOptions(), flush.Token);
                 await SendQueuedAsync(flush.Token);
             }
+            catch (Exception e)
+            {
+                lastError = e.Message;
+                try { await Task.Delay(ShutdownRetryDelay, flush.Token); } catch (OperationCanceledException) { }
+            }
+        }
+        if (_outbox.Count > 0)
+            _log.LogWarning("MQTT: {Count} messages not delivered at shutdown ({Error})", _outbox.Count, lastError ?? "timed out");
+        try
+        {
             if (_client.IsConnected)
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
         }
         catch (Exception e)
         {
-            _log.LogWarning("MQTT: {Count} messages not delivered at shutdown ({Error})", _outbox.Count, e.Message);
+            _log.LogWarning("MQTT: disconnecting at shutdown failed ({Error})", e.Message);
         }
         _metrics.SetMqttConnected(false);
     }
