@@ -33,11 +33,12 @@ public static class DepthwiseTiledKernel
     /// <summary>Floats of shared memory a group may take (48 KB, the default limit of a CUDA launch).</summary>
     private const int MaxWindowFloats = 12 * 1024;
 
-    /// <summary>Whether g's tiles' input windows fit shared memory (strides up to 3 with a 5 × 5 kernel do).</summary>
+    /// <summary>Whether the tiles' input windows of g, a depthwise convolution, fit shared memory (strides up to 3 with
+    /// a 5 × 5 kernel do).</summary>
     public static bool Fits(WindowGeometry g)
     {
         var t = Tiling(g);
-        return g.Groups == g.Channels && g.OutChannels == g.Channels && (long)t.InputRows * t.InputColumns <= MaxWindowFloats;
+        return (long)t.InputRows * t.InputColumns <= MaxWindowFloats;
     }
 
     /// <summary>Tiles as wide and tall as the output needs (powers of two from 8 to 32).</summary>

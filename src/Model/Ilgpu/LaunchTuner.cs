@@ -64,19 +64,19 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
         return chosen with { OutImageStride = g.OutImageStride };
     }
 
-    /// <summary>The faster depthwise kernel for g (the span kernel alone where the tiles do not fit).</summary>
+    /// <summary>The faster depthwise kernel for g, a geometry the tiled kernel takes (<see cref="ConvolutionPath.DepthwiseTiled"/>).</summary>
     public ConvolutionPath Depthwise(WindowGeometry g)
     {
-        if (!DepthwiseTiledKernel.Fits(g)) return ConvolutionPath.Depthwise;
         if (_depthwise.TryGetValue(g, out var chosen)) return chosen;
-        var x = (long)g.Batch * g.Channels * g.Height * g.Width;
-        var scratch = Scratch([x, (long)g.Batch * g.Channels * g.OutHeight * g.OutWidth, (long)g.Channels * g.KernelHeight * g.KernelWidth, g.Channels, (long)g.Batch * g.Channels]);
+        var scratch = Scratch([(long)g.Batch * g.Channels * g.Height * g.Width, (long)g.Batch * g.Channels * g.OutHeight * g.OutWidth,
+            (long)g.Channels * g.KernelHeight * g.KernelWidth, g.Channels, (long)g.Batch * g.Channels]);
         if (scratch is null) return _depthwise[g] = ConvolutionPath.DepthwiseTiled;
         using (scratch.Value.Buffer)
         {
             var v = scratch.Value.Views;
+            var (x, y, w, bias, scale) = (v[0], v[1], v[2], v[3], v[4]);
             return _depthwise[g] = new[] { ConvolutionPath.DepthwiseTiled, ConvolutionPath.Depthwise }
-                .MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, false, v[0], v[4], v[2], v[3], v[1], g, Activation.None)));
+                .MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, false, x, scale, w, bias, y, g, Activation.None)));
         }
     }
 
@@ -92,8 +92,9 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
         using (scratch.Value.Buffer)
         {
             var v = scratch.Value.Views;
+            var (x, y, w, scale, bias, split) = (v[0], v[1], v[2], v[3], v[4], v[5]);
             // The residual, where the layer adds one, is read from y itself: the same traffic, and only the time counts.
-            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(v[0], v[3], v[2], v[4], v[1], v[5], v[1], p, Activation.None, tensorCores: false)));
+            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(x, scale, w, bias, y, split, y, p, Activation.None, tensorCores: false)));
         }
     }
 
@@ -145,7 +146,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
         {
             return CudaGraph.Capture(stream, launches);
         }
-        catch (Exception e) when (e is CudaGraphException or CudaException or DllNotFoundException or EntryPointNotFoundException)
+        catch (Exception e) when (CudaGraph.Refused(e))
         {
             return null;
         }

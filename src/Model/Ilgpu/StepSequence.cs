@@ -83,7 +83,7 @@ internal sealed class StepSequence : IDisposable
             return CudaGraph.Capture(_stream!, launches);
         }
         // A launch refused during capture (CudaException) ends the capture too (CudaGraph.Capture); run plainly then.
-        catch (Exception e) when (e is CudaGraphException or CudaException or DllNotFoundException or EntryPointNotFoundException)
+        catch (Exception e) when (CudaGraph.Refused(e))
         {
             _warn($"warning: --engine ilgpu: CUDA graph capture failed ({e.Message}); launching kernels one by one");
             _plain = true;
