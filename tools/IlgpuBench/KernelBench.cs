@@ -55,7 +55,7 @@ internal static class KernelBench
                 // Layers without tiles (the warp kernel's) count the same on both.
                 if (line.Path == "pointwise")
                     totals["pointwise on fixed 16×16 / 4×4 tiles"] = totals.GetValueOrDefault("pointwise on fixed 16×16 / 4×4 tiles") + (line.FixedSquareMs ?? line.Ms) * count;
-                if (line.DepthwiseSpanMs is { } spanMs) totals["depthwise on the span kernel"] = totals.GetValueOrDefault("depthwise on the span kernel") + spanMs * count;
+                if (line.DepthwiseTiledMs is { } tiledMs) totals["depthwise on the tiled kernel"] = totals.GetValueOrDefault("depthwise on the tiled kernel") + tiledMs * count;
                 if (line.TensorCoreMs is { } tensorMs) totals["pointwise on tensor cores"] = totals.GetValueOrDefault("pointwise on tensor cores") + tensorMs * count;
             }
             Report(new { batch, conv_ms_total_by_path = totals });
@@ -92,7 +92,7 @@ internal static class KernelBench
     private sealed record LayerLine(string Layer, int Count, string Path, string? Tiling, double Ms, double Tflops, double FractionOfFp32Peak,
         double DirectMs, float MaxAbsDiffVsDirect, int? Slices, double? UnsplitMs, double? FixedSquareMs, double? SpeedupVsFixedSquare,
         float? FixedSquareMaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect,
-        double? ImplicitGemmMs, float? ImplicitGemmMaxAbsDiffVsDirect, double? DepthwiseSpanMs, float? DepthwiseSpanMaxAbsDiffVsDirect);
+        double? ImplicitGemmMs, float? ImplicitGemmMaxAbsDiffVsDirect, double? DepthwiseTiledMs, float? DepthwiseTiledMaxAbsDiffVsDirect);
 
     /// <summary>One layer on its engine path (FP32; GEMM layers — pointwise, and dense ones as implicit GEMMs — on the
     /// tiles and split-K slices plans choose, also unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output
@@ -133,14 +133,14 @@ internal static class KernelBench
         }
         double? implicitMs = implicitGemm is { } implicitPlan ? Gemm(implicitPlan) : null;
         float? implicitDiff = implicitGemm is not null ? Compare(data.Output(), direct).MaxDiff : null;
-        bool tiledDepthwise = path == ConvolutionPath.DepthwiseTiled;
-        double? spanMs = tiledDepthwise ? Time(ConvolutionPath.Depthwise, false) : null;
-        float? spanDiff = tiledDepthwise ? Compare(data.Output(), direct).MaxDiff : null;
+        bool tiledDepthwise = path == ConvolutionPath.Depthwise && DepthwiseTiledKernel.Fits(g);
+        double? tiledMs = tiledDepthwise ? Time(ConvolutionPath.DepthwiseTiled, false) : null;
+        float? tiledDiff = tiledDepthwise ? Compare(data.Output(), direct).MaxDiff : null;
         return new LayerLine(
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
             count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
             directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
-            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, spanMs, spanDiff);
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff);
     }
 
     private static object TopK(KernelLibrary kernels, LaunchTimer timer, int batch)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace MoeDetect.Kernels.Tensors;
 
@@ -57,7 +58,7 @@ public static class PointwiseConvolutionKernel
 {
     /// <summary>The largest output tile sides (short tiles 64 threads wide; 16 threads tall, as the 64 × 64 tile).</summary>
     public const int MaxTilePixels = 256, MaxTileChannels = 64;
-    private const int KTile = 16;
+    private const int KTile = Micro4x4.KTile;
     /// <summary>Threads per side of <see cref="PointwiseTiling.Square"/>, which has a load path of its own.</summary>
     private const int SquareSide = 16;
 
@@ -109,8 +110,11 @@ public static class PointwiseConvolutionKernel
 
     internal static int Ceiling(long a, long b) => (int)((a + b - 1) / b);
 
+    /// <summary>Launched with groups of <paramref name="shape"/>'s threads. The kernel is compiled once per shape
+    /// (ILGPU specialises it on the value), so that the tile sides and strides below are constants: every shared-memory
+    /// read of the inner loop is then a per-thread base plus an immediate offset, with no index arithmetic.</summary>
     public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> y, PointwiseGeometry g, Activation activation)
+        ArrayView<float> y, PointwiseGeometry g, Activation activation, SpecializedValue<PointwiseTiling> shape)
     {
         // k-major tiles, sized for the largest shape: the inner loop reads one row of each, the same address for a row
         // of threads (broadcast). The weight tile's rows are one longer than the tile: its loads walk k across threads
@@ -118,13 +122,16 @@ public static class PointwiseConvolutionKernel
         // 16 different shared-memory banks instead of one.
         var wTile = SharedMemory.Allocate<float>(KTile * (MaxTileChannels + 1));
         var xTile = SharedMemory.Allocate<float>(KTile * MaxTilePixels);
-        int tx = Group.IdxX, ty = Group.IdxY, dx = Group.DimX, dy = Group.DimY;
+        int tx = Group.IdxX, ty = Group.IdxY, dx = shape.Value.GroupX, dy = shape.Value.GroupY;
         int threads = dx * dy, t = ty * dx + tx;
         Micro4x4 r = default;
         int tileM = Micro4x4.Size * dy, tileN = Micro4x4.Size * dx, wRow = tileM + 1;
         int m0 = Grid.IdxY * tileM, p0 = Grid.IdxX * tileN, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         var input = new PointwiseInput(x, scale, g, n);
+        // This thread's first weight and input of each k row: the micro tile reads from here at constant offsets.
+        var wThread = wTile.SubView(ty);
+        var xThread = xTile.SubView(tx);
         if (dx == SquareSide && dy == SquareSide)
         {
             // The 64 × 64 tile on 16 × 16 threads (layers with many out channels, and batch 1): each thread stores 4
@@ -152,7 +159,7 @@ public static class PointwiseConvolutionKernel
                     x0 = Input(input, g, next + xk, column, kEnd); x1 = Input(input, g, next + xk + kStep, column, kEnd);
                     x2 = Input(input, g, next + xk + 2 * kStep, column, kEnd); x3 = Input(input, g, next + xk + 3 * kStep, column, kEnd);
                 }
-                for (int k = 0; k < KTile; k++) r.Add(wTile, k * wRow + ty, dy, xTile, k * tileN + tx, dx);
+                r.AddKTile(wThread, wRow, dy, xThread, tileN, dx);
                 Group.Barrier();
             }
         }
@@ -171,7 +178,7 @@ public static class PointwiseConvolutionKernel
                     xTile[k * tileN + p] = Input(input, g, k0 + k, p0 + p, kEnd);
                 }
                 Group.Barrier();
-                for (int k = 0; k < KTile; k++) r.Add(wTile, k * wRow + ty, dy, xTile, k * tileN + tx, dx);
+                r.AddKTile(wThread, wRow, dy, xThread, tileN, dx);
                 Group.Barrier();
             }
         }
@@ -246,6 +253,30 @@ public struct Micro4x4
         _r1.Add(w[wAt + wStep], x0, x1, x2, x3);
         _r2.Add(w[wAt + 2 * wStep], x0, x1, x2, x3);
         _r3.Add(w[wAt + 3 * wStep], x0, x1, x2, x3);
+    }
+
+    /// <summary>Rows of a k-tile (see <see cref="AddKTile"/>, which takes 4 × 4 of them).</summary>
+    public const int KTile = 16;
+
+    /// <summary>The <see cref="KTile"/> k steps of one shared-memory k-tile, k rows <paramref name="wRow"/> and
+    /// <paramref name="xRow"/> values apart, written out: ILGPU does not unroll the loop, and written out every offset is
+    /// a constant where the kernel is specialised for its tile shape.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AddKTile(ArrayView<float> w, int wRow, int wStep, ArrayView<float> x, int xRow, int xStep)
+    {
+        AddFour(w, 0, wRow, wStep, x, 0, xRow, xStep);
+        AddFour(w, 4 * wRow, wRow, wStep, x, 4 * xRow, xRow, xStep);
+        AddFour(w, 8 * wRow, wRow, wStep, x, 8 * xRow, xRow, xStep);
+        AddFour(w, 12 * wRow, wRow, wStep, x, 12 * xRow, xRow, xStep);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddFour(ArrayView<float> w, int wAt, int wRow, int wStep, ArrayView<float> x, int xAt, int xRow, int xStep)
+    {
+        Add(w, wAt, wStep, x, xAt, xStep);
+        Add(w, wAt + wRow, wStep, x, xAt + xRow, xStep);
+        Add(w, wAt + 2 * wRow, wStep, x, xAt + 2 * xRow, xStep);
+        Add(w, wAt + 3 * wRow, wStep, x, xAt + 3 * xRow, xStep);
     }
 
     /// <summary>Stores the block, its first output at (outChannel, pixel).</summary>

@@ -15,7 +15,7 @@ internal sealed partial class KernelLibrary
     private Action<Index1D, ArrayView<int>, TopKShape>? _topKScan;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCompact;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwise;
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
@@ -72,7 +72,7 @@ internal sealed partial class KernelLibrary
     public ConvolutionPath PlanPath(WindowGeometry g)
     {
         var path = ConvolutionPaths.Of(g);
-        return path == ConvolutionPath.DepthwiseTiled && Tuner is not null ? Tuner.Depthwise(g) : path;
+        return path == ConvolutionPath.Depthwise && DepthwiseTiledKernel.Fits(g) && Tuner is not null ? Tuner.Depthwise(g) : path;
     }
 
     /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry
@@ -120,7 +120,7 @@ internal sealed partial class KernelLibrary
         }
         // Not planned (ConvolutionPaths.Launch): the tiles a plan would choose, unsplit unless g says otherwise.
         var tiling = g.Tiling == default ? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) : g.Tiling;
-        _pointwise ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.Run));
+        _pointwise ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>(PointwiseConvolutionKernel.Run);
         // The CPU accelerator may allow fewer threads a group than the GPU's shape: the same 4 × 4 blocks on a smaller
         // group, kept wider than tall (2 × 1 on the engine's CPU device).
         int dx = tiling.GroupX, dy = tiling.GroupY;
@@ -130,7 +130,7 @@ internal sealed partial class KernelLibrary
         var launched = tiling with { GroupX = dx, GroupY = dy };
         var tiles = new Index3D((g.Pixels + launched.TilePixels - 1) / launched.TilePixels, (g.OutChannels + launched.TileChannels - 1) / launched.TileChannels, g.Batch * g.Slices);
         bool split = g.Slices > 1;
-        _pointwise(new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation);
+        _pointwise(Stream, new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
         if (!split) return;
         _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);

@@ -16,8 +16,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// of 64 (80: a quarter of the second tile). Each candidate runs with the split-K the rule gives its tiles. Tile shapes
 /// change only which thread sums which output, not the order of a sum, so the outputs are the rule's wherever both leave
 /// the reduction unsplit.</item>
-/// <item>The depthwise kernel: through shared memory (<see cref="DepthwiseTiledKernel"/>, the rule where it fits) or
-/// four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>).</item>
+/// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
+/// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// </list>
 /// Candidates run on scratch memory of the layer's sizes, captured as a CUDA graph of back-to-back launches.</summary>
 internal sealed class LaunchTuner(KernelLibrary kernels)
@@ -64,13 +64,13 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
         return chosen with { OutImageStride = g.OutImageStride };
     }
 
-    /// <summary>The faster depthwise kernel for g, a geometry the tiled kernel takes (<see cref="ConvolutionPath.DepthwiseTiled"/>).</summary>
+    /// <summary>The faster depthwise kernel for g, a geometry the tiled kernel takes (<see cref="DepthwiseTiledKernel.Fits"/>).</summary>
     public ConvolutionPath Depthwise(WindowGeometry g)
     {
         if (_depthwise.TryGetValue(g, out var chosen)) return chosen;
         var scratch = Scratch([(long)g.Batch * g.Channels * g.Height * g.Width, (long)g.Batch * g.Channels * g.OutHeight * g.OutWidth,
             (long)g.Channels * g.KernelHeight * g.KernelWidth, g.Channels, (long)g.Batch * g.Channels]);
-        if (scratch is null) return _depthwise[g] = ConvolutionPath.DepthwiseTiled;
+        if (scratch is null) return _depthwise[g] = ConvolutionPath.Depthwise;
         using (scratch.Value.Buffer)
         {
             var v = scratch.Value.Views;
