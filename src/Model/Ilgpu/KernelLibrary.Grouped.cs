@@ -18,7 +18,7 @@ internal sealed partial class KernelLibrary
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _depthwise;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
@@ -160,8 +160,8 @@ internal sealed partial class KernelLibrary
     public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
         WindowGeometry g, Activation activation)
     {
-        _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(DepthwiseConvolutionKernel.Run));
-        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation);
+        _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>(DepthwiseConvolutionKernel.Run));
+        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseWindow.Of(g)));
     }
 
     /// <summary><see cref="DepthwiseTiledKernel"/> (g must fit: <see cref="DepthwiseTiledKernel.Fits"/>); same views as
