@@ -1,5 +1,6 @@
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Engines.Auto;
+using MoeDetect.Tests.Support;
 
 namespace MoeDetect.Tests.GpuEngine;
 
@@ -26,15 +27,15 @@ public class GpuEngineChooserTests
         var choice = GpuEngineChooser.Choose(Moe, batch, H100, []);
         Assert.Equal(expected, choice.Engine);
         Assert.Contains("the project's H100 bench", choice.Reason);
-        Assert.Contains("docs/results/2026-11-25-h100-c", choice.Reason);
+        Assert.Contains("docs/results/2026-12-05-h100-bench", choice.Reason);
     }
 
     [Fact]
     public void The_h100_reason_gives_the_measured_times_and_the_batch_they_were_measured_at()
     {
-        Assert.Equal("faster for the ES-MoE model (.moedet) at batch 1 in the project's H100 bench, 3.241 vs 5.386 ms/frame (docs/results/2026-11-25-h100-c)",
+        Assert.Equal("faster for the ES-MoE model (.moedet) at batch 1 in the project's H100 bench, 2.958 vs 6.414 ms/frame (docs/results/2026-12-05-h100-bench)",
             GpuEngineChooser.Choose(Moe, 1, H100, []).Reason);
-        Assert.Contains("at batch 32, the measured batch nearest 40, in the project's H100 bench, 0.740 vs 1.181 ms/frame",
+        Assert.Contains("at batch 32, the measured batch nearest 40, in the project's H100 bench, 0.734 vs 0.965 ms/frame",
             GpuEngineChooser.Choose(Moe, 40, H100, []).Reason);
     }
 
@@ -42,11 +43,24 @@ public class GpuEngineChooserTests
     [InlineData(1)]
     [InlineData(8)]
     [InlineData(32)]
-    public void Without_a_measurement_here_onnx_models_run_ort(int batch)
+    public void Without_a_measurement_here_onnx_models_other_than_the_bundled_centernet_run_ort(int batch)
     {
         var choice = GpuEngineChooser.Choose(Onnx, batch, H100, []);
         Assert.Equal(GpuEngines.Ort, choice.Engine);
-        Assert.Contains("every .onnx model", choice.Reason);
+        Assert.Contains("YOLOv8n and NanoDet-g at every batch", choice.Reason);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void Without_a_measurement_here_the_bundled_centernet_runs_ilgpu(int batch)
+    {
+        var bundled = ModelFingerprint.Of(TestPaths.DefaultModel);
+        var choice = GpuEngineChooser.Choose(bundled, batch, H100, []);
+        Assert.Equal(GpuEngines.Ilgpu, choice.Engine);
+        Assert.Contains("the bundled CenterNet (centernet-mnv3.onnx)", choice.Reason);
     }
 
     [Fact]

@@ -6,7 +6,7 @@ public readonly record struct EngineTimes(double OrtMsPerFrame, double IlgpuMsPe
 {
     public string Faster => IlgpuMsPerFrame < OrtMsPerFrame ? GpuEngines.Ilgpu : GpuEngines.Ort;
 
-    /// <summary>The faster engine's time first, e.g. "3.241 vs 5.386 ms/frame".</summary>
+    /// <summary>The faster engine's time first, e.g. "2.958 vs 6.414 ms/frame".</summary>
     public override string ToString()
     {
         var (faster, slower) = Faster == GpuEngines.Ilgpu ? (IlgpuMsPerFrame, OrtMsPerFrame) : (OrtMsPerFrame, IlgpuMsPerFrame);
