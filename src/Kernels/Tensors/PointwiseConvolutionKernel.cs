@@ -22,6 +22,9 @@ public struct PointwiseGeometry
     public PointwiseTiling Tiling;
     public int Windowed;
     public WindowGeometry Window;
+    /// <summary>Where <see cref="Windowed"/> is 1: division by the window's taps (kernel height · width), by its width
+    /// and by the output width, which split a reduction row into (channel, tap) and a column into (row, column).</summary>
+    public FastDivisor ByTaps, ByKernelWidth, ByOutWidth;
     /// <summary>Values between images of y where it is a slice of a larger tensor (a Concat's output, written in place);
     /// 0: y is [batch, out channels, pixels] itself.</summary>
     public int OutImageStride;
@@ -320,9 +323,9 @@ public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale
     private float LoadWindowed(int k, int pixel)
     {
         var win = g.Window;
-        int taps = win.KernelHeight * win.KernelWidth, c = k / taps, tap = k - c * taps;
-        int ky = tap / win.KernelWidth, kx = tap - ky * win.KernelWidth;
-        int oy = pixel / win.OutWidth, ox = pixel - oy * win.OutWidth;
+        int c = g.ByTaps.Divide(k), tap = k - c * g.ByTaps.Divisor;
+        int ky = g.ByKernelWidth.Divide(tap), kx = tap - ky * win.KernelWidth;
+        int oy = g.ByOutWidth.Divide(pixel), ox = pixel - oy * win.OutWidth;
         int iy = oy * win.StrideY - win.PadTop + ky * win.DilationY, ix = ox * win.StrideX - win.PadLeft + kx * win.DilationX;
         return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? x[(((long)n * win.Channels + c) * win.Height + iy) * win.Width + ix] : 0f;
     }

@@ -43,8 +43,11 @@ internal static class ConvolutionPaths
     public static PointwiseGeometry ImplicitGemm(WindowGeometry g)
     {
         int reduction = g.Channels * g.KernelHeight * g.KernelWidth;
-        return new() { Batch = g.Batch, Channels = reduction, OutChannels = g.OutChannels, Pixels = g.OutHeight * g.OutWidth, Slices = 1,
-            SliceChannels = reduction, Windowed = 1, Window = g };
+        int taps = g.KernelHeight * g.KernelWidth, pixels = g.OutHeight * g.OutWidth;
+        return new() { Batch = g.Batch, Channels = reduction, OutChannels = g.OutChannels, Pixels = pixels, Slices = 1,
+            SliceChannels = reduction, Windowed = 1, Window = g,
+            ByTaps = FastDivisor.For(taps, reduction - 1), ByKernelWidth = FastDivisor.For(g.KernelWidth, taps - 1),
+            ByOutWidth = FastDivisor.For(g.OutWidth, pixels - 1) };
     }
 
     /// <summary>The GEMM a GEMM path runs g as, before tiling and split-K.</summary>
