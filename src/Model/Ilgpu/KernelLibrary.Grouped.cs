@@ -68,7 +68,7 @@ internal sealed partial class KernelLibrary
     public LaunchTuner? Tuner { get; set; }
 
     /// <summary>The kernel a plan runs the convolution g on: <see cref="ConvolutionPaths.Of"/>, except that the
-    /// <see cref="Tuner"/> picks between the two depthwise kernels.</summary>
+    /// <see cref="Tuner"/> picks between the two depthwise kernels where the shared-memory one fits.</summary>
     public ConvolutionPath PlanPath(WindowGeometry g)
     {
         var path = ConvolutionPaths.Of(g);
