@@ -21,12 +21,18 @@ public sealed record BenchResult(string Variant, string Engine, int Batch, int F
 }
 
 /// <summary>Times engine variants × batch sizes on frames held in memory, in one process: load (with its warm-up,
-/// untimed), two untimed batches, then <c>frames</c> frames in whole batches. Preprocess starts from the
+/// untimed), untimed batches (<see cref="WarmUpBatches"/>, <see cref="WarmUpTime"/>), then <c>frames</c> frames in whole batches. Preprocess starts from the
 /// letterboxed canvas: float engines normalise on the CPU, pixel engines take the canvas as it is. The raw baseline
 /// variant times ONNX Runtime alone (<see cref="RawOrtTiming"/>).</summary>
 public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOptions decode, int frameCount)
 {
-    private const int UntimedBatches = 2;
+    /// <summary>Untimed batches before the timed ones: at least this many, and for at least <see cref="WarmUpTime"/>.
+    /// The host's per-frame code (preprocessing, decoding, NMS) starts as quickly-jitted code and is recompiled
+    /// optimised only after some thirty calls and a pause; with two untimed batches a GPU run of 96 frames timed
+    /// mostly the unoptimised decoder (NanoDet-g's postprocessing on the CPU: 0.52 ms a frame after 2 untimed batches,
+    /// 0.38 ms once warm), which a long-running product does not pay.</summary>
+    private const int WarmUpBatches = 2;
+    private static readonly TimeSpan WarmUpTime = TimeSpan.FromSeconds(0.5);
 
     public IEnumerable<BenchResult> Run(IEnumerable<BenchVariant> variants, IReadOnlyList<int> batches)
     {
@@ -69,7 +75,8 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         var statistics = new StageStatistics();
         var loop = new BatchLoop(model, frames, decode, batch);
         var untimed = new StageStatistics();
-        for (int i = 0; i < UntimedBatches; i++) loop.Next(untimed);
+        var warming = Stopwatch.StartNew();
+        for (int i = 0; i < WarmUpBatches || warming.Elapsed < WarmUpTime; i++) loop.Next(untimed);
         loop.Finish(untimed);
         int batchesToRun = Math.Max(1, (frameCount + batch - 1) / batch);
         var wall = Stopwatch.StartNew();
