@@ -12,7 +12,7 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// 1. self-check: the tensor-core pointwise GEMM against the SIMT one on the same random data (max abs difference,
 ///    TFLOP/s); 2. every convolution geometry of the model (planned at batch 1; larger batches scale the batch, as a
 ///    batched plan would) timed on its engine path (pointwise: the plan's tiles and split-K, unsplit too where split, and the fixed 16 × 16-thread,
-///    4 × 4-output tiles plans used before, with the speed-up), on the direct kernel and, for pointwise layers, on tensor cores,
+///    4 × 4-output tiles plans used before, with the speed-up), on the direct kernel and, for GEMM layers (pointwise and implicit), on tensor cores as the launch search would plan them,
 ///    with each one's max abs difference to the direct kernel (x, w, bias uniform in ±1); 3. device top-k of a CenterNet-sized heatmap (80 × 128 × 128 per image, k = 100) checked against a
 ///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.</summary>
 internal static class KernelBench
@@ -75,9 +75,10 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         var p = ConvolutionPaths.Pointwise(g);
         var activation = Activation.None;
-        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, p, activation, tensorCores: false));
+        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, p, activation));
         var simt = data.Output();
-        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, p, activation, tensorCores: true));
+        var tensor = p with { Tiling = PointwiseTiling.Square, TensorCores = 1 };
+        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, tensor, activation));
         var (maxDiff, maxRef) = Compare(data.Output(), simt);
         return new
         {
@@ -96,45 +97,45 @@ internal static class KernelBench
 
     /// <summary>One layer on its engine path (FP32; GEMM layers — pointwise, and dense ones as implicit GEMMs — on the
     /// tiles and split-K slices plans choose, also unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output
-    /// tiles plans used before tiles were chosen by layer, split as then), on the direct kernel, for pointwise layers on
-    /// tensor cores, for layers the blocked kernel takes also as a planned implicit GEMM (to set the threshold), and for
+    /// tiles plans used before tiles were chosen by layer, split as then), on the direct kernel, for GEMM layers on
+    /// tensor cores (64 × 64 tiles, the same split-K), for layers the blocked kernel takes also as a planned implicit GEMM (to set the threshold), and for
     /// depthwise layers on the tiled kernel also on the span kernel (the two the plan-time tuner picks from).</summary>
     private static LayerLine TimeLayer(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);
         var activation = Activation.None;
         var path = ConvolutionPaths.Of(g);
-        double Time(ConvolutionPath p, bool tensorCores) =>
-            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, tensorCores, data.X, data.X, data.W, data.Bias, data.Y, g, activation));
-        double directMs = Time(ConvolutionPath.Direct, false);
+        double Time(ConvolutionPath p) =>
+            timer.Ms(() => ConvolutionPaths.Launch(kernels, p, data.X, data.X, data.W, data.Bias, data.Y, g, activation));
+        double directMs = Time(ConvolutionPath.Direct);
         var direct = data.Output();
-        var planned = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g), tensorCores: false);
+        var planned = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g));
         // The warp kernel's layers (few pixels) have no tiles.
         bool tiled = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm && planned.Tiling != default;
-        var square = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g), tensorCores: false, PointwiseTiling.Square);
-        var implicitGemm = path == ConvolutionPath.Blocked ? kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g), tensorCores: false) : (PointwiseGeometry?)null;
+        var square = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g), PointwiseTiling.Square);
+        var implicitGemm = path == ConvolutionPath.Blocked ? kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g)) : (PointwiseGeometry?)null;
         int slices = Math.Max(tiled ? Math.Max(planned.Slices, square.Slices) : 1, implicitGemm?.Slices ?? 1);
         using var partials = kernels.Accelerator.Allocate1D<float>(slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
         double Gemm(PointwiseGeometry p) =>
-            timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, p, activation, tensorCores: false));
+            timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, p, activation));
         double? fixedMs = tiled ? Gemm(square) : null;
         float? fixedDiff = tiled ? Compare(data.Output(), direct).MaxDiff : null;
         bool split = tiled && planned.Slices > 1;
-        double? unsplitMs = split ? Time(path, false) : null;
-        double ms = tiled ? Gemm(planned) : Time(path, false);
+        double? unsplitMs = split ? Time(path) : null;
+        double ms = tiled ? Gemm(planned) : Time(path);
         float diff = Compare(data.Output(), direct).MaxDiff;
         double flops = ConvolutionPaths.Flops(g);
         double? tensorMs = null;
         float? tensorDiff = null;
-        if (path == ConvolutionPath.Pointwise && kernels.HasTensorCores)
+        if (tiled && kernels.HasTensorCores)
         {
-            tensorMs = Time(path, true);
+            tensorMs = Gemm(kernels.PlanTensorCores(ConvolutionPaths.Gemm(path, g)));
             tensorDiff = Compare(data.Output(), direct).MaxDiff;
         }
         double? implicitMs = implicitGemm is { } implicitPlan ? Gemm(implicitPlan) : null;
         float? implicitDiff = implicitGemm is not null ? Compare(data.Output(), direct).MaxDiff : null;
         bool tiledDepthwise = path == ConvolutionPath.Depthwise && DepthwiseTiledKernel.Fits(g);
-        double? tiledMs = tiledDepthwise ? Time(ConvolutionPath.DepthwiseTiled, false) : null;
+        double? tiledMs = tiledDepthwise ? Time(ConvolutionPath.DepthwiseTiled) : null;
         float? tiledDiff = tiledDepthwise ? Compare(data.Output(), direct).MaxDiff : null;
         return new LayerLine(
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",

@@ -28,6 +28,9 @@ public struct PointwiseGeometry
     /// <summary>Values between images of y where it is a slice of a larger tensor (a Concat's output, written in place);
     /// 0: y is [batch, out channels, pixels] itself.</summary>
     public int OutImageStride;
+    /// <summary>1: the GEMM runs on tensor cores (<see cref="TensorCoreConvolutionKernel"/>, FP16 operands, FP32 sums) in
+    /// 64 × 64 tiles (<see cref="Tiling"/> <see cref="PointwiseTiling.Square"/>, whose split-K it shares).</summary>
+    public int TensorCores;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 }
@@ -192,12 +195,12 @@ public static class PointwiseConvolutionKernel
 
     /// <summary>w[m, k], 0 outside the out channels and past the slice's end.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Weight(ArrayView<float> w, PointwiseGeometry g, int m, int k, int kEnd) =>
+    internal static float Weight(ArrayView<float> w, PointwiseGeometry g, int m, int k, int kEnd) =>
         m < g.OutChannels && k < kEnd ? w[m * g.Channels + k] : 0f;
 
     /// <summary>x[k, pixel] as loaded (<see cref="PointwiseInput"/>), 0 outside the pixels and past the slice's end.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Input(PointwiseInput input, PointwiseGeometry g, int k, int pixel, int kEnd) =>
+    internal static float Input(PointwiseInput input, PointwiseGeometry g, int k, int pixel, int kEnd) =>
         pixel < g.Pixels && k < kEnd ? input.Load(k, pixel) : 0f;
 
     /// <summary>The second half of a split GEMM, a thread per output: the slices' partial sums added in slice order

@@ -1,97 +1,146 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 
 namespace MoeDetect.Kernels.Tensors;
 
-/// <summary>The pointwise-convolution GEMM of <see cref="PointwiseConvolutionKernel"/> on tensor cores: inline PTX
-/// <c>mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32</c> (sm_80 and later). Tiles are converted to FP16 as they
-/// are loaded into shared memory; accumulation, bias, activation and the stored output stay FP32.
-/// Grid (pixel tiles of 64, out-channel tiles of 64, batch), groups of 128 threads: 2 × 2 warps, each warp a 32 × 32
-/// block of 2 × 4 mma tiles (16 × 8). CUDA only: launch it where <see cref="CudaAsm.IsSupported"/> holds (the CPU
-/// accelerator uses the SIMT kernel, which computes the same result in FP32).</summary>
+/// <summary>The tiled GEMM of <see cref="PointwiseConvolutionKernel"/> on tensor cores, for geometries planned with
+/// <see cref="PointwiseGeometry.TensorCores"/> = 1: inline PTX <c>mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32</c>
+/// (sm_80 and later). Operands are rounded to FP16 as they enter shared memory; accumulation, bias, activation and the
+/// stored output stay FP32. It takes everything the SIMT GEMM takes: input scale, implicit-GEMM windows, residual,
+/// split-K slices (raw partials, summed by <see cref="PointwiseConvolutionKernel.SumSlices"/>).
+/// Grid (pixel tiles of 64, out-channel tiles of 64, batch × slices), groups of 128 threads: 2 × 2 warps, each warp a
+/// 32 × 32 block of 2 × 4 mma tiles (16 × 8). Each thread loads the next k-step's 16 weights and 16 inputs into
+/// registers while the group multiplies the current one, so global-memory latency hides behind the mma work.
+/// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
+/// checks the two against each other on the GPU).</summary>
 public static class TensorCoreConvolutionKernel
 {
     public const int GroupSize = 128, Tile = 64;
     private const int KStep = 32, Pairs = KStep / 2;
-    // Row stride of the packed half2 tiles in 32-bit words: 16 pairs + 4 of padding, so the 8 rows a warp reads
-    // at once fall on different banks.
-    private const int Stride = Pairs + 4;
+    // Row stride of the packed half2 tiles in 32-bit words: 16 pairs + 4 of padding, so that both the stores (8 rows ×
+    // 4 pairs a warp) and the fragment reads (8 rows × 4 pairs) fall on 32 different banks.
+    internal const int Stride = Pairs + 4;
 
-    public static void Run(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
-        PointwiseGeometry g, Activation activation)
+    public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
+        ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         // w tile: [out channel][k pair]; x tile: [pixel][k pair]; each word two FP16 values, the lower k in the low half.
         var wTile = SharedMemory.Allocate<uint>(Tile * Stride);
         var xTile = SharedMemory.Allocate<uint>(Tile * Stride);
         int t = Group.IdxX, lane = t % 32, warp = t / 32;
-        int m0 = Grid.IdxY * Tile, p0 = Grid.IdxX * Tile, n = Grid.IdxZ;
-        long xImage = (long)n * g.Channels * g.Pixels;
+        int m0 = Grid.IdxY * Tile, p0 = Grid.IdxX * Tile, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
+        int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
+        var input = new PointwiseInput(x, scale, g, n);
+        // This thread's loads: weight rows lane / 4 + 8 i at k pair 4 warp + lane % 4, inputs at pixels lane % 8 + 8 i
+        // and k pair 4 warp + lane / 8 (i = 0 … 7). A warp reads 32-byte runs of 8 rows or 4 k rows at a time.
+        int wRow = lane / 4, wPair = 4 * warp + lane % 4, xPixel = lane % 8, xPair = 4 * warp + lane / 8;
+        int wAt = wRow * Stride + wPair, xAt = xPixel * Stride + xPair;
+        var weights = PairLoads.Weights(w, g, m0 + wRow, kBegin + 2 * wPair, kEnd);
+        var inputs = PairLoads.Inputs(input, g, kBegin + 2 * xPair, p0 + xPixel, kEnd);
         int rowBase = warp / 2 * 32, colBase = warp % 2 * 32;
         int quad = lane / 4, pair = lane % 4;
+        int aAt = (rowBase + quad) * Stride + pair, bAt = (colBase + quad) * Stride + pair;
         WarpTile acc = default;
-        for (int k0 = 0; k0 < g.Channels; k0 += KStep)
+        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
-            for (int i = t; i < Tile * Pairs; i += GroupSize)
-            {
-                int m = i / Pairs, k = k0 + 2 * (i % Pairs);
-                bool row = m0 + m < g.OutChannels;
-                int at = (m0 + m) * g.Channels + k;
-                float lo = row && k < g.Channels ? w[at] : 0f, hi = row && k + 1 < g.Channels ? w[at + 1] : 0f;
-                wTile[m * Stride + i % Pairs] = PackHalves(lo, hi);
-            }
-            for (int i = t; i < Tile * Pairs; i += GroupSize)
-            {
-                int p = i % Tile, kp = i / Tile, k = k0 + 2 * kp;
-                bool column = p0 + p < g.Pixels;
-                long at = xImage + (long)k * g.Pixels + p0 + p;
-                float lo = column && k < g.Channels ? x[at] : 0f, hi = column && k + 1 < g.Channels ? x[at + g.Pixels] : 0f;
-                xTile[p * Stride + kp] = PackHalves(lo, hi);
-            }
+            weights.Store(wTile, wAt);
+            inputs.Store(xTile, xAt);
             Group.Barrier();
-            for (int half = 0; half < Pairs; half += 8)
+            int next = k0 + KStep;
+            if (next < kEnd)
             {
-                var top = FragmentA(wTile, (rowBase + quad) * Stride + half + pair);
-                var bottom = FragmentA(wTile, (rowBase + 16 + quad) * Stride + half + pair);
-                acc.Multiply(top, bottom, xTile, (colBase + quad) * Stride + half + pair, 8 * Stride);
+                weights = PairLoads.Weights(w, g, m0 + wRow, next + 2 * wPair, kEnd);
+                inputs = PairLoads.Inputs(input, g, next + 2 * xPair, p0 + xPixel, kEnd);
             }
+            acc.Multiply(FragmentA(wTile, aAt), FragmentA(wTile, aAt + 16 * Stride), xTile, bAt);
+            acc.Multiply(FragmentA(wTile, aAt + 8), FragmentA(wTile, aAt + 16 * Stride + 8), xTile, bAt + 8);
             Group.Barrier();
         }
-        var output = new PointwiseOutput(y, bias, residual, g, n, activation, partial: false);
-        int r = m0 + rowBase + quad, c = p0 + colBase + 2 * pair;
-        acc.Store(output, r, c);
+        bool partial = g.Slices > 1;
+        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
+        acc.Store(output, m0 + rowBase + quad, p0 + colBase + 2 * pair);
     }
 
     /// <summary>A lane's four A registers of a 16 × 16 tile from packed shared memory, <paramref name="at"/> being its
     /// (row quad, pair) word: rows quad and quad + 8, k pairs pair and pair + 4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Fragment FragmentA(ArrayView<uint> tile, int at) => new()
     {
         R0 = tile[at], R1 = tile[at + 8 * Stride], R2 = tile[at + 4], R3 = tile[at + 8 * Stride + 4],
     };
 
-    /// <summary>Two floats rounded to FP16 and packed low | high &lt;&lt; 16 (cvt puts its first source in the high half).
-    /// The by-value <c>Emit</c> form binds registers directly (<c>EmitRef</c> goes through local memory).</summary>
-    private static uint PackHalves(float lo, float hi)
+    /// <summary>Two floats rounded to FP16 and packed low | high &lt;&lt; 16 (cvt puts its first source in the high half).</summary>
+    internal static uint PackHalves(float lo, float hi)
     {
         CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %1, %2;", out uint packed, hi, lo);
         return packed;
     }
 
-    // One mma.sync per block; the accumulators travel as two 64-bit registers of float pairs because the by-value
-    // Emit has a single output, so each block runs the same mma and keeps one half of D (tensor cores are idle
-    // enough here that the duplicate costs less than local memory).
-    private const string MmaPrologue =
-        "{ .reg .f32 c<4>, d<4>; .reg .b32 w<4>; mov.b64 {w0, w1}, %1; mov.b64 {w2, w3}, %2; " +
-        "mov.b32 c0, w0; mov.b32 c1, w1; mov.b32 c2, w2; mov.b32 c3, w3; " +
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {d0, d1, d2, d3}, {%3, %4, %5, %6}, {%7, %8}, {c0, c1, c2, c3}; ";
-    private const string KeepLow = MmaPrologue + "mov.b32 w0, d0; mov.b32 w1, d1; mov.b64 %0, {w0, w1}; }";
-    private const string KeepHigh = MmaPrologue + "mov.b32 w2, d2; mov.b32 w3, d3; mov.b64 %0, {w2, w3}; }";
-
-    /// <summary>D = A·B + D for one 16 × 8 tile (A 16 × 16 row-major, B 16 × 8 column-major, FP16 in, FP32 accumulators).</summary>
+    /// <summary>D = A·B + D for one 16 × 8 tile (A 16 × 16 row-major, B 16 × 8 column-major, FP16 in, FP32 accumulators).
+    /// <c>EmitRef</c>, because mma has four outputs and the by-value <c>Emit</c> takes one. ILGPU passes each operand
+    /// through a local-memory slot; the engine loads this kernel through its PTX rewrite that makes those registers.</summary>
     internal static Accumulator Mma(Accumulator d, Fragment a, uint b0, uint b1)
     {
-        CudaAsm.Emit(KeepLow, out ulong low, d.Low, d.High, a.R0, a.R1, a.R2, a.R3, b0, b1);
-        CudaAsm.Emit(KeepHigh, out ulong high, d.Low, d.High, a.R0, a.R1, a.R2, a.R3, b0, b1);
-        return new Accumulator { Low = low, High = high };
+        Ref<float> d0 = d.C0, d1 = d.C1, d2 = d.C2, d3 = d.C3;
+        Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, bLow = b0, bHigh = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+            ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
+        return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
+    }
+}
+
+/// <summary>The 8 pairs of consecutive-k FP32 values one thread carries from global memory into a k-step's packed tile:
+/// rows (weights) or pixels (inputs) 8 apart, as fields so that they stay in registers.</summary>
+internal struct PairLoads
+{
+    public float L0, H0, L1, H1, L2, H2, L3, H3, L4, H4, L5, H5, L6, H6, L7, H7;
+
+    /// <summary>w[m + 8 i, k] and w[m + 8 i, k + 1], i = 0 … 7 (0 outside).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static PairLoads Weights(ArrayView<float> w, PointwiseGeometry g, int m, int k, int kEnd)
+    {
+        PairLoads r;
+        r.L0 = PointwiseConvolutionKernel.Weight(w, g, m, k, kEnd); r.H0 = PointwiseConvolutionKernel.Weight(w, g, m, k + 1, kEnd);
+        r.L1 = PointwiseConvolutionKernel.Weight(w, g, m + 8, k, kEnd); r.H1 = PointwiseConvolutionKernel.Weight(w, g, m + 8, k + 1, kEnd);
+        r.L2 = PointwiseConvolutionKernel.Weight(w, g, m + 16, k, kEnd); r.H2 = PointwiseConvolutionKernel.Weight(w, g, m + 16, k + 1, kEnd);
+        r.L3 = PointwiseConvolutionKernel.Weight(w, g, m + 24, k, kEnd); r.H3 = PointwiseConvolutionKernel.Weight(w, g, m + 24, k + 1, kEnd);
+        r.L4 = PointwiseConvolutionKernel.Weight(w, g, m + 32, k, kEnd); r.H4 = PointwiseConvolutionKernel.Weight(w, g, m + 32, k + 1, kEnd);
+        r.L5 = PointwiseConvolutionKernel.Weight(w, g, m + 40, k, kEnd); r.H5 = PointwiseConvolutionKernel.Weight(w, g, m + 40, k + 1, kEnd);
+        r.L6 = PointwiseConvolutionKernel.Weight(w, g, m + 48, k, kEnd); r.H6 = PointwiseConvolutionKernel.Weight(w, g, m + 48, k + 1, kEnd);
+        r.L7 = PointwiseConvolutionKernel.Weight(w, g, m + 56, k, kEnd); r.H7 = PointwiseConvolutionKernel.Weight(w, g, m + 56, k + 1, kEnd);
+        return r;
+    }
+
+    /// <summary>x[k, pixel + 8 i] and x[k + 1, pixel + 8 i] as loaded (<see cref="PointwiseInput"/>), i = 0 … 7 (0 outside).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static PairLoads Inputs(PointwiseInput input, PointwiseGeometry g, int k, int pixel, int kEnd)
+    {
+        PairLoads r;
+        r.L0 = PointwiseConvolutionKernel.Input(input, g, k, pixel, kEnd); r.H0 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel, kEnd);
+        r.L1 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 8, kEnd); r.H1 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 8, kEnd);
+        r.L2 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 16, kEnd); r.H2 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 16, kEnd);
+        r.L3 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 24, kEnd); r.H3 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 24, kEnd);
+        r.L4 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 32, kEnd); r.H4 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 32, kEnd);
+        r.L5 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 40, kEnd); r.H5 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 40, kEnd);
+        r.L6 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 48, kEnd); r.H6 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 48, kEnd);
+        r.L7 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 56, kEnd); r.H7 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 56, kEnd);
+        return r;
+    }
+
+    /// <summary>The 8 pairs as packed FP16 words at <paramref name="at"/> + 8 i rows of the tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void Store(ArrayView<uint> tile, int at)
+    {
+        const int step = 8 * TensorCoreConvolutionKernel.Stride;
+        tile[at] = TensorCoreConvolutionKernel.PackHalves(L0, H0);
+        tile[at + step] = TensorCoreConvolutionKernel.PackHalves(L1, H1);
+        tile[at + 2 * step] = TensorCoreConvolutionKernel.PackHalves(L2, H2);
+        tile[at + 3 * step] = TensorCoreConvolutionKernel.PackHalves(L3, H3);
+        tile[at + 4 * step] = TensorCoreConvolutionKernel.PackHalves(L4, H4);
+        tile[at + 5 * step] = TensorCoreConvolutionKernel.PackHalves(L5, H5);
+        tile[at + 6 * step] = TensorCoreConvolutionKernel.PackHalves(L6, H6);
+        tile[at + 7 * step] = TensorCoreConvolutionKernel.PackHalves(L7, H7);
     }
 }
 
@@ -101,11 +150,11 @@ internal struct Fragment
     public uint R0, R1, R2, R3;
 }
 
-/// <summary>A lane's accumulators of one 16 × 8 mma tile as float pairs in 64-bit words (first float in the low half):
-/// Low = (row quad; cols 2·pair, 2·pair + 1), High = the same columns of row quad + 8.</summary>
+/// <summary>A lane's accumulators of one 16 × 8 mma tile: C0, C1 at (row quad; columns 2·pair, 2·pair + 1), C2, C3 at
+/// the same columns of row quad + 8.</summary>
 internal struct Accumulator
 {
-    public ulong Low, High;
+    public float C0, C1, C2, C3;
 }
 
 /// <summary>A warp's 32 × 32 block: 2 row tiles × 4 column tiles of accumulators, as fields so they stay in registers.</summary>
@@ -113,15 +162,18 @@ internal struct WarpTile
 {
     public Accumulator T00, T01, T02, T03, T10, T11, T12, T13;
 
+    /// <summary>Words between the column tiles of B (8 pixels of packed rows).</summary>
+    private const int ColumnTile = 8 * TensorCoreConvolutionKernel.Stride;
+
     /// <summary>One k16 step: the two row tiles times the four column tiles of B, whose (column quad, pair) words start
-    /// at <paramref name="b"/> and lie <paramref name="columnTile"/> words apart.</summary>
-    public void Multiply(Fragment top, Fragment bottom, ArrayView<uint> xTile, int b, int columnTile)
+    /// at <paramref name="b"/>.</summary>
+    public void Multiply(Fragment top, Fragment bottom, ArrayView<uint> xTile, int b)
     {
         // Written out per column (no loop, no refs) so the accumulators stay in registers.
         (T00, T10) = Column(T00, T10, top, bottom, xTile, b);
-        (T01, T11) = Column(T01, T11, top, bottom, xTile, b + columnTile);
-        (T02, T12) = Column(T02, T12, top, bottom, xTile, b + 2 * columnTile);
-        (T03, T13) = Column(T03, T13, top, bottom, xTile, b + 3 * columnTile);
+        (T01, T11) = Column(T01, T11, top, bottom, xTile, b + ColumnTile);
+        (T02, T12) = Column(T02, T12, top, bottom, xTile, b + 2 * ColumnTile);
+        (T03, T13) = Column(T03, T13, top, bottom, xTile, b + 3 * ColumnTile);
     }
 
     private static (Accumulator Top, Accumulator Bottom) Column(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom,
@@ -142,9 +194,9 @@ internal struct WarpTile
 
     private static void Store(PointwiseOutput output, int row, int column, Accumulator a)
     {
-        output.Store(row, column, Interop.IntAsFloat((uint)a.Low));
-        output.Store(row, column + 1, Interop.IntAsFloat((uint)(a.Low >> 32)));
-        output.Store(row + 8, column, Interop.IntAsFloat((uint)a.High));
-        output.Store(row + 8, column + 1, Interop.IntAsFloat((uint)(a.High >> 32)));
+        output.Store(row, column, a.C0);
+        output.Store(row, column + 1, a.C1);
+        output.Store(row + 8, column, a.C2);
+        output.Store(row + 8, column + 1, a.C3);
     }
 }

@@ -7,7 +7,7 @@ namespace MoeDetect.Model.Ilgpu;
 internal enum ConvolutionPath { Pointwise, Depthwise, DepthwiseTiled, Blocked, ImplicitGemm, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
-/// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores when asked and the device has them), depthwise ones with the multi-output depthwise kernel,
+/// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores where the launch search finds them faster), depthwise ones with the multi-output depthwise kernel,
 /// other ungrouped ones as an implicit GEMM on the pointwise GEMM's tiles (each input value loaded once per tile is
 /// used for up to 64 output channels, where the direct kernel reads it again for every output), except short
 /// reductions into few channels (the 3×3 stem, NanoDet's 16- and 32-channel 3×3s), which take 8 output channels a
@@ -60,13 +60,13 @@ internal static class ConvolutionPaths
     /// <summary>The convolution alone on its path; the pointwise GEMM unsplit, with no residual or input scale (plans
     /// call <see cref="KernelLibrary.PointwiseConvolution"/> themselves for those). <paramref name="scale"/>: the
     /// depthwise path's input scale where g says so.</summary>
-    public static void Launch(KernelLibrary kernels, ConvolutionPath path, bool tensorCores, ArrayView<float> x, ArrayView<float> scale,
+    public static void Launch(KernelLibrary kernels, ConvolutionPath path, ArrayView<float> x, ArrayView<float> scale,
         ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, WindowGeometry g, Activation activation)
     {
         switch (path)
         {
             case ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm:
-                kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Gemm(path, g), activation, tensorCores); break;
+                kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Gemm(path, g), activation); break;
             case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.DepthwiseTiled: kernels.DepthwiseTiledConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;

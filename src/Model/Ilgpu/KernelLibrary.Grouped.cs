@@ -17,7 +17,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
@@ -76,31 +76,37 @@ internal sealed partial class KernelLibrary
     }
 
     /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry
-    /// (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>, or the <see cref="Tuner"/>'s fastest), then split-K slices
-    /// where those tiles would leave the device idle (<see cref="PointwiseConvolutionKernel.SplitK"/>). Plans size the
-    /// partials with its <see cref="PointwiseGeometry.Slices"/>. <paramref name="tiling"/>, where given, replaces the
-    /// rule's tiles (the kernel benchmark's fixed ones, the tuner's candidates).</summary>
-    public PointwiseGeometry PlanPointwise(PointwiseGeometry g, bool tensorCores, PointwiseTiling? tiling = null)
+    /// (<see cref="PointwiseConvolutionKernel.ChooseTiling"/>, or the <see cref="Tuner"/>'s fastest, which may be the
+    /// tensor-core GEMM), then split-K slices where those tiles would leave the device idle
+    /// (<see cref="PointwiseConvolutionKernel.SplitK"/>). Plans size the partials with its
+    /// <see cref="PointwiseGeometry.Slices"/>. <paramref name="tiling"/>, where given, replaces the rule's tiles (the
+    /// kernel benchmark's fixed ones, the tuner's candidates).</summary>
+    public PointwiseGeometry PlanPointwise(PointwiseGeometry g, PointwiseTiling? tiling = null)
     {
-        if (tensorCores || g.Pixels <= PointwiseWarpKernel.MaxPixels) return g;
+        if (g.Pixels <= PointwiseWarpKernel.MaxPixels) return g;
         if (tiling is null)
         {
             var rule = PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors);
             if (Tuner is not null) return Tuner.Pointwise(g, rule);
             tiling = rule;
         }
-        return PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling.Value }, Multiprocessors);
+        return PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling.Value, TensorCores = 0 }, Multiprocessors);
     }
 
+    /// <summary>g planned on tensor cores (<see cref="TensorCoreConvolutionKernel"/>: 64 × 64 tiles, the same split-K as
+    /// the SIMT GEMM's); the device must have them (<see cref="HasTensorCores"/>).</summary>
+    public PointwiseGeometry PlanTensorCores(PointwiseGeometry g) =>
+        PointwiseConvolutionKernel.SplitK(g with { Tiling = PointwiseTiling.Square, TensorCores = 1 }, Multiprocessors);
+
     /// <summary>1×1 stride-1 ungrouped convolution (or, <see cref="PointwiseGeometry.Windowed"/>, any ungrouped one) as a
-    /// GEMM per image, on tensor cores where the device has them (<paramref name="tensorCores"/>, not with an input
-    /// scale or a window), else the shared-memory SIMT GEMM (split in
-    /// <see cref="PointwiseGeometry.Slices"/>, then summed, where g says so). Views a geometry flag leaves unused may be any.</summary>
+    /// GEMM per image: on tensor cores where g was planned so (<see cref="PointwiseGeometry.TensorCores"/>), else the
+    /// shared-memory SIMT GEMM; split in <see cref="PointwiseGeometry.Slices"/>, then summed, where g says so. Views a
+    /// geometry flag leaves unused may be any.</summary>
     /// <param name="scale">The per-channel input scale where <see cref="PointwiseGeometry.ScalesInput"/> is 1.</param>
     /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1.</param>
     /// <param name="partials">[slices, batch, out channels, pixels] where <see cref="PointwiseGeometry.Slices"/> &gt; 1.</param>
     public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> partials, ArrayView<float> y, PointwiseGeometry g, Activation activation, bool tensorCores)
+        ArrayView<float> partials, ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         if (g.Pixels <= PointwiseWarpKernel.MaxPixels)
         {
@@ -110,27 +116,31 @@ internal sealed partial class KernelLibrary
             _pointwiseWarp(new KernelConfig(new Index2D((int)((values + warps - 1) / warps), 1), new Index2D(accelerator.WarpSize, warps)), x, scale, w, bias, residual, y, g, activation);
             return;
         }
-        if (tensorCores && g.ScalesInput == 0 && g.Windowed == 0)
-        {
-            _tensorCore ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(TensorCoreConvolutionKernel.Run));
-            int tile = TensorCoreConvolutionKernel.Tile;
-            var grid = new Index3D((g.Pixels + tile - 1) / tile, (g.OutChannels + tile - 1) / tile, g.Batch);
-            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, w, bias, residual, y, g, activation);
-            return;
-        }
-        // Not planned (ConvolutionPaths.Launch): the tiles a plan would choose, unsplit unless g says otherwise.
-        var tiling = g.Tiling == default ? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) : g.Tiling;
-        _pointwise ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>(PointwiseConvolutionKernel.Run);
-        // The CPU accelerator may allow fewer threads a group than the GPU's shape: the same 4 × 4 blocks on a smaller
-        // group, kept wider than tall (2 × 1 on the engine's CPU device).
-        int dx = tiling.GroupX, dy = tiling.GroupY;
-        while (dx * dy > accelerator.MaxNumThreadsPerGroup)
-            if (dy >= dx) dy /= 2;
-            else dx /= 2;
-        var launched = tiling with { GroupX = dx, GroupY = dy };
-        var tiles = new Index3D((g.Pixels + launched.TilePixels - 1) / launched.TilePixels, (g.OutChannels + launched.TileChannels - 1) / launched.TileChannels, g.Batch * g.Slices);
         bool split = g.Slices > 1;
-        _pointwise(Stream, new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
+        if (g.TensorCores != 0)
+        {
+            // Its mma operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's O1: promoted.
+            _tensorCore ??= BindConfig(PromotedKernelLoader.Load<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
+                (ILGPU.Runtime.Cuda.CudaAccelerator)accelerator, TensorCoreConvolutionKernel.Run));
+            int tile = TensorCoreConvolutionKernel.Tile;
+            var grid = new Index3D((g.Pixels + tile - 1) / tile, (g.OutChannels + tile - 1) / tile, g.Batch * g.Slices);
+            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation);
+        }
+        else
+        {
+            // Not planned (ConvolutionPaths.Launch): the tiles a plan would choose, unsplit unless g says otherwise.
+            var tiling = g.Tiling == default ? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) : g.Tiling;
+            _pointwise ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>(PointwiseConvolutionKernel.Run);
+            // The CPU accelerator may allow fewer threads a group than the GPU's shape: the same 4 × 4 blocks on a smaller
+            // group, kept wider than tall (2 × 1 on the engine's CPU device).
+            int dx = tiling.GroupX, dy = tiling.GroupY;
+            while (dx * dy > accelerator.MaxNumThreadsPerGroup)
+                if (dy >= dx) dy /= 2;
+                else dx /= 2;
+            var launched = tiling with { GroupX = dx, GroupY = dy };
+            var tiles = new Index3D((g.Pixels + launched.TilePixels - 1) / launched.TilePixels, (g.OutChannels + launched.TileChannels - 1) / launched.TileChannels, g.Batch * g.Slices);
+            _pointwise(Stream, new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
+        }
         if (!split) return;
         _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);

@@ -16,6 +16,9 @@ namespace MoeDetect.Model.Ilgpu;
 /// of 64 (80: a quarter of the second tile). Each candidate runs with the split-K the rule gives its tiles. Tile shapes
 /// change only which thread sums which output, not the order of a sum, so the outputs are the rule's wherever both leave
 /// the reduction unsplit.</item>
+/// <item>Where <see cref="TensorCoreSwitch"/> is 1 and the device has tensor cores, whether the GEMM runs on them
+/// (<see cref="TensorCoreConvolutionKernel"/>, FP16 operands and FP32 sums): one more candidate, kept where it is the
+/// fastest. Off by default: on the H100 it lost to the SIMT GEMM on every layer measured (the kernel's README).</item>
 /// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
 /// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// </list>
@@ -24,6 +27,11 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
 {
     /// <summary>Set to 0 to plan with the rules only (to compare).</summary>
     public const string Switch = "MOEDETECT_ILGPU_TUNE";
+
+    /// <summary>Set to 1 to let the search also time each GEMM on tensor cores (FP16 operands).</summary>
+    public const string TensorCoreSwitch = "MOEDETECT_ILGPU_TENSOR_CORES";
+
+    private readonly bool _tensorCores = kernels.HasTensorCores && Environment.GetEnvironmentVariable(TensorCoreSwitch) == "1";
 
     /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
     /// keep the rule's choice.</summary>
@@ -58,9 +66,13 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
     /// <summary>g planned with the fastest candidate tiles (and their split-K).</summary>
     public PointwiseGeometry Pointwise(PointwiseGeometry g, PointwiseTiling rule)
     {
-        var key = g with { Tiling = default, Slices = 0, SliceChannels = 0, OutImageStride = 0 };
+        var key = g with { Tiling = default, Slices = 0, SliceChannels = 0, OutImageStride = 0, TensorCores = 0 };
         if (!_gemms.TryGetValue(key, out var chosen))
-            _gemms[key] = chosen = FastestGemm(Candidates(g, rule).Select(t => kernels.PlanPointwise(g, tensorCores: false, t)).ToList());
+        {
+            var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
+            if (_tensorCores) plans.Add(kernels.PlanTensorCores(g));
+            _gemms[key] = chosen = FastestGemm(plans);
+        }
         return chosen with { OutImageStride = g.OutImageStride };
     }
 
@@ -76,7 +88,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
             var v = scratch.Value.Views;
             var (x, y, w, bias, scale) = (v[0], v[1], v[2], v[3], v[4]);
             return _depthwise[g] = new[] { ConvolutionPath.DepthwiseTiled, ConvolutionPath.Depthwise }
-                .MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, false, x, scale, w, bias, y, g, Activation.None)));
+                .MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, x, scale, w, bias, y, g, Activation.None)));
         }
     }
 
@@ -94,7 +106,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
             var v = scratch.Value.Views;
             var (x, y, w, scale, bias, split) = (v[0], v[1], v[2], v[3], v[4], v[5]);
             // The residual, where the layer adds one, is read from y itself: the same traffic, and only the time counts.
-            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(x, scale, w, bias, y, split, y, p, Activation.None, tensorCores: false)));
+            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(x, scale, w, bias, y, split, y, p, Activation.None)));
         }
     }
 

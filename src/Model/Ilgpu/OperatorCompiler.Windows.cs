@@ -5,10 +5,6 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>Conv, pooling and BatchNormalization (NCHW, 2-D).</summary>
 internal sealed partial class OperatorCompiler
 {
-    /// <summary>Plans keep pointwise convolutions in FP32 on the SIMT GEMM: on the H100 the tensor-core kernel is, so far,
-    /// no faster (ilgpu-bench kernels) and its FP16 operands move the heatmap by ~5e-4.</summary>
-    private const bool TensorCores = false;
-
     private readonly Dictionary<(string, string), DeviceTensor> _gatedProducts = new();
 
     private void Convolution()
@@ -42,17 +38,17 @@ internal sealed partial class OperatorCompiler
             var p = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g) with
             {
                 AddsResidual = fused is null ? 0 : 1, ScalesInput = scale is null ? 0 : 1, ScaleImageStride = scale?.Shape[0] == 1 ? 0 : g.Channels,
-            }, TensorCores);
+            });
             // Split-K partials: plan memory, live for this step only (a launch never allocates: plans are captured into CUDA graphs).
             var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
-            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}";
+            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores != 0 ? " on tensor cores" : "")}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
-                (partials ?? y).View, placement!.View(y), p with { OutImageStride = placement.ImageStride }, placement.Activation, TensorCores),
+                (partials ?? y).View, placement!.View(y), p with { OutImageStride = placement.ImageStride }, placement.Activation),
                 new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
         }
         else
-            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, TensorCores, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),
+            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),
                 new[] { x, w, bias, y, scale }.OfType<DeviceTensor>().ToArray());
         Set(0, residual is { } add && fused is null ? BinaryValue(y, add, BinaryOperator.Add) : y);
     }

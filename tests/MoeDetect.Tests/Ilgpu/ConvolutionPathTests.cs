@@ -50,7 +50,7 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         using var context = Context.Create(b => b.CPU());
         using var accelerator = context.CreateCPUAccelerator(0);
         var planned = new KernelLibrary(accelerator).PlanPointwise(ConvolutionPaths.Pointwise(
-            Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels, outChannels) with { Height = height, Width = width }), tensorCores: false);
+            Geometry(kernel: 1, stride: 1, pad: 0, groups: 1, channels, outChannels) with { Height = height, Width = width }));
         log.WriteLine($"{channels}→{outChannels} at {height}×{width}, batch 2: {planned.Slices} slices of {planned.SliceChannels} channels");
         Assert.True(planned.Slices > 1);
 

@@ -32,11 +32,11 @@ internal sealed class GpuShapedLayer : IDisposable
 
     /// <summary>The convolution on one path, its output read back.</summary>
     public float[] Run(ConvolutionPath path, Activation activation) =>
-        Output(y => ConvolutionPaths.Launch(Kernels, path, false, _x.View, _x.View, _w.View, _bias.View, y, _g, activation));
+        Output(y => ConvolutionPaths.Launch(Kernels, path, _x.View, _x.View, _w.View, _bias.View, y, _g, activation));
 
     /// <summary>The pointwise GEMM as <paramref name="p"/> has it (residual, split-K), its output read back.</summary>
     public float[] Pointwise(PointwiseGeometry p, ArrayView<float> residual, ArrayView<float> partials, Activation activation) =>
-        Output(y => Kernels.PointwiseConvolution(_x.View, _x.View, _w.View, _bias.View, residual, partials, y, p, activation, tensorCores: false));
+        Output(y => Kernels.PointwiseConvolution(_x.View, _x.View, _w.View, _bias.View, residual, partials, y, p, activation));
 
     private float[] Output(Action<ArrayView<float>> launch)
     {

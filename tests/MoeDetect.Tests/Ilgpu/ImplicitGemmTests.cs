@@ -25,7 +25,7 @@ public sealed class ImplicitGemmTests(ITestOutputHelper log)
     {
         var g = Window(batch, channels, outChannels, kernelHeight, kernelWidth, stride, pad, dilation, height, width);
         using var layer = new GpuShapedLayer(g, seed: 61);
-        var planned = layer.Kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g), tensorCores: false);
+        var planned = layer.Kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g));
         using var partials = layer.Accelerator.Allocate1D<float>(Math.Max(1, planned.Slices * (long)layer.Outputs));
         var silu = new Activation(UnaryFunction.Silu);
 

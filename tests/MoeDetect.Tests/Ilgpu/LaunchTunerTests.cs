@@ -35,11 +35,11 @@ public sealed class LaunchTunerTests
     {
         using var layer = new GpuShapedLayer(Layer, seed: 91);
         var tuner = new LaunchTuner(layer.Kernels);
-        var rulePlan = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer), tensorCores: false);
+        var rulePlan = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer));
         layer.Kernels.Tuner = tuner;
 
-        var tuned = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer), tensorCores: false);
-        var again = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer) with { OutImageStride = 9000 }, tensorCores: false);
+        var tuned = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer));
+        var again = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer) with { OutImageStride = 9000 });
 
         Assert.Equal(1, tuner.Timed);
         Assert.Contains(tuned.Tiling, LaunchTuner.Candidates(tuned, rulePlan.Tiling));

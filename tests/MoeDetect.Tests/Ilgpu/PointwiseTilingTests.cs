@@ -96,13 +96,13 @@ public sealed class PointwiseTilingTests(ITestOutputHelper log)
         using var partials = accelerator.Allocate1D<float>(slices * residual.Length);
         using var y = accelerator.Allocate1D<float>(residual.Length);
         using var direct = accelerator.Allocate1D<float>(residual.Length);
-        kernels.PointwiseConvolution(xBuffer.View, scaleBuffer.View, wBuffer.View, biasBuffer.View, residualBuffer.View, partials.View, y.View, g, hardSwish, tensorCores: false);
+        kernels.PointwiseConvolution(xBuffer.View, scaleBuffer.View, wBuffer.View, biasBuffer.View, residualBuffer.View, partials.View, y.View, g, hardSwish);
         var window = new WindowGeometry
         {
             Batch = batch, Channels = channels, Height = height, Width = width, OutChannels = outChannels, OutHeight = height, OutWidth = width,
             KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1,
         };
-        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, false, scaledBuffer.View, scaledBuffer.View, wBuffer.View, biasBuffer.View, direct.View, window, hardSwish);
+        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, scaledBuffer.View, scaledBuffer.View, wBuffer.View, biasBuffer.View, direct.View, window, hardSwish);
 
         var expected = direct.GetAsArray1D().Zip(residual, (d, r) => d + r);
         float error = y.GetAsArray1D().Zip(expected, (a, b) => Math.Abs(a - b)).Max();
