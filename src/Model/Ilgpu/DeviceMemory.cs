@@ -42,50 +42,6 @@ internal static class DeviceMemory
     }
 }
 
-/// <summary>Device-to-host copies of a run's outputs through page-locked buffers kept between runs: queued together, one
-/// synchronisation, at the bus's speed (from pageable memory the driver stages every copy: YOLOv8n's 10.7 MB of
-/// candidates at batch 32 took 4.8 ms on the H100). Each output is then copied into a new array of its own, so callers
-/// may keep it while the next run reuses the buffers.</summary>
-internal sealed class PinnedDownloads(Accelerator accelerator) : IDisposable
-{
-    private readonly List<PageLockedArray1D<float>> _buffers = new();
-
-    public float[][] Download(IReadOnlyList<ArrayView<float>> sources, AcceleratorStream stream)
-    {
-        for (int i = 0; i < sources.Count; i++)
-        {
-            long length = sources[i].Length;
-            if (i == _buffers.Count) _buffers.Add(Allocate(length));
-            else if (_buffers[i].Length < length)
-            {
-                _buffers[i].Dispose();
-                _buffers[i] = Allocate(length);
-            }
-            if (length > 0) sources[i].CopyTo(stream, _buffers[i].ArrayView.SubView(0, length));
-        }
-        stream.Synchronize();
-        return sources.Select((source, i) => _buffers[i].Span[..(int)source.Length].ToArray()).ToArray();
-    }
-
-    private PageLockedArray1D<float> Allocate(long length)
-    {
-        try
-        {
-            return accelerator.AllocatePageLocked1D<float>(Math.Max(1, length));
-        }
-        catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
-        {
-            throw new DeviceOutOfMemoryException($"{accelerator.Name}: no page-locked host memory for {length * 4 / (1024.0 * 1024):F0} MB " +
-                "of outputs; lower the batch size (--batch)", e);
-        }
-    }
-
-    public void Dispose()
-    {
-        foreach (var buffer in _buffers) buffer.Dispose();
-    }
-}
-
 /// <summary>Graph constants uploaded once per engine and shared by the plans of every batch size.</summary>
 internal sealed class ConstantCache(Accelerator accelerator) : IDisposable
 {

@@ -11,8 +11,6 @@ namespace MoeDetect.Model.Ilgpu;
 internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input, StepSequence steps,
     IReadOnlyList<(string Name, Value Value)> outputs, IReadOnlyList<MemoryBuffer> owned, long intermediateBytes) : IDisposable
 {
-    private readonly PinnedDownloads _downloads = new(accelerator);
-
     public long IntermediateBytes { get; } = intermediateBytes;
     public StepSequence Steps => steps;
 
@@ -40,17 +38,24 @@ internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input,
         double inference = clock.Elapsed.TotalMilliseconds;
 
         clock.Restart();
-        var computed = outputs.Where(o => o.Value.Device is not null).ToList();
-        var downloaded = _downloads.Download(computed.Select(o => o.Value.Device!.View).ToList(), accelerator.DefaultStream);
-        var tensors = outputs.Select(o => new NamedTensor(o.Name,
-            o.Value.Device is null ? o.Value.Host!.ToFloats() : downloaded[computed.IndexOf(o)], o.Value.Shape)).ToList();
+        var tensors = new List<NamedTensor>(outputs.Count);
+        foreach (var (name, value) in outputs)
+        {
+            float[] values;
+            if (value.Device is { } t)
+            {
+                values = new float[t.Length];
+                DeviceMemory.Download(t.View, values);
+            }
+            else values = value.Host!.ToFloats();
+            tensors.Add(new NamedTensor(name, values, value.Shape));
+        }
         return new EngineOutput(tensors, null, new EngineTimings(upload, inference, clock.Elapsed.TotalMilliseconds));
     }
 
     public void Dispose()
     {
         steps.Dispose();
-        _downloads.Dispose();
         foreach (var buffer in owned) buffer.Dispose();
     }
 }

@@ -28,7 +28,6 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     /// read once the batch is done, is the route and experts time. Host clocks would count whatever the stream still had
     /// queued from earlier stages, unless the host waited after each stage.</summary>
     private readonly List<(ProfilingMarker Start, ProfilingMarker End, bool Route)> _stageMarks = [];
-    private readonly PinnedDownloads _downloads;
 
     private MoeIlgpuEngine(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuDevice device, int maxBatch)
     {
@@ -39,7 +38,6 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         _itemShape = itemShape;
         MaxBatch = maxBatch;
         var accelerator = device.Accelerator;
-        _downloads = new PinnedDownloads(accelerator);
         Name = (accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu") + "-moe";
         try
         {
@@ -133,9 +131,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         _device.Stream.Synchronize();
 
         var download = Stopwatch.StartNew();
-        var names = _file.Manifest.DecoderOutputs!;
-        var values = _downloads.Download(names.Select(n => env[n].View).ToList(), _device.Stream);
-        var tensors = names.Select((n, i) => new NamedTensor(n, values[i], env[n].Shape)).ToArray();
+        var tensors = _file.Manifest.DecoderOutputs!.Select(n => Download(n, env[n])).ToArray();
         double downloadMs = download.Elapsed.TotalMilliseconds;
         var (routeMs, expertsMs) = StageTimes();
         return new EngineOutput(tensors, routes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
@@ -248,6 +244,13 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         plan.Outputs.First(o => o.Name == name).Value.Device
         ?? throw new InvalidModelException($"'{_file.Path}:{entry}': output '{name}' is a constant; the ILGPU engine expects it computed from the input");
 
+    private static NamedTensor Download(string name, DeviceTensor tensor)
+    {
+        var values = new float[tensor.Length];
+        DeviceMemory.Download(tensor.View, values);
+        return new NamedTensor(name, values, tensor.Shape);
+    }
+
     private static DeviceTensor Pinned(ArrayView<float> view, int[] shape) =>
         new(shape, new Storage(view.Length, -1) { Pinned = true, View = view }, isInteger: false);
 
@@ -270,7 +273,6 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         _input?.Dispose();
         if (_canvases is { IsValueCreated: true }) _canvases.Value.Dispose();
         _dispatch?.Dispose();
-        _downloads.Dispose();
         _device.Dispose();
     }
 
