@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A/B of two ilgpu-bench builds on the GPU machine, from the repository root: each model's network alone at BATCHES,
 # builds alternated for ROUNDS rounds (same machine, so that their ratio holds), the launch search on; the outputs of
-# round 1 compared with numpy; every launch of build B profiled. Each result lands in OUT as soon as it exists, so a
-# call cut short still brings back what finished. Summarise with tools/IlgpuBench/ab_table.py OUT.
+# round 1 compared with numpy; every launch of build B profiled. The device tool brings back only a few files, so OUT
+# holds one archive, results.tgz, rewritten after every step: a call cut short still brings back what finished.
+# Summarise with: mkdir R && tar xzf OUT/results.tgz -C R && tools/IlgpuBench/ab_table.py R
 #   tools/IlgpuBench/ab.sh OUT A_DIR B_DIR FRAMES_DIR MODEL...
 #     A_DIR, B_DIR  folders holding an ilgpu-bench each (docs/gpu-bench.md: publish one per commit)
 #     FRAMES_DIR    raw BGR frames <name>_<w>x<h>.bgr
@@ -11,8 +12,9 @@
 #   EXTRA (more ilgpu-bench options, e.g. --cpu-accelerator for a smoke test without a GPU).
 set -uo pipefail
 if [[ $# -lt 5 ]]; then sed -n '2,12p' "$0" >&2; exit 2; fi
-out=$1 a=$2 b=$3 frames=$4; shift 4
-mkdir -p "$out"; work=$(mktemp -d /tmp/ilgpu-ab.XXXXXX)
+archive=$1/results.tgz a=$2 b=$3 frames=$4; shift 4
+mkdir -p "$1"; work=$(mktemp -d /tmp/ilgpu-ab.XXXXXX); out=$work/results; mkdir -p "$out"
+pack() { tar czf "$archive" -C "$out" .; }
 nvidia-smi -L > "$out/gpu.txt" 2>&1
 left() { (( SECONDS < ${TOTAL_S:-330} )) || { echo "skipped: $*" >> "$out/rc.txt"; return 1; }; }
 model_path() {  # model_path MODEL: the .onnx to run (yolov8n exported once)
@@ -33,6 +35,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
       timeout 90 "$dir/ilgpu-bench" "$path" "$frames" "$work/$run" --batches "${BATCHES:-1,32}" --iterations "${ITERATIONS:-20}" ${EXTRA:-} > "$out/$run.log" 2>&1
       echo "$run rc=$? $((SECONDS - start))s" >> "$out/rc.txt"
       cp "$work/$run/ilgpu-bench.json" "$out/$run.json" 2>/dev/null
+      pack
     done
   done
 done
@@ -51,6 +54,8 @@ for model in "$@"; do
   start=$SECONDS
   timeout 90 "$b/ilgpu-bench" profile "$(model_path "$model")" "$out/profile-B-$(name_of "$model")" --batches "${BATCHES:-1,32}" ${EXTRA:-} > "$out/profile-B-$(name_of "$model").log" 2>&1
   echo "profile $model rc=$? $((SECONDS - start))s" >> "$out/rc.txt"
+  pack
 done
+pack
+cat "$out/rc.txt" "$out/outputs.txt"
 rm -rf "$work"
-cat "$out/rc.txt"
