@@ -4,6 +4,7 @@ using System.Text.Json;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Input;
+using MoeDetect.Model.Loading;
 using Onnx;
 
 // ilgpu-bench <model.onnx> <frames-dir> <out-dir> [--cpu-accelerator] [--batches 1,8] [--iterations 20]
@@ -76,14 +77,17 @@ static BgrImage ReadFrame(string path)
 }
 
 // The preprocessing the model states in its metadata (moedetect.preprocess), at its declared input size.
+// The preprocessing the model's metadata states (MoeDetect-converted graphs), else Ultralytics' (YOLO exports).
 static InputSpec Spec(byte[] model)
 {
     var proto = ModelProto.Parser.ParseFrom(model);
-    var json = proto.MetadataProps.Single(p => p.Key == "moedetect.preprocess").Value;
     var input = proto.Graph.Input.First();
     var d = input.Type.TensorType.Shape.Dim.Select(x => (int)x.DimValue).ToArray();
     bool nchw = d[1] == 3;
-    return InputSpec.FromJson(json, input.Name, nchw ? d[3] : d[2], nchw ? d[2] : d[1]);
+    int width = nchw ? d[3] : d[2], height = nchw ? d[2] : d[1];
+    return proto.MetadataProps.FirstOrDefault(p => p.Key == OnnxDetectorDescription.PreprocessKey) is { } json
+        ? InputSpec.FromJson(json.Value, input.Name, width, height)
+        : InputSpec.Ultralytics(input.Name, width, height);
 }
 
 // Median wall-clock ms per call (each call ends with the engine's synchronisation and download) and the engine's
