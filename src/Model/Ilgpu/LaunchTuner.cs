@@ -18,7 +18,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// the reduction unsplit.</item>
 /// <item>Where <see cref="TensorCoreSwitch"/> is 1 and the device has tensor cores, whether the GEMM runs on them
 /// (<see cref="TensorCoreConvolutionKernel"/>, FP16 operands and FP32 sums): one more candidate, kept where it is the
-/// fastest. Off by default: on the H100 it lost to the SIMT GEMM on every layer measured (the kernel's README).</item>
+/// fastest. Off by default: on the H100 it lost to the SIMT GEMM on every layer measured
+/// (docs/results/2026-12-05-h100-tensor-cores).</item>
 /// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
 /// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// </list>
