@@ -11,8 +11,9 @@ namespace MoeDetect.Kernels.Tensors;
 /// split-K slices (raw partials, summed by <see cref="PointwiseConvolutionKernel.SumSlices"/>).
 /// Grid (pixel tiles of 64, out-channel tiles of 64, batch × slices), groups of 128 threads: 2 × 2 warps, each warp a
 /// 32 × 32 block of 2 × 4 mma tiles (16 × 8). Each thread loads the next k-step's 16 weights and 16 inputs into
-/// registers while the group multiplies the current one, so global-memory latency hides behind the mma work.
-/// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
+/// registers while the group multiplies the current one. On the H100 it is still bound by those loads (without them
+/// it ran 6× faster) and slower than the SIMT GEMM (docs/results/2026-12-05-h100-tensor-cores), so plans use it only
+/// where asked to. CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
 /// checks the two against each other on the GPU).</summary>
 public static class TensorCoreConvolutionKernel
 {
