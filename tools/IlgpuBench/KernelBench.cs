@@ -99,7 +99,7 @@ internal static class KernelBench
     /// tiles and split-K slices plans choose, also unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output
     /// tiles plans used before tiles were chosen by layer, split as then), on the direct kernel, for GEMM layers on
     /// tensor cores (64 × 64 tiles, the same split-K), for layers the blocked kernel takes also as a planned implicit GEMM (to set the threshold), and for
-    /// depthwise layers on the tiled kernel also on the span kernel (the two the plan-time tuner picks from).</summary>
+    /// depthwise layers whose window the shared-memory kernel fits also on it (the two the plan-time tuner picks from).</summary>
     private static LayerLine TimeLayer(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);

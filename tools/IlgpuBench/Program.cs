@@ -76,8 +76,8 @@ static BgrImage ReadFrame(string path)
     return BgrImage.Packed(File.ReadAllBytes(path), size[0], size[1]);
 }
 
-// The preprocessing the model states in its metadata (moedetect.preprocess), at its declared input size.
-// The preprocessing the model's metadata states (MoeDetect-converted graphs), else Ultralytics' (YOLO exports).
+// The preprocessing the model's metadata states (MoeDetect-converted graphs), else Ultralytics' (YOLO exports), at
+// its declared input size.
 static InputSpec Spec(byte[] model)
 {
     var proto = ModelProto.Parser.ParseFrom(model);

@@ -44,12 +44,12 @@ internal sealed class CudaGraph : IDisposable
         return new CudaGraph(stream, graph, exec);
     }
 
-    /// <summary>Queues the recorded launches on the stream they were recorded on.</summary>
     /// <summary>Whether <paramref name="e"/> says graphs cannot be used here (the driver refused a capture or a launch
     /// during it, or the driver library lacks the calls), so the caller launches one by one instead.</summary>
     public static bool Refused(Exception e) =>
         e is CudaGraphException or CudaException or DllNotFoundException or EntryPointNotFoundException;
 
+    /// <summary>Queues the recorded launches on the stream they were recorded on.</summary>
     public void Launch()
     {
         _stream.Accelerator.Bind();

@@ -11,8 +11,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>Rewrites ILGPU's PTX so that the 4-byte local variables behind inline-PTX operands
 /// (<c>CudaAsm.Emit</c>'s output, <c>CudaAsm.EmitRef</c>'s operands) are registers. ILGPU gives each such operand its own
 /// <c>.local</c> slot and moves the value through it around the instruction; ptxas turns those slots back into
-/// registers at ILGPU's O2 but, at the default O1, kept all 176 of the tensor-core GEMM's in memory (704 bytes of
-/// stack a thread, 255 registers; 4× slower than the SIMT GEMM on the H100). A slot is rewritten only where its address
+/// registers at ILGPU's O2 but, at the default O1, kept all 176 of the tensor-core GEMM's in memory (704 of its 736
+/// bytes of stack a thread, with 255 registers; 4× slower than the SIMT GEMM on the H100). A slot is rewritten only where its address
 /// register is used for nothing but whole loads and stores of one 32-bit type; any other slot stays as it was.</summary>
 internal static partial class PtxScalarLocals
 {
@@ -21,15 +21,17 @@ internal static partial class PtxScalarLocals
         var addresses = new Dictionary<string, string>(); // address register → slot
         foreach (Match m in SlotAddress().Matches(ptx)) addresses[m.Groups["reg"].Value] = m.Groups["slot"].Value;
         var types = new Dictionary<string, string?>(); // address register → the one type it is accessed as; null: mixed
+        var accesses = new Dictionary<string, int>();
         foreach (Match m in Access().Matches(ptx))
         {
             string reg = m.Groups["reg"].Value, type = m.Groups["type"].Value;
-            if (addresses.ContainsKey(reg)) types[reg] = types.TryGetValue(reg, out var seen) && seen != type ? null : type;
+            if (!addresses.ContainsKey(reg)) continue;
+            types[reg] = types.TryGetValue(reg, out var seen) && seen != type ? null : type;
+            accesses[reg] = accesses.GetValueOrDefault(reg) + 1;
         }
         // Every use of a promoted address register is a whole load or store through it (no copy of the address escapes):
         // its mentions are its accesses and its definition.
         var mentions = Register().Matches(ptx).CountBy(m => m.Value).ToDictionary();
-        var accesses = Access().Matches(ptx).CountBy(m => m.Groups["reg"].Value).ToDictionary();
         var promoted = addresses.Keys.Where(reg => types.GetValueOrDefault(reg) is not null
             && mentions.GetValueOrDefault(reg) == accesses.GetValueOrDefault(reg) + 1).ToHashSet();
         if (promoted.Count == 0) return ptx;
