@@ -21,7 +21,8 @@ public sealed record BenchResult(string Variant, string Engine, int Batch, int F
 }
 
 /// <summary>Times engine variants × batch sizes on frames held in memory, in one process: load (with its warm-up,
-/// untimed), untimed batches (<see cref="WarmUpBatches"/>, <see cref="WarmUpTime"/>), then <c>frames</c> frames in whole batches. Preprocess starts from the
+/// untimed), untimed batches (<see cref="WarmUpBatches"/>, <see cref="WarmUpTime"/>), then <c>frames</c> frames in whole
+/// batches, as a stream in its steady state. Preprocess starts from the
 /// letterboxed canvas: float engines normalise on the CPU, pixel engines take the canvas as it is. The raw baseline
 /// variant times ONNX Runtime alone (<see cref="RawOrtTiming"/>).</summary>
 public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOptions decode, int frameCount)
@@ -77,12 +78,15 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         var untimed = new StageStatistics();
         var warming = Stopwatch.StartNew();
         for (int i = 0; i < WarmUpBatches || warming.Elapsed < WarmUpTime; i++) loop.Next(untimed);
-        loop.Finish(untimed);
         int batchesToRun = Math.Max(1, (frameCount + batch - 1) / batch);
+        // Pipelined engines enter the timed loop with a warm-up batch still running and leave it with one: each timed
+        // step starts a batch and decodes the one before, one cycle of a stream in its steady state. Filling and
+        // draining the pipeline is once per stream, not per batch (timed, it would add a whole batch's host work to
+        // the three batches of 96 frames at batch 32).
         var wall = Stopwatch.StartNew();
         for (int i = 0; i < batchesToRun; i++) loop.Next(statistics);
-        loop.Finish(statistics);
         double seconds = wall.Elapsed.TotalSeconds;
+        loop.Finish(untimed);
         var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
         return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages);
     }
