@@ -6,13 +6,16 @@ namespace MoeDetect.Model.Decoding;
 
 /// <summary>Appends candidate selection to a dense-output detector graph (YOLOv8/YOLO11, YOLOv5, NanoDet), for the
 /// device engines: instead of one output row per anchor (YOLOv8n at 640: 8,400 rows of 84 values, 2.8 MB a frame)
-/// only the rows of the <see cref="MaxCandidates"/> anchors with the highest class score come back, in anchor order,
-/// and the host decodes them with the same code as the whole output. The result equals the whole output's whenever
+/// only the rows of the <see cref="MaxCandidates"/> anchors with the highest class score come back, with their anchor
+/// indices, and the host decodes them with the same code as the whole output, in anchor order. The result equals the whole output's whenever
 /// no more than <see cref="MaxCandidates"/> anchors pass the score threshold (the usual cap before NMS: Ultralytics
 /// caps at 30,000 boxes, the evaluation keeps 100 per image).</summary>
 public static class CandidateGraph
 {
     public const int MaxCandidates = 1000;
+
+    /// <summary>The YOLO candidates' anchor indices [N, k] (as floats, exact below 2^24).</summary>
+    public const string AnchorsOutput = "anchor_candidates";
 
     /// <summary>The graph with candidate selection and the decoder for its outputs; the graph and decoder as they were
     /// when the decoder has no dense output (CenterNet graphs pick their top 100 themselves) or its shape is open.</summary>
@@ -22,8 +25,8 @@ public static class CandidateGraph
         var rewrite = new Rewriter(proto);
         IDetectionDecoder? candidates = decoder switch
         {
-            YoloV8Decoder => rewrite.Yolo(decoder, anchorAxis: 2) ? decoder : null,
-            YoloV5Decoder => rewrite.Yolo(decoder, anchorAxis: 1) ? decoder : null,
+            YoloV8Decoder v8 => rewrite.Yolo(decoder, anchorAxis: 2) ? v8.ForCandidates(AnchorsOutput) : null,
+            YoloV5Decoder v5 => rewrite.Yolo(decoder, anchorAxis: 1) ? v5.ForCandidates(AnchorsOutput) : null,
             NanoDetGflDecoder nanoDet => rewrite.NanoDet(nanoDet),
             _ => null,
         };
@@ -37,7 +40,7 @@ public static class CandidateGraph
 
         /// <summary>YOLOv8 [N, 4+nc, A] (anchors on axis 2) or YOLOv5 [N, A, 5+nc] (axis 1): the best class score of
         /// each anchor (YOLOv5: objectness × class) chooses the anchors; their whole rows come back under the same
-        /// name, the anchors axis cut to the candidate count.</summary>
+        /// name, the anchors axis cut to the candidate count, and their indices as <see cref="AnchorsOutput"/>.</summary>
         public bool Yolo(IDetectionDecoder decoder, int anchorAxis)
         {
             string name = decoder.OutputNames[0];
@@ -50,9 +53,11 @@ public static class CandidateGraph
                 ? ReduceMax(Slice(dense, 4, channels, axis: 1), axis: 1)
                 : ReduceMax(Add("Mul", [Slice(dense, 4, 5, axis: 2), Slice(dense, 5, channels, axis: 2)]), axis: 2);
             long k = Math.Min(anchors, MaxCandidates);
-            string chosen = ChooseInAnchorOrder(best, k);
+            string chosen = Choose(best, k);
             Emit(GatherRows(dense, chosen, k, anchorAxis, channels), name);
+            Emit(AsFloats(chosen), AnchorsOutput);
             ReplaceOutput(name, shape[0], anchorAxis == 2 ? [channels, k] : [k, channels]);
+            _graph.Output.Add(Output(AnchorsOutput, [shape[0], k]));
             return true;
         }
 
@@ -68,10 +73,10 @@ public static class CandidateGraph
             string allScores = Add("Concat", scores.Select(Detach).ToArray(), ("axis", 1));
             string allBoxes = Add("Concat", boxes.Select(Detach).ToArray(), ("axis", 1));
             long k = Math.Min(cells, MaxCandidates);
-            string chosen = ChooseInAnchorOrder(ReduceMax(allScores, axis: 2), k);
+            string chosen = Choose(ReduceMax(allScores, axis: 2), k);
             Emit(GatherRows(allScores, chosen, k, anchorAxis: 1, classes), NanoDetGflDecoder.CandidateScores);
             Emit(GatherRows(allBoxes, chosen, k, anchorAxis: 1, logits), NanoDetGflDecoder.CandidateBoxes);
-            Emit(Add("Cast", [chosen], ("to", (long)TensorProto.Types.DataType.Float)), NanoDetGflDecoder.CandidateCells);
+            Emit(AsFloats(chosen), NanoDetGflDecoder.CandidateCells);
             long batch = shapes[0]![0];
             foreach (var name in scores.Concat(boxes)) _graph.Output.Remove(_graph.Output.Single(o => o.Name == name));
             _graph.Output.Add(Output(NanoDetGflDecoder.CandidateScores, [batch, k, classes]));
@@ -80,20 +85,20 @@ public static class CandidateGraph
             return decoder.ForCandidates();
         }
 
-        /// <summary>Indices [N, k] of the k largest values of <paramref name="best"/> [N, A], ascending, so the host sees
-        /// candidates in the order the whole output lists them (NMS breaks score ties by that order).</summary>
-        private string ChooseInAnchorOrder(string best, long k)
+        /// <summary>Indices [N, k] of the k largest values of <paramref name="best"/> [N, A], in no particular order: the
+        /// host puts the candidates that pass its threshold back in anchor order (NMS breaks score ties by that order),
+        /// which costs it little, while sorting on the device (TopK sorted, or a second TopK for the index order) is
+        /// a block-wide sort per image in ONNX Runtime's CUDA TopK.</summary>
+        private string Choose(string best, long k)
         {
             string kInput = OnnxProtos.AddInt64s(_graph, Unique("k"), [k]);
             string winners = Unique("winners");
-            _graph.Node.Add(OnnxProtos.Node("TopK", [best, kInput], [Unique("winner_scores"), winners], attributes: OnnxProtos.IntAttribute("axis", 1)));
-            // Indices are exact in float up to 2^24; TopK of the smallest puts them in order.
-            string asFloat = Add("Cast", [winners], ("to", (long)TensorProto.Types.DataType.Float));
-            string ordered = Unique("ordered");
-            _graph.Node.Add(OnnxProtos.Node("TopK", [asFloat, kInput], [ordered, Unique("order")],
-                attributes: [OnnxProtos.IntAttribute("axis", 1), OnnxProtos.IntAttribute("largest", 0)]));
-            return Add("Cast", [ordered], ("to", (long)TensorProto.Types.DataType.Int64));
+            _graph.Node.Add(OnnxProtos.Node("TopK", [best, kInput], [Unique("winner_scores"), winners],
+                attributes: [OnnxProtos.IntAttribute("axis", 1), OnnxProtos.IntAttribute("sorted", 0)]));
+            return winners;
         }
+
+        private string AsFloats(string tensor) => Add("Cast", [tensor], ("to", (long)TensorProto.Types.DataType.Float));
 
         /// <summary>The rows of rank-3 <paramref name="tensor"/> at <paramref name="indices"/> [N, k] along the anchors axis.</summary>
         private string GatherRows(string tensor, string indices, long k, int anchorAxis, long rowLength)

@@ -40,3 +40,24 @@ internal static class CandidateFinisher
     public static string Label(IReadOnlyList<string> classNames, int classId) =>
         classId >= 0 && classId < classNames.Count ? classNames[classId] : $"class{classId}";
 }
+
+/// <summary>One image's candidates before NMS, as a decoder finds them row by row. Rows of a
+/// <see cref="CandidateGraph"/> come in no particular order and an output gives each row's anchor (or cell) index;
+/// NMS breaks score ties by the order the whole output lists the anchors in, so the candidates are put back in that
+/// order. Without that output the rows are in anchor order already.</summary>
+internal sealed class CandidateList(EngineOutput output, string? anchorsOutput, int batchIndex)
+{
+    private readonly NamedTensor? _anchors = anchorsOutput is null ? null : output.Tensor(anchorsOutput);
+    private readonly List<Detection> _detections = [];
+    private readonly List<int> _keys = [];
+
+    public void Add(int row, Detection detection)
+    {
+        _detections.Add(detection);
+        if (_anchors is not null) _keys.Add((int)_anchors.Data[batchIndex * _anchors.ElementsPerItem + row]);
+    }
+
+    /// <summary>Stable, so a cell's classes keep their order.</summary>
+    public List<Detection> InAnchorOrder() =>
+        _anchors is null ? _detections : Enumerable.Range(0, _keys.Count).OrderBy(i => _keys[i]).Select(i => _detections[i]).ToList();
+}

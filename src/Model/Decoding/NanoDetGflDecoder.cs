@@ -46,7 +46,7 @@ public sealed class NanoDetGflDecoder : IDetectionDecoder
 
     public List<Detection> Decode(EngineOutput output, int batchIndex, LetterboxTransform letterbox, DecodeOptions options)
     {
-        var candidates = new List<Detection>();
+        var candidates = new CandidateList(output, _candidates ? CandidateCells : null, batchIndex);
         if (_candidates)
         {
             var scores = output.Tensor(CandidateScores);
@@ -58,7 +58,7 @@ public sealed class NanoDetGflDecoder : IDetectionDecoder
             {
                 int cell = (int)cells[i], level = _firstCells.Length - 1;
                 while (_firstCells[level] > cell) level--; // a lambda search here cost 3× the cell's own decoding
-                AddCell(candidates, s.Slice(i * classes, classes), boxes.Slice(i * 4 * _bins, 4 * _bins), _strides[level], cell - _firstCells[level], options);
+                AddCell(candidates, i, s.Slice(i * classes, classes), boxes.Slice(i * 4 * _bins, 4 * _bins), _strides[level], cell - _firstCells[level], options);
             }
         }
         else
@@ -70,14 +70,14 @@ public sealed class NanoDetGflDecoder : IDetectionDecoder
                 var boxes = output.Tensor($"box_s{stride}").Item(batchIndex);
                 int cells = scores.Shape[1], classes = scores.Shape[2];
                 for (int cell = 0; cell < cells; cell++)
-                    AddCell(candidates, s.Slice(cell * classes, classes), boxes.Slice(cell * 4 * _bins, 4 * _bins), stride, cell, options);
+                    AddCell(candidates, cell, s.Slice(cell * classes, classes), boxes.Slice(cell * 4 * _bins, 4 * _bins), stride, cell, options);
             }
         }
-        return CandidateFinisher.Finish(candidates, letterbox, options);
+        return CandidateFinisher.Finish(candidates.InAnchorOrder(), letterbox, options);
     }
 
-    /// <summary>One candidate per class of the cell that passes the threshold.</summary>
-    private void AddCell(List<Detection> candidates, ReadOnlySpan<float> scores, ReadOnlySpan<float> logits, int stride, int cell, DecodeOptions options)
+    /// <summary>One candidate per class of the cell that passes the threshold; <paramref name="row"/>: the cell's row in its output.</summary>
+    private void AddCell(CandidateList candidates, int row, ReadOnlySpan<float> scores, ReadOnlySpan<float> logits, int stride, int cell, DecodeOptions options)
     {
         Span<float> distances = stackalloc float[4];
         bool decoded = false;
@@ -91,7 +91,7 @@ public sealed class NanoDetGflDecoder : IDetectionDecoder
             float cx = (cell % gridWidth + 0.5f) * stride, cy = (cell / gridWidth + 0.5f) * stride;
             var box = new BoxF(cx - distances[0] * stride, cy - distances[1] * stride,
                 cx + distances[2] * stride, cy + distances[3] * stride).ClipTo(_inputWidth, _inputHeight);
-            candidates.Add(new Detection(c, CandidateFinisher.Label(_classNames, c), score, box));
+            candidates.Add(row, new Detection(c, CandidateFinisher.Label(_classNames, c), score, box));
         }
     }
 

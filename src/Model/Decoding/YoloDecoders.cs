@@ -5,19 +5,22 @@ using MoeDetect.Model.Input;
 namespace MoeDetect.Model.Decoding;
 
 /// <summary>Ultralytics YOLOv8/YOLO11 exports: output [N, 4 + nc, A], channel-major: cx, cy, w, h, then one
-/// score per class (already sigmoid, no objectness).</summary>
-public sealed class YoloV8Decoder(IReadOnlyList<string> classNames, string outputName) : IDetectionDecoder
+/// score per class (already sigmoid, no objectness). With <paramref name="anchorsOutput"/>: a
+/// <see cref="CandidateGraph"/>'s rows, whose anchor indices that output gives.</summary>
+public sealed class YoloV8Decoder(IReadOnlyList<string> classNames, string outputName, string? anchorsOutput = null) : IDetectionDecoder
 {
     public const string KindName = "yolov8";
     public string Kind => KindName;
-    public IReadOnlyList<string> OutputNames { get; } = [outputName];
+    public IReadOnlyList<string> OutputNames { get; } = anchorsOutput is null ? [outputName] : [outputName, anchorsOutput];
+
+    public YoloV8Decoder ForCandidates(string anchors) => new(classNames, outputName, anchors);
 
     public List<Detection> Decode(EngineOutput output, int batchIndex, LetterboxTransform letterbox, DecodeOptions options)
     {
         var tensor = output.Tensor(OutputNames[0]);
         int channels = tensor.Shape[1], anchors = tensor.Shape[2], classes = channels - 4;
         var v = tensor.Item(batchIndex);
-        var candidates = new List<Detection>();
+        var candidates = new CandidateList(output, anchorsOutput, batchIndex);
         for (int a = 0; a < anchors; a++)
         {
             int best = -1;
@@ -29,26 +32,28 @@ public sealed class YoloV8Decoder(IReadOnlyList<string> classNames, string outpu
             }
             if (best < 0) continue;
             var box = BoxF.FromCenter(v[a], v[anchors + a], v[2 * anchors + a], v[3 * anchors + a]);
-            candidates.Add(new Detection(best, CandidateFinisher.Label(classNames, best), bestScore, box));
+            candidates.Add(a, new Detection(best, CandidateFinisher.Label(classNames, best), bestScore, box));
         }
-        return CandidateFinisher.Finish(candidates, letterbox, options);
+        return CandidateFinisher.Finish(candidates.InAnchorOrder(), letterbox, options);
     }
 }
 
 /// <summary>YOLOv5-style exports: output [N, A, 5 + nc], row-major: cx, cy, w, h, objectness, class scores;
-/// confidence = objectness × class score.</summary>
-public sealed class YoloV5Decoder(IReadOnlyList<string> classNames, string outputName) : IDetectionDecoder
+/// confidence = objectness × class score. With <paramref name="anchorsOutput"/>: as <see cref="YoloV8Decoder"/>.</summary>
+public sealed class YoloV5Decoder(IReadOnlyList<string> classNames, string outputName, string? anchorsOutput = null) : IDetectionDecoder
 {
     public const string KindName = "yolov5";
     public string Kind => KindName;
-    public IReadOnlyList<string> OutputNames { get; } = [outputName];
+    public IReadOnlyList<string> OutputNames { get; } = anchorsOutput is null ? [outputName] : [outputName, anchorsOutput];
+
+    public YoloV5Decoder ForCandidates(string anchors) => new(classNames, outputName, anchors);
 
     public List<Detection> Decode(EngineOutput output, int batchIndex, LetterboxTransform letterbox, DecodeOptions options)
     {
         var tensor = output.Tensor(OutputNames[0]);
         int anchors = tensor.Shape[1], stride = tensor.Shape[2], classes = stride - 5;
         var v = tensor.Item(batchIndex);
-        var candidates = new List<Detection>();
+        var candidates = new CandidateList(output, anchorsOutput, batchIndex);
         for (int a = 0; a < anchors; a++)
         {
             var row = v.Slice(a * stride, stride);
@@ -62,9 +67,9 @@ public sealed class YoloV5Decoder(IReadOnlyList<string> classNames, string outpu
                 if (s >= bestScore && options.Keeps(c)) { bestScore = s; best = c; }
             }
             if (best < 0) continue;
-            candidates.Add(new Detection(best, CandidateFinisher.Label(classNames, best), bestScore,
+            candidates.Add(a, new Detection(best, CandidateFinisher.Label(classNames, best), bestScore,
                 BoxF.FromCenter(row[0], row[1], row[2], row[3])));
         }
-        return CandidateFinisher.Finish(candidates, letterbox, options);
+        return CandidateFinisher.Finish(candidates.InAnchorOrder(), letterbox, options);
     }
 }

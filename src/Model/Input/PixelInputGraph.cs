@@ -7,7 +7,8 @@ namespace MoeDetect.Model.Input;
 /// <summary>Rewrites a detector graph to take the letterboxed 8-bit BGR canvas itself ([N, H, W, 3] uint8) instead
 /// of the normalised float tensor: Transpose (layout) → Gather (channel order) on the bytes, then Cast → Sub mean →
 /// Mul 1/std (each where it changes anything) are prepended, the same arithmetic as <see cref="PixelTensor"/>, so the engine that runs it uploads a quarter of the
-/// bytes and normalises on its own device. The batch is fixed here (where the graph leaves it open), because
+/// bytes and normalises on its own device. Where only convolutions read the normalised tensor, the channel order
+/// and 1/std go into their weights instead (<see cref="NormalisationFold"/>). The batch is fixed here (where the graph leaves it open), because
 /// static shapes are what CUDA graphs need.</summary>
 public static class PixelInputGraph
 {
@@ -48,17 +49,28 @@ public static class PixelInputGraph
         // Layout and channel order are changed on the bytes, a quarter of the floats' traffic.
         bool nchw = spec.Layout == TensorLayout.Nchw;
         int channelAxis = nchw ? 1 : 3;
+        var inverseStd = PixelTensor.InverseStd(spec);
+        bool reorders = spec.Order == ChannelOrder.Rgb, scales = inverseStd.Any(s => s != 1);
+        int[] sourceChannel = reorders ? [2, 1, 0] : [0, 1, 2];
+        bool folds = nchw && (reorders || scales) && NormalisationFold.Applies(graph, spec.TensorName);
+        if (folds) NormalisationFold.Fold(graph, spec.TensorName, sourceChannel, scales ? inverseStd : [1, 1, 1]);
         string value = InputName;
         if (nchw) value = Add("Transpose", "moedetect_pixels_nchw", [value], OnnxProtos.IntsAttribute("perm", [0, 3, 1, 2]));
-        if (spec.Order == ChannelOrder.Rgb)
+        if (reorders && !folds)
             value = Add("Gather", "moedetect_pixels_rgb", [value, OnnxProtos.AddInt64s(graph, "moedetect_bgr_to_rgb", [2L, 1L, 0L])], OnnxProtos.IntAttribute("axis", channelAxis));
         value = Add("Cast", "moedetect_pixels_float", [value], OnnxProtos.IntAttribute("to", (long)TensorProto.Types.DataType.Float));
         // A zero mean (Ultralytics exports) or a unit std leaves its pass out: each is a pass over the batch's floats,
         // and v − 0 and v · 1 are v exactly, so the result is the same to the bit.
         long[] perChannel = nchw ? [3, 1, 1] : [3];
-        var inverseStd = PixelTensor.InverseStd(spec);
-        bool centres = spec.Mean.Any(m => m != 0), scales = inverseStd.Any(s => s != 1);
-        if (centres) value = Add("Sub", scales ? "moedetect_pixels_centred" : spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_mean", spec.Mean, perChannel)]);
+        bool centres = spec.Mean.Any(m => m != 0);
+        scales &= !folds;
+        if (centres)
+        {
+            // Folded, the channels are still in the canvas's order here.
+            var mean = new float[3];
+            for (int c = 0; c < 3; c++) mean[folds ? sourceChannel[c] : c] = spec.Mean[c];
+            value = Add("Sub", scales ? "moedetect_pixels_centred" : spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_mean", mean, perChannel)]);
+        }
         if (scales) Add("Mul", spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", inverseStd, perChannel)]);
         else if (!centres) Add("Identity", spec.TensorName, [value]);
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(0, nodes[i]);

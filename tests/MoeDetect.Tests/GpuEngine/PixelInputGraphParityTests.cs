@@ -36,29 +36,36 @@ public sealed class PixelInputGraphParityTests : IDisposable
     }
 
     [Theory]
-    [InlineData(new float[] { 0, 0, 0 }, new float[] { 255, 255, 255 }, "Cast Mul")]
-    [InlineData(new float[] { 103.53f, 116.28f, 123.675f }, new float[] { 57.375f, 57.12f, 58.395f }, "Cast Sub Mul")]
-    [InlineData(new float[] { 127, 127, 127 }, new float[] { 1, 1, 1 }, "Cast Sub")]
-    [InlineData(new float[] { 0, 0, 0 }, new float[] { 1, 1, 1 }, "Cast Identity")]
-    public void Normalisation_passes_that_change_nothing_are_left_out(float[] mean, float[] std, string expected)
+    [InlineData(new float[] { 0, 0, 0 }, new float[] { 255, 255, 255 }, false, "Transpose Gather Cast Mul")]
+    [InlineData(new float[] { 103.53f, 116.28f, 123.675f }, new float[] { 57.375f, 57.12f, 58.395f }, false, "Transpose Gather Cast Sub Mul")]
+    [InlineData(new float[] { 127, 127, 127 }, new float[] { 1, 1, 1 }, false, "Transpose Gather Cast Sub")]
+    [InlineData(new float[] { 0, 0, 0 }, new float[] { 1, 1, 1 }, false, "Transpose Gather Cast Identity")]
+    // Only convolutions read the input: the channel order and 1/std go into their weights.
+    [InlineData(new float[] { 0, 0, 0 }, new float[] { 255, 255, 255 }, true, "Transpose Cast Identity")]
+    [InlineData(new float[] { 103.53f, 116.28f, 123.675f }, new float[] { 57.375f, 57.12f, 58.395f }, true, "Transpose Cast Sub")]
+    [InlineData(new float[] { 0, 0, 0 }, new float[] { 1, 1, 1 }, true, "Transpose Cast Identity")]
+    public void Normalisation_passes_that_change_nothing_or_fold_into_the_convolutions_are_left_out(float[] mean, float[] std,
+        bool onlyConvolutionsRead, string expected)
     {
         var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size) with { Mean = mean, Std = std };
+        var model = TinyDetectorGraph.Build(inputReadOutsideConvolutions: !onlyConvolutionsRead);
 
-        var graph = Onnx.ModelProto.Parser.ParseFrom(PixelInputGraph.Rewrite(File.ReadAllBytes(_tinyModel), spec, batch: 2)).Graph;
+        var graph = Onnx.ModelProto.Parser.ParseFrom(PixelInputGraph.Rewrite(model, spec, batch: 2)).Graph;
 
-        // Transpose (NCHW) and Gather (RGB) come first; then the float passes up to the graph's own input.
         var prepended = graph.Node.TakeWhile(n => n.Output[0] != "images").Append(graph.Node.First(n => n.Output[0] == "images"))
-            .Select(n => n.OpType).Skip(2);
+            .Select(n => n.OpType);
         Assert.Equal(expected, string.Join(" ", prepended));
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Ultralytics_style_graph_gives_the_same_detections_from_pixels_as_from_floats(bool openAnchors)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Ultralytics_style_graph_gives_the_same_detections_from_pixels_as_from_floats(bool openAnchors, bool inputReadOutsideConvolutions)
     {
         // With an open output dimension the engine learns the output shapes from a first run instead of the graph.
-        File.WriteAllBytes(_tinyModel, TinyDetectorGraph.Build(openAnchors));
+        // Read by convolutions only, the input's channel order and scale are folded into their weights.
+        File.WriteAllBytes(_tinyModel, TinyDetectorGraph.Build(openAnchors, inputReadOutsideConvolutions: inputReadOutsideConvolutions));
         // Dynamic batch fixed to 4 by the rewrite; 3 frames exercise a partial batch.
         var random = new Random(11);
         var canvases = Enumerable.Range(0, 3).Select(_ =>

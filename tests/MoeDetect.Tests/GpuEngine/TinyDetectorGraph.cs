@@ -12,21 +12,26 @@ internal static class TinyDetectorGraph
 
     /// <param name="openAnchors">Declare the anchors dimension of the output open, as dynamic Ultralytics exports do.</param>
     /// <param name="classActivation">The operator that turns class logits into scores.</param>
-    public static byte[] Build(bool openAnchors = false, string classActivation = "Sigmoid")
+    /// <param name="inputReadOutsideConvolutions">The input also feeds a Mul by 1 ahead of the convolutions, so the
+    /// input normalisation cannot be folded into their weights.</param>
+    public static byte[] Build(bool openAnchors = false, string classActivation = "Sigmoid", bool inputReadOutsideConvolutions = false)
     {
         var random = new Random(7);
         float[] Weights(int count, double spread) => Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() - 0.5) * spread)).ToArray();
-        return new TestOnnx("tiny")
+        var graph = new TestOnnx("tiny")
             .Input("images", 0, 3, Size, Size)
             .Output("output0", 0, 6, openAnchors ? 0 : Size * Size)
             .Floats("box_w", Weights(12, 4), 4, 3, 1, 1)
             .Floats("cls_w", Weights(6, 6), 2, 3, 1, 1)
             .Floats("scale", [64f])
-            .Int64s("shape", [0, 6, -1], 3)
-            .Node("Conv", ["images", "box_w"], "box_raw")
+            .Int64s("shape", [0, 6, -1], 3);
+        string pixels = "images";
+        if (inputReadOutsideConvolutions) graph.Floats("one", [1f]).Node("Mul", ["images", "one"], pixels = "images_times_one");
+        return graph
+            .Node("Conv", [pixels, "box_w"], "box_raw")
             .Node("Sigmoid", ["box_raw"], "box_unit")
             .Node("Mul", ["box_unit", "scale"], "box")
-            .Node("Conv", ["images", "cls_w"], "cls_raw")
+            .Node("Conv", [pixels, "cls_w"], "cls_raw")
             .Node(classActivation, ["cls_raw"], "cls")
             .Node("Concat", ["box", "cls"], "joined", ("axis", 1))
             .Node("Reshape", ["joined", "shape"], "output0")
