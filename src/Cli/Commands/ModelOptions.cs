@@ -28,6 +28,8 @@ public sealed class ModelOptions
     public Option<int> Threads { get; } = new("--threads") { Description = "CPU inference threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     public Option<int?> GpuMemoryLimit { get; } = new("--gpu-mem-limit") { Description = "GPU: cap on ONNX Runtime's GPU memory arena in MB (its gpu_mem_limit). Default: no cap" };
     public Option<ConvolutionSearch> CudnnSearch { get; } = new("--cudnn-search") { Description = "GPU: how cuDNN picks convolution algorithms at load: exhaustive (slow start, fastest), heuristic or default", DefaultValueFactory = _ => ConvolutionSearch.Exhaustive };
+    public Option<ConvolutionLayout> CudaLayout { get; } = new("--cuda-layout") { Description = "GPU (ORT): layout ONNX Runtime's CUDA provider runs convolutions in: nchw (the graph's) or nhwc (no conversion around cuDNN's tensor-core convolutions)", DefaultValueFactory = _ => ConvolutionLayout.Nchw };
+    public Option<bool> CudnnFuseBias { get; } = new("--cudnn-fuse-bias") { Description = "GPU (ORT): cuDNN adds each convolution's bias inside the convolution (compiled at load) instead of in a pass of its own" };
 
     public ModelOptions()
     {
@@ -51,7 +53,7 @@ public sealed class ModelOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch, GpuMemoryLimit })
+        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch, CudaLayout, CudnnFuseBias, GpuMemoryLimit })
             command.Options.Add(option);
     }
 
@@ -68,7 +70,8 @@ public sealed class ModelOptions
         if (memoryLimit is not null && device == ComputeDevice.Cpu)
             warn("warning: --gpu-mem-limit applies to the GPU only; ignored with --device cpu");
         return new(device, parse.GetValue(Engine)!, parse.GetValue(Threads), warn, batch,
-            new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit), parse.GetValue(Hysteresis));
+            new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit, Layout: parse.GetValue(CudaLayout),
+                FuseConvolutionBias: parse.GetValue(CudnnFuseBias)), parse.GetValue(Hysteresis));
     }
 
     public DecodeOptions Decode(ParseResult parse, DetectorModel model, float? confidenceOverride = null) => new(
