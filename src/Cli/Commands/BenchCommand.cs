@@ -74,7 +74,7 @@ public static class BenchCommand
                 AnsiConsole.MarkupLine(Markup.Escape($"ORT path overhead at batch {o.Batch}: {o.Ratio:0.00}x ONNX Runtime alone " +
                     $"({o.Product} {o.ProductMsPerFrame:0.000} ms/frame end to end, {o.Raw} {o.RawMsPerFrame:0.000} ms/frame)"));
             foreach (var c in report.EngineChoice ?? [])
-                AnsiConsole.MarkupLine(Markup.Escape($"auto will pick {c.Engine} for {c.Model} at batch {c.Batch} on {c.Gpu} ({c.Times})"));
+                AnsiConsole.MarkupLine(Markup.Escape($"auto will pick {c.Engine} for {c.Model} at batch {c.Batch} on {c.Gpu} ({c.Times}; ORT's fastest layout: {c.OrtLayout})"));
             if (parse.GetValue(json) is { } jsonPath)
                 report.Save(jsonPath);
             return results.All(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Ok;

@@ -28,8 +28,18 @@ public sealed class ModelOptions
     public Option<int> Threads { get; } = new("--threads") { Description = "CPU inference threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     public Option<int?> GpuMemoryLimit { get; } = new("--gpu-mem-limit") { Description = "GPU: cap on ONNX Runtime's GPU memory arena in MB (its gpu_mem_limit). Default: no cap" };
     public Option<ConvolutionSearch> CudnnSearch { get; } = new("--cudnn-search") { Description = "GPU: how cuDNN picks convolution algorithms at load: exhaustive (slow start, fastest), heuristic or default", DefaultValueFactory = _ => ConvolutionSearch.Exhaustive };
-    public Option<ConvolutionLayout> CudaLayout { get; } = new("--cuda-layout") { Description = "GPU (ORT): layout ONNX Runtime's CUDA provider runs convolutions in: nchw (the graph's) or nhwc (no conversion around cuDNN's tensor-core convolutions)", DefaultValueFactory = _ => ConvolutionLayout.Nchw };
-    public Option<bool> CudnnFuseBias { get; } = new("--cudnn-fuse-bias") { Description = "GPU (ORT): cuDNN adds each convolution's bias inside the convolution (compiled at load) instead of in a pass of its own" };
+    public Option<ConvolutionLayout> CudaLayout { get; } = new("--cuda-layout")
+    {
+        Description = "GPU (ORT): how ONNX Runtime runs convolutions: nchw (the graph's), nhwc (no layout conversion around cuDNN's tensor-core convolutions), nhwc-fused-bias (and the bias added inside them), or auto (what moedetect bench measured fastest for the model on this GPU, else nchw)",
+        DefaultValueFactory = _ => ConvolutionLayout.Auto,
+        CustomParser = r => ConvolutionLayouts.Parse(r.Tokens[^1].Value) ?? Refuse(r),
+    };
+
+    private static ConvolutionLayout Refuse(System.CommandLine.Parsing.ArgumentResult r)
+    {
+        r.AddError($"--cuda-layout must be auto, nchw, nhwc or nhwc-fused-bias, not '{r.Tokens[^1].Value}'");
+        return ConvolutionLayout.Auto;
+    }
 
     public ModelOptions()
     {
@@ -53,7 +63,7 @@ public sealed class ModelOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch, CudaLayout, CudnnFuseBias, GpuMemoryLimit })
+        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch, CudaLayout, GpuMemoryLimit })
             command.Options.Add(option);
     }
 
@@ -70,8 +80,8 @@ public sealed class ModelOptions
         if (memoryLimit is not null && device == ComputeDevice.Cpu)
             warn("warning: --gpu-mem-limit applies to the GPU only; ignored with --device cpu");
         return new(device, parse.GetValue(Engine)!, parse.GetValue(Threads), warn, batch,
-            new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit, Layout: parse.GetValue(CudaLayout),
-                FuseConvolutionBias: parse.GetValue(CudnnFuseBias)), parse.GetValue(Hysteresis));
+            new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit, Layout: parse.GetValue(CudaLayout)),
+            parse.GetValue(Hysteresis));
     }
 
     public DecodeOptions Decode(ParseResult parse, DetectorModel model, float? confidenceOverride = null) => new(

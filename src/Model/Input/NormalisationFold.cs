@@ -6,7 +6,7 @@ namespace MoeDetect.Model.Input;
 /// <summary>Folds the channel reorder (BGR → RGB) and the per-channel 1/std of the input normalisation into the
 /// weights of the convolutions that read the normalised tensor: w'[o, j] = Σ w[o, c]·scale[c] over the channels c
 /// taken from source channel j. A convolution is linear and its zero padding stays zero under a scale, so the
-/// result is the same up to float rounding, and the GPU engines skip a Gather and a Mul over the batch's pixels
+/// result is the same up to float rounding, and the device-bound ONNX Runtime engine skips a Gather and a Mul over the batch's pixels
 /// (each a kernel of its own: a few percent of a small network's time at batch 1). The mean is not folded: with
 /// zero padding at the image edges a bias could not stand in for it.</summary>
 internal static class NormalisationFold

@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Auto;
 using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Moe;
@@ -29,8 +30,24 @@ public static class ModelLoader
             throw new InvalidModelException($"unsupported model file '{path}': expected an ONNX model (.onnx) or a MoeDetect model (.moedet)");
         DetectorModel LoadWithEngine(EngineRequest named) =>
             extension == ".moedet" ? MoeModelLoader.Load(path, named) : LoadOnnxFile(path, named, inputSize, applicationFolder);
-        bool auto = request.Engine == GpuEngines.Auto && request.Device != ComputeDevice.Cpu;
-        return auto && findMachine() is { } machine ? AutoEngine.Load(path, request, machine, LoadWithEngine) : LoadWithEngine(request);
+        bool gpu = request.Device != ComputeDevice.Cpu;
+        bool autoEngine = gpu && request.Engine == GpuEngines.Auto;
+        bool autoLayout = gpu && (request.Cuda?.Layout ?? ConvolutionLayout.Auto) == ConvolutionLayout.Auto;
+        var machine = autoEngine || autoLayout ? findMachine() : null;
+        if (autoLayout) request = WithMeasuredLayout(path, request, machine);
+        return autoEngine && machine is not null ? AutoEngine.Load(path, request, machine, LoadWithEngine) : LoadWithEngine(request);
+    }
+
+    /// <summary><c>--cuda-layout auto</c> made concrete, since ONNX Runtime's provider takes one layout
+    /// (<see cref="ConvolutionLayoutChooser"/>); said on the warning channel where a measurement chose other than NCHW.</summary>
+    private static EngineRequest WithMeasuredLayout(string path, EngineRequest request, AutoEngineMachine? machine)
+    {
+        var (layout, reason) = machine is null
+            ? (ConvolutionLayout.Nchw, null)
+            : ConvolutionLayoutChooser.Choose(ModelFingerprint.Of(path), Math.Max(1, request.Batch), machine.Gpu,
+                EngineChoiceFile.Read(machine.ChoiceFile, request.Warn));
+        if (layout != ConvolutionLayout.Nchw) request.Warn?.Invoke($"cuda layout: {ConvolutionLayouts.Name(layout)} (auto: {reason})");
+        return request with { Cuda = (request.Cuda ?? new CudaSettings()) with { Layout = layout } };
     }
 
     /// <summary>An <c>.onnx</c> file on the engine the request names: ilgpu on a GPU, otherwise ONNX Runtime.</summary>

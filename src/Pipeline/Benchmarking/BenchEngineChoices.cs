@@ -1,17 +1,21 @@
 using MoeDetect.Model.Engines.Auto;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Pipeline.Sinks;
 
 namespace MoeDetect.Pipeline.Benchmarking;
 
-/// <summary>What a GPU bench tells <c>--engine auto</c>: at each batch where both engines' product variants ran
-/// (<see cref="BenchVariant.OrtProduct"/> and <see cref="BenchVariant.IlgpuProduct"/>), their end-to-end ms per frame,
-/// kept in this machine's engine choice file (<see cref="EngineChoiceFile"/>).</summary>
+/// <summary>What a GPU bench tells <c>--engine auto</c> and <c>--cuda-layout auto</c>: at each batch where both engines'
+/// product variants ran (<see cref="BenchVariant.OrtProduct"/> in each layout timed, and
+/// <see cref="BenchVariant.IlgpuProduct"/>), the fastest ORT layout and both engines' end-to-end ms per frame, kept in
+/// this machine's engine choice file (<see cref="EngineChoiceFile"/>).</summary>
 public static class BenchEngineChoices
 {
     public static IReadOnlyList<MeasuredEngineChoice> From(IReadOnlyList<BenchResult> results, string gpu, ModelFingerprint model) =>
-        (from ort in results.Where(r => r.Error is null && r.Variant == BenchVariant.OrtProduct)
+        (from ort in results.Where(r => r.Error is null && BenchVariant.OrtProductLayout(r.Variant) is not null)
+             .GroupBy(r => r.Batch).Select(batch => batch.MinBy(r => r.MsPerFrame)!)
          join ilgpu in results.Where(r => r.Error is null && r.Variant == BenchVariant.IlgpuProduct) on ort.Batch equals ilgpu.Batch
-         select new MeasuredEngineChoice(gpu, model.FileName, model.Sha256, ort.Batch, ort.MsPerFrame, ilgpu.MsPerFrame))
+         select new MeasuredEngineChoice(gpu, model.FileName, model.Sha256, ort.Batch, ort.MsPerFrame, ilgpu.MsPerFrame,
+             ConvolutionLayouts.Name(BenchVariant.OrtProductLayout(ort.Variant)!.Value)))
         .ToList();
 
     /// <summary>Adds <paramref name="measured"/> to the file at <paramref name="path"/>, keeping its entries of other

@@ -10,15 +10,22 @@ namespace MoeDetect.Pipeline.Benchmarking;
 public sealed record BenchVariant(string Name, EngineRequest Request, string? BaselineFor = null)
 {
     /// <summary>The variant that runs what <c>--engine ort</c> runs: IOBinding with CUDA graphs (on an ES-MoE model, the
-    /// device-bound sparse engine, which takes the same settings).</summary>
-    public static readonly string OrtProduct = new CudaSettings().EngineName;
+    /// device-bound sparse engine, which takes the same settings), in NCHW; in another convolution layout its name
+    /// carries the layout (<see cref="CudaSettings.LayoutSuffix"/>).</summary>
+    public static readonly string OrtProduct = new CudaSettings(Layout: ConvolutionLayout.Nchw).EngineName;
 
     /// <summary>The variant that runs what <c>--engine ilgpu</c> runs.</summary>
     public const string IlgpuProduct = GpuEngines.Ilgpu;
 
     public bool IsRawBaseline => BaselineFor is not null;
 
-    /// <param name="cuda">The user's CUDA settings (cuDNN search, memory limit); the variants set binding and CUDA graphs.</param>
+    /// <summary>The convolution layout of an ORT product variant; null for every other variant.</summary>
+    public static ConvolutionLayout? OrtProductLayout(string variant) =>
+        ConvolutionLayouts.Measurable.Cast<ConvolutionLayout?>()
+            .FirstOrDefault(l => variant == new CudaSettings(Layout: l!.Value).EngineName);
+
+    /// <param name="cuda">The user's CUDA settings (cuDNN search, memory limit, layout); the variants set binding and
+    /// CUDA graphs, and where the layout is left to auto, the product path and ORT alone run in every layout.</param>
     public static IReadOnlyList<BenchVariant> For(ComputeDevice device, string? engine, int threads, CudaSettings cuda)
     {
         if (device == ComputeDevice.Cpu)
@@ -27,18 +34,26 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
             return [new("ort-cpu", cpu), new("ort-cpu-raw", cpu, BaselineFor: "ort-cpu")];
         }
         var gpu = new EngineRequest(ComputeDevice.Gpu, GpuEngines.Ort, threads);
-        CudaSettings Cuda(bool binding, bool graphs) => cuda with { DeviceBinding = binding, CudaGraphs = graphs };
-        var best = Cuda(true, true);
+        var layouts = cuda.Layout == ConvolutionLayout.Auto ? ConvolutionLayouts.Measurable : [cuda.Layout];
+        BenchVariant Variant(bool binding, bool graphs, ConvolutionLayout layout)
+        {
+            var settings = cuda with { DeviceBinding = binding, CudaGraphs = graphs, Layout = layout };
+            return new(settings.EngineName, gpu with { Cuda = settings });
+        }
+        BenchVariant RawFor(BenchVariant product) =>
+            new("ort-cuda-raw" + product.Request.Cuda!.LayoutSuffix, product.Request, BaselineFor: product.Name);
+        var products = layouts.Select(l => Variant(true, true, l)).ToList();
         BenchVariant[] ort =
         [
-            new(Cuda(false, false).EngineName, gpu with { Cuda = Cuda(false, false) }),
-            new(Cuda(true, false).EngineName, gpu with { Cuda = Cuda(true, false) }),
-            new(best.EngineName, gpu with { Cuda = best }),
-            new("ort-cuda-raw", gpu with { Cuda = best }, BaselineFor: best.EngineName),
+            Variant(false, false, layouts[0]),
+            Variant(true, false, layouts[0]),
+            .. products,
+            .. products.Select(RawFor),
         ];
         var ilgpu = new BenchVariant(IlgpuProduct, gpu with { Engine = GpuEngines.Ilgpu });
-        // With --engine auto (the default), every GPU engine is timed in the same process: ORT's three modes, ORT alone,
-        // and the project's ILGPU engine; the two product paths then tell auto which engine to run on this machine.
+        // With --engine auto (the default), every GPU engine is timed in the same process: ORT's three modes (the
+        // product path in each convolution layout), ORT alone, and the project's ILGPU engine; the product paths then
+        // tell auto which engine and layout to run on this machine.
         return engine switch
         {
             GpuEngines.Ort => ort,

@@ -3,38 +3,43 @@ using static MoeDetect.Tests.Support.ModelOptionsParse;
 
 namespace MoeDetect.Tests.Cli;
 
-/// <summary>--cuda-layout and --cudnn-fuse-bias: parsed into the CUDA provider's prefer_nhwc and fuse_conv_bias, and
-/// left out of its options when not asked for (the provider's defaults).</summary>
+/// <summary>--cuda-layout: parsed into the CUDA provider's prefer_nhwc and fuse_conv_bias, auto by default (resolved
+/// at load), and refused with a clear line when unknown.</summary>
 public class CudaConvolutionOptionTests
 {
-    [Fact]
-    public void Nhwc_and_fused_bias_become_the_cuda_providers_options()
+    [Theory]
+    [InlineData("nchw", ConvolutionLayout.Nchw, null, null)]
+    [InlineData("nhwc", ConvolutionLayout.Nhwc, "1", null)]
+    [InlineData("NHWC-fused-bias", ConvolutionLayout.NhwcFusedBias, "1", "1")]
+    public void A_named_layout_becomes_the_cuda_providers_options(string value, ConvolutionLayout layout, string? preferNhwc, string? fuseBias)
     {
-        var (options, parse) = Parse("--device", "gpu", "--cuda-layout", "nhwc", "--cudnn-fuse-bias");
+        var (options, parse) = Parse("--device", "gpu", "--cuda-layout", value);
         Assert.Empty(parse.Errors);
 
         var cuda = options.Request(parse, _ => { }).Cuda!;
 
-        Assert.Equal(ConvolutionLayout.Nhwc, cuda.Layout);
-        Assert.Equal("1", cuda.ProviderOptions()["prefer_nhwc"]);
-        Assert.Equal("1", cuda.ProviderOptions()["fuse_conv_bias"]);
+        Assert.Equal(layout, cuda.Layout);
+        var provider = cuda.ProviderOptions();
+        Assert.Equal(preferNhwc, provider.GetValueOrDefault("prefer_nhwc"));
+        Assert.Equal(fuseBias, provider.GetValueOrDefault("fuse_conv_bias"));
     }
 
     [Fact]
-    public void Without_the_options_the_provider_keeps_its_defaults()
+    public void Without_the_option_the_layout_is_left_to_auto_and_the_provider_keeps_its_defaults()
     {
         var (options, parse) = Parse("--device", "gpu");
 
-        var provider = options.Request(parse, _ => { }).Cuda!.ProviderOptions();
+        var cuda = options.Request(parse, _ => { }).Cuda!;
 
-        Assert.False(provider.ContainsKey("prefer_nhwc"));
-        Assert.False(provider.ContainsKey("fuse_conv_bias"));
+        Assert.Equal(ConvolutionLayout.Auto, cuda.Layout);
+        Assert.False(cuda.ProviderOptions().ContainsKey("prefer_nhwc"));
     }
 
     [Fact]
-    public void An_unknown_layout_is_refused()
+    public void An_unknown_layout_is_refused_naming_the_choices()
     {
         var (_, parse) = Parse("--cuda-layout", "chwn");
-        Assert.NotEmpty(parse.Errors);
+
+        Assert.Equal("--cuda-layout must be auto, nchw, nhwc or nhwc-fused-bias, not 'chwn'", Assert.Single(parse.Errors).Message);
     }
 }

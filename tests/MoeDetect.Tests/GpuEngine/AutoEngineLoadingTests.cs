@@ -1,5 +1,6 @@
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Engines.Auto;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Benchmarking;
@@ -52,6 +53,36 @@ public sealed class AutoEngineLoadingTests : IDisposable
         // This CPU build has no CUDA provider, so ort itself then takes --device auto's way to the CPU.
         Assert.Contains("running on the CPU", _warnings[2]);
         Assert.Equal("onnxruntime-cpu", loaded.Engine.Name);
+    }
+
+    [Fact]
+    public void The_layout_left_to_auto_is_the_one_this_machines_bench_measured_fastest()
+    {
+        string model = Path.Combine(_folder, "tiny.onnx");
+        File.WriteAllBytes(model, TinyDetectorGraph.Build());
+        string choices = Path.Combine(_folder, "engine-choice.json");
+        var fingerprint = ModelFingerprint.Of(model);
+        BenchEngineChoices.Record(choices, [new MeasuredEngineChoice("Test GPU", fingerprint.FileName, fingerprint.Sha256, 1, 1.0, 2.0, "nhwc")], _warnings.Add);
+
+        using var loaded = ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, GpuEngines.Ort, Warn: _warnings.Add),
+            inputSize: null, AppContext.BaseDirectory, () => new AutoEngineMachine("Test GPU", choices));
+
+        Assert.Equal("cuda layout: nhwc (auto: fastest for tiny.onnx at batch 1 in this machine's bench)", _warnings[0]);
+        // This CPU build has no CUDA provider: --device auto then runs the CPU, where the layout does not apply.
+        Assert.Contains("running on the CPU", _warnings[1]);
+    }
+
+    [Fact]
+    public void Auto_keeps_nchw_unless_this_gpu_measured_the_model_at_this_batch()
+    {
+        var measured = new MeasuredEngineChoice("Test GPU", "tiny.onnx", new string('d', 64), 8, 1.0, 2.0, "nhwc-fused-bias");
+        var model = new ModelFingerprint("tiny.onnx", new string('d', 64));
+
+        Assert.Equal((ConvolutionLayout.NhwcFusedBias, "fastest for tiny.onnx at batch 8 in this machine's bench"),
+            ConvolutionLayoutChooser.Choose(model, 8, "Test GPU", [measured]));
+        Assert.Equal((ConvolutionLayout.Nchw, null), ConvolutionLayoutChooser.Choose(model, 1, "Test GPU", [measured]));
+        Assert.Equal((ConvolutionLayout.Nchw, null), ConvolutionLayoutChooser.Choose(model, 8, "Other GPU", [measured]));
+        Assert.Equal((ConvolutionLayout.Nchw, null), ConvolutionLayoutChooser.Choose(model, 8, "Test GPU", [measured with { OrtLayout = null }]));
     }
 
     [Fact]

@@ -93,18 +93,27 @@ public sealed class BenchTests : IDisposable
     }
 
     [Fact]
-    public void Gpu_variants_are_host_tensors_device_binding_cuda_graphs_ort_alone_and_ilgpu()
+    public void Gpu_variants_are_host_tensors_device_binding_cuda_graphs_in_each_layout_ort_alone_and_ilgpu()
     {
         var cuda = new CudaSettings(Search: ConvolutionSearch.Heuristic, MemoryLimitMb: 512);
         var variants = BenchVariant.For(ComputeDevice.Gpu, null, 0, cuda);
-        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ort-cuda-raw", "ilgpu"], variants.Select(v => v.Name));
-        var raw = Assert.Single(variants, v => v.IsRawBaseline);
-        Assert.Equal("ort-cuda-iobinding-graph", raw.BaselineFor);
-        Assert.Equal(new CudaSettings(true, true, ConvolutionSearch.Heuristic, 512), raw.Request.Cuda);
+        // The layout left to auto: the product path and ORT alone in each layout.
+        string[] ort =
+        [
+            "ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ort-cuda-iobinding-graph-nhwc", "ort-cuda-iobinding-graph-nhwc-fused-bias",
+            "ort-cuda-raw", "ort-cuda-raw-nhwc", "ort-cuda-raw-nhwc-fused-bias",
+        ];
+        Assert.Equal([.. ort, "ilgpu"], variants.Select(v => v.Name));
+        var raw = variants.Where(v => v.IsRawBaseline).ToList();
+        Assert.Equal(["ort-cuda-iobinding-graph", "ort-cuda-iobinding-graph-nhwc", "ort-cuda-iobinding-graph-nhwc-fused-bias"], raw.Select(v => v.BaselineFor));
+        Assert.Equal(new CudaSettings(true, true, ConvolutionSearch.Heuristic, 512, ConvolutionLayout.Nchw), raw[0].Request.Cuda);
+        Assert.Equal(ConvolutionLayout.NhwcFusedBias, raw[2].Request.Cuda!.Layout);
         // The user's settings (cuDNN search, memory cap) reach every ORT variant.
         Assert.All(variants.Where(v => v.Name != "ilgpu"), v => Assert.Equal((ConvolutionSearch.Heuristic, 512), (v.Request.Cuda!.Search, v.Request.Cuda.MemoryLimitMb)));
-        var ortOnly = BenchVariant.For(ComputeDevice.Gpu, "ort", 0, cuda).Select(v => v.Name);
-        Assert.Equal(["ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ort-cuda-raw"], ortOnly);
+        Assert.Equal(ort, BenchVariant.For(ComputeDevice.Gpu, "ort", 0, cuda).Select(v => v.Name));
+        // A layout the user names is the only one timed.
+        var nhwc = BenchVariant.For(ComputeDevice.Gpu, "ort", 0, cuda with { Layout = ConvolutionLayout.Nhwc }).Select(v => v.Name);
+        Assert.Equal(["ort-cuda-host-nhwc", "ort-cuda-iobinding-nhwc", "ort-cuda-iobinding-graph-nhwc", "ort-cuda-raw-nhwc"], nhwc);
     }
 
     [SkippableFact]

@@ -39,8 +39,34 @@ public sealed class EngineChoiceFileTests : IDisposable
         var choices = BenchEngineChoices.From(results, Gpu, Moe);
 
         Assert.Equal([(1, GpuEngines.Ilgpu), (8, GpuEngines.Ort)], choices.Select(c => (c.Batch, c.Engine)));
-        Assert.Equal(new MeasuredEngineChoice(Gpu, Moe.FileName, Moe.Sha256, 1, 5.0, 3.0), choices[0]);
+        Assert.Equal(new MeasuredEngineChoice(Gpu, Moe.FileName, Moe.Sha256, 1, 5.0, 3.0, "nchw"), choices[0]);
         Assert.Equal("3.000 vs 5.000 ms/frame", choices[0].Times.ToString());
+    }
+
+    [Fact]
+    public void The_fastest_ort_layout_stands_for_ort_and_is_recorded()
+    {
+        BenchResult[] results =
+        [
+            Timed(BenchVariant.OrtProduct, 1, 5.0), Timed(BenchVariant.OrtProduct + "-nhwc", 1, 4.0),
+            Timed(BenchVariant.OrtProduct + "-nhwc-fused-bias", 1, 6.0), Timed("ort-cuda-raw-nhwc", 1, 1.0), Timed(BenchVariant.IlgpuProduct, 1, 4.5),
+        ];
+
+        var choice = Assert.Single(BenchEngineChoices.From(results, Gpu, Onnx));
+
+        Assert.Equal(new MeasuredEngineChoice(Gpu, Onnx.FileName, Onnx.Sha256, 1, 4.0, 4.5, "nhwc"), choice);
+        Assert.Equal(GpuEngines.Ort, choice.Engine);
+    }
+
+    [Fact]
+    public void A_file_with_an_unknown_layout_is_refused_naming_it()
+    {
+        string json = """{"choices": [{"gpu": "G", "model": "m.onnx", "model_sha256": "%", "batch": 1, "ort_ms_per_frame": 1, "ilgpu_ms_per_frame": 2, "ort_layout": "chwn"}]}"""
+            .Replace("%", new string('c', 64));
+
+        var e = Assert.Throws<InvalidDataException>(() => EngineChoiceFile.Parse(json));
+
+        Assert.Equal("choices[0]: ort_layout 'chwn' is not nchw, nhwc or nhwc-fused-bias", e.Message);
     }
 
     [Fact]

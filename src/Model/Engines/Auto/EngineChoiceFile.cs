@@ -63,6 +63,8 @@ public static class EngineChoiceFile
         { Model: null or "" } => "no model",
         { ModelSha256: null } or { ModelSha256.Length: not 64 } => "model_sha256 is not a SHA-256",
         { Batch: < 1 } => "batch below 1",
+        { OrtLayout: { } layout } when Cuda.ConvolutionLayouts.Parse(layout) is null or Cuda.ConvolutionLayout.Auto
+            => $"ort_layout '{layout}' is not nchw, nhwc or nhwc-fused-bias",
         _ when !(double.IsFinite(c.OrtMsPerFrame) && double.IsFinite(c.IlgpuMsPerFrame) && c.OrtMsPerFrame > 0 && c.IlgpuMsPerFrame > 0)
             => "times must be positive milliseconds",
         _ => null,

@@ -4,25 +4,47 @@ namespace MoeDetect.Model.Engines.Cuda;
 /// fastest run), <c>heuristic</c> asks cuDNN's heuristics, <c>default</c> takes the first that fits.</summary>
 public enum ConvolutionSearch { Exhaustive, Heuristic, Default }
 
-/// <summary>The tensor layout ONNX Runtime's CUDA provider runs convolutions (and the operators between them) in.</summary>
-public enum ConvolutionLayout { Nchw, Nhwc }
+/// <summary>How ONNX Runtime's CUDA provider runs convolutions: in the graph's NCHW, in NHWC (its prefer_nhwc: cuDNN's
+/// tensor-core convolutions take NHWC, so in NCHW the provider converts every convolution's input and output), or in
+/// NHWC with cuDNN adding the bias inside the convolution (fuse_conv_bias, compiled at load). <see cref="Auto"/>: the
+/// one <c>moedetect bench</c> measured fastest for the model on this GPU, else NCHW
+/// (<see cref="Auto.ConvolutionLayoutChooser"/>).</summary>
+public enum ConvolutionLayout { Auto, Nchw, Nhwc, NhwcFusedBias }
+
+/// <summary>The layouts' names on the command line, in bench variant names and in the engine choice file.</summary>
+public static class ConvolutionLayouts
+{
+    /// <summary>The layouts a bench compares where the user leaves the choice to it.</summary>
+    public static readonly ConvolutionLayout[] Measurable = [ConvolutionLayout.Nchw, ConvolutionLayout.Nhwc, ConvolutionLayout.NhwcFusedBias];
+
+    public static string Name(ConvolutionLayout layout) => layout switch
+    {
+        ConvolutionLayout.Nchw => "nchw",
+        ConvolutionLayout.Nhwc => "nhwc",
+        ConvolutionLayout.NhwcFusedBias => "nhwc-fused-bias",
+        _ => "auto",
+    };
+
+    public static ConvolutionLayout? Parse(string? name) =>
+        Enum.GetValues<ConvolutionLayout>().Cast<ConvolutionLayout?>().FirstOrDefault(l => string.Equals(Name(l!.Value), name, StringComparison.OrdinalIgnoreCase));
+}
 
 /// <summary>The ORT CUDA engine's settings. <paramref name="DeviceBinding"/>: inputs and outputs live on the GPU
 /// (IOBinding; 8-bit pixels in, normalised there), else ONNX Runtime copies host tensors itself on every run.
 /// <paramref name="CudaGraphs"/>: capture the whole run once and replay it (needs <paramref name="DeviceBinding"/>).
 /// <paramref name="MemoryLimitMb"/>: cap on ONNX Runtime's GPU memory arena (its gpu_mem_limit); null leaves it unlimited.
-/// <paramref name="Layout"/>: the layout the provider runs convolutions in (its prefer_nhwc); in NCHW, cuDNN's fastest
-/// convolutions on tensor cores are NHWC and the provider converts every convolution's input and output around them.
-/// <paramref name="FuseConvolutionBias"/>: cuDNN adds the bias inside the convolution (its fuse_conv_bias) instead of
-/// in a pass of its own.</summary>
+/// <paramref name="Layout"/>: how the provider runs convolutions (<see cref="ConvolutionLayout"/>).</summary>
 /// <remarks>Runs on the first GPU (device 0).</remarks>
 public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = true, ConvolutionSearch Search = ConvolutionSearch.Exhaustive,
-    int? MemoryLimitMb = null, ConvolutionLayout Layout = ConvolutionLayout.Nchw, bool FuseConvolutionBias = false)
+    int? MemoryLimitMb = null, ConvolutionLayout Layout = ConvolutionLayout.Auto)
 {
     /// <summary>Largest accepted <see cref="MemoryLimitMb"/>: 1 TiB, beyond any GPU.</summary>
     public const int MaxMemoryLimitMb = 1 << 20;
 
-    public string EngineName => !DeviceBinding ? "ort-cuda-host" : CudaGraphs ? "ort-cuda-iobinding-graph" : "ort-cuda-iobinding";
+    public string EngineName => (!DeviceBinding ? "ort-cuda-host" : CudaGraphs ? "ort-cuda-iobinding-graph" : "ort-cuda-iobinding") + LayoutSuffix;
+
+    /// <summary>Names other than NCHW's carry the layout, e.g. ort-cuda-iobinding-graph-nhwc.</summary>
+    public string LayoutSuffix => Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias ? "-" + ConvolutionLayouts.Name(Layout) : "";
 
     public Dictionary<string, string> ProviderOptions()
     {
@@ -32,9 +54,9 @@ public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = t
             ["enable_cuda_graph"] = CudaGraphs && DeviceBinding ? "1" : "0",
         };
         if (MemoryLimitMb is { } mb) options["gpu_mem_limit"] = (mb * 1024L * 1024L).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        // Set only when asked for: the provider's defaults need no key that an older build might not know.
-        if (Layout == ConvolutionLayout.Nhwc) options["prefer_nhwc"] = "1";
-        if (FuseConvolutionBias) options["fuse_conv_bias"] = "1";
+        // Set only where they change the provider's defaults: no key that an older build might not know.
+        if (Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias) options["prefer_nhwc"] = "1";
+        if (Layout == ConvolutionLayout.NhwcFusedBias) options["fuse_conv_bias"] = "1";
         return options;
     }
 }
