@@ -1,3 +1,4 @@
+using System.Numerics;
 using MoeDetect.Model.Detections;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Input;
@@ -79,6 +80,7 @@ public sealed class NanoDetGflDecoder : IDetectionDecoder
     /// <summary>One candidate per class of the cell that passes the threshold; <paramref name="row"/>: the cell's row in its output.</summary>
     private void AddCell(CandidateList candidates, int row, ReadOnlySpan<float> scores, ReadOnlySpan<float> logits, int stride, int cell, DecodeOptions options)
     {
+        if (!AnyAtLeast(scores, options.Confidence)) return; // most cells: one vector compare per 8 classes
         Span<float> distances = stackalloc float[4];
         bool decoded = false;
         for (int c = 0; c < scores.Length; c++)
@@ -93,6 +95,20 @@ public sealed class NanoDetGflDecoder : IDetectionDecoder
                 cx + distances[2] * stride, cy + distances[3] * stride).ClipTo(_inputWidth, _inputHeight);
             candidates.Add(row, new Detection(c, CandidateFinisher.Label(_classNames, c), score, box));
         }
+    }
+
+    private static bool AnyAtLeast(ReadOnlySpan<float> values, float threshold)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var bound = new Vector<float>(threshold);
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+                if (Vector.GreaterThanOrEqualAny(new Vector<float>(values[i..]), bound)) return true;
+        }
+        for (; i < values.Length; i++)
+            if (values[i] >= threshold) return true;
+        return false;
     }
 
     private int GridWidth(int stride) => (int)MathF.Ceiling((float)_inputWidth / stride);
