@@ -70,8 +70,9 @@ public static class BenchCommand
             Print(results, $"{Path.GetFileName(modelPath)} on {device}, {benchFrames.Count} distinct frames of {benchFrames.Width}x{benchFrames.Height}; mean ms per frame by stage");
             var report = new BenchReport(device, modelPath, parse.GetValue(framesFile) ?? parse.GetValue(source) ?? "", results,
                 gpu ? RecordEngineChoices(results, modelPath) : null);
-            foreach (var o in report.Overhead)
-                AnsiConsole.MarkupLine(Markup.Escape($"ORT path overhead at batch {o.Batch}: {o.Ratio:0.00}x ONNX Runtime alone " +
+            var overheads = report.Overhead.Select(o => (o, Of: "")).Concat(report.BestOverhead.Select(o => (o, Of: ", fastest layouts")));
+            foreach (var (o, of) in overheads)
+                AnsiConsole.MarkupLine(Markup.Escape($"ORT path overhead at batch {o.Batch}{of}: {o.Ratio:0.00}x ONNX Runtime alone " +
                     $"({o.Product} {o.ProductMsPerFrame:0.000} ms/frame end to end, {o.Raw} {o.RawMsPerFrame:0.000} ms/frame)"));
             foreach (var c in report.EngineChoice ?? [])
                 AnsiConsole.MarkupLine(Markup.Escape($"auto will pick {c.Engine} for {c.Model} at batch {c.Batch} on {c.Gpu} ({c.Times}; ORT's fastest layout: {c.OrtLayout})"));

@@ -93,6 +93,26 @@ public sealed class BenchTests : IDisposable
     }
 
     [Fact]
+    public void Against_ort_alone_in_several_layouts_the_best_overhead_is_the_fastest_product_over_the_fastest_raw_run()
+    {
+        static BenchResult Row(string variant, int batch, double ms, string? baselineFor = null) =>
+            new(variant, variant, batch, 64, 1000 / ms, new Dictionary<string, double> { [Stages.Inference] = ms }, BaselineFor: baselineFor);
+        string product = BenchVariant.OrtProduct, nhwc = product + "-nhwc";
+        BenchResult[] results =
+        [
+            Row(product, 1, 5.0), Row(nhwc, 1, 4.0), Row("ort-cuda-raw", 1, 4.5, product), Row("ort-cuda-raw-nhwc", 1, 3.2, nhwc),
+            Row(product, 8, 2.0), Row("ort-cuda-raw", 8, 1.6, product),
+        ];
+
+        var report = new BenchReport("GPU", "m.onnx", "frames.raw", results);
+
+        Assert.Equal([(product, 1), (nhwc, 1), (product, 8)], report.Overhead.Select(o => (o.Product, o.Batch)));
+        var best = Assert.Single(report.BestOverhead);
+        Assert.Equal((nhwc, "ort-cuda-raw-nhwc", 1), (best.Product, best.Raw, best.Batch));
+        Assert.Equal(1.25, best.Ratio, 6);
+    }
+
+    [Fact]
     public void Gpu_variants_are_host_tensors_device_binding_cuda_graphs_in_each_layout_ort_alone_and_ilgpu()
     {
         var cuda = new CudaSettings(Search: ConvolutionSearch.Heuristic, MemoryLimitMb: 512);

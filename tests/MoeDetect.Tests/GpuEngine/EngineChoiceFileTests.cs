@@ -83,7 +83,7 @@ public sealed class EngineChoiceFileTests : IDisposable
 
         var root = JsonDocument.Parse(report.ToJson()).RootElement;
 
-        Assert.Equal(["device", "engine_choice", "frames", "model", "overhead", "results"], root.EnumerateObject().Select(p => p.Name).Order());
+        Assert.Equal(["best_overhead", "device", "engine_choice", "frames", "model", "overhead", "results"], root.EnumerateObject().Select(p => p.Name).Order());
         Assert.Equal(["batch", "engine", "frames", "frames_per_second", "stage_ms", "variant"],
             root.GetProperty("results")[0].EnumerateObject().Select(p => p.Name).Order());
         var written = root.GetProperty("engine_choice")[0];
