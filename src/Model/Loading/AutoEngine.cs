@@ -14,16 +14,14 @@ internal sealed record AutoEngineMachine(string Gpu, string ChoiceFile)
         CudaRuntime.FindDeviceName() is { } gpu ? new(gpu, EngineChoiceFile.DefaultPath()) : null;
 }
 
-/// <summary><c>--engine auto</c> on a GPU: runs the engine <see cref="GpuEngineChooser"/> picks for the model file and
+/// <summary><c>--engine auto</c> on a GPU: runs the engine <see cref="GpuEngineChooser"/> picked for the model file and
 /// batch, says which and why on the request's warning channel, and where that is the ILGPU engine and it cannot take
 /// the model, runs ONNX Runtime instead.</summary>
 internal static class AutoEngine
 {
     /// <param name="load">Loads the model with the engine the request names.</param>
-    public static DetectorModel Load(string path, EngineRequest request, AutoEngineMachine machine, Func<EngineRequest, DetectorModel> load)
+    public static DetectorModel Load(string path, EngineRequest request, EngineChoice choice, Func<EngineRequest, DetectorModel> load)
     {
-        var measured = EngineChoiceFile.Read(machine.ChoiceFile, request.Warn);
-        var choice = GpuEngineChooser.Choose(ModelFingerprint.Of(path), Math.Max(1, request.Batch), machine.Gpu, measured);
         request.Warn?.Invoke($"engine: {choice.Engine} (auto: {choice.Reason})");
         if (choice.Engine == GpuEngines.Ort) return load(request with { Engine = GpuEngines.Ort });
         try

@@ -34,20 +34,19 @@ public static class ModelLoader
         bool autoEngine = gpu && request.Engine == GpuEngines.Auto;
         bool autoLayout = gpu && (request.Cuda?.Layout ?? ConvolutionLayout.Auto) == ConvolutionLayout.Auto;
         var machine = autoEngine || autoLayout ? findMachine() : null;
-        if (autoLayout) request = WithMeasuredLayout(path, request, machine);
-        return autoEngine && machine is not null ? AutoEngine.Load(path, request, machine, LoadWithEngine) : LoadWithEngine(request);
+        if (machine is null) return LoadWithEngine(autoLayout ? WithLayout(request, (ConvolutionLayout.Nchw, null)) : request);
+        // Read once for both auto choices: the model file's hash and this machine's bench measurements.
+        var (model, measured, batch) = (ModelFingerprint.Of(path), EngineChoiceFile.Read(machine.ChoiceFile, request.Warn), Math.Max(1, request.Batch));
+        if (autoLayout) request = WithLayout(request, ConvolutionLayoutChooser.Choose(model, batch, machine.Gpu, measured));
+        return autoEngine ? AutoEngine.Load(path, request, GpuEngineChooser.Choose(model, batch, machine.Gpu, measured), LoadWithEngine) : LoadWithEngine(request);
     }
 
     /// <summary><c>--cuda-layout auto</c> made concrete, since ONNX Runtime's provider takes one layout
     /// (<see cref="ConvolutionLayoutChooser"/>); said on the warning channel where a measurement chose other than NCHW.</summary>
-    private static EngineRequest WithMeasuredLayout(string path, EngineRequest request, AutoEngineMachine? machine)
+    private static EngineRequest WithLayout(EngineRequest request, (ConvolutionLayout Layout, string? Reason) chosen)
     {
-        var (layout, reason) = machine is null
-            ? (ConvolutionLayout.Nchw, null)
-            : ConvolutionLayoutChooser.Choose(ModelFingerprint.Of(path), Math.Max(1, request.Batch), machine.Gpu,
-                EngineChoiceFile.Read(machine.ChoiceFile, request.Warn));
-        if (layout != ConvolutionLayout.Nchw) request.Warn?.Invoke($"cuda layout: {ConvolutionLayouts.Name(layout)} (auto: {reason})");
-        return request with { Cuda = (request.Cuda ?? new CudaSettings()) with { Layout = layout } };
+        if (chosen.Layout != ConvolutionLayout.Nchw) request.Warn?.Invoke($"cuda layout: {ConvolutionLayouts.Name(chosen.Layout)} (auto: {chosen.Reason})");
+        return request with { Cuda = (request.Cuda ?? new CudaSettings()) with { Layout = chosen.Layout } };
     }
 
     /// <summary>An <c>.onnx</c> file on the engine the request names: ilgpu on a GPU, otherwise ONNX Runtime.</summary>
