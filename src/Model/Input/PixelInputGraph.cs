@@ -63,15 +63,15 @@ public static class PixelInputGraph
         // and v − 0 and v · 1 are v exactly, so the result is the same to the bit.
         long[] perChannel = nchw ? [3, 1, 1] : [3];
         bool centres = spec.Mean.Any(m => m != 0);
-        scales &= !folds;
+        bool multiplies = scales && !folds;
         if (centres)
         {
             // Folded, the channels are still in the canvas's order here.
             var mean = new float[3];
             for (int c = 0; c < 3; c++) mean[folds ? sourceChannel[c] : c] = spec.Mean[c];
-            value = Add("Sub", scales ? "moedetect_pixels_centred" : spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_mean", mean, perChannel)]);
+            value = Add("Sub", multiplies ? "moedetect_pixels_centred" : spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_mean", mean, perChannel)]);
         }
-        if (scales) Add("Mul", spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", inverseStd, perChannel)]);
+        if (multiplies) Add("Mul", spec.TensorName, [value, OnnxProtos.AddFloats(graph, "moedetect_inverse_std", inverseStd, perChannel)]);
         else if (!centres) Add("Identity", spec.TensorName, [value]);
         for (int i = nodes.Count - 1; i >= 0; i--) graph.Node.Insert(0, nodes[i]);
         return proto.ToByteArray();
