@@ -77,7 +77,8 @@ static BgrImage ReadFrame(string path)
 }
 
 // The preprocessing the model's metadata states (MoeDetect-converted graphs), else Ultralytics' (YOLO exports), at
-// its declared input size.
+// its declared input size: what ModelLoader.DescribeInput gives, read from the graph itself because it asks ONNX
+// Runtime, whose native library the published tool leaves out.
 static InputSpec Spec(byte[] model)
 {
     var proto = ModelProto.Parser.ParseFrom(model);
