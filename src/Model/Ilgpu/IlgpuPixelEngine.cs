@@ -5,18 +5,28 @@ namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>The ILGPU engine fed as the product feeds it: letterboxed 8-bit canvases written into page-locked
 /// staging (two slots: the next batch is written while one runs), normalised on the device (<see cref="DeviceCanvases"/>).
-/// Holds the requested batch's canvases per slot.</summary>
+/// Holds the requested batch's canvases per slot. A batch's upload is queued the moment it is started, beside the
+/// batch still running; its normalisation and net then run on the engine's own thread, after that batch.</summary>
 public sealed class IlgpuPixelEngine : IPixelInputEngine
 {
     private readonly IlgpuEngine _engine;
     private readonly DeviceCanvases _canvases;
+    private readonly EngineThread _thread = new("ilgpu-pixel-engine");
     private readonly int _valuesPerImage;
 
     public IlgpuPixelEngine(IlgpuEngine engine, InputSpec spec, int capacity)
     {
         _engine = engine;
         _valuesPerImage = spec.ValuesPerImage;
-        _canvases = engine.Canvases(spec, capacity, slots: 2);
+        try
+        {
+            _canvases = engine.Canvases(spec, capacity, slots: 2);
+        }
+        catch
+        {
+            _thread.Dispose();
+            throw;
+        }
     }
 
     public string Name => _engine.Name;
@@ -27,15 +37,32 @@ public sealed class IlgpuPixelEngine : IPixelInputEngine
 
     public Span<byte> PixelSlot(int slot) => _canvases.Staging(slot);
 
-    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) => _engine.Run(input, batchSize);
+    public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize) => _thread.Invoke(() => _engine.Run(input, batchSize));
 
     public EngineOutput RunPixels(int batchSize) => RunPixelSlot(batchSize, 0);
 
-    public EngineOutput RunPixelSlot(int batchSize, int slot) =>
-        _engine.RunBatch(batchSize, batchSize * _valuesPerImage, (input, first, count) => _canvases.Normalize(slot, input, first, count));
+    public EngineOutput RunPixelSlot(int batchSize, int slot) => StartPixelSlot(batchSize, slot).GetAwaiter().GetResult();
+
+    public bool QueuesRuns => true;
+
+    public Task<EngineOutput> StartPixelSlot(int batchSize, int slot)
+    {
+        if (batchSize < 1 || batchSize > MaxBatch)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
+        _canvases.Upload(slot, batchSize);
+        return _thread.Start(() => RunUploaded(batchSize, slot));
+    }
+
+    /// <summary>The batch's upload time is the copy's device time plus the host's wait for it and the normalisation's launch.</summary>
+    private EngineOutput RunUploaded(int batchSize, int slot)
+    {
+        var output = _engine.RunBatch(batchSize, batchSize * _valuesPerImage, (input, first, count) => _canvases.Normalize(slot, input, first, count));
+        return output with { Timings = output.Timings with { UploadMs = output.Timings.UploadMs + _canvases.UploadMs(slot) } };
+    }
 
     public void Dispose()
     {
+        _thread.Dispose();
         _canvases.Dispose();
         _engine.Dispose();
     }

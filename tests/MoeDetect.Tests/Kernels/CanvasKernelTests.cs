@@ -27,6 +27,7 @@ public sealed class CanvasKernelTests
                 expected.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
 
         using var target = DeviceMemory.Allocate(device.Accelerator, expected.Length, "test input");
+        canvases.Upload(slot: 1, count: 3);
         canvases.Normalize(slot: 1, target.View, first: 1, count: 2);
         device.Accelerator.Synchronize();
         var actual = new float[expected.Length];
@@ -46,6 +47,48 @@ public sealed class CanvasKernelTests
     }
 
     [Fact]
+    public void Canvases_that_were_not_uploaded_are_refused()
+    {
+        var spec = InputSpec.Ultralytics("x", 8, 8);
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 3, slots: 2);
+        using var target = DeviceMemory.Allocate(device.Accelerator, 3 * spec.ValuesPerImage, "test input");
+        canvases.Upload(slot: 0, count: 2);
+        Assert.Throws<InvalidOperationException>(() => canvases.Normalize(slot: 1, target.View, first: 0, count: 1));
+        Assert.Throws<InvalidOperationException>(() => canvases.Normalize(slot: 0, target.View, first: 1, count: 2));
+    }
+
+    [Fact]
+    public async Task Batches_started_back_to_back_each_give_the_outputs_of_their_own_canvases()
+    {
+        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
+        var graph = TinyDetectorGraph.Build();
+        using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
+        using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
+        var random = new Random(5);
+        random.NextBytes(pixels.PixelSlot(0));
+        random.NextBytes(pixels.PixelSlot(1));
+        var expected = new[] { 0, 1 }.Select(slot => floats.Run(Normalised(spec, pixels.PixelSlot(slot), 2), 2).Tensor("output0").Data).ToList();
+
+        // The second batch's upload is queued while the first may not have been normalised yet.
+        Assert.True(pixels.QueuesRuns);
+        var first = pixels.StartPixelSlot(2, slot: 0);
+        var second = pixels.StartPixelSlot(2, slot: 1);
+
+        Assert.Equal(expected[0], (await first).Tensor("output0").Data);
+        Assert.Equal(expected[1], (await second).Tensor("output0").Data);
+    }
+
+    /// <summary>What the CPU path makes of <paramref name="count"/> canvases.</summary>
+    private static float[] Normalised(InputSpec spec, ReadOnlySpan<byte> canvases, int count)
+    {
+        var input = new float[count * spec.ValuesPerImage];
+        for (int i = 0; i < count; i++)
+            PixelTensor.Write(spec, canvases.Slice(i * spec.ValuesPerImage, spec.ValuesPerImage), input.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
+        return input;
+    }
+
+    [Fact]
     public void The_pixel_engine_gives_the_outputs_of_the_float_engine()
     {
         var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
@@ -53,12 +96,8 @@ public sealed class CanvasKernelTests
         using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
         using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
         new Random(4).NextBytes(pixels.PixelSlot(1));
-        var input = new float[2 * spec.ValuesPerImage];
-        for (int i = 0; i < 2; i++)
-            PixelTensor.Write(spec, (ReadOnlySpan<byte>)pixels.PixelSlot(1).Slice(i * spec.ValuesPerImage, spec.ValuesPerImage),
-                input.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage));
 
-        var expected = floats.Run(input, 2).Tensor("output0");
+        var expected = floats.Run(Normalised(spec, pixels.PixelSlot(1), 2), 2).Tensor("output0");
         var actual = pixels.RunPixelSlot(2, slot: 1).Tensor("output0");
 
         Assert.Equal(2, pixels.MaxBatch);

@@ -112,7 +112,11 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
 
     /// <summary>Runs the canvases in <see cref="PixelStaging"/>: they are normalised on the device (<see cref="DeviceCanvases"/>).</summary>
     public EngineOutput RunPixels(int batchSize, IReadOnlyList<string>? streams) =>
-        Run(batchSize, streams, view => Canvases.Normalize(0, view, 0, batchSize));
+        Run(batchSize, streams, view =>
+        {
+            Canvases.Upload(0, batchSize);
+            Canvases.Normalize(0, view, 0, batchSize);
+        });
 
     private DeviceCanvases Canvases => _canvases.Value;
 
