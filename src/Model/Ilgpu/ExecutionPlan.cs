@@ -7,10 +7,14 @@ namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>The compiled graph for one input shape: kernel launches in order over planned memory. A run uploads the
 /// input, queues every launch on the plan's stream (replayed as CUDA graphs after the first run), synchronises once,
-/// and downloads the outputs.</summary>
-internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input, StepSequence steps,
+/// and downloads the outputs through page-locked buffers of the plan's own into the caller's arrays.</summary>
+internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream stream, DeviceTensor input, StepSequence steps,
     IReadOnlyList<(string Name, Value Value)> outputs, IReadOnlyList<MemoryBuffer> owned, long intermediateBytes) : IDisposable
 {
+    /// <summary>Per device output, page-locked host memory it is copied into (by DMA, without the driver's staging
+    /// copy of pageable memory) before it is copied on into the caller's array; made on the first run.</summary>
+    private readonly PageLockedArray1D<float>?[] _downloads = new PageLockedArray1D<float>?[outputs.Count];
+
     public long IntermediateBytes { get; } = intermediateBytes;
     public StepSequence Steps => steps;
 
@@ -24,9 +28,10 @@ internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input,
     /// callers that keep the outputs on the device (the MoE engine chains plans). Inputs must be written first.</summary>
     public void Enqueue() => steps.Run();
 
-    /// <summary>Runs with the input written by <paramref name="writeInput"/> (an upload or a preprocessing kernel);
-    /// the time it takes is reported as upload time.</summary>
-    public EngineOutput Run(Action<ArrayView<float>> writeInput)
+    /// <summary>Runs with the input written by <paramref name="writeInput"/> (an upload or a preprocessing kernel) and
+    /// copies each output into <paramref name="into"/> (one destination per output, of its length); the time
+    /// <paramref name="writeInput"/> takes is reported as upload time.</summary>
+    public EngineTimings Run(Action<ArrayView<float>> writeInput, IReadOnlyList<Memory<float>> into)
     {
         var clock = Stopwatch.StartNew();
         writeInput(input.View);
@@ -34,28 +39,35 @@ internal sealed class ExecutionPlan(Accelerator accelerator, DeviceTensor input,
 
         clock.Restart();
         steps.Run();
-        accelerator.Synchronize();
+        stream.Synchronize();
         double inference = clock.Elapsed.TotalMilliseconds;
 
         clock.Restart();
-        var tensors = new List<NamedTensor>(outputs.Count);
-        foreach (var (name, value) in outputs)
+        for (int o = 0; o < outputs.Count; o++)
         {
-            float[] values;
-            if (value.Device is { } t)
-            {
-                values = new float[t.Length];
-                DeviceMemory.Download(t.View, values);
-            }
-            else values = value.Host!.ToFloats();
-            tensors.Add(new NamedTensor(name, values, value.Shape));
+            if (outputs[o].Value.Device is { } t)
+                t.View.CopyTo(stream, Download(o, t.Length).ArrayView.SubView(0, t.Length));
         }
-        return new EngineOutput(tensors, null, new EngineTimings(upload, inference, clock.Elapsed.TotalMilliseconds));
+        stream.Synchronize();
+        for (int o = 0; o < outputs.Count; o++)
+        {
+            var target = into[o].Span;
+            var value = outputs[o].Value;
+            ReadOnlySpan<float> values = value.Device is { } t ? _downloads[o]!.Span[..t.Length] : value.Host!.ToFloats();
+            if (values.Length != target.Length)
+                throw new ArgumentException($"output '{outputs[o].Name}' has {values.Length} values; its destination holds {target.Length}", nameof(into));
+            values.CopyTo(target);
+        }
+        return new EngineTimings(upload, inference, clock.Elapsed.TotalMilliseconds);
     }
+
+    private PageLockedArray1D<float> Download(int output, int length) =>
+        _downloads[output] ??= accelerator.AllocatePageLocked1D<float>(Math.Max(1, length));
 
     public void Dispose()
     {
         steps.Dispose();
         foreach (var buffer in owned) buffer.Dispose();
+        foreach (var download in _downloads) download?.Dispose();
     }
 }

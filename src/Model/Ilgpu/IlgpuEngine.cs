@@ -110,28 +110,37 @@ public sealed class IlgpuEngine : IInferenceEngine
     }
 
     /// <summary>Graphs exported with a fixed batch of 1 (their reshapes may bake the 1 in) run item by item through
-    /// the batch-1 plan, and their outputs are stacked; graphs with a free batch run the batch in one plan.</summary>
-    internal EngineOutput RunBatch(int batchSize, int inputLength, Action<ArrayView<float>, int, int> writeInput)
+    /// the batch-1 plan, each item's outputs landing in its rows of the batch's tensors; graphs with a free batch run
+    /// the batch in one plan. The outputs go into <paramref name="reuse"/> where its tensors have the batch's shapes
+    /// (a caller's tensors from an earlier run, which it has finished reading), into new tensors otherwise.</summary>
+    internal EngineOutput RunBatch(int batchSize, int inputLength, Action<ArrayView<float>, int, int> writeInput,
+        IReadOnlyList<NamedTensor>? reuse = null)
     {
         _device.BindToThisThread();
-        if (!_fixedBatchOfOne) return Plan(batchSize, inputLength).Run(view => writeInput(view, 0, batchSize));
-        var plan = Plan(1, inputLength / batchSize);
-        var items = new List<EngineOutput>(batchSize);
-        for (int i = 0; i < batchSize; i++)
+        int planBatch = _fixedBatchOfOne ? 1 : batchSize;
+        bool itemByItem = planBatch != batchSize;
+        var plan = Plan(planBatch, inputLength / batchSize * planBatch);
+        var tensors = OutputTensors(plan, batchSize, itemByItem, reuse);
+        var timings = new EngineTimings(0, 0, 0);
+        for (int first = 0; first < batchSize; first += planBatch)
         {
-            int item = i;
-            items.Add(plan.Run(view => writeInput(view, item, 1)));
+            int item = first;
+            var rows = tensors.Select(t => itemByItem ? t.Data.AsMemory(item * t.ElementsPerItem, t.ElementsPerItem) : t.Data.AsMemory()).ToList();
+            var run = plan.Run(view => writeInput(view, item, planBatch), rows);
+            timings = new EngineTimings(timings.UploadMs + run.UploadMs, timings.InferenceMs + run.InferenceMs, timings.DownloadMs + run.DownloadMs);
         }
-        return Stack(items);
+        return new EngineOutput(tensors, null, timings);
     }
 
-    private static EngineOutput Stack(List<EngineOutput> items)
+    /// <summary>Tensors for a batch of the plan's outputs (<paramref name="itemByItem"/>: the batch-1 plan's, stacked):
+    /// <paramref name="reuse"/> when its shapes fit, new ones otherwise.</summary>
+    private static IReadOnlyList<NamedTensor> OutputTensors(ExecutionPlan plan, int batchSize, bool itemByItem, IReadOnlyList<NamedTensor>? reuse)
     {
-        if (items.Count == 1) return items[0];
-        var tensors = items[0].Tensors.Select((t, o) => new NamedTensor(t.Name,
-            items.SelectMany(item => item.Tensors[o].Data).ToArray(), [items.Count, .. t.Shape.Skip(1)])).ToList();
-        var timings = new EngineTimings(items.Sum(i => i.Timings.UploadMs), items.Sum(i => i.Timings.InferenceMs), items.Sum(i => i.Timings.DownloadMs));
-        return new EngineOutput(tensors, null, timings);
+        var shapes = plan.Outputs.Select(o => itemByItem ? [batchSize, .. o.Value.Shape.Skip(1)] : o.Value.Shape).ToList();
+        if (reuse is not null && reuse.Count == shapes.Count && reuse.Zip(shapes).All(p => p.First.Shape.SequenceEqual(p.Second)))
+            return reuse;
+        return plan.Outputs.Zip(shapes, (o, shape) => new NamedTensor(o.Name,
+            GC.AllocateUninitializedArray<float>(shape.Aggregate(1, (a, d) => a * d)), shape)).ToList();
     }
 
     /// <summary>What a run of <paramref name="batchSize"/> does on the device (the plan is built if it is not yet):

@@ -79,6 +79,26 @@ public sealed class CanvasKernelTests
         Assert.Equal(expected[1], (await second).Tensor("output0").Data);
     }
 
+    [Fact]
+    public void A_slots_next_run_refills_its_last_output_tensors_with_its_own_outputs()
+    {
+        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
+        var graph = TinyDetectorGraph.Build();
+        using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
+        using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
+        var random = new Random(6);
+        random.NextBytes(pixels.PixelSlot(0));
+        var first = pixels.RunPixelSlot(2, slot: 0).Tensor("output0");
+        random.NextBytes(pixels.PixelSlot(0));
+        var expected = floats.Run(Normalised(spec, pixels.PixelSlot(0), 2), 2).Tensor("output0").Data;
+
+        var second = pixels.RunPixelSlot(2, slot: 0).Tensor("output0");
+
+        Assert.Same(first.Data, second.Data);
+        Assert.Equal(expected, second.Data);
+        Assert.Equal(1, pixels.RunPixelSlot(1, slot: 0).Tensor("output0").Shape[0]);
+    }
+
     /// <summary>What the CPU path makes of <paramref name="count"/> canvases.</summary>
     private static float[] Normalised(InputSpec spec, ReadOnlySpan<byte> canvases, int count)
     {
