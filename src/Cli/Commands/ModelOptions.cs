@@ -35,6 +35,13 @@ public sealed class ModelOptions
         CustomParser = r => ConvolutionLayouts.Parse(r.Tokens[^1].Value) ?? Refuse(r),
     };
 
+    public Option<string> CudaRuns { get; } = new("--cuda-runs")
+    {
+        Description = "GPU (ORT): synced (each run waits for the GPU, as ONNX Runtime does by default) or queued (the engine owns the stream ONNX Runtime runs on " +
+            "and queues a batch's copies and run on it without waiting; the host waits once per batch, for its boxes)",
+        DefaultValueFactory = _ => "synced",
+    };
+
     private static ConvolutionLayout Refuse(System.CommandLine.Parsing.ArgumentResult r)
     {
         r.AddError($"--cuda-layout must be auto, nchw, nhwc or nhwc-fused-bias, not '{r.Tokens[^1].Value}'");
@@ -54,6 +61,10 @@ public sealed class ModelOptions
             if (r.Tokens.Count > 0 && !(int.TryParse(r.Tokens[^1].Value, out int mb) && mb is >= 1 and <= CudaSettings.MaxMemoryLimitMb))
                 r.AddError($"--gpu-mem-limit must be a whole number of MB from 1 to {CudaSettings.MaxMemoryLimitMb} (e.g. --gpu-mem-limit 4096)");
         });
+        CudaRuns.Validators.Add(r =>
+        {
+            if (r.GetValue(CudaRuns) is not ("synced" or "queued")) r.AddError($"--cuda-runs must be synced or queued, not '{r.GetValue(CudaRuns)}'");
+        });
         Engine.Validators.Add(r =>
         {
             if (r.GetValue(Engine) is { } e && !GpuEngines.All.Contains(e))
@@ -63,7 +74,7 @@ public sealed class ModelOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch, CudaLayout, GpuMemoryLimit })
+        foreach (var option in new Option[] { Model, Device, Engine, Confidence, Iou, Classes, InputSize, MaxDetections, Threads, Hysteresis, CudnnSearch, CudaLayout, CudaRuns, GpuMemoryLimit })
             command.Options.Add(option);
     }
 
@@ -80,7 +91,8 @@ public sealed class ModelOptions
         if (memoryLimit is not null && device == ComputeDevice.Cpu)
             warn("warning: --gpu-mem-limit applies to the GPU only; ignored with --device cpu");
         return new(device, parse.GetValue(Engine)!, parse.GetValue(Threads), warn, batch,
-            new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit, Layout: parse.GetValue(CudaLayout)),
+            new CudaSettings(Search: parse.GetValue(CudnnSearch), MemoryLimitMb: memoryLimit, Layout: parse.GetValue(CudaLayout),
+                QueuedRuns: parse.GetValue(CudaRuns) == "queued"),
             parse.GetValue(Hysteresis));
     }
 

@@ -11,7 +11,9 @@ namespace MoeDetect.Model.Engines;
 /// run itself is a replay. Graphs fixed at a batch of 1 run once per frame through the same buffers. The device work
 /// (warm-up included) runs on the engine's own <see cref="EngineThread"/>, whatever thread calls it.</summary>
 /// <remarks>The input is normally the <see cref="PixelInputGraph"/>'s 8-bit canvas; <see cref="BoundInput.Floats"/> binds
-/// a graph's own float input instead, for timing ONNX Runtime alone (<see cref="RunAsBound"/>).</remarks>
+/// a graph's own float input instead, for timing ONNX Runtime alone (<see cref="RunAsBound"/>). Given a run queue (the
+/// stream the session runs on, <see cref="CudaSettings.QueuedRuns"/>), a batch's bound copies and run are queued on
+/// it without the host waiting between them; the host waits once, for the batch's download.</remarks>
 public sealed class OrtBoundEngine : IPixelInputEngine
 {
     // ONNX Runtime's CUDA EP runs twice normally, captures on the third run and replays from the fourth.
@@ -39,8 +41,17 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     /// run (YOLOv8n's 1,000 candidate rows: 0.3 MB an image) lands on the large-object heap and costs a full
     /// collection every few batches.</summary>
     private readonly NamedTensor[]?[] _slotOutputs = new NamedTensor[Slots][];
+    /// <summary>The stream the session runs on, where runs are queued; null where each run waits for the GPU.</summary>
+    private readonly CopyStream? _runs;
 
     private const int Slots = 2;
+
+    /// <summary>Marks a run queue needs: each slot's batch start and end (device time of its bound copies and runs), and one to wait for the queue to be idle.</summary>
+    public const int RunMarks = 2 * Slots + 1;
+
+    private static int BatchStart(int slot) => 2 * slot;
+    private static int BatchEnd(int slot) => 2 * slot + 1;
+    private const int Idle = 2 * Slots;
 
     /// <summary>Marks on a slot's copy queues: the host-device copy and the copy to or from the bound buffers.</summary>
     private enum CopyMark { CrossStart, CrossEnd, BoundStart, BoundEnd }
@@ -57,11 +68,15 @@ public sealed class OrtBoundEngine : IPixelInputEngine
 
     /// <param name="graphBatch">The pixel graph's batch: <paramref name="maxBatch"/>, or 1 for graphs fixed at 1.</param>
     /// <param name="input">What is bound as the input; null: the pixel graph's 8-bit canvas.</param>
+    /// <param name="runs">The stream <paramref name="session"/> runs on (with <see cref="RunMarks"/> marks), for queued
+    /// runs; the engine owns it. Null: each run waits for the GPU.</param>
     public OrtBoundEngine(InferenceSession session, string name, IReadOnlyList<string> outputNames, InputSpec spec,
-        int maxBatch, int graphBatch, TensorMemory memory, BoundInput? input = null)
+        int maxBatch, int graphBatch, TensorMemory memory, BoundInput? input = null, CopyStream? runs = null)
     {
         _session = session;
         _memory = memory;
+        _runs = runs;
+        if (runs is not null) _runOptions.AddRunConfigEntry("disable_synchronize_execution_providers", "1");
         Name = name;
         MaxBatch = maxBatch;
         _graphBatch = graphBatch;
@@ -127,7 +142,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         upload.Record((int)CopyMark.CrossStart);
         upload.Copy(_inputSlots[slot], _deviceInputSlots[slot], batchSize * _inputBytesPerItem);
         upload.Record((int)CopyMark.CrossEnd);
-        return Finish(_thread.Start(() => RunOnDevice(batchSize, slot)), batchSize, slot);
+        return Finish(_thread.Start(() => _runs is { } runs ? QueueOnDevice(batchSize, slot, runs) : RunOnDevice(batchSize, slot)), batchSize, slot);
     }
 
     /// <summary>Waits for the slot's download and fills its output tensors; upload and download are the copies' device time.</summary>
@@ -135,6 +150,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     {
         var timings = await onDevice.ConfigureAwait(false);
         _downloads[slot].Wait((int)CopyMark.CrossEnd);
+        if (_runs is { } runs) timings = timings with { InferenceMs = runs.ElapsedMs(BatchStart(slot), BatchEnd(slot)) };
         var clock = Stopwatch.StartNew();
         var tensors = SlotOutputs(slot, batchSize);
         for (int o = 0; o < _outputs.Length; o++) _outputs[o].CopyHostSlotTo(slot, tensors[o].Data);
@@ -179,6 +195,37 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         return new EngineTimings(bindIn, inference, bindOut);
     }
 
+    /// <summary>Queues the batch on the run queue after its upload: per graph batch the uploaded canvases into the bound
+    /// input, the run, the outputs into the slot's device copies; then the slot's download after them. Nothing waits
+    /// here; the run queue's device time from the first copy to the last (bound copies included: microseconds) is the
+    /// inference time, read once the download is done.</summary>
+    private EngineTimings QueueOnDevice(int batchSize, int slot, CopyStream runs)
+    {
+        var download = _downloads[slot];
+        try
+        {
+            runs.After(_uploads[slot], (int)CopyMark.CrossEnd);
+            runs.Record(BatchStart(slot));
+            for (int first = 0; first < batchSize; first += _graphBatch)
+            {
+                int items = Math.Min(_graphBatch, batchSize - first);
+                runs.Copy(_deviceInputSlots[slot] + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
+                _session.RunWithBinding(_runOptions, _binding);
+                foreach (var o in _outputs) runs.Copy(o.Tensor, o.DeviceSlots[slot] + (nint)(first * o.BytesPerItem), items * o.BytesPerItem);
+            }
+            runs.Record(BatchEnd(slot));
+        }
+        catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
+        {
+            throw GpuOutOfMemory.Error(MaxBatch, e);
+        }
+        download.After(runs, BatchEnd(slot));
+        download.Record((int)CopyMark.CrossStart);
+        foreach (var o in _outputs) download.Copy(o.DeviceSlots[slot], o.HostSlots[slot], batchSize * o.BytesPerItem);
+        download.Record((int)CopyMark.CrossEnd);
+        return new EngineTimings(0, 0, 0);
+    }
+
     private static double CopyAndWait(CopyStream stream, nint from, nint to, long bytes)
     {
         stream.Record((int)CopyMark.BoundStart);
@@ -208,7 +255,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     }
 
     /// <summary><paramref name="runs"/> runs on whatever the bound buffers hold: no copies, nothing decoded (ONNX
-    /// Runtime's own time), one after the other on the engine's thread.</summary>
+    /// Runtime's own time), one after the other on the engine's thread; with a run queue, returns once it is idle.</summary>
     public void RunAsBound(int runs)
     {
         try
@@ -216,6 +263,8 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             _thread.Invoke(() =>
             {
                 for (int i = 0; i < runs; i++) _session.RunWithBinding(_runOptions, _binding);
+                _runs?.Record(Idle);
+                _runs?.Wait(Idle);
             });
         }
         catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
@@ -285,6 +334,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         foreach (var value in _values) value.Dispose();
         _runOptions.Dispose();
         _session.Dispose();
+        _runs?.Dispose();   // after the session, which runs on it
         _memory.Dispose();
     }
 }

@@ -43,7 +43,9 @@ public static class OrtSessionFactory
     /// <param name="idleSpinning">False where many sessions run one after another (the pieces of an MoE model): an
     /// idle session's threads then sleep instead of spinning (2.4× faster ES-MoE on 2 CPU cores; a single model
     /// keeps ONNX Runtime's spinning, which is faster for it).</param>
-    public static InferenceSession Create(byte[] model, string modelLabel, int threads, CudaSettings? cuda, bool optimise = true, bool idleSpinning = true)
+    /// <param name="computeStream">A CUDA stream of the caller's for ONNX Runtime to run on (<see cref="CudaSettings.QueuedRuns"/>); 0: its own.</param>
+    public static InferenceSession Create(byte[] model, string modelLabel, int threads, CudaSettings? cuda, bool optimise = true, bool idleSpinning = true,
+        nint computeStream = 0)
     {
         var options = new SessionOptions
         {
@@ -66,7 +68,7 @@ public static class OrtSessionFactory
             {
                 model = TwoStageTopK.Rewrite(model, modelLabel);
                 using var provider = new OrtCUDAProviderOptions();
-                provider.UpdateOptions(cuda.ProviderOptions());
+                provider.UpdateOptions(cuda.ProviderOptions(computeStream));
                 options.AppendExecutionProvider_CUDA(provider);
             }
             return new InferenceSession(model, options);

@@ -100,6 +100,13 @@ public abstract class CopyStream : IDisposable
     /// <summary>Milliseconds between two marks the queue has passed.</summary>
     public abstract double ElapsedMs(int from, int to);
 
+    /// <summary>Holds back what is queued here from now on until <paramref name="other"/> has passed its
+    /// <paramref name="mark"/>, without the host waiting.</summary>
+    public abstract void After(CopyStream other, int mark);
+
+    /// <summary>The CUDA stream behind the queue (ONNX Runtime's user_compute_stream takes it); 0 in host memory.</summary>
+    public abstract nint Handle { get; }
+
     public abstract void Dispose();
 }
 
@@ -113,6 +120,8 @@ internal sealed class HostCopyStream(int marks) : CopyStream
     public override void Record(int mark) => _marks[mark] = System.Diagnostics.Stopwatch.GetTimestamp();
     public override void Wait(int mark) { }
     public override double ElapsedMs(int from, int to) => (_marks[to] - _marks[from]) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+    public override void After(CopyStream other, int mark) { }
+    public override nint Handle => 0;
     public override void Dispose() { }
 }
 
@@ -120,7 +129,7 @@ internal sealed class HostCopyStream(int marks) : CopyStream
 /// its mark) and one event per mark.</summary>
 internal sealed class CudaCopyStream : CopyStream
 {
-    private readonly nint _stream;
+    private nint _stream;
     private readonly nint[] _events;
 
     public CudaCopyStream(int marks)
@@ -146,10 +155,18 @@ internal sealed class CudaCopyStream : CopyStream
     public override void Record(int mark) => CudaRuntime.RecordEvent(_events[mark], _stream);
     public override void Wait(int mark) => CudaRuntime.WaitForEvent(_events[mark]);
     public override double ElapsedMs(int from, int to) => CudaRuntime.ElapsedMs(_events[from], _events[to]);
+    public override void After(CopyStream other, int mark) => CudaRuntime.StreamWaitEvent(_stream, ((CudaCopyStream)other)._events[mark]);
+    public override nint Handle => _stream;
 
+    /// <summary>Once only: a loader that hands the queue to an engine frees it too when the engine fails to start.</summary>
     public override void Dispose()
     {
-        foreach (var e in _events.Where(e => e != 0)) CudaRuntime.DestroyEvent(e);
+        for (int i = 0; i < _events.Length; i++)
+        {
+            if (_events[i] != 0) CudaRuntime.DestroyEvent(_events[i]);
+            _events[i] = 0;
+        }
         if (_stream != 0) CudaRuntime.DestroyStream(_stream);
+        _stream = 0;
     }
 }

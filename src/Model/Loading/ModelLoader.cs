@@ -143,18 +143,23 @@ public static class ModelLoader
 
     /// <summary>An <see cref="OrtBoundEngine"/> over the pixel-input form of the graph, batch fixed to the request's
     /// (or 1 where the graph fixes it). Takes ownership of <paramref name="memory"/>.</summary>
+    /// <param name="queuedRuns">Queue each batch's copies and runs on a stream of the engine's (<see cref="CudaSettings.QueuedRuns"/>).</param>
     public static OrtBoundEngine CreateBound(byte[] bytes, string path, EngineRequest request, InputSpec input,
-        IReadOnlyList<string> outputNames, CudaSettings? cuda, TensorMemory memory)
+        IReadOnlyList<string> outputNames, CudaSettings? cuda, TensorMemory memory, bool queuedRuns = false)
     {
+        CopyStream? runs = null;
         try
         {
             int graphBatch = PixelInputGraph.FixedBatch(bytes, input) ?? request.Batch;
             var pixelGraph = PixelInputGraph.Rewrite(bytes, input, graphBatch);
-            var session = OrtSessionFactory.Create(pixelGraph, path, request.Threads, cuda);
-            return new OrtBoundEngine(session, cuda?.EngineName ?? "ort-cpu-iobinding", outputNames, input, request.Batch, graphBatch, memory);
+            runs = queuedRuns ? memory.OpenCopyStream(OrtBoundEngine.RunMarks) : null;
+            var session = OrtSessionFactory.Create(pixelGraph, path, request.Threads, cuda, computeStream: runs?.Handle ?? 0);
+            string name = cuda?.EngineName ?? "ort-cpu-iobinding" + (queuedRuns ? CudaSettings.QueuedSuffix : "");
+            return new OrtBoundEngine(session, name, outputNames, input, request.Batch, graphBatch, memory, runs: runs);
         }
         catch
         {
+            runs?.Dispose();
             memory.Dispose();
             throw;
         }
@@ -166,12 +171,12 @@ public static class ModelLoader
     {
         try
         {
-            return CreateBound(bytes, path, request, input, outputNames, cuda, new CudaTensorMemory());
+            return CreateBound(bytes, path, request, input, outputNames, cuda, new CudaTensorMemory(), cuda.QueuesRuns);
         }
         catch (OnnxRuntimeException e) when (cuda.CudaGraphs)
         {
             request.Warn?.Invoke($"warning: CUDA graph capture failed ({OrtSessionFactory.FirstLine(e.Message)}); running without CUDA graphs");
-            return CreateBound(bytes, path, request, input, outputNames, cuda with { CudaGraphs = false }, new CudaTensorMemory());
+            return CreateBound(bytes, path, request, input, outputNames, cuda with { CudaGraphs = false }, new CudaTensorMemory(), cuda.QueuesRuns);
         }
     }
 

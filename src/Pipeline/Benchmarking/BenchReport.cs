@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using MoeDetect.Model.Engines.Auto;
+using MoeDetect.Model.Engines.Cuda;
 
 namespace MoeDetect.Pipeline.Benchmarking;
 
@@ -41,10 +42,12 @@ public sealed record BenchOverhead(string Product, string Raw, int Batch, double
 {
     public double Ratio => ProductMsPerFrame / RawMsPerFrame;
 
-    /// <summary>One entry per raw baseline row whose product row ran at the same batch; both must have succeeded.</summary>
+    /// <summary>One entry per raw baseline row and product row of the same batch, the product being the one the raw row
+    /// is the baseline for or that product with its runs queued; both must have succeeded.</summary>
     public static IReadOnlyList<BenchOverhead> From(IReadOnlyList<BenchResult> results) =>
         (from raw in results.Where(r => r.Error is null && r.BaselineFor is not null)
-         join product in results.Where(r => r.Error is null) on (raw.BaselineFor, raw.Batch) equals ((string?)product.Variant, product.Batch)
+         from product in results.Where(r => r.Error is null && r.Batch == raw.Batch)
+         where product.Variant == raw.BaselineFor || product.Variant == raw.BaselineFor + CudaSettings.QueuedSuffix
          select new BenchOverhead(product.Variant, raw.Variant, raw.Batch, product.MsPerFrame, raw.StageMs[Timing.Stages.Inference]))
         .ToList();
 

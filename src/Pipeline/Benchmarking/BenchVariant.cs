@@ -24,8 +24,8 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
         ConvolutionLayouts.Measurable.Cast<ConvolutionLayout?>()
             .FirstOrDefault(l => variant == new CudaSettings(Layout: l!.Value).EngineName);
 
-    /// <param name="cuda">The user's CUDA settings (cuDNN search, memory limit, layout); the variants set binding and
-    /// CUDA graphs, and where the layout is left to auto, the product path and ORT alone run in every layout.</param>
+    /// <param name="cuda">The user's CUDA settings (cuDNN search, memory limit, layout); the variants set binding,
+    /// CUDA graphs and queued runs, and where the layout is left to auto, the product path and ORT alone run in every layout.</param>
     public static IReadOnlyList<BenchVariant> For(ComputeDevice device, string? engine, int threads, CudaSettings cuda)
     {
         if (device == ComputeDevice.Cpu)
@@ -35,9 +35,9 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
         }
         var gpu = new EngineRequest(ComputeDevice.Gpu, GpuEngines.Ort, threads);
         var layouts = cuda.Layout == ConvolutionLayout.Auto ? ConvolutionLayouts.Measurable : [cuda.Layout];
-        BenchVariant Variant(bool binding, bool graphs, ConvolutionLayout layout)
+        BenchVariant Variant(bool binding, bool graphs, ConvolutionLayout layout, bool queued = false)
         {
-            var settings = cuda with { DeviceBinding = binding, CudaGraphs = graphs, Layout = layout };
+            var settings = cuda with { DeviceBinding = binding, CudaGraphs = graphs, Layout = layout, QueuedRuns = queued };
             return new(settings.EngineName, gpu with { Cuda = settings });
         }
         BenchVariant RawFor(BenchVariant product) =>
@@ -48,11 +48,12 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
             Variant(false, false, layouts[0]),
             Variant(true, false, layouts[0]),
             .. products,
+            .. layouts.Select(l => Variant(true, true, l, queued: true)),
             .. products.Select(RawFor),
         ];
         var ilgpu = new BenchVariant(IlgpuProduct, gpu with { Engine = GpuEngines.Ilgpu });
         // With --engine auto (the default), every GPU engine is timed in the same process: ORT's three modes (the
-        // product path in each convolution layout), ORT alone, and the project's ILGPU engine; the product paths then
+        // product path in each convolution layout, with runs synced and queued), ORT alone, and the project's ILGPU engine; the product paths then
         // tell auto which engine and layout to run on this machine.
         return engine switch
         {

@@ -36,6 +36,33 @@ public class CudaConvolutionOptionTests
     }
 
     [Fact]
+    public void Queued_runs_give_the_provider_the_engines_stream_and_name_the_engine()
+    {
+        var (options, parse) = Parse("--device", "gpu", "--cuda-runs", "queued");
+        Assert.Empty(parse.Errors);
+
+        var cuda = options.Request(parse, _ => { }).Cuda!;
+
+        Assert.True(cuda.QueuesRuns);
+        Assert.Equal("ort-cuda-iobinding-graph-queued", cuda.EngineName);
+        Assert.False(cuda.ProviderOptions().ContainsKey("user_compute_stream"));
+        var provider = cuda.ProviderOptions(computeStream: (nint)0x7f0012345600);
+        Assert.Equal(("1", "139638282147328"), (provider["has_user_compute_stream"], provider["user_compute_stream"]));
+        // Host tensors have no bound buffers to queue copies between.
+        Assert.Equal("ort-cuda-host", (cuda with { DeviceBinding = false }).EngineName);
+    }
+
+    [Fact]
+    public void Runs_are_synced_unless_asked_and_an_unknown_mode_is_refused()
+    {
+        var (options, parse) = Parse("--device", "gpu");
+        Assert.False(options.Request(parse, _ => { }).Cuda!.QueuesRuns);
+
+        var (_, wrong) = Parse("--cuda-runs", "eager");
+        Assert.Equal("--cuda-runs must be synced or queued, not 'eager'", Assert.Single(wrong.Errors).Message);
+    }
+
+    [Fact]
     public void An_unknown_layout_is_refused_naming_the_choices()
     {
         var (_, parse) = Parse("--cuda-layout", "chwn");

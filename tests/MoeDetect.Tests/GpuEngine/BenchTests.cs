@@ -113,6 +113,21 @@ public sealed class BenchTests : IDisposable
     }
 
     [Fact]
+    public void A_product_with_queued_runs_is_measured_against_the_raw_run_of_its_layout()
+    {
+        static BenchResult Row(string variant, int batch, double ms, string? baselineFor = null) =>
+            new(variant, variant, batch, 64, 1000 / ms, new Dictionary<string, double> { [Stages.Inference] = ms }, BaselineFor: baselineFor);
+        string product = BenchVariant.OrtProduct, queued = product + CudaSettings.QueuedSuffix;
+        BenchResult[] results = [Row(product, 1, 5.0), Row(queued, 1, 4.2), Row("ort-cuda-raw", 1, 4.0, product)];
+
+        var report = new BenchReport("GPU", "m.onnx", "frames.raw", results);
+
+        Assert.Equal([product, queued], report.Overhead.Select(o => o.Product));
+        var best = Assert.Single(report.BestOverhead);
+        Assert.Equal((queued, 1.05), (best.Product, Math.Round(best.Ratio, 6)));
+    }
+
+    [Fact]
     public void Gpu_variants_are_host_tensors_device_binding_cuda_graphs_in_each_layout_ort_alone_and_ilgpu()
     {
         var cuda = new CudaSettings(Search: ConvolutionSearch.Heuristic, MemoryLimitMb: 512);
@@ -121,19 +136,22 @@ public sealed class BenchTests : IDisposable
         string[] ort =
         [
             "ort-cuda-host", "ort-cuda-iobinding", "ort-cuda-iobinding-graph", "ort-cuda-iobinding-graph-nhwc", "ort-cuda-iobinding-graph-nhwc-fused-bias",
+            "ort-cuda-iobinding-graph-queued", "ort-cuda-iobinding-graph-nhwc-queued", "ort-cuda-iobinding-graph-nhwc-fused-bias-queued",
             "ort-cuda-raw", "ort-cuda-raw-nhwc", "ort-cuda-raw-nhwc-fused-bias",
         ];
         Assert.Equal([.. ort, "ilgpu"], variants.Select(v => v.Name));
         var raw = variants.Where(v => v.IsRawBaseline).ToList();
         Assert.Equal(["ort-cuda-iobinding-graph", "ort-cuda-iobinding-graph-nhwc", "ort-cuda-iobinding-graph-nhwc-fused-bias"], raw.Select(v => v.BaselineFor));
         Assert.Equal(new CudaSettings(true, true, ConvolutionSearch.Heuristic, 512, ConvolutionLayout.Nchw), raw[0].Request.Cuda);
+        Assert.All(variants.Where(v => v.Name.EndsWith("-queued")), v => Assert.True(v.Request.Cuda!.QueuesRuns));
+        Assert.All(variants.Where(v => v.Name.StartsWith("ort") && !v.Name.EndsWith("-queued")), v => Assert.False(v.Request.Cuda!.QueuedRuns));
         Assert.Equal(ConvolutionLayout.NhwcFusedBias, raw[2].Request.Cuda!.Layout);
         // The user's settings (cuDNN search, memory cap) reach every ORT variant.
         Assert.All(variants.Where(v => v.Name != "ilgpu"), v => Assert.Equal((ConvolutionSearch.Heuristic, 512), (v.Request.Cuda!.Search, v.Request.Cuda.MemoryLimitMb)));
         Assert.Equal(ort, BenchVariant.For(ComputeDevice.Gpu, "ort", 0, cuda).Select(v => v.Name));
         // A layout the user names is the only one timed.
         var nhwc = BenchVariant.For(ComputeDevice.Gpu, "ort", 0, cuda with { Layout = ConvolutionLayout.Nhwc }).Select(v => v.Name);
-        Assert.Equal(["ort-cuda-host-nhwc", "ort-cuda-iobinding-nhwc", "ort-cuda-iobinding-graph-nhwc", "ort-cuda-raw-nhwc"], nhwc);
+        Assert.Equal(["ort-cuda-host-nhwc", "ort-cuda-iobinding-nhwc", "ort-cuda-iobinding-graph-nhwc", "ort-cuda-iobinding-graph-nhwc-queued", "ort-cuda-raw-nhwc"], nhwc);
     }
 
     [SkippableFact]

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Frames;
@@ -15,21 +16,23 @@ using Xunit;
 namespace MoeDetect.Tests.Pipeline;
 
 /// <summary>Batches overlapped on a two-slot pixel engine (the IOBinding engine, here on ONNX Runtime's CPU provider with
-/// host memory: the same code as on the GPU): each batch comes back once, in order, with its own detections.</summary>
+/// host memory: the same code as on the GPU, runs synced or queued): each batch comes back once, in order, with its own detections.</summary>
 public sealed class PipelinedDetectionTests : IDisposable
 {
     private readonly string _folder = TestPaths.NewTempFolder();
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    [SkippableFact]
-    public void Overlapped_batches_come_back_in_order_with_the_detections_of_one_by_one_runs()
+    [SkippableTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Overlapped_batches_come_back_in_order_with_the_detections_of_one_by_one_runs(bool queuedRuns)
     {
         Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
         string path = Path.Combine(TestPaths.Models, "nanodet-g.onnx");
         using var floats = ModelLoader.Load(path, new EngineRequest(Threads: 2));
         using var reference = new FrameDetector(floats, new DecodeOptions());
-        using var pixels = BoundModel(path, floats, batch: 2);
+        using var pixels = BoundModel(path, floats, batch: 2, queuedRuns);
         using var pipelined = new FrameDetector(pixels, new DecodeOptions());
         // Seven photos of different sizes in batches of 2, 2, 2, 1.
         var photos = Directory.GetFiles(Path.Combine(TestPaths.Coco128, "images"), "*.jpg").Order().Take(7)
@@ -58,13 +61,14 @@ public sealed class PipelinedDetectionTests : IDisposable
 
     [Theory]
     [InlineData("ort")]
+    [InlineData("ort-queued")]
     [InlineData("ilgpu")]
     public async Task An_offline_run_on_an_overlapping_engine_writes_every_frame_once_in_order(string engine)
     {
         var clip = TestVideos.Write(Path.Combine(_folder, "clip.mp4"), frames: 11);
         string path = TinyDetectorGraphs.WriteOnePersonDetector(_folder);
         using var floats = ModelLoader.Load(path, new EngineRequest(Threads: 1));
-        using var pixels = engine == "ort" ? BoundModel(path, floats, batch: 3) : IlgpuModel(path, floats, batch: 3);
+        using var pixels = engine == "ilgpu" ? IlgpuModel(path, floats, batch: 3) : BoundModel(path, floats, batch: 3, queuedRuns: engine == "ort-queued");
         using var detector = new FrameDetector(pixels, new DecodeOptions());
 
         var report = await new DetectJob(detector, new DetectJobOptions(InputResolver.Resolve([clip]), Path.Combine(_folder, "out"), BatchSize: 3),
@@ -84,11 +88,12 @@ public sealed class PipelinedDetectionTests : IDisposable
     }
 
     /// <summary>The model behind the IOBinding engine with two staging slots, on host memory.</summary>
-    private static DetectorModel BoundModel(string path, DetectorModel floats, int batch)
+    private static DetectorModel BoundModel(string path, DetectorModel floats, int batch, bool queuedRuns = false)
     {
         var engine = ModelLoader.CreateBound(File.ReadAllBytes(path), path, new EngineRequest(Threads: 2, Batch: batch), floats.Input,
-            floats.Decoder.OutputNames, cuda: null, new HostTensorMemory());
+            floats.Decoder.OutputNames, cuda: null, new HostTensorMemory(), queuedRuns);
         Assert.Equal(2, engine.PixelSlots);
+        Assert.Equal(queuedRuns, engine.Name.EndsWith(CudaSettings.QueuedSuffix));
         return new DetectorModel(path, floats.Input, floats.ClassNames, floats.Decoder, engine, isMixtureOfExperts: false);
     }
 }

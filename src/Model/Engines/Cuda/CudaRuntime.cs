@@ -52,6 +52,9 @@ public static partial class CudaRuntime
     public static void RecordEvent(nint e, nint stream) => Check(cudaEventRecord(e, stream), "cudaEventRecord");
     public static void WaitForEvent(nint e) => Check(cudaEventSynchronize(e), "cudaEventSynchronize");
 
+    /// <summary>Work queued on <paramref name="stream"/> after this starts once <paramref name="e"/> has completed (the host does not wait).</summary>
+    public static void StreamWaitEvent(nint stream, nint e) => Check(cudaStreamWaitEvent(stream, e, 0), "cudaStreamWaitEvent");
+
     public static double ElapsedMs(nint start, nint end)
     {
         Check(cudaEventElapsedTime(out float ms, start, end), "cudaEventElapsedTime");
@@ -105,6 +108,7 @@ public static partial class CudaRuntime
     [LibraryImport(Library)] private static partial int cudaEventDestroy(nint e);
     [LibraryImport(Library)] private static partial int cudaEventRecord(nint e, nint stream);
     [LibraryImport(Library)] private static partial int cudaEventSynchronize(nint e);
+    [LibraryImport(Library)] private static partial int cudaStreamWaitEvent(nint stream, nint e, uint flags);
     [LibraryImport(Library)] private static partial int cudaEventElapsedTime(out float ms, nint start, nint end);
     [LibraryImport(Driver)] private static partial int cuInit(uint flags);
     [LibraryImport(Driver)] private static partial int cuDeviceGet(out int device, int ordinal);

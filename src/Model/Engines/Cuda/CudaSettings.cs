@@ -33,20 +33,31 @@ public static class ConvolutionLayouts
 /// (IOBinding; 8-bit pixels in, normalised there), else ONNX Runtime copies host tensors itself on every run.
 /// <paramref name="CudaGraphs"/>: capture the whole run once and replay it (needs <paramref name="DeviceBinding"/>).
 /// <paramref name="MemoryLimitMb"/>: cap on ONNX Runtime's GPU memory arena (its gpu_mem_limit); null leaves it unlimited.
-/// <paramref name="Layout"/>: how the provider runs convolutions (<see cref="ConvolutionLayout"/>).</summary>
+/// <paramref name="Layout"/>: how the provider runs convolutions (<see cref="ConvolutionLayout"/>).
+/// <paramref name="QueuedRuns"/> (with <paramref name="DeviceBinding"/>): ONNX Runtime runs on a CUDA stream of the
+/// engine's (its user_compute_stream) and returns without waiting for the GPU (the run option
+/// disable_synchronize_execution_providers), so a batch's copies in and out of the bound buffers and its run are queued
+/// on that stream one after the other and the host waits once, for the batch's download.</summary>
 /// <remarks>Runs on the first GPU (device 0).</remarks>
 public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = true, ConvolutionSearch Search = ConvolutionSearch.Exhaustive,
-    int? MemoryLimitMb = null, ConvolutionLayout Layout = ConvolutionLayout.Auto)
+    int? MemoryLimitMb = null, ConvolutionLayout Layout = ConvolutionLayout.Auto, bool QueuedRuns = false)
 {
+    public const string QueuedSuffix = "-queued";
+
     /// <summary>Largest accepted <see cref="MemoryLimitMb"/>: 1 TiB, beyond any GPU.</summary>
     public const int MaxMemoryLimitMb = 1 << 20;
 
-    public string EngineName => (!DeviceBinding ? "ort-cuda-host" : CudaGraphs ? "ort-cuda-iobinding-graph" : "ort-cuda-iobinding") + LayoutSuffix;
+    public string EngineName => (!DeviceBinding ? "ort-cuda-host" : CudaGraphs ? "ort-cuda-iobinding-graph" : "ort-cuda-iobinding") + LayoutSuffix
+        + (QueuesRuns ? QueuedSuffix : "");
+
+    /// <summary>Whether runs are queued: <see cref="QueuedRuns"/> where the data is bound on the device.</summary>
+    public bool QueuesRuns => QueuedRuns && DeviceBinding;
 
     /// <summary>Names other than NCHW's carry the layout, e.g. ort-cuda-iobinding-graph-nhwc.</summary>
     public string LayoutSuffix => Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias ? "-" + ConvolutionLayouts.Name(Layout) : "";
 
-    public Dictionary<string, string> ProviderOptions()
+    /// <param name="computeStream">The engine's stream for <see cref="QueuedRuns"/>; 0: ONNX Runtime's own.</param>
+    public Dictionary<string, string> ProviderOptions(nint computeStream = 0)
     {
         var options = new Dictionary<string, string>
         {
@@ -57,6 +68,11 @@ public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = t
         // Set only where they change the provider's defaults: no key that an older build might not know.
         if (Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias) options["prefer_nhwc"] = "1";
         if (Layout == ConvolutionLayout.NhwcFusedBias) options["fuse_conv_bias"] = "1";
+        if (computeStream != 0)
+        {
+            options["has_user_compute_stream"] = "1";
+            options["user_compute_stream"] = ((ulong)computeStream).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         return options;
     }
 }
