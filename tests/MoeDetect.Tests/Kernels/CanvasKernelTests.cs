@@ -37,23 +37,16 @@ public sealed class CanvasKernelTests
     }
 
     [Fact]
-    public void More_canvases_than_staged_are_refused()
-    {
-        var spec = InputSpec.Ultralytics("x", 8, 8);
-        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
-        using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 2, slots: 1);
-        using var target = DeviceMemory.Allocate(device.Accelerator, 3 * spec.ValuesPerImage, "test input");
-        Assert.Throws<ArgumentOutOfRangeException>(() => canvases.Normalize(slot: 0, target.View, first: 1, count: 2));
-    }
-
-    [Fact]
-    public void Canvases_that_were_not_uploaded_are_refused()
+    public void Canvases_beyond_the_staged_or_not_uploaded_are_refused()
     {
         var spec = InputSpec.Ultralytics("x", 8, 8);
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
         using var canvases = new DeviceCanvases(new KernelLibrary(device.Accelerator, device.Stream), spec, capacity: 3, slots: 2);
         using var target = DeviceMemory.Allocate(device.Accelerator, 3 * spec.ValuesPerImage, "test input");
         canvases.Upload(slot: 0, count: 2);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => canvases.Normalize(slot: 0, target.View, first: 2, count: 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => canvases.Upload(slot: 1, count: 4));
         Assert.Throws<InvalidOperationException>(() => canvases.Normalize(slot: 1, target.View, first: 0, count: 1));
         Assert.Throws<InvalidOperationException>(() => canvases.Normalize(slot: 0, target.View, first: 1, count: 2));
     }
@@ -61,10 +54,8 @@ public sealed class CanvasKernelTests
     [Fact]
     public async Task Batches_started_back_to_back_each_give_the_outputs_of_their_own_canvases()
     {
-        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
-        var graph = TinyDetectorGraph.Build();
-        using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
-        using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
+        using var tiny = new TinyEngines();
+        var (spec, floats, pixels) = (tiny.Spec, tiny.Floats, tiny.Pixels);
         var random = new Random(5);
         random.NextBytes(pixels.PixelSlot(0));
         random.NextBytes(pixels.PixelSlot(1));
@@ -82,10 +73,8 @@ public sealed class CanvasKernelTests
     [Fact]
     public void A_slots_next_run_refills_its_last_output_tensors_with_its_own_outputs()
     {
-        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
-        var graph = TinyDetectorGraph.Build();
-        using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
-        using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
+        using var tiny = new TinyEngines();
+        var (spec, floats, pixels) = (tiny.Spec, tiny.Floats, tiny.Pixels);
         var random = new Random(6);
         random.NextBytes(pixels.PixelSlot(0));
         var first = pixels.RunPixelSlot(2, slot: 0).Tensor("output0");
@@ -99,6 +88,21 @@ public sealed class CanvasKernelTests
         Assert.Equal(1, pixels.RunPixelSlot(1, slot: 0).Tensor("output0").Shape[0]);
     }
 
+    [Fact]
+    public void The_pixel_engine_gives_the_outputs_of_the_float_engine()
+    {
+        using var tiny = new TinyEngines();
+        var (spec, floats, pixels) = (tiny.Spec, tiny.Floats, tiny.Pixels);
+        new Random(4).NextBytes(pixels.PixelSlot(1));
+
+        var expected = floats.Run(Normalised(spec, pixels.PixelSlot(1), 2), 2).Tensor("output0");
+        var actual = pixels.RunPixelSlot(2, slot: 1).Tensor("output0");
+
+        Assert.Equal(2, pixels.MaxBatch);
+        Assert.Equal(expected.Shape, actual.Shape);
+        Assert.Equal(expected.Data, actual.Data);
+    }
+
     /// <summary>What the CPU path makes of <paramref name="count"/> canvases.</summary>
     private static float[] Normalised(InputSpec spec, ReadOnlySpan<byte> canvases, int count)
     {
@@ -108,20 +112,19 @@ public sealed class CanvasKernelTests
         return input;
     }
 
-    [Fact]
-    public void The_pixel_engine_gives_the_outputs_of_the_float_engine()
+    /// <summary>The tiny detector on the CPU accelerator twice: fed floats, and fed 8-bit canvases (two of them a slot).</summary>
+    private sealed class TinyEngines : IDisposable
     {
-        var spec = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
-        var graph = TinyDetectorGraph.Build();
-        using var floats = IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator);
-        using var pixels = new IlgpuPixelEngine(IlgpuEngine.Load(graph, "tiny", IlgpuTarget.CpuAccelerator), spec, capacity: 2);
-        new Random(4).NextBytes(pixels.PixelSlot(1));
+        public InputSpec Spec { get; } = InputSpec.Ultralytics("images", TinyDetectorGraph.Size, TinyDetectorGraph.Size);
+        public IlgpuEngine Floats { get; } = IlgpuEngine.Load(TinyDetectorGraph.Build(), "tiny", IlgpuTarget.CpuAccelerator);
+        public IlgpuPixelEngine Pixels { get; }
 
-        var expected = floats.Run(Normalised(spec, pixels.PixelSlot(1), 2), 2).Tensor("output0");
-        var actual = pixels.RunPixelSlot(2, slot: 1).Tensor("output0");
+        public TinyEngines() => Pixels = new IlgpuPixelEngine(IlgpuEngine.Load(TinyDetectorGraph.Build(), "tiny", IlgpuTarget.CpuAccelerator), Spec, capacity: 2);
 
-        Assert.Equal(2, pixels.MaxBatch);
-        Assert.Equal(expected.Shape, actual.Shape);
-        Assert.Equal(expected.Data, actual.Data);
+        public void Dispose()
+        {
+            Pixels.Dispose();
+            Floats.Dispose();
+        }
     }
 }
