@@ -29,7 +29,7 @@ public class YoloV8DecoderTests
             (v[a], v[Anchors + a], v[2 * Anchors + a], v[3 * Anchors + a]) = (50 + 100 * a, 50, 16, 16);
             for (int c = 0; c < Names.Length; c++) v[(4 + c) * Anchors + a] = Scores[a][c];
         }
-        return new EngineOutput([new NamedTensor("output0", v, [1, 4 + Names.Length, Anchors])], null, default);
+        return new EngineOutput([new NamedTensor("output0", v, [1, 4 + Names.Length, Anchors])], null, new EngineTimings(0, 0, 0));
     }
 
     private static List<(string Label, float Score, float CenterX)> Decode(DecodeOptions options) =>
