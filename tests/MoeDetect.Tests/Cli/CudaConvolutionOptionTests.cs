@@ -46,7 +46,7 @@ public class CudaConvolutionOptionTests
         Assert.True(cuda.QueuesRuns);
         Assert.Equal("ort-cuda-iobinding-graph-queued", cuda.EngineName);
         Assert.False(cuda.ProviderOptions().ContainsKey("user_compute_stream"));
-        var provider = cuda.ProviderOptions(computeStream: (nint)0x7f0012345600);
+        var provider = cuda.ProviderOptions(computeStream: unchecked((nint)0x7f0012345600));
         Assert.Equal(("1", "139638282147328"), (provider["has_user_compute_stream"], provider["user_compute_stream"]));
         // Host tensors have no bound buffers to queue copies between.
         Assert.Equal("ort-cuda-host", (cuda with { DeviceBinding = false }).EngineName);
