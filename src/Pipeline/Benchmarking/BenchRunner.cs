@@ -12,8 +12,11 @@ namespace MoeDetect.Pipeline.Benchmarking;
 /// <summary>One variant at one batch size: frames per second over the whole loop and the mean milliseconds per
 /// frame of each stage; or why it could not run. <paramref name="BaselineFor"/>: on the raw ONNX Runtime row, the
 /// product variant it is the yardstick for.</summary>
+/// <param name="Detections">Boxes the decoder kept, summed over the distinct frames the run decoded (each frame counted
+/// once): equal between engines that compute the same model on the same frames, a check that a faster variant still
+/// gives the same answers. Null for the raw baseline, which decodes nothing.</param>
 public sealed record BenchResult(string Variant, string Engine, int Batch, int Frames, double FramesPerSecond,
-    IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null)
+    IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null, long? Detections = null)
 {
     /// <summary>End to end, over the whole loop.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -88,7 +91,8 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         double seconds = wall.Elapsed.TotalSeconds;
         loop.Finish(untimed);
         var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
-        return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages);
+        return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages,
+            Detections: loop.Detections);
     }
 
     /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics, as
@@ -98,7 +102,11 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
     {
         private readonly float[] _floats = model.Engine is IPixelInputEngine ? [] : new float[batch * model.Input.ValuesPerImage];
         private readonly PixelPipeline<int[]>? _pipeline = PixelPipeline.Supports(model.Engine) ? new((IPixelInputEngine)model.Engine) : null;
+        /// <summary>Per frame, the boxes of its last decoding; -1 until decoded.</summary>
+        private readonly int[] _boxes = Enumerable.Repeat(-1, frames.Count).ToArray();
         private int _next;
+
+        public long Detections => _boxes.Where(n => n >= 0).Sum(n => (long)n);
 
         public void Next(StageStatistics statistics)
         {
@@ -135,7 +143,7 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
             statistics.AddShared(Stages.Inference, output.Timings.InferenceMs, batch);
             statistics.AddShared(Stages.Download, output.Timings.DownloadMs, batch);
             var clock = Stopwatch.StartNew();
-            FrameParallel.ForEach(batch, i => model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode));
+            FrameParallel.ForEach(batch, i => _boxes[indices[i]] = model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode).Count);
             statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, batch);
         }
     }

@@ -166,8 +166,13 @@ public sealed class BenchTests : IDisposable
 
         Assert.Equal([("ort-cpu", 1), ("ort-cpu", 2), ("ort-cpu-raw", 1), ("ort-cpu-raw", 2)], results.Select(r => (r.Variant, r.Batch)));
         Assert.All(results, r => Assert.Null(r.Error));
+        // Both frames' boxes, each frame counted once, whatever the batch.
+        var products = results.Where(r => r.Variant == "ort-cpu").ToList();
+        Assert.True(products[0].Detections > 0, "CenterNet should find objects in two COCO photos");
+        Assert.Equal(products[0].Detections, products[1].Detections);
         foreach (var raw in results.Where(r => r.Variant == "ort-cpu-raw"))
         {
+            Assert.Null(raw.Detections);
             Assert.Equal(("ort-cpu-iobinding", "ort-cpu"), (raw.Engine, raw.BaselineFor));
             // Only ONNX Runtime's run is timed: no preprocessing, copies or decoding.
             Assert.Equal([Stages.Inference], raw.StageMs.Keys);
