@@ -37,9 +37,9 @@ public sealed class ModelOptions
 
     public Option<string> CudaRuns { get; } = new("--cuda-runs")
     {
-        Description = "GPU (ORT): synced (each run waits for the GPU, as ONNX Runtime does by default) or queued (the engine owns the stream ONNX Runtime runs on " +
-            "and queues a batch's copies and run on it without waiting; the host waits once per batch, for its boxes)",
-        DefaultValueFactory = _ => "synced",
+        Description = "GPU (ORT): queued (the engine owns the stream ONNX Runtime runs on and queues a batch's copies and run on it without waiting; " +
+            "the host waits once per batch, for its boxes) or synced (each run waits for the GPU, as ONNX Runtime does by default)",
+        DefaultValueFactory = _ => "queued",
     };
 
     private static ConvolutionLayout Refuse(System.CommandLine.Parsing.ArgumentResult r)

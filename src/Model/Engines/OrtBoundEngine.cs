@@ -116,6 +116,9 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     public string Name { get; }
     public int MaxBatch { get; }
 
+    /// <summary>Whether a batch's copies and runs are queued on the session's stream without the host waiting between them.</summary>
+    public bool RunsQueued => _runs is not null;
+
     public Span<byte> PixelStaging => PixelSlot(0);
 
     public int PixelSlots => _inputSlots.Length;

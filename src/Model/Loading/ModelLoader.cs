@@ -154,8 +154,7 @@ public static class ModelLoader
             var pixelGraph = PixelInputGraph.Rewrite(bytes, input, graphBatch);
             runs = queuedRuns ? memory.OpenCopyStream(OrtBoundEngine.RunMarks) : null;
             var session = OrtSessionFactory.Create(pixelGraph, path, request.Threads, cuda, computeStream: runs?.Handle ?? 0);
-            string name = cuda?.EngineName ?? "ort-cpu-iobinding" + (queuedRuns ? CudaSettings.QueuedSuffix : "");
-            return new OrtBoundEngine(session, name, outputNames, input, request.Batch, graphBatch, memory, runs: runs);
+            return new OrtBoundEngine(session, cuda?.EngineName ?? "ort-cpu-iobinding", outputNames, input, request.Batch, graphBatch, memory, runs: runs);
         }
         catch
         {

@@ -43,11 +43,11 @@ public sealed record BenchOverhead(string Product, string Raw, int Batch, double
     public double Ratio => ProductMsPerFrame / RawMsPerFrame;
 
     /// <summary>One entry per raw baseline row and product row of the same batch, the product being the one the raw row
-    /// is the baseline for or that product with its runs queued; both must have succeeded.</summary>
+    /// is the baseline for or that product with its runs synced; both must have succeeded.</summary>
     public static IReadOnlyList<BenchOverhead> From(IReadOnlyList<BenchResult> results) =>
         (from raw in results.Where(r => r.Error is null && r.BaselineFor is not null)
          from product in results.Where(r => r.Error is null && r.Batch == raw.Batch)
-         where product.Variant == raw.BaselineFor || product.Variant == raw.BaselineFor + CudaSettings.QueuedSuffix
+         where product.Variant == raw.BaselineFor || product.Variant + CudaSettings.QueuedSuffix == raw.BaselineFor
          select new BenchOverhead(product.Variant, raw.Variant, raw.Batch, product.MsPerFrame, raw.StageMs[Timing.Stages.Inference]))
         .ToList();
 

@@ -9,9 +9,9 @@ namespace MoeDetect.Pipeline.Benchmarking;
 /// end-to-end time it is the yardstick for.</param>
 public sealed record BenchVariant(string Name, EngineRequest Request, string? BaselineFor = null)
 {
-    /// <summary>The variant that runs what <c>--engine ort</c> runs: IOBinding with CUDA graphs (on an ES-MoE model, the
-    /// device-bound sparse engine, which takes the same settings), in NCHW; in another convolution layout its name
-    /// carries the layout (<see cref="CudaSettings.LayoutSuffix"/>).</summary>
+    /// <summary>The variant that runs what <c>--engine ort</c> runs: IOBinding with CUDA graphs and queued runs (on an
+    /// ES-MoE model, the device-bound sparse engine, which takes the same settings), in NCHW; in another convolution
+    /// layout its name carries the layout (<see cref="CudaSettings.LayoutSuffix"/>).</summary>
     public static readonly string OrtProduct = new CudaSettings(Layout: ConvolutionLayout.Nchw).EngineName;
 
     /// <summary>The variant that runs what <c>--engine ilgpu</c> runs.</summary>
@@ -35,7 +35,7 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
         }
         var gpu = new EngineRequest(ComputeDevice.Gpu, GpuEngines.Ort, threads);
         var layouts = cuda.Layout == ConvolutionLayout.Auto ? ConvolutionLayouts.Measurable : [cuda.Layout];
-        BenchVariant Variant(bool binding, bool graphs, ConvolutionLayout layout, bool queued = false)
+        BenchVariant Variant(bool binding, bool graphs, ConvolutionLayout layout, bool queued = true)
         {
             var settings = cuda with { DeviceBinding = binding, CudaGraphs = graphs, Layout = layout, QueuedRuns = queued };
             return new(settings.EngineName, gpu with { Cuda = settings });
@@ -48,7 +48,7 @@ public sealed record BenchVariant(string Name, EngineRequest Request, string? Ba
             Variant(false, false, layouts[0]),
             Variant(true, false, layouts[0]),
             .. products,
-            .. layouts.Select(l => Variant(true, true, l, queued: true)),
+            .. layouts.Select(l => Variant(true, true, l, queued: false)),
             .. products.Select(RawFor),
         ];
         var ilgpu = new BenchVariant(IlgpuProduct, gpu with { Engine = GpuEngines.Ilgpu });

@@ -57,7 +57,8 @@ public static class RawOrtTiming
         try
         {
             var session = OrtSessionFactory.Create(PixelInputGraph.FixBatch(bytes, input, batch), modelPath, threads, cuda);
-            engine = new OrtBoundEngine(session, cuda is null ? "ort-cpu-iobinding" : cuda.EngineName, outputs, input, batch, batch, memory,
+            // Each run waits for the GPU: ONNX Runtime's own mode, whatever the product path does.
+            engine = new OrtBoundEngine(session, cuda is null ? "ort-cpu-iobinding" : (cuda with { QueuedRuns = false }).EngineName, outputs, input, batch, batch, memory,
                 BoundInput.Floats(input));
             FillWithFrames(engine, input, frames, batch);
             return engine;

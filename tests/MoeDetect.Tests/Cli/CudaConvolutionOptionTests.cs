@@ -53,10 +53,13 @@ public class CudaConvolutionOptionTests
     }
 
     [Fact]
-    public void Runs_are_synced_unless_asked_and_an_unknown_mode_is_refused()
+    public void Runs_are_queued_unless_synced_runs_are_asked_for_and_an_unknown_mode_is_refused()
     {
         var (options, parse) = Parse("--device", "gpu");
-        Assert.False(options.Request(parse, _ => { }).Cuda!.QueuesRuns);
+        Assert.True(options.Request(parse, _ => { }).Cuda!.QueuesRuns);
+        var (synced, parsed) = Parse("--device", "gpu", "--cuda-runs", "synced");
+        var cuda = synced.Request(parsed, _ => { }).Cuda!;
+        Assert.Equal((false, "ort-cuda-iobinding-graph"), (cuda.QueuesRuns, cuda.EngineName));
 
         var (_, wrong) = Parse("--cuda-runs", "eager");
         Assert.Equal("--cuda-runs must be synced or queued, not 'eager'", Assert.Single(wrong.Errors).Message);

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
-using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Frames;
@@ -93,7 +92,7 @@ public sealed class PipelinedDetectionTests : IDisposable
         var engine = ModelLoader.CreateBound(File.ReadAllBytes(path), path, new EngineRequest(Threads: 2, Batch: batch), floats.Input,
             floats.Decoder.OutputNames, cuda: null, new HostTensorMemory(), queuedRuns);
         Assert.Equal(2, engine.PixelSlots);
-        Assert.Equal(queuedRuns, engine.Name.EndsWith(CudaSettings.QueuedSuffix));
+        Assert.Equal(queuedRuns, engine.RunsQueued);
         return new DetectorModel(path, floats.Input, floats.ClassNames, floats.Decoder, engine, isMixtureOfExperts: false);
     }
 }

@@ -37,10 +37,12 @@ public static class ConvolutionLayouts
 /// <paramref name="QueuedRuns"/> (with <paramref name="DeviceBinding"/>): ONNX Runtime runs on a CUDA stream of the
 /// engine's (its user_compute_stream) and returns without waiting for the GPU (the run option
 /// disable_synchronize_execution_providers), so a batch's copies in and out of the bound buffers and its run are queued
-/// on that stream one after the other and the host waits once, for the batch's download.</summary>
+/// on that stream one after the other and the host waits once, for the batch's download. The default: on the H100 it
+/// was as fast or faster than waiting for every run in every layout, batch and model measured, with the same detections
+/// (<c>docs/results/2026-12-05-h100-queued-runs</c>).</summary>
 /// <remarks>Runs on the first GPU (device 0).</remarks>
 public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = true, ConvolutionSearch Search = ConvolutionSearch.Exhaustive,
-    int? MemoryLimitMb = null, ConvolutionLayout Layout = ConvolutionLayout.Auto, bool QueuedRuns = false)
+    int? MemoryLimitMb = null, ConvolutionLayout Layout = ConvolutionLayout.Auto, bool QueuedRuns = true)
 {
     public const string QueuedSuffix = "-queued";
 
