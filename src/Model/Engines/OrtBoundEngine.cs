@@ -46,12 +46,15 @@ public sealed class OrtBoundEngine : IPixelInputEngine
 
     private const int Slots = 2;
 
-    /// <summary>Marks a run queue needs: each slot's batch start and end (device time of its bound copies and runs), and one to wait for the queue to be idle.</summary>
-    public const int RunMarks = 2 * Slots + 1;
+    /// <summary>Marks a run queue needs: each slot's batch start and end (device time of its bound copies and runs).</summary>
+    public const int RunMarks = 2 * Slots;
 
     private static int BatchStart(int slot) => 2 * slot;
     private static int BatchEnd(int slot) => 2 * slot + 1;
-    private const int Idle = 2 * Slots;
+
+    /// <summary>Queued runs return without waiting for the GPU; warm-up and <see cref="RunAsBound"/> use
+    /// <see cref="_runOptions"/>, which waits: the runs before the CUDA graph is captured are ordinary runs.</summary>
+    private readonly RunOptions? _queuedRunOptions;
 
     /// <summary>Marks on a slot's copy queues: the host-device copy and the copy to or from the bound buffers.</summary>
     private enum CopyMark { CrossStart, CrossEnd, BoundStart, BoundEnd }
@@ -76,7 +79,11 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         _session = session;
         _memory = memory;
         _runs = runs;
-        if (runs is not null) _runOptions.AddRunConfigEntry("disable_synchronize_execution_providers", "1");
+        if (runs is not null)
+        {
+            _queuedRunOptions = new RunOptions();
+            _queuedRunOptions.AddRunConfigEntry("disable_synchronize_execution_providers", "1");
+        }
         Name = name;
         MaxBatch = maxBatch;
         _graphBatch = graphBatch;
@@ -213,7 +220,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             {
                 int items = Math.Min(_graphBatch, batchSize - first);
                 runs.Copy(_deviceInputSlots[slot] + (nint)(first * _inputBytesPerItem), _input, items * _inputBytesPerItem);
-                _session.RunWithBinding(_runOptions, _binding);
+                _session.RunWithBinding(_queuedRunOptions!, _binding);
                 foreach (var o in _outputs) runs.Copy(o.Tensor, o.DeviceSlots[slot] + (nint)(first * o.BytesPerItem), items * o.BytesPerItem);
             }
             runs.Record(BatchEnd(slot));
@@ -258,7 +265,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
     }
 
     /// <summary><paramref name="runs"/> runs on whatever the bound buffers hold: no copies, nothing decoded (ONNX
-    /// Runtime's own time), one after the other on the engine's thread; with a run queue, returns once it is idle.</summary>
+    /// Runtime's own time), one after the other on the engine's thread, each waiting for the GPU.</summary>
     public void RunAsBound(int runs)
     {
         try
@@ -266,8 +273,6 @@ public sealed class OrtBoundEngine : IPixelInputEngine
             _thread.Invoke(() =>
             {
                 for (int i = 0; i < runs; i++) _session.RunWithBinding(_runOptions, _binding);
-                _runs?.Record(Idle);
-                _runs?.Wait(Idle);
             });
         }
         catch (OnnxRuntimeException e) when (GpuOutOfMemory.Matches(e))
@@ -336,6 +341,7 @@ public sealed class OrtBoundEngine : IPixelInputEngine
         _binding.Dispose();
         foreach (var value in _values) value.Dispose();
         _runOptions.Dispose();
+        _queuedRunOptions?.Dispose();
         _session.Dispose();
         _runs?.Dispose();   // after the session, which runs on it
         _memory.Dispose();

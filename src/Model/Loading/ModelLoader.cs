@@ -175,7 +175,8 @@ public static class ModelLoader
         catch (OnnxRuntimeException e) when (cuda.CudaGraphs)
         {
             request.Warn?.Invoke($"warning: CUDA graph capture failed ({OrtSessionFactory.FirstLine(e.Message)}); running without CUDA graphs");
-            return CreateBound(bytes, path, request, input, outputNames, cuda with { CudaGraphs = false }, new CudaTensorMemory(), cuda.QueuesRuns);
+            var withoutGraphs = cuda with { CudaGraphs = false };
+            return CreateBound(bytes, path, request, input, outputNames, withoutGraphs, new CudaTensorMemory(), withoutGraphs.QueuesRuns);
         }
     }
 

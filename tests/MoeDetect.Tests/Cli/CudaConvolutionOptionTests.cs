@@ -48,8 +48,9 @@ public class CudaConvolutionOptionTests
         Assert.False(cuda.ProviderOptions().ContainsKey("user_compute_stream"));
         var provider = cuda.ProviderOptions(computeStream: unchecked((nint)0x7f0012345600));
         Assert.Equal(("1", "139638282147328"), (provider["has_user_compute_stream"], provider["user_compute_stream"]));
-        // Host tensors have no bound buffers to queue copies between.
+        // Host tensors have no bound buffers to queue copies between; without CUDA graphs runs wait for the GPU.
         Assert.Equal("ort-cuda-host", (cuda with { DeviceBinding = false }).EngineName);
+        Assert.Equal((false, "ort-cuda-iobinding"), ((cuda with { CudaGraphs = false }).QueuesRuns, (cuda with { CudaGraphs = false }).EngineName));
     }
 
     [Fact]

@@ -52,8 +52,10 @@ public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = t
     public string EngineName => (!DeviceBinding ? "ort-cuda-host" : CudaGraphs ? "ort-cuda-iobinding-graph" : "ort-cuda-iobinding") + LayoutSuffix
         + (QueuesRuns ? QueuedSuffix : "");
 
-    /// <summary>Whether runs are queued: <see cref="QueuedRuns"/> where the data is bound on the device.</summary>
-    public bool QueuesRuns => QueuedRuns && DeviceBinding;
+    /// <summary>Whether runs are queued: <see cref="QueuedRuns"/> where the data is bound on the device and each run is a
+    /// CUDA graph replay. Without graphs ONNX Runtime frees page-locked buffers of a run from a callback on the stream,
+    /// where CUDA forbids it (on the H100 the process aborted: cudaFreeHost, "operation not permitted").</summary>
+    public bool QueuesRuns => QueuedRuns && DeviceBinding && CudaGraphs;
 
     /// <summary>Names other than NCHW's carry the layout, e.g. ort-cuda-iobinding-graph-nhwc.</summary>
     public string LayoutSuffix => Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias ? "-" + ConvolutionLayouts.Name(Layout) : "";
