@@ -143,16 +143,17 @@ public static class ModelLoader
 
     /// <summary>An <see cref="OrtBoundEngine"/> over the pixel-input form of the graph, batch fixed to the request's
     /// (or 1 where the graph fixes it). Takes ownership of <paramref name="memory"/>.</summary>
-    /// <param name="queuedRuns">Queue each batch's copies and runs on a stream of the engine's (<see cref="CudaSettings.QueuedRuns"/>).</param>
+    /// <param name="queuedRuns">Queue each batch's copies and runs on a stream of the engine's; null: as
+    /// <paramref name="cuda"/> says (<see cref="CudaSettings.QueuesRuns"/>), not on the CPU.</param>
     public static OrtBoundEngine CreateBound(byte[] bytes, string path, EngineRequest request, InputSpec input,
-        IReadOnlyList<string> outputNames, CudaSettings? cuda, TensorMemory memory, bool queuedRuns = false)
+        IReadOnlyList<string> outputNames, CudaSettings? cuda, TensorMemory memory, bool? queuedRuns = null)
     {
         CopyStream? runs = null;
         try
         {
             int graphBatch = PixelInputGraph.FixedBatch(bytes, input) ?? request.Batch;
             var pixelGraph = PixelInputGraph.Rewrite(bytes, input, graphBatch);
-            runs = queuedRuns ? memory.OpenCopyStream(OrtBoundEngine.RunMarks) : null;
+            runs = (queuedRuns ?? cuda?.QueuesRuns ?? false) ? memory.OpenCopyStream(OrtBoundEngine.RunMarks) : null;
             var session = OrtSessionFactory.Create(pixelGraph, path, request.Threads, cuda, computeStream: runs?.Handle ?? 0);
             return new OrtBoundEngine(session, cuda?.EngineName ?? "ort-cpu-iobinding", outputNames, input, request.Batch, graphBatch, memory, runs: runs);
         }
@@ -170,13 +171,12 @@ public static class ModelLoader
     {
         try
         {
-            return CreateBound(bytes, path, request, input, outputNames, cuda, new CudaTensorMemory(), cuda.QueuesRuns);
+            return CreateBound(bytes, path, request, input, outputNames, cuda, new CudaTensorMemory());
         }
         catch (OnnxRuntimeException e) when (cuda.CudaGraphs)
         {
             request.Warn?.Invoke($"warning: CUDA graph capture failed ({OrtSessionFactory.FirstLine(e.Message)}); running without CUDA graphs");
-            var withoutGraphs = cuda with { CudaGraphs = false };
-            return CreateBound(bytes, path, request, input, outputNames, withoutGraphs, new CudaTensorMemory(), withoutGraphs.QueuesRuns);
+            return CreateBound(bytes, path, request, input, outputNames, cuda with { CudaGraphs = false }, new CudaTensorMemory());
         }
     }
 

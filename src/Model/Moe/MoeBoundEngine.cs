@@ -45,8 +45,8 @@ public sealed class MoeBoundEngine : IRoutedPixelEngine
         _pixelShape = [maxBatch, spec.Height, spec.Width, 3];
         _bytesPerItem = 3L * spec.Width * spec.Height;
         MaxBatch = maxBatch;
-        // Its pieces run one after another with the host choosing the route between them: neither graphs nor queued runs.
-        cuda = cuda is null ? null : cuda with { CudaGraphs = false, QueuedRuns = false };
+        // Its pieces run one after another with the host choosing the route between them: no graphs, so no queued runs either.
+        cuda = cuda is null ? null : cuda with { CudaGraphs = false };
         Name = (cuda?.EngineName ?? "ort-cpu-iobinding") + "-moe-bound";
         InferenceSession Session(byte[] graph, string label) => OrtSessionFactory.Create(graph, $"{file.Path}:{label}", request.Threads, cuda, idleSpinning: false);
         try

@@ -58,7 +58,9 @@ public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = t
     public bool QueuesRuns => QueuedRuns && DeviceBinding && CudaGraphs;
 
     /// <summary>Names other than NCHW's carry the layout, e.g. ort-cuda-iobinding-graph-nhwc.</summary>
-    public string LayoutSuffix => Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias ? "-" + ConvolutionLayouts.Name(Layout) : "";
+    public string LayoutSuffix => Nhwc ? "-" + ConvolutionLayouts.Name(Layout) : "";
+
+    private bool Nhwc => Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias;
 
     /// <param name="computeStream">The engine's stream for <see cref="QueuedRuns"/>; 0: ONNX Runtime's own.</param>
     public Dictionary<string, string> ProviderOptions(nint computeStream = 0)
@@ -70,7 +72,7 @@ public sealed record CudaSettings(bool DeviceBinding = true, bool CudaGraphs = t
         };
         if (MemoryLimitMb is { } mb) options["gpu_mem_limit"] = (mb * 1024L * 1024L).ToString(System.Globalization.CultureInfo.InvariantCulture);
         // Set only where they change the provider's defaults: no key that an older build might not know.
-        if (Layout is ConvolutionLayout.Nhwc or ConvolutionLayout.NhwcFusedBias) options["prefer_nhwc"] = "1";
+        if (Nhwc) options["prefer_nhwc"] = "1";
         if (Layout == ConvolutionLayout.NhwcFusedBias) options["fuse_conv_bias"] = "1";
         if (computeStream != 0)
         {
