@@ -29,7 +29,7 @@ internal static class KernelBench
         using (var constants = new ConstantCache(accelerator))
         using (OperatorCompiler.Build(graph, kernels, constants, [1, .. graph.InputShape[1..]])) { }
         var layers = kernels.PlannedConvolutions.GroupBy(g => g).Select(group => (Geometry: group.Key, Count: group.Count())).ToList();
-        var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = H100Peaks.TensorCoreTflops, fp32 = H100Peaks.Fp32Tflops } } };
+        var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = H100Peaks.TensorCoreTflops, tf32_tensor_core = H100Peaks.Tf32TensorCoreTflops, fp32 = H100Peaks.Fp32Tflops } } };
         // Fields a layer's path has no value for (tiles of a depthwise layer) are left out; → and × as they are.
         var lineOptions = new JsonSerializerOptions
         {
@@ -39,8 +39,11 @@ internal static class KernelBench
         var timer = new LaunchTimer(accelerator.Synchronize, iterations);
 
         if (kernels.HasTensorCores)
+        {
+            Report(new { tensor_core_check = TensorCoreCheck.Disagreement(kernels) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output" });
             foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
                 Report(SelfCheck(kernels, timer, g));
+        }
 
         foreach (int batch in batches)
         {
@@ -86,13 +89,13 @@ internal static class KernelBench
             max_abs_diff_tensor_core_vs_simt = maxDiff, max_abs_output = maxRef,
             simt_ms = simtMs, simt_tflops = Tflops(p.Flops, simtMs),
             tensor_core_ms = tensorMs, tensor_core_tflops = Tflops(p.Flops, tensorMs),
-            tensor_core_fraction_of_peak = Tflops(p.Flops, tensorMs) / H100Peaks.TensorCoreTflops,
+            tensor_core_fraction_of_tf32_peak = Tflops(p.Flops, tensorMs) / H100Peaks.Tf32TensorCoreTflops,
         };
     }
 
     private sealed record LayerLine(string Layer, int Count, string Path, string? Tiling, double Ms, double Tflops, double FractionOfFp32Peak,
         double DirectMs, float MaxAbsDiffVsDirect, int? Slices, double? UnsplitMs, double? FixedSquareMs, double? SpeedupVsFixedSquare,
-        float? FixedSquareMaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfPeak, float? TensorCoreMaxAbsDiffVsDirect,
+        float? FixedSquareMaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfTf32Peak, float? TensorCoreMaxAbsDiffVsDirect,
         double? ImplicitGemmMs, float? ImplicitGemmMaxAbsDiffVsDirect, double? DepthwiseTiledMs, float? DepthwiseTiledMaxAbsDiffVsDirect);
 
     /// <summary>One layer on its engine path (FP32; GEMM layers — pointwise, and dense ones as implicit GEMMs — on the
@@ -141,7 +144,7 @@ internal static class KernelBench
             $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
             count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
             directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
-            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff);
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff);
     }
 
     private static object TopK(KernelLibrary kernels, LaunchTimer timer, int batch)

@@ -28,7 +28,7 @@ public struct PointwiseGeometry
     /// <summary>Values between images of y where it is a slice of a larger tensor (a Concat's output, written in place);
     /// 0: y is [batch, out channels, pixels] itself.</summary>
     public int OutImageStride;
-    /// <summary>1: the GEMM runs on tensor cores (<see cref="TensorCoreConvolutionKernel"/>, FP16 operands, FP32 sums) in
+    /// <summary>1: the GEMM runs on tensor cores (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands, FP32 sums) in
     /// 64 × 64 tiles (<see cref="Tiling"/> <see cref="PointwiseTiling.Square"/>, whose split-K it shares).</summary>
     public int TensorCores;
 

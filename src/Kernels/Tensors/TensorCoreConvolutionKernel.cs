@@ -5,147 +5,171 @@ using ILGPU.Runtime.Cuda;
 namespace MoeDetect.Kernels.Tensors;
 
 /// <summary>The tiled GEMM of <see cref="PointwiseConvolutionKernel"/> on tensor cores, for geometries planned with
-/// <see cref="PointwiseGeometry.TensorCores"/> = 1: inline PTX <c>mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32</c>
-/// (sm_80 and later). Operands are rounded to FP16 as they enter shared memory; accumulation, bias, activation and the
-/// stored output stay FP32. It takes everything the SIMT GEMM takes: input scale, implicit-GEMM windows, residual,
-/// split-K slices (raw partials, summed by <see cref="PointwiseConvolutionKernel.SumSlices"/>).
+/// <see cref="PointwiseGeometry.TensorCores"/> = 1: inline PTX <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>
+/// (sm_80 and later) on the FP32 tensors as they are, the tensor cores reading each operand's upper 19 bits (TF32: FP32's
+/// range, FP16's 10-bit mantissa); sums, bias, activation and the stored output stay FP32. It takes everything the SIMT
+/// GEMM takes but the input scale: implicit-GEMM windows, residual, split-K slices (raw partials, summed by
+/// <see cref="PointwiseConvolutionKernel.SumSlices"/>).
 /// Grid (pixel tiles of 64, out-channel tiles of 64, batch × slices), groups of 128 threads: 2 × 2 warps, each warp a
-/// 32 × 32 block of 2 × 4 mma tiles (16 × 8). Each thread loads the next k-step's 16 weights and 16 inputs into
-/// registers while the group multiplies the current one. On the H100 it is still bound by those loads (without them
-/// it ran 6× faster) and slower than the SIMT GEMM (docs/results/2026-12-05-h100-tensor-cores), so plans use it only
-/// where asked to. CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
+/// 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel global → shared memory by <c>cp.async</c>, never through
+/// registers, double-buffered: a k-step's copies are in flight while the group multiplies the previous one. The FP16
+/// kernel before it loaded through registers and was bound by those loads (docs/results/2026-12-05-h100-tensor-cores).
+/// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
 /// checks the two against each other on the GPU).</summary>
 public static class TensorCoreConvolutionKernel
 {
     public const int GroupSize = 128, Tile = 64;
-    private const int KStep = 32, Pairs = KStep / 2;
-    // Row stride of the packed half2 tiles in 32-bit words: 16 pairs + 4 of padding, so that both the stores (8 rows ×
-    // 4 pairs a warp) and the fragment reads (8 rows × 4 pairs) fall on 32 different banks.
-    internal const int Stride = Pairs + 4;
+    internal const int KStep = 32, Stages = 2;
+    // Row strides in words. Weights [out channel][k], 32 k + 4: a fragment's 8 rows × 4 k fall on 32 banks. Inputs
+    // [k][pixel], 64 pixels + 8: a fragment's 4 k rows × 8 pixels fall on 32 banks.
+    internal const int WeightStride = KStep + 4, InputStride = Tile + 8;
+    internal const int WeightStage = Tile * WeightStride, InputStage = KStep * InputStride;
+    /// <summary>Copies a thread issues per operand and k-step: 64 × 32 values over 128 threads.</summary>
+    internal const int CopiesPerThread = Tile * KStep / GroupSize;
 
-    public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> y, PointwiseGeometry g, Activation activation)
+    /// <param name="x">The input's device address (<see cref="PointwiseInput"/>'s tensor; the copies need addresses,
+    /// which ILGPU does not give out inside a kernel).</param>
+    /// <param name="w">The weights' device address, [out channels, channels].</param>
+    public static void Run(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation)
     {
-        // w tile: [out channel][k pair]; x tile: [pixel][k pair]; each word two FP16 values, the lower k in the low half.
-        var wTile = SharedMemory.Allocate<uint>(Tile * Stride);
-        var xTile = SharedMemory.Allocate<uint>(Tile * Stride);
+        // One allocation (see AsyncCopy.SharedBase): the weight stages, then the input stages.
+        var tiles = SharedMemory.Allocate<uint>(Stages * (WeightStage + InputStage));
+        var wTiles = tiles.SubView(0, Stages * WeightStage);
+        var xTiles = tiles.SubView(Stages * WeightStage);
         int t = Group.IdxX, lane = t % 32, warp = t / 32;
         int m0 = Grid.IdxY * Tile, p0 = Grid.IdxX * Tile, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
-        var input = new PointwiseInput(x, scale, g, n);
-        // This thread's loads: weight rows lane / 4 + 8 i at k pair 4 warp + lane % 4, inputs at pixels lane % 8 + 8 i
-        // and k pair 4 warp + lane / 8 (i = 0 … 7). A warp reads 32-byte runs of 8 rows or 4 k rows at a time.
-        int wRow = lane / 4, wPair = 4 * warp + lane % 4, xPixel = lane % 8, xPair = 4 * warp + lane / 8;
-        int wAt = wRow * Stride + wPair, xAt = xPixel * Stride + xPair;
-        var weights = PairLoads.Weights(w, g, m0 + wRow, kBegin + 2 * wPair, kEnd);
-        var inputs = PairLoads.Inputs(input, g, kBegin + 2 * xPair, p0 + xPixel, kEnd);
+        uint shared = AsyncCopy.SharedBase();
+        var copies = new TileCopies(x, w, g, n, m0, p0, t, shared, shared + 4u * Stages * WeightStage);
+        copies.Issue(0, kBegin, kEnd);
+        AsyncCopy.Commit();
         int rowBase = warp / 2 * 32, colBase = warp % 2 * 32;
         int quad = lane / 4, pair = lane % 4;
-        int aAt = (rowBase + quad) * Stride + pair, bAt = (colBase + quad) * Stride + pair;
+        // This lane's first A word (row quad, k pair) and B word (k pair, column quad) of a stage.
+        int aAt = (rowBase + quad) * WeightStride + pair, bAt = pair * InputStride + colBase + quad;
         WarpTile acc = default;
+        int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
-            weights.Store(wTile, wAt);
-            inputs.Store(xTile, xAt);
+            if (k0 + KStep < kEnd) copies.Issue(1 - stage, k0 + KStep, kEnd);
+            // Always a group, even an empty one, so that "all but the newest" is this stage's copies.
+            AsyncCopy.Commit();
+            AsyncCopy.WaitAllButNewest();
             Group.Barrier();
-            int next = k0 + KStep;
-            if (next < kEnd)
-            {
-                weights = PairLoads.Weights(w, g, m0 + wRow, next + 2 * wPair, kEnd);
-                inputs = PairLoads.Inputs(input, g, next + 2 * xPair, p0 + xPixel, kEnd);
-            }
-            acc.Multiply(FragmentA(wTile, aAt), FragmentA(wTile, aAt + 16 * Stride), xTile, bAt);
-            acc.Multiply(FragmentA(wTile, aAt + 8), FragmentA(wTile, aAt + 16 * Stride + 8), xTile, bAt + 8);
+            int a = stage * WeightStage + aAt, b = stage * InputStage + bAt;
+            acc.Multiply(wTiles, a, xTiles, b);
+            acc.Multiply(wTiles, a + 8, xTiles, b + 8 * InputStride);
+            acc.Multiply(wTiles, a + 16, xTiles, b + 16 * InputStride);
+            acc.Multiply(wTiles, a + 24, xTiles, b + 24 * InputStride);
+            // Everyone is done reading this stage before the next iteration's copies overwrite it.
             Group.Barrier();
+            stage = 1 - stage;
         }
         bool partial = g.Slices > 1;
         var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
         acc.Store(output, m0 + rowBase + quad, p0 + colBase + 2 * pair);
     }
 
-    /// <summary>A lane's four A registers of a 16 × 16 tile from packed shared memory, <paramref name="at"/> being its
-    /// (row quad, pair) word: rows quad and quad + 8, k pairs pair and pair + 4.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Fragment FragmentA(ArrayView<uint> tile, int at) => new()
-    {
-        R0 = tile[at], R1 = tile[at + 8 * Stride], R2 = tile[at + 4], R3 = tile[at + 8 * Stride + 4],
-    };
-
-    /// <summary>Two floats rounded to FP16 and packed low | high &lt;&lt; 16 (cvt puts its first source in the high half).</summary>
-    internal static uint PackHalves(float lo, float hi)
-    {
-        CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %1, %2;", out uint packed, hi, lo);
-        return packed;
-    }
-
-    /// <summary>D = A·B + D for one 16 × 8 tile (A 16 × 16 row-major, B 16 × 8 column-major, FP16 in, FP32 accumulators).
+    /// <summary>D = A·B + D for one 16 × 8 tile (A 16 × 8 row-major, B 8 × 8 column-major, TF32 in, FP32 accumulators).
     /// <c>EmitRef</c>, because mma has four outputs and the by-value <c>Emit</c> takes one. ILGPU passes each operand
     /// through a local-memory slot; the engine loads this kernel through its PTX rewrite that makes those registers.</summary>
     internal static Accumulator Mma(Accumulator d, Fragment a, uint b0, uint b1)
     {
         Ref<float> d0 = d.C0, d1 = d.C1, d2 = d.C2, d3 = d.C3;
         Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, bLow = b0, bHigh = b1;
-        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
             ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
         return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
     }
 }
 
-/// <summary>The 8 pairs of consecutive-k FP32 values one thread carries from global memory into a k-step's packed tile:
-/// rows (weights) or pixels (inputs) 8 apart, as fields so that they stay in registers.</summary>
-internal struct PairLoads
+/// <summary>sm_80's asynchronous global → shared copies (<c>cp.async</c>), 4 bytes each, zero-filled where the source
+/// is outside the operand (padding, tile edges).</summary>
+internal static class AsyncCopy
 {
-    public float L0, H0, L1, H1, L2, H2, L3, H3, L4, H4, L5, H5, L6, H6, L7, H7;
-
-    /// <summary>w[m + 8 i, k] and w[m + 8 i, k + 1], i = 0 … 7 (0 outside).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static PairLoads Weights(ArrayView<float> w, PointwiseGeometry g, int m, int k, int kEnd)
+    /// <summary>The shared-space byte address of the kernel's shared memory: ILGPU names a kernel's shared allocations
+    /// <c>__shared_alloca0</c>, 1, … in the order they are made, and cannot hand out a view's address inside a kernel,
+    /// so a kernel using this makes exactly one allocation (a misnamed symbol fails when the PTX is loaded, not later).</summary>
+    public static uint SharedBase()
     {
-        PairLoads r;
-        r.L0 = PointwiseConvolutionKernel.Weight(w, g, m, k, kEnd); r.H0 = PointwiseConvolutionKernel.Weight(w, g, m, k + 1, kEnd);
-        r.L1 = PointwiseConvolutionKernel.Weight(w, g, m + 8, k, kEnd); r.H1 = PointwiseConvolutionKernel.Weight(w, g, m + 8, k + 1, kEnd);
-        r.L2 = PointwiseConvolutionKernel.Weight(w, g, m + 16, k, kEnd); r.H2 = PointwiseConvolutionKernel.Weight(w, g, m + 16, k + 1, kEnd);
-        r.L3 = PointwiseConvolutionKernel.Weight(w, g, m + 24, k, kEnd); r.H3 = PointwiseConvolutionKernel.Weight(w, g, m + 24, k + 1, kEnd);
-        r.L4 = PointwiseConvolutionKernel.Weight(w, g, m + 32, k, kEnd); r.H4 = PointwiseConvolutionKernel.Weight(w, g, m + 32, k + 1, kEnd);
-        r.L5 = PointwiseConvolutionKernel.Weight(w, g, m + 40, k, kEnd); r.H5 = PointwiseConvolutionKernel.Weight(w, g, m + 40, k + 1, kEnd);
-        r.L6 = PointwiseConvolutionKernel.Weight(w, g, m + 48, k, kEnd); r.H6 = PointwiseConvolutionKernel.Weight(w, g, m + 48, k + 1, kEnd);
-        r.L7 = PointwiseConvolutionKernel.Weight(w, g, m + 56, k, kEnd); r.H7 = PointwiseConvolutionKernel.Weight(w, g, m + 56, k + 1, kEnd);
-        return r;
+        CudaAsm.Emit("mov.u32 %0, __shared_alloca0;", out uint address);
+        return address;
     }
 
-    /// <summary>x[k, pixel + 8 i] and x[k + 1, pixel + 8 i] as loaded (<see cref="PointwiseInput"/>), i = 0 … 7 (0 outside).</summary>
+    /// <summary>Copies the 4 bytes at <paramref name="source"/> (a global address) to shared byte address
+    /// <paramref name="target"/>; zeros where <paramref name="valid"/> is false (the source is then not read).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static PairLoads Inputs(PointwiseInput input, PointwiseGeometry g, int k, int pixel, int kEnd)
+    public static void Copy(uint target, long source, bool valid) =>
+        CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.ca.shared.global [%0], [g], 4, %2; }", target, source, valid ? 4u : 0u);
+
+    public static void Commit() => CudaAsm.Emit("cp.async.commit_group;");
+
+    /// <summary>Waits for every committed group but the newest.</summary>
+    public static void WaitAllButNewest() => CudaAsm.Emit("cp.async.wait_group 1;");
+}
+
+/// <summary>One thread's share of a k-step's copies into a stage: weights w[m0 + t / 32 + 4 i, k + t % 32] (a warp
+/// copies 32 consecutive k of one out channel) and inputs x[k + t / 64 + 2 i, p0 + t % 64] (32 consecutive pixels of
+/// one k row), i = 0 … 15.</summary>
+internal readonly struct TileCopies
+{
+    private readonly long _x, _w;
+    private readonly PointwiseGeometry _g;
+    private readonly int _n, _m, _wk, _pixel, _xk;
+    private readonly uint _wTarget, _xTarget;
+    /// <summary>Windowed: the input row and column of this thread's pixel's window origin.</summary>
+    private readonly int _iy0, _ix0;
+
+    public TileCopies(long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
     {
-        PairLoads r;
-        r.L0 = PointwiseConvolutionKernel.Input(input, g, k, pixel, kEnd); r.H0 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel, kEnd);
-        r.L1 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 8, kEnd); r.H1 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 8, kEnd);
-        r.L2 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 16, kEnd); r.H2 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 16, kEnd);
-        r.L3 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 24, kEnd); r.H3 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 24, kEnd);
-        r.L4 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 32, kEnd); r.H4 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 32, kEnd);
-        r.L5 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 40, kEnd); r.H5 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 40, kEnd);
-        r.L6 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 48, kEnd); r.H6 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 48, kEnd);
-        r.L7 = PointwiseConvolutionKernel.Input(input, g, k, pixel + 56, kEnd); r.H7 = PointwiseConvolutionKernel.Input(input, g, k + 1, pixel + 56, kEnd);
-        return r;
+        _x = x;
+        _w = w;
+        _g = g;
+        _n = n;
+        _m = m0 + t / TensorCoreConvolutionKernel.KStep;
+        _wk = t % TensorCoreConvolutionKernel.KStep;
+        _pixel = p0 + t % TensorCoreConvolutionKernel.Tile;
+        _xk = t / TensorCoreConvolutionKernel.Tile;
+        _wTarget = wShared + 4u * (uint)(t / TensorCoreConvolutionKernel.KStep * TensorCoreConvolutionKernel.WeightStride + _wk);
+        _xTarget = xShared + 4u * (uint)(_xk * TensorCoreConvolutionKernel.InputStride + t % TensorCoreConvolutionKernel.Tile);
+        int oy = g.Windowed != 0 ? g.ByOutWidth.Divide(_pixel) : 0, ox = _pixel - oy * g.Window.OutWidth;
+        _iy0 = oy * g.Window.StrideY - g.Window.PadTop;
+        _ix0 = ox * g.Window.StrideX - g.Window.PadLeft;
     }
 
-    /// <summary>The 8 pairs as packed FP16 words at <paramref name="at"/> + 8 i rows of the tile.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void Store(ArrayView<uint> tile, int at)
+    public void Issue(int stage, int k0, int kEnd)
     {
-        const int step = 8 * TensorCoreConvolutionKernel.Stride;
-        tile[at] = TensorCoreConvolutionKernel.PackHalves(L0, H0);
-        tile[at + step] = TensorCoreConvolutionKernel.PackHalves(L1, H1);
-        tile[at + 2 * step] = TensorCoreConvolutionKernel.PackHalves(L2, H2);
-        tile[at + 3 * step] = TensorCoreConvolutionKernel.PackHalves(L3, H3);
-        tile[at + 4 * step] = TensorCoreConvolutionKernel.PackHalves(L4, H4);
-        tile[at + 5 * step] = TensorCoreConvolutionKernel.PackHalves(L5, H5);
-        tile[at + 6 * step] = TensorCoreConvolutionKernel.PackHalves(L6, H6);
-        tile[at + 7 * step] = TensorCoreConvolutionKernel.PackHalves(L7, H7);
+        const int rows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.KStep;
+        const int kRows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.Tile;
+        uint wTarget = _wTarget + 4u * (uint)(stage * TensorCoreConvolutionKernel.WeightStage);
+        uint xTarget = _xTarget + 4u * (uint)(stage * TensorCoreConvolutionKernel.InputStage);
+        int wk = k0 + _wk;
+        for (int i = 0; i < TensorCoreConvolutionKernel.CopiesPerThread; i++)
+        {
+            int m = _m + rows * i;
+            bool valid = m < _g.OutChannels && wk < kEnd;
+            AsyncCopy.Copy(wTarget + 4u * (uint)(rows * i * TensorCoreConvolutionKernel.WeightStride), _w + 4L * (valid ? (long)m * _g.Channels + wk : 0), valid);
+            int k = k0 + _xk + kRows * i;
+            long at = k < kEnd && _pixel < _g.Pixels ? InputOffset(k) : -1;
+            AsyncCopy.Copy(xTarget + 4u * (uint)(kRows * i * TensorCoreConvolutionKernel.InputStride), _x + 4L * Math.Max(at, 0), at >= 0);
+        }
+    }
+
+    /// <summary>Where x[k, pixel] of this image is, or -1 where it is padding.</summary>
+    private long InputOffset(int k)
+    {
+        if (_g.Windowed == 0) return ((long)_n * _g.Channels + k) * _g.Pixels + _pixel;
+        var win = _g.Window;
+        int c = _g.ByTaps.Divide(k), tap = k - c * _g.ByTaps.Divisor;
+        int ky = _g.ByKernelWidth.Divide(tap), kx = tap - ky * win.KernelWidth;
+        int iy = _iy0 + ky * win.DilationY, ix = _ix0 + kx * win.DilationX;
+        return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? (((long)_n * win.Channels + c) * win.Height + iy) * win.Width + ix : -1;
     }
 }
 
-/// <summary>A lane's four A registers of a 16 × 16 mma tile (two FP16 each).</summary>
+/// <summary>A lane's four A registers of a 16 × 8 TF32 mma tile: (row quad, k pair), (quad + 8, pair), (quad, pair + 4),
+/// (quad + 8, pair + 4).</summary>
 internal struct Fragment
 {
     public uint R0, R1, R2, R3;
@@ -163,26 +187,25 @@ internal struct WarpTile
 {
     public Accumulator T00, T01, T02, T03, T10, T11, T12, T13;
 
-    /// <summary>Words between the column tiles of B (8 pixels of packed rows).</summary>
-    private const int ColumnTile = 8 * TensorCoreConvolutionKernel.Stride;
-
-    /// <summary>One k16 step: the two row tiles times the four column tiles of B, whose (column quad, pair) words start
-    /// at <paramref name="b"/>.</summary>
-    public void Multiply(Fragment top, Fragment bottom, ArrayView<uint> xTile, int b)
+    /// <summary>One k8 step: the two row tiles (A words from <paramref name="a"/>, the lane's (row quad, k pair) of the
+    /// weight tile) times the four column tiles (B words from <paramref name="b"/>, its (k pair, column quad) of the input
+    /// tile).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Multiply(ArrayView<uint> wTile, int a, ArrayView<uint> xTile, int b)
     {
+        const int rows8 = 8 * TensorCoreConvolutionKernel.WeightStride, k4 = 4 * TensorCoreConvolutionKernel.InputStride;
+        var top = new Fragment { R0 = wTile[a], R1 = wTile[a + rows8], R2 = wTile[a + 4], R3 = wTile[a + rows8 + 4] };
+        int bottomAt = a + 16 * TensorCoreConvolutionKernel.WeightStride;
+        var bottom = new Fragment { R0 = wTile[bottomAt], R1 = wTile[bottomAt + rows8], R2 = wTile[bottomAt + 4], R3 = wTile[bottomAt + rows8 + 4] };
         // Written out per column (no loop, no refs) so the accumulators stay in registers.
-        (T00, T10) = Column(T00, T10, top, bottom, xTile, b);
-        (T01, T11) = Column(T01, T11, top, bottom, xTile, b + ColumnTile);
-        (T02, T12) = Column(T02, T12, top, bottom, xTile, b + 2 * ColumnTile);
-        (T03, T13) = Column(T03, T13, top, bottom, xTile, b + 3 * ColumnTile);
+        (T00, T10) = Column(T00, T10, top, bottom, xTile[b], xTile[b + k4]);
+        (T01, T11) = Column(T01, T11, top, bottom, xTile[b + 8], xTile[b + k4 + 8]);
+        (T02, T12) = Column(T02, T12, top, bottom, xTile[b + 16], xTile[b + k4 + 16]);
+        (T03, T13) = Column(T03, T13, top, bottom, xTile[b + 24], xTile[b + k4 + 24]);
     }
 
-    private static (Accumulator Top, Accumulator Bottom) Column(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom,
-        ArrayView<uint> xTile, int b)
-    {
-        uint b0 = xTile[b], b1 = xTile[b + 4];
-        return (TensorCoreConvolutionKernel.Mma(upper, top, b0, b1), TensorCoreConvolutionKernel.Mma(lower, bottom, b0, b1));
-    }
+    private static (Accumulator Top, Accumulator Bottom) Column(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) =>
+        (TensorCoreConvolutionKernel.Mma(upper, top, b0, b1), TensorCoreConvolutionKernel.Mma(lower, bottom, b0, b1));
 
     /// <summary>Bias, activation and store; (row, column) is the lane's first output of the warp's block.</summary>
     public readonly void Store(PointwiseOutput output, int row, int column)

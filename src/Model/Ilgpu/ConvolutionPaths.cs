@@ -7,7 +7,7 @@ namespace MoeDetect.Model.Ilgpu;
 internal enum ConvolutionPath { Pointwise, Depthwise, DepthwiseTiled, Blocked, ImplicitGemm, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
-/// as a tiled GEMM (FP32 SIMT, or FP16-operand tensor cores where the launch search finds them faster), depthwise ones with the multi-output depthwise kernel,
+/// as a tiled GEMM (FP32 SIMT, or TF32 tensor cores where the launch search finds them faster), depthwise ones with the multi-output depthwise kernel,
 /// other ungrouped ones as an implicit GEMM on the pointwise GEMM's tiles (each input value loaded once per tile is
 /// used for up to 64 output channels, where the direct kernel reads it again for every output), except short
 /// reductions into few channels (the 3×3 stem, NanoDet's 16- and 32-channel 3×3s), which take 8 output channels a

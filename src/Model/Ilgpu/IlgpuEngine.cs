@@ -28,8 +28,8 @@ public sealed class IlgpuEngine : IInferenceEngine
         var accelerator = device.Accelerator;
         _graph = graph;
         _kernels = new KernelLibrary(accelerator, device.Stream);
-        _kernels.Tuner = LaunchTuner.ForDevice(_kernels);
         _warn = warn ?? (_ => { });
+        _kernels.Tuner = LaunchTuner.ForDevice(_kernels, _warn);
         _constants = new ConstantCache(accelerator);
         MaxBatch = maxBatch;
         _fixedBatchOfOne = graph.InputShape.FirstOrDefault() == 1;

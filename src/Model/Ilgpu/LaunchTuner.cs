@@ -16,23 +16,25 @@ namespace MoeDetect.Model.Ilgpu;
 /// of 64 (80: a quarter of the second tile). Each candidate runs with the split-K the rule gives its tiles. Tile shapes
 /// change only which thread sums which output, not the order of a sum, so the outputs are the rule's wherever both leave
 /// the reduction unsplit.</item>
-/// <item>Where <see cref="TensorCoreSwitch"/> is 1 and the device has tensor cores, whether the GEMM runs on them
-/// (<see cref="TensorCoreConvolutionKernel"/>, FP16 operands and FP32 sums): one more candidate, kept where it is the
-/// fastest. Off by default: on the H100 it lost to the SIMT GEMM on every layer measured
-/// (docs/results/2026-12-05-h100-tensor-cores).</item>
+/// <item>Where the device has tensor cores (sm_80 on), whether the GEMM runs on them
+/// (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands and FP32 sums): one more candidate, kept where it is the
+/// fastest, for every GEMM but those with an input scale (which that kernel does not take). <see cref="TensorCoreSwitch"/>
+/// = 0 leaves it out (FP32 throughout, to compare).</item>
 /// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
 /// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// </list>
 /// Candidates run on scratch memory of the layer's sizes, captured as a CUDA graph of back-to-back launches.</summary>
-internal sealed class LaunchTuner(KernelLibrary kernels)
+internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
 {
     /// <summary>Set to 0 to plan with the rules only (to compare).</summary>
     public const string Switch = "MOEDETECT_ILGPU_TUNE";
 
-    /// <summary>Set to 1 to let the search also time each GEMM on tensor cores (FP16 operands).</summary>
+    /// <summary>Set to 0 to keep every GEMM off tensor cores.</summary>
     public const string TensorCoreSwitch = "MOEDETECT_ILGPU_TENSOR_CORES";
 
-    private readonly bool _tensorCores = kernels.HasTensorCores && Environment.GetEnvironmentVariable(TensorCoreSwitch) == "1";
+    /// <summary>Whether GEMMs may run on tensor cores: the device has them, the switch allows them, and they agree with
+    /// the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is planned).</summary>
+    private readonly Lazy<bool> _tensorCores = new(() => UsesTensorCores(kernels, warn));
 
     /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
     /// keep the rule's choice.</summary>
@@ -53,8 +55,16 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
 
     /// <summary>The tuner for an engine on <paramref name="kernels"/>' device: on CUDA unless <see cref="Switch"/> is 0;
     /// none on the CPU accelerator, whose timings say nothing about a GPU.</summary>
-    public static LaunchTuner? ForDevice(KernelLibrary kernels) =>
-        kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0" ? new LaunchTuner(kernels) : null;
+    public static LaunchTuner? ForDevice(KernelLibrary kernels, Action<string> warn) =>
+        kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0" ? new LaunchTuner(kernels, warn) : null;
+
+    private static bool UsesTensorCores(KernelLibrary kernels, Action<string> warn)
+    {
+        if (!kernels.HasTensorCores || Environment.GetEnvironmentVariable(TensorCoreSwitch) == "0") return false;
+        if (TensorCoreCheck.Disagreement(kernels) is not { } disagreement) return true;
+        warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores: {disagreement}");
+        return false;
+    }
 
     /// <summary>The tile shapes worth timing for g: the rule's, and the fixed shapes whose tiles are not more than
     /// twice as tall as the out channels need.</summary>
@@ -71,7 +81,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            if (_tensorCores) plans.Add(kernels.PlanTensorCores(g));
+            if (g.ScalesInput == 0 && _tensorCores.Value) plans.Add(kernels.PlanTensorCores(g));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };

@@ -34,7 +34,7 @@ public sealed class LaunchTunerTests
     public void Each_geometry_is_timed_once_and_its_tiles_compute_what_the_rules_compute()
     {
         using var layer = new GpuShapedLayer(Layer, seed: 91);
-        var tuner = new LaunchTuner(layer.Kernels);
+        var tuner = new LaunchTuner(layer.Kernels, _ => { });
         var rulePlan = layer.Kernels.PlanPointwise(ConvolutionPaths.Pointwise(Layer));
         layer.Kernels.Tuner = tuner;
 
@@ -56,7 +56,7 @@ public sealed class LaunchTunerTests
     {
         var depthwise = Layer with { Channels = 24, OutChannels = 24, Groups = 24, KernelHeight = 5, KernelWidth = 5, PadTop = 2, PadLeft = 2 };
         using var layer = new GpuShapedLayer(depthwise, seed: 93);
-        var tuner = new LaunchTuner(layer.Kernels);
+        var tuner = new LaunchTuner(layer.Kernels, _ => { });
         layer.Kernels.Tuner = tuner;
 
         var path = layer.Kernels.PlanPath(depthwise);

@@ -42,7 +42,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         try
         {
             var kernels = new KernelLibrary(accelerator, device.Stream);
-            kernels.Tuner = LaunchTuner.ForDevice(kernels);
+            kernels.Tuner = LaunchTuner.ForDevice(kernels, request.Warn ?? (_ => { }));
             // Made on first use (float-input callers never need them), by one thread even when frames are letterboxed in parallel.
             _canvases = new Lazy<DeviceCanvases>(() =>
             {

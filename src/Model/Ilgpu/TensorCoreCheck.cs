@@ -1,0 +1,68 @@
+using ILGPU.Runtime;
+using MoeDetect.Kernels.Tensors;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Checks the tensor-core GEMM (<see cref="TensorCoreConvolutionKernel"/>) against the FP32 SIMT GEMM on this
+/// device before plans may use it: CI cannot run it (the CPU accelerator runs no PTX), so a device whose driver or
+/// architecture makes it compute something else must find out before it serves a frame. Two layers whose sizes fill no
+/// tile exactly, with random data: a 1×1 convolution and a padded, strided 3×3 one (the implicit GEMM's windows).</summary>
+internal static class TensorCoreCheck
+{
+    /// <summary>Largest difference allowed, relative to the largest output: TF32 keeps 10 mantissa bits (a relative
+    /// rounding of 2⁻¹¹ an operand), which over these reductions stays near 10⁻³; a wrong index is of the order of 1.</summary>
+    public const double Tolerance = 1e-2;
+
+    private static readonly WindowGeometry[] Layers =
+    [
+        new() { Batch = 2, Channels = 72, OutChannels = 40, Height = 17, Width = 59, OutHeight = 17, OutWidth = 59,
+            KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        new() { Batch = 2, Channels = 19, OutChannels = 70, Height = 23, Width = 29, OutHeight = 12, OutWidth = 15,
+            KernelHeight = 3, KernelWidth = 3, StrideY = 2, StrideX = 2, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+    ];
+
+    /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
+    /// could not be compiled or loaded here).</summary>
+    public static string? Disagreement(KernelLibrary kernels)
+    {
+        try
+        {
+            return Compare(kernels);
+        }
+        catch (Exception e) when (e is ILGPU.InternalCompilerException or ILGPU.Runtime.Cuda.CudaException or NotSupportedException)
+        {
+            return $"the tensor-core kernel does not run on this device ({e.GetType().Name}: {e.Message})";
+        }
+    }
+
+    private static string? Compare(KernelLibrary kernels)
+    {
+        var random = new Random(7);
+        float[] Values(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var accelerator = kernels.Accelerator;
+        foreach (var g in Layers)
+        {
+            var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g);
+            var simt = kernels.PlanPointwise(gemm, PointwiseTiling.Square);
+            var tensor = kernels.PlanTensorCores(gemm);
+            long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
+            using var x = accelerator.Allocate1D(Values((long)g.Batch * g.Channels * g.Height * g.Width));
+            using var w = accelerator.Allocate1D(Values((long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth));
+            using var bias = accelerator.Allocate1D(Values(g.OutChannels));
+            using var y = accelerator.Allocate1D<float>(outputs);
+            using var partials = accelerator.Allocate1D<float>(Math.Max(simt.Slices, tensor.Slices) * outputs);
+            float[] Run(PointwiseGeometry p)
+            {
+                kernels.PointwiseConvolution(x.View, x.View, w.View, bias.View, y.View, partials.View, y.View, p, Activation.None);
+                kernels.Stream.Synchronize();
+                return y.GetAsArray1D();
+            }
+            var expected = Run(simt);
+            var actual = Run(tensor);
+            float largest = expected.Max(Math.Abs), worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+            if (!(worst <= Tolerance * largest))
+                return $"{g.Channels}→{g.OutChannels} {g.KernelHeight}×{g.KernelWidth} convolution: differs by up to {worst} from the FP32 GEMM (largest output {largest})";
+        }
+        return null;
+    }
+}
