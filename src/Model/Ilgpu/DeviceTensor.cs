@@ -11,11 +11,22 @@ internal sealed class Storage(long length, int firstStep)
     public long Length { get; } = length;
     /// <summary>Lowered when another storage is placed inside this one by a step before it (<see cref="PlaceIn"/>).</summary>
     public int FirstStep { get; private set; } = firstStep;
-    public int LastStep { get; set; } = firstStep;
+    /// <summary>Raising it raises the <see cref="Parent"/>'s too: a storage inside another keeps that one alive while it is read.</summary>
+    public int LastStep
+    {
+        get => _lastStep;
+        set
+        {
+            _lastStep = value;
+            if (Parent is not null && Parent.LastStep < value) Parent.LastStep = value;
+        }
+    }
+    private int _lastStep = firstStep;
     /// <summary>Input, outputs and constants keep their own memory for the plan's lifetime.</summary>
     public bool Pinned { get; init; }
     public ArrayView<float> View { get; set; }
-    /// <summary>The storage this one lies inside, from <see cref="Offset"/> on (a Concat input written in place), or null.</summary>
+    /// <summary>The storage this one lies inside, from <see cref="Offset"/> on (a Concat input written in place, a Split or
+    /// Slice output that is a contiguous part of its input), or null.</summary>
     public Storage? Parent { get; private set; }
     public long Offset { get; private set; }
 

@@ -148,8 +148,32 @@ internal sealed partial class OperatorCompiler
             regions.Add(new Layout.Region(0, i, shape, strides, offset * strides[axis], Layout.Strides(shape), 0));
             offset += parts[i];
         }
+        if (LeadingOnes(x.Shape, axis) && Enumerable.Range(0, parts.Length).All(i => SharesMemory(x, i)))
+        {
+            for (int i = 0; i < parts.Length; i++) Set(i, ContiguousPart(x.Device!, regions[i].Sizes, regions[i].SourceStart));
+            return;
+        }
         var results = Relayout([x], targets, regions);
         for (int i = 0; i < results.Length; i++) Set(i, results[i]);
+    }
+
+    /// <summary>Whether the dimensions before <paramref name="axis"/> are all 1 (batch 1, cutting along channels): a run of
+    /// whole indices along it is then one contiguous run of the tensor.</summary>
+    private static bool LeadingOnes(int[] shape, int axis) => shape[..axis].All(d => d == 1);
+
+    /// <summary>Whether output <paramref name="output"/> may be a part of x's memory (<see cref="ContiguousPart"/>): x is on
+    /// the device, the node applies no activation, and the output is not one of the graph's (those keep memory of their own).</summary>
+    private bool SharesMemory(Value x, int output) =>
+        x.Device is not null && _node.Fused.Function == UnaryFunction.Identity && !_graph.OutputNames.Contains(_node.Outputs[output]);
+
+    /// <summary>The <paramref name="shape"/>d run of x's memory from <paramref name="offset"/> on, as a tensor of its own
+    /// that is not copied. Placed in the memory x lies in where x is itself placed (a part of a part), so that every
+    /// placed storage has a parent of its own memory.</summary>
+    private DeviceTensor ContiguousPart(DeviceTensor x, int[] shape, int offset)
+    {
+        var part = NewTensor(shape, x.IsInteger);
+        part.Storage.PlaceIn(x.Storage.Parent ?? x.Storage, x.Storage.Offset + offset);
+        return part;
     }
 
     private void Slice()
@@ -182,6 +206,13 @@ internal sealed partial class OperatorCompiler
             shape[axis] = (int)Math.Max(0, step > 0 ? (e - s + step - 1) / step : (s - e - step - 1) / -step);
             readStrides[axis] = (int)(inStrides[axis] * step);
             start += (int)s * inStrides[axis];
+        }
+        // One axis cut with step 1 behind dimensions of 1: the slice is a contiguous run of x.
+        var cut = Enumerable.Range(0, rank).Where(a => shape[a] != x.Shape[a]).ToArray();
+        if (cut.Length <= 1 && readStrides.SequenceEqual(inStrides) && LeadingOnes(x.Shape, cut.FirstOrDefault()) && SharesMemory(x, 0))
+        {
+            Set(0, ContiguousPart(x.Device!, shape, start));
+            return;
         }
         var region = new Layout.Region(0, 0, shape, readStrides, start, Layout.Strides(shape), 0);
         Set(0, Relayout([x], [(shape, x.IsInteger)], [region])[0]);

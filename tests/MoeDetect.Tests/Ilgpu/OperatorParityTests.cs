@@ -92,6 +92,27 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
         AssertParity("Transpose, Split, Concat, Slice with steps, Reshape, (Un)Squeeze, Flatten", model, [2, 4, 6, 5], bound: 0);
     }
 
+    /// <summary>At batch 1 a Split or Slice along channels is a contiguous run of its input, used in place: the input must
+    /// then outlive every reader of the parts. Here the second convolution's output would take the first's memory if it
+    /// were freed before the last read of a part (s1, by z).</summary>
+    [Fact]
+    public void Split_and_slice_at_batch_1_read_their_input_in_place()
+    {
+        var model = new TinyOnnxGraph().Input("x", 3, 6, 7).Random("w", 1, 8, 3, 3, 3).Random("b", 2, 8)
+            .Longs("split", 3, 5).Longs("starts", 1).Longs("ends", 4).Longs("axes", 1)
+            .Node("Conv", ["x", "w", "b"], ["a"], ("pads", new[] { 1, 1, 1, 1 }))
+            .Node("Split", ["a", "split"], ["s1", "s2"], ("axis", 1))
+            .Node("Mul", ["x", "x"], ["m1"]).Node("Slice", ["s2", "starts", "ends", "axes"], ["sl"]).Node("Add", ["m1", "sl"], ["y"])
+            .Node("Conv", ["y", "w", "b"], ["a2"], ("pads", new[] { 1, 1, 1, 1 })).Node("Relu", ["a2"], ["r2"])
+            .Node("Add", ["s1", "y"], ["z"])
+            .Output("z").Output("r2").Build();
+        AssertParity("Split and Slice along channels at batch 1, read after later tensors", model, [1, 3, 6, 7], bound: 1e-4f);
+        using var engine = IlgpuEngine.Load(model, "test graph", IlgpuTarget.CpuAccelerator);
+        string Kinds(int batch) => string.Join(", ", engine.Profile(batch, iterations: 1).Select(s => s.Kind));
+        log.WriteLine($"batch 2: {Kinds(2)}; batch 1: {Kinds(1)}");
+        Assert.Equal(engine.Summary(2).Launches - 3, engine.Summary(1).Launches);
+    }
+
     [Fact]
     public void Constant_pad_with_asymmetric_and_negative_pads()
     {
