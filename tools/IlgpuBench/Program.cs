@@ -10,9 +10,15 @@ using Onnx;
 // ilgpu-bench <model.onnx> <frames-dir> <out-dir> [--cpu-accelerator] [--batches 1,8] [--iterations 20]
 // ilgpu-bench kernels <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20]  (see KernelBench)
 // ilgpu-bench profile <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20]  (see ProfileBench)
+// ilgpu-bench ptx <out-dir>   the tensor-core GEMM's PTX, for ptxas on a CUDA machine (see PtxDump)
 // frames-dir holds raw BGR frames named <name>_<width>x<height>.bgr (e.g. made with ffmpeg -pix_fmt bgr24); a batch
 // cycles through them. For each batch size it writes input_b<B>.bin (the network input the letterbox kernel made,
 // float32) and <output>_b<B>.bin (the ILGPU engine's outputs) to out-dir, plus timings in ilgpu-bench.json.
+if (args is ["ptx", var ptxDir])
+{
+    MoeDetect.Tools.IlgpuBench.PtxDump.Run(ptxDir);
+    return;
+}
 bool kernelsMode = args.Length > 0 && args[0] is "kernels" or "profile";
 var options = args.Skip(3).ToList();
 var target = options.Contains("--cpu-accelerator") ? IlgpuTarget.CpuAccelerator : IlgpuTarget.Cuda;
