@@ -317,20 +317,32 @@ public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale
 {
     public float Load(int channel, int pixel)
     {
-        if (g.Windowed != 0) return LoadWindowed(channel, pixel);
-        float v = x[((long)n * g.Channels + channel) * g.Pixels + pixel];
-        return g.ScalesInput != 0 ? v * scale[(long)n * g.ScaleImageStride + channel] : v;
+        long at = Offset(g, n, channel, pixel, WindowOrigin(g, pixel));
+        if (at < 0) return 0f;
+        return g.ScalesInput != 0 ? x[at] * scale[(long)n * g.ScaleImageStride + channel] : x[at];
     }
 
-    /// <summary>Row k = (input channel, kernel row, kernel column) of output pixel's window.</summary>
-    private float LoadWindowed(int k, int pixel)
+    /// <summary>Where g is windowed: the input row and column of output <paramref name="pixel"/>'s window origin (its
+    /// top-left tap, padding included); (0, 0) otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Index2D WindowOrigin(PointwiseGeometry g, int pixel)
     {
+        if (g.Windowed == 0) return default;
+        int oy = g.ByOutWidth.Divide(pixel), ox = pixel - oy * g.Window.OutWidth;
+        return new Index2D(ox * g.Window.StrideX - g.Window.PadLeft, oy * g.Window.StrideY - g.Window.PadTop);
+    }
+
+    /// <summary>Where x[n] row k, column <paramref name="pixel"/> is (windowed: row k = (input channel, kernel row,
+    /// kernel column) of the window at <paramref name="origin"/>, <see cref="WindowOrigin"/>), or -1 in the padding.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long Offset(PointwiseGeometry g, int n, int k, int pixel, Index2D origin)
+    {
+        if (g.Windowed == 0) return ((long)n * g.Channels + k) * g.Pixels + pixel;
         var win = g.Window;
         int c = g.ByTaps.Divide(k), tap = k - c * g.ByTaps.Divisor;
         int ky = g.ByKernelWidth.Divide(tap), kx = tap - ky * win.KernelWidth;
-        int oy = g.ByOutWidth.Divide(pixel), ox = pixel - oy * win.OutWidth;
-        int iy = oy * win.StrideY - win.PadTop + ky * win.DilationY, ix = ox * win.StrideX - win.PadLeft + kx * win.DilationX;
-        return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? x[(((long)n * win.Channels + c) * win.Height + iy) * win.Width + ix] : 0f;
+        int iy = origin.Y + ky * win.DilationY, ix = origin.X + kx * win.DilationX;
+        return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? (((long)n * win.Channels + c) * win.Height + iy) * win.Width + ix : -1;
     }
 }
 

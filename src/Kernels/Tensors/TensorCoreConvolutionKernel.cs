@@ -118,8 +118,8 @@ internal readonly struct TileCopies
     private readonly PointwiseGeometry _g;
     private readonly int _n, _m, _wk, _pixel, _xk;
     private readonly uint _wTarget, _xTarget;
-    /// <summary>Windowed: the input row and column of this thread's pixel's window origin.</summary>
-    private readonly int _iy0, _ix0;
+    /// <summary>This thread's pixel's window origin (<see cref="PointwiseInput.WindowOrigin"/>).</summary>
+    private readonly Index2D _origin;
 
     public TileCopies(long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
     {
@@ -133,9 +133,7 @@ internal readonly struct TileCopies
         _xk = t / TensorCoreConvolutionKernel.Tile;
         _wTarget = wShared + 4u * (uint)(t / TensorCoreConvolutionKernel.KStep * TensorCoreConvolutionKernel.WeightStride + _wk);
         _xTarget = xShared + 4u * (uint)(_xk * TensorCoreConvolutionKernel.InputStride + t % TensorCoreConvolutionKernel.Tile);
-        int oy = g.Windowed != 0 ? g.ByOutWidth.Divide(_pixel) : 0, ox = _pixel - oy * g.Window.OutWidth;
-        _iy0 = oy * g.Window.StrideY - g.Window.PadTop;
-        _ix0 = ox * g.Window.StrideX - g.Window.PadLeft;
+        _origin = PointwiseInput.WindowOrigin(g, _pixel);
     }
 
     public void Issue(int stage, int k0, int kEnd)
@@ -151,20 +149,9 @@ internal readonly struct TileCopies
             bool valid = m < _g.OutChannels && wk < kEnd;
             AsyncCopy.Copy(wTarget + 4u * (uint)(rows * i * TensorCoreConvolutionKernel.WeightStride), _w + 4L * (valid ? (long)m * _g.Channels + wk : 0), valid);
             int k = k0 + _xk + kRows * i;
-            long at = k < kEnd && _pixel < _g.Pixels ? InputOffset(k) : -1;
+            long at = k < kEnd && _pixel < _g.Pixels ? PointwiseInput.Offset(_g, _n, k, _pixel, _origin) : -1;
             AsyncCopy.Copy(xTarget + 4u * (uint)(kRows * i * TensorCoreConvolutionKernel.InputStride), _x + 4L * Math.Max(at, 0), at >= 0);
         }
-    }
-
-    /// <summary>Where x[k, pixel] of this image is, or -1 where it is padding.</summary>
-    private long InputOffset(int k)
-    {
-        if (_g.Windowed == 0) return ((long)_n * _g.Channels + k) * _g.Pixels + _pixel;
-        var win = _g.Window;
-        int c = _g.ByTaps.Divide(k), tap = k - c * _g.ByTaps.Divisor;
-        int ky = _g.ByKernelWidth.Divide(tap), kx = tap - ky * win.KernelWidth;
-        int iy = _iy0 + ky * win.DilationY, ix = _ix0 + kx * win.DilationX;
-        return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? (((long)_n * win.Channels + c) * win.Height + iy) * win.Width + ix : -1;
     }
 }
 
