@@ -21,6 +21,32 @@ public struct TensorFormat
     public int Pad0, Pad1, Pad2;
 }
 
+/// <summary>One pixel's blue, green and red, each 0–255.</summary>
+public struct Bgr
+{
+    public int B, G, R;
+}
+
+/// <summary>A frame's pixels as the letterbox's interpolation reads them: BGR bytes, however the frame stores them
+/// (interleaved BGR, or 4:2:0 converted on the fly). Implemented by structs, so kernels calling it compile to direct
+/// code.</summary>
+public interface IFramePixels
+{
+    /// <summary>Pixel (<paramref name="x"/>, <paramref name="y"/>), both inside the frame.</summary>
+    Bgr At(int x, int y);
+}
+
+/// <summary>An interleaved 8-bit BGR frame in the batch's byte buffer, from <paramref name="offset"/>, rows
+/// <paramref name="stride"/> bytes apart.</summary>
+public readonly struct BgrPixels(ArrayView<byte> sources, int offset, int stride) : IFramePixels
+{
+    public Bgr At(int x, int y)
+    {
+        int at = offset + y * stride + 3 * x;
+        return new Bgr { B = sources[at], G = sources[at + 1], R = sources[at + 2] };
+    }
+}
+
 /// <summary>Decoded BGR frames → letterboxed, normalised network input, one thread per output pixel, in one pass.
 /// The resize reproduces OpenCV's 8-bit INTER_LINEAR: half-pixel centres, 11-bit fixed-point weights computed on
 /// the host per column/row (tables: source index, weight of the first neighbour out of 2048), horizontal pass
@@ -33,9 +59,18 @@ public static class LetterboxKernel
         ArrayView<int> tableIndex, ArrayView<int> tableWeight, ArrayView<float> output, TensorFormat format)
     {
         int pixels = format.Width * format.Height;
-        int item = index / pixels, pixel = index % pixels;
-        int y = pixel / format.Width, x = pixel % format.Width;
+        int item = index / pixels;
         var frame = frames[item];
+        Resample(item, index % pixels, new BgrPixels(sources, frame.SourceOffset, frame.SourceStride), frame, tableIndex, tableWeight, output, format);
+    }
+
+    /// <summary>Writes output pixel <paramref name="pixel"/> of image <paramref name="item"/>: the frame resized as
+    /// above where the letterbox places it, the pad elsewhere. Shared by the kernels of every frame format.</summary>
+    public static void Resample<TPixels>(int item, int pixel, TPixels source, LetterboxFrame frame,
+        ArrayView<int> tableIndex, ArrayView<int> tableWeight, ArrayView<float> output, TensorFormat format)
+        where TPixels : struct, IFramePixels
+    {
+        int y = pixel / format.Width, x = pixel % format.Width;
         int rx = x - frame.OffsetX, ry = y - frame.OffsetY;
         int b, g, r;
         bool inside = rx >= 0 && ry >= 0 && rx < frame.ResizedWidth && ry < frame.ResizedHeight;
@@ -44,11 +79,14 @@ public static class LetterboxKernel
             int sx0 = tableIndex[frame.ColumnTable + rx], ax = tableWeight[frame.ColumnTable + rx];
             int sy = tableIndex[frame.RowTable + ry], by = tableWeight[frame.RowTable + ry];
             int sx1 = sx0 + 1 < frame.SourceWidth ? sx0 + 1 : sx0;
-            int row0 = frame.SourceOffset + Clamp(sy, frame.SourceHeight) * frame.SourceStride;
-            int row1 = frame.SourceOffset + Clamp(sy + 1, frame.SourceHeight) * frame.SourceStride;
-            b = Blend(sources, row0, row1, 3 * sx0, 3 * sx1, ax, by);
-            g = Blend(sources, row0 + 1, row1 + 1, 3 * sx0, 3 * sx1, ax, by);
-            r = Blend(sources, row0 + 2, row1 + 2, 3 * sx0, 3 * sx1, ax, by);
+            int sy0 = Clamp(sy, frame.SourceHeight), sy1 = Clamp(sy + 1, frame.SourceHeight);
+            var p00 = source.At(sx0, sy0);
+            var p01 = source.At(sx1, sy0);
+            var p10 = source.At(sx0, sy1);
+            var p11 = source.At(sx1, sy1);
+            b = Blend(p00.B, p01.B, p10.B, p11.B, ax, by);
+            g = Blend(p00.G, p01.G, p10.G, p11.G, ax, by);
+            r = Blend(p00.R, p01.R, p10.R, p11.R, ax, by);
         }
         else
         {
@@ -63,10 +101,11 @@ public static class LetterboxKernel
 
     private static int Clamp(int v, int size) => v < 0 ? 0 : v >= size ? size - 1 : v;
 
-    private static int Blend(ArrayView<byte> s, int row0, int row1, int x0, int x1, int ax, int by)
+    /// <summary>One channel from its four neighbours (p01 right of p00, p10 below it).</summary>
+    private static int Blend(int p00, int p01, int p10, int p11, int ax, int by)
     {
-        int h0 = s[row0 + x0] * ax + s[row0 + x1] * (WeightOne - ax);
-        int h1 = s[row1 + x0] * ax + s[row1 + x1] * (WeightOne - ax);
+        int h0 = p00 * ax + p01 * (WeightOne - ax);
+        int h1 = p10 * ax + p11 * (WeightOne - ax);
         // OpenCV's VResizeLinearVec_32s8u: ((h0>>4)*b0 >> 16) + ((h1>>4)*b1 >> 16), rounded by 2 bits.
         int v = ((((h0 >> 4) * by) >> 16) + (((h1 >> 4) * (WeightOne - by)) >> 16) + 2) >> 2;
         return v < 0 ? 0 : v > 255 ? 255 : v;

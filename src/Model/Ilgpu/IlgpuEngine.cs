@@ -91,13 +91,22 @@ public sealed class IlgpuEngine : IInferenceEngine
 
     /// <summary>Preprocesses decoded frames on the device straight into the network input and runs the batch;
     /// only the frames' bytes cross the bus. The letterboxes map boxes back to each frame.</summary>
-    public (EngineOutput Output, LetterboxTransform[] Letterboxes) RunImages(IReadOnlyList<BgrImage> images, InputSpec spec)
+    public (EngineOutput Output, LetterboxTransform[] Letterboxes) RunImages(IReadOnlyList<BgrImage> images, InputSpec spec) =>
+        RunImages(images, spec, static (letterbox, batch, view) => letterbox.Fill(batch, view));
+
+    /// <summary>As <see cref="RunImages(IReadOnlyList{BgrImage}, InputSpec)"/> for 4:2:0 frames (NV12, I420), as
+    /// decoders give them: half the bytes of BGR cross the bus, and the colour conversion runs on the device.</summary>
+    public (EngineOutput Output, LetterboxTransform[] Letterboxes) RunImages(IReadOnlyList<Yuv420Image> images, InputSpec spec) =>
+        RunImages(images, spec, static (letterbox, batch, view) => letterbox.Fill(batch, view));
+
+    private (EngineOutput Output, LetterboxTransform[] Letterboxes) RunImages<TImage>(IReadOnlyList<TImage> images, InputSpec spec,
+        Func<DeviceLetterbox, IReadOnlyList<TImage>, ArrayView<float>, LetterboxTransform[]> fill)
     {
         _device.BindToThisThread();
         var letterbox = Letterbox(spec);
         var letterboxes = new LetterboxTransform[images.Count];
         var output = RunBatch(images.Count, images.Count * spec.ValuesPerImage, (view, first, count) =>
-            letterbox.Fill(images.Skip(first).Take(count).ToList(), view).CopyTo(letterboxes, first));
+            fill(letterbox, images.Skip(first).Take(count).ToList(), view).CopyTo(letterboxes, first));
         return (output, letterboxes);
     }
 
@@ -184,13 +193,22 @@ public sealed class IlgpuEngine : IInferenceEngine
         return Plan(planBatch, planBatch * perItem);
     }
 
-    /// <summary>Only the preprocessing of <see cref="RunImages"/>, downloaded (for checks against the CPU path).</summary>
-    public float[] Preprocess(IReadOnlyList<BgrImage> images, InputSpec spec, out LetterboxTransform[] letterboxes)
+    /// <summary>Only the preprocessing of <see cref="RunImages(IReadOnlyList{BgrImage}, InputSpec)"/>, downloaded (for
+    /// checks against the CPU path).</summary>
+    public float[] Preprocess(IReadOnlyList<BgrImage> images, InputSpec spec, out LetterboxTransform[] letterboxes) =>
+        Preprocess(images, spec, static (letterbox, batch, view) => letterbox.Fill(batch, view), out letterboxes);
+
+    /// <summary>Only the preprocessing of <see cref="RunImages(IReadOnlyList{Yuv420Image}, InputSpec)"/>, downloaded.</summary>
+    public float[] Preprocess(IReadOnlyList<Yuv420Image> images, InputSpec spec, out LetterboxTransform[] letterboxes) =>
+        Preprocess(images, spec, static (letterbox, batch, view) => letterbox.Fill(batch, view), out letterboxes);
+
+    private float[] Preprocess<TImage>(IReadOnlyList<TImage> images, InputSpec spec,
+        Func<DeviceLetterbox, IReadOnlyList<TImage>, ArrayView<float>, LetterboxTransform[]> fill, out LetterboxTransform[] letterboxes)
     {
         _device.BindToThisThread();
         var values = new float[images.Count * spec.ValuesPerImage];
         using var buffer = DeviceMemory.Allocate(_device.Accelerator, Math.Max(1, values.Length), "preprocessed frames");
-        letterboxes = Letterbox(spec).Fill(images, buffer.View);
+        letterboxes = fill(Letterbox(spec), images, buffer.View);
         _device.Accelerator.Synchronize();
         DeviceMemory.Download(buffer.View, values);
         return values;

@@ -28,6 +28,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>? _where;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>? _gatherElements;
     private Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _letterbox;
+    private Action<Index1D, ArrayView<byte>, ArrayView<Yuv420Frame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>? _yuvLetterbox;
     private Action<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat>? _canvas;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>? _gatherFrames;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? _accumulateWeighted;
@@ -77,6 +78,9 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
 
     public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
         _letterbox ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run));
+
+    public Action<Index1D, ArrayView<byte>, ArrayView<Yuv420Frame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> YuvLetterbox =>
+        _yuvLetterbox ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<Yuv420Frame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(YuvLetterboxKernel.Run));
 
     public Action<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat> Canvas =>
         _canvas ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat>(CanvasKernel.Run));
