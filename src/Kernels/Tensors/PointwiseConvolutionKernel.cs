@@ -28,6 +28,9 @@ public struct PointwiseGeometry
     /// <summary>Values between images of y where it is a slice of a larger tensor (a Concat's output, written in place);
     /// 0: y is [batch, out channels, pixels] itself.</summary>
     public int OutImageStride;
+    /// <summary>Values between images of x and of the residual where they are channel ranges of larger tensors (a Split
+    /// or Slice along channels read in place); 0: contiguous images of their own shape.</summary>
+    public int InImageStride, ResidualImageStride;
     /// <summary>1: the GEMM runs on tensor cores (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands, FP32 sums) in
     /// 64 × 64 tiles (<see cref="Tiling"/> <see cref="PointwiseTiling.Square"/>, whose split-K it shares).</summary>
     public int TensorCores;
@@ -337,16 +340,22 @@ public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Offset(PointwiseGeometry g, int n, int k, int pixel, Index2D origin)
     {
-        if (g.Windowed == 0) return ((long)n * g.Channels + k) * g.Pixels + pixel;
+        if (g.Windowed == 0) return ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + (long)k * g.Pixels + pixel;
         var win = g.Window;
         int c = g.ByTaps.Divide(k), tap = k - c * g.ByTaps.Divisor;
         int ky = g.ByKernelWidth.Divide(tap), kx = tap - ky * win.KernelWidth;
         int iy = origin.Y + ky * win.DilationY, ix = origin.X + kx * win.DilationX;
-        return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? (((long)n * win.Channels + c) * win.Height + iy) * win.Width + ix : -1;
+        long image = ImageStart(g.InImageStride, n, (long)win.Channels * win.Height * win.Width);
+        return iy >= 0 && iy < win.Height && ix >= 0 && ix < win.Width ? image + ((long)c * win.Height + iy) * win.Width + ix : -1;
     }
+
+    /// <summary>Where image n starts: <paramref name="stride"/> values apart, or <paramref name="size"/> (contiguous) where it is 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long ImageStart(int stride, int n, long size) => n * (stride == 0 ? size : stride);
 }
 
-/// <summary>The pointwise GEMM epilogue: bias, activation, the residual where there is one, and a bounds-checked store
+/// <summary>The pointwise GEMM epilogue: bias, activation, the residual where there is one (images
+/// <see cref="PointwiseGeometry.ResidualImageStride"/> apart where set), and a bounds-checked store
 /// into y[n, outChannel, pixel] (images <see cref="PointwiseGeometry.OutImageStride"/> apart where set); a
 /// <paramref name="partial"/> output (a split-K slice) stores the raw sum into the contiguous partials.</summary>
 public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual, PointwiseGeometry g, int n,
@@ -355,15 +364,15 @@ public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias
     public void Store(int outChannel, int pixel, float value)
     {
         if (outChannel >= g.OutChannels || pixel >= g.Pixels) return;
-        long at = ((long)n * g.OutChannels + outChannel) * g.Pixels + pixel;
+        long image = (long)g.OutChannels * g.Pixels, within = (long)outChannel * g.Pixels + pixel;
         if (partial)
         {
-            y[at] = value;
+            y[n * image + within] = value;
             return;
         }
         float v = ElementwiseKernels.Apply(value + bias[outChannel], activation);
-        if (g.AddsResidual != 0) v += residual[at];
-        y[g.OutImageStride == 0 ? at : (long)n * g.OutImageStride + (long)outChannel * g.Pixels + pixel] = v;
+        if (g.AddsResidual != 0) v += residual[PointwiseInput.ImageStart(g.ResidualImageStride, n, image) + within];
+        y[PointwiseInput.ImageStart(g.OutImageStride, n, image) + within] = v;
     }
 
     /// <summary>Stores four outputs of one row at pixel, pixel + step, pixel + 2·step, pixel + 3·step.</summary>

@@ -101,8 +101,11 @@ internal static class MemoryPlan
             total += size;
             foreach (var s in users) s.View = buffer.View;
         }
-        // Storages placed inside others (Concat inputs; a Concat's own output is never placed) view their parent's memory.
-        foreach (var s in placed) s.View = s.Parent!.View.SubView(s.Offset);
+        // Storages placed inside others (Concat inputs, channel ranges, ranges of those) view their parent's memory:
+        // parents first.
+        foreach (var s in placed.OrderBy(Depth)) s.View = s.Parent!.View.SubView(s.Offset);
         return total;
     }
+
+    private static int Depth(Storage s) => s.Parent is null ? 0 : 1 + Depth(s.Parent);
 }

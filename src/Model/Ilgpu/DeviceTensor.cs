@@ -75,8 +75,23 @@ internal sealed class DeviceTensor(int[] shape, Storage storage, bool isInteger)
     public bool IsInteger { get; } = isInteger;
     /// <summary>Set by producers that can write their output into a Concat's (<see cref="OutputPlacement"/>).</summary>
     public OutputPlacement? Placement { get; init; }
+    /// <summary>For a channel range of a 4-D tensor read where it lies (a Split or Slice along channels): that tensor, whose
+    /// channels from <see cref="FirstChannel"/> on this is. Its images lie the whole's <see cref="ImageStride"/> apart.</summary>
+    public DeviceTensor? Whole { get; init; }
+    public int FirstChannel { get; init; }
     public int Length => Shape.Aggregate(1, (a, b) => a * b);
     public ArrayView<float> View => Storage.View.SubView(0, Length);
+
+    /// <summary>Values between images, read when the plan runs (a Concat compiled later may still place the memory):
+    /// a channel range's whole's, a tensor written into a Concat's output that one's, else the tensor's own image size.</summary>
+    public int ImageStride => Whole?.ImageStride ?? (Placement is { ImageStride: > 0 } placed ? placed.ImageStride : Length / Math.Max(1, Shape[0]));
+
+    /// <summary>A channel range at batch &gt; 1: its images are not contiguous, and only readers that take an
+    /// <see cref="ImageStride"/> (the GEMMs, Concat) may read it as it lies; others read a contiguous copy.</summary>
+    public bool IsStrided => Whole is not null && Shape[0] > 1;
+
+    /// <summary>The memory from the tensor's first value on, to the end of what it lies in: what strided readers index.</summary>
+    public ArrayView<float> StridedView => Whole is null ? View : Storage.View;
 }
 
 /// <summary>A graph value while a plan is built: known on the host (constants, folded shapes) or computed on the device.</summary>

@@ -30,10 +30,11 @@ internal static class GraphFusion
         FuseInputScales(graph);
     }
 
-    /// <summary>Add(conv, residual) after a 1×1 stride-1 ungrouped Conv (MobileNet's projection before the skip
-    /// connection) is done in the GEMM's epilogue: the residual becomes the Conv's fourth input (after an activation
-    /// fused before it). The Conv takes the Add's place in the order, where the residual has been computed. Where the
-    /// plan finds the shapes differ (a broadcasting Add), the compiler adds separately.</summary>
+    /// <summary>Add(conv, residual) after an ungrouped Conv (MobileNet's projection before the skip connection, the 3×3
+    /// Conv ending a YOLO bottleneck) is done in the GEMM's epilogue: the residual becomes the Conv's fourth input (after
+    /// an activation fused before it). The Conv takes the Add's place in the order, where the residual has been computed.
+    /// Where the plan finds the shapes differ (a broadcasting Add) or runs the Conv on a kernel other than the GEMMs,
+    /// the compiler adds separately.</summary>
     private static void FuseResidualAdds(OnnxGraph graph)
     {
         foreach (var add in graph.Nodes.Where(n => n.OpType == "Add" && n.Inputs.Count == 2).ToList())
@@ -43,7 +44,7 @@ internal static class GraphFusion
             {
                 var conv = SoleProducer(graph, readers, add.Inputs[side], "Conv");
                 string residual = add.Inputs[1 - side];
-                if (conv is null || !IsPointwise(graph, conv) || conv.Input(3) is not null || graph.Constants.ContainsKey(residual) || residual == add.Inputs[side]) continue;
+                if (conv is null || !IsUngrouped(graph, conv) || conv.Input(3) is not null || graph.Constants.ContainsKey(residual) || residual == add.Inputs[side]) continue;
                 while (conv.Inputs.Count < 3) conv.Inputs.Add("");
                 conv.Inputs.Add(residual);
                 graph.Nodes.Remove(conv);
@@ -80,11 +81,9 @@ internal static class GraphFusion
         }
     }
 
-    /// <summary>A Conv that the pointwise GEMM runs whatever the input size: 1×1 weights, stride 1, no padding, one group.</summary>
-    private static bool IsPointwise(OnnxGraph graph, GraphNode conv) =>
-        graph.Constants.TryGetValue(conv.Inputs[1], out var w) && w.Shape is [_, _, 1, 1]
-        && conv.Int("group", 1) == 1 && (conv.Ints("strides") ?? [1, 1]).All(s => s == 1)
-        && (conv.Ints("pads") ?? [0, 0, 0, 0]).All(p => p == 0) && conv.Text("auto_pad", "NOTSET") is "NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER";
+    /// <summary>A Conv with constant 4-D weights and one group: the GEMMs can run it (the plan decides whether they do).</summary>
+    private static bool IsUngrouped(OnnxGraph graph, GraphNode conv) =>
+        graph.Constants.TryGetValue(conv.Inputs[1], out var w) && w.Shape.Length == 4 && conv.Int("group", 1) == 1;
 
     /// <summary>A Pad of the spatial axes in front of a Conv (zeros) or MaxPool (−∞), as TensorFlow writes explicit
     /// padding before a VALID window, becomes the window's own padding.</summary>

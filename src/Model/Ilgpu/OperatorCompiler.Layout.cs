@@ -91,7 +91,7 @@ internal sealed partial class OperatorCompiler
     private void Concat()
     {
         var names = _node.Inputs.Where(n => n.Length > 0).ToArray();
-        var inputs = names.Select(Get).ToArray();
+        var inputs = names.Select(Lookup).ToArray();
         int axis = Axis(_node.Int("axis", 0), inputs[0].Shape.Length);
         var shape = (int[])inputs[0].Shape.Clone();
         shape[axis] = inputs.Sum(v => v.Shape[axis]);
@@ -106,31 +106,86 @@ internal sealed partial class OperatorCompiler
         bool isInteger = inputs.All(v => v.IsInteger);
         if (inputs.Any(v => v.Host is not null) || axis != 1 || shape.Length != 4)
         {
-            Set(0, Relayout(inputs, [(shape, isInteger)], regions)[0]);
+            Set(0, Relayout(names.Select(Get).ToArray(), [(shape, isInteger)], regions)[0]);
             return;
         }
-        // Inputs whose producers can write strided are placed as slices of the output, and not copied.
+        // Inputs whose producers can write strided are placed as slices of the output, and not copied; so are runs of
+        // channel ranges that make up a whole tensor such a producer writes (the whole is placed).
         var output = NewTensor(shape, isInteger);
-        var copied = regions.Where(r => !TryPlace(names[r.Source], inputs[r.Source].Device!, output, r.TargetStart, strides[0])).ToList();
-        EmitCopies(inputs.Select(v => v.Device!).ToArray(), [output], copied);
+        var tensors = inputs.Select(v => v.Device!).ToArray();
+        var copied = new List<Layout.Region>();
+        for (int i = 0; i < tensors.Length; i++)
+        {
+            if (TryPlaceWhole(tensors, i, output, regions[i].TargetStart, strides[0]) is int covered and > 0) i += covered - 1;
+            else if (!TryPlace(names[i], tensors[i], output, regions[i].TargetStart, strides[0])) copied.Add(regions[i]);
+        }
+        foreach (var r in copied.Where(r => tensors[r.Source].IsStrided))
+            EmitRangeCopy(tensors[r.Source], output, strides[0], r.TargetStart, _node.Fused);
+        EmitCopies(tensors, [output], copied.Where(r => !tensors[r.Source].IsStrided).ToList());
         Set(0, output);
     }
 
     /// <summary>Places a Concat input as the slice of <paramref name="output"/> at <paramref name="offset"/> where its
-    /// producer can write it there (<see cref="OutputPlacement"/>), nothing else reads it, and its memory is its own.</summary>
+    /// producer can write it there (<see cref="CanPlace"/>) and nothing else reads it.</summary>
     private bool TryPlace(string name, DeviceTensor input, DeviceTensor output, long offset, int imageStride)
     {
-        if (input.Placement is not { } placement || !placement.Accepts(_node.Fused)) return false;
-        if (input.Storage.Pinned || input.Storage.Parent is not null || input.Storage.Length != input.Length) return false;
-        if (Readers.GetValueOrDefault(name) != 1 || _graph.OutputNames.Contains(name) || _node.Inputs.Count(n => n == name) != 1) return false;
-        input.Storage.PlaceIn(output.Storage, offset);
-        placement.Place(imageStride, _node.Fused);
+        if (!CanPlace(input, _node.Fused) || Readers.GetValueOrDefault(name) != 1 || _graph.OutputNames.Contains(name) || _node.Inputs.Count(n => n == name) != 1)
+            return false;
+        Place(input, output, offset, imageStride);
         return true;
+    }
+
+    /// <summary>Where inputs from <paramref name="first"/> on are channel ranges, in order, that make up the whole of one
+    /// tensor (a C2f block's Concat of the two halves it split), places that whole in <paramref name="output"/> at
+    /// <paramref name="offset"/> so that its producer writes it there and none of them is copied; the whole's other
+    /// ranges keep reading it where it then lies. Only where everything that reads the whole reads it as ranges, and the
+    /// Concat applies no activation (the ranges' other readers must see the values unchanged). Returns how many inputs
+    /// it covers (0: not placed).</summary>
+    private int TryPlaceWhole(DeviceTensor[] inputs, int first, DeviceTensor output, long offset, int imageStride)
+    {
+        if (inputs[first] is not { Whole: { } whole, FirstChannel: 0 } || !_rangeSources.TryGetValue(whole, out var source)) return 0;
+        int covered = 0, channels = 0;
+        while (first + covered < inputs.Length && inputs[first + covered] is { } range && range.Whole == whole && range.FirstChannel == channels)
+        {
+            channels += range.Shape[1];
+            covered++;
+        }
+        if (channels != whole.Shape[1] || _node.Fused.Function != UnaryFunction.Identity || !CanPlace(whole, _node.Fused)) return 0;
+        if (Readers.GetValueOrDefault(source.Name) != source.Reads || _graph.OutputNames.Contains(source.Name)) return 0;
+        Place(whole, output, offset, imageStride);
+        return covered;
+    }
+
+    /// <summary>Whether <paramref name="input"/>'s producer can write it into a Concat's output (<see cref="OutputPlacement"/>)
+    /// with the Concat's <paramref name="activation"/>, and its memory is its own.</summary>
+    private static bool CanPlace(DeviceTensor input, Activation activation) =>
+        input.Placement is { } placement && placement.Accepts(activation)
+        && !input.Storage.Pinned && input.Storage.Parent is null && input.Storage.Length == input.Length;
+
+    private void Place(DeviceTensor input, DeviceTensor output, long offset, int imageStride)
+    {
+        input.Storage.PlaceIn(output.Storage, offset);
+        input.Placement!.Place(imageStride, _node.Fused);
+    }
+
+    /// <summary>Copies a channel range as it lies into <paramref name="target"/>, whose images are
+    /// <paramref name="targetImageStride"/> apart from <paramref name="targetStart"/> on, applying
+    /// <paramref name="activation"/>. The range's image stride is read when the plan runs.</summary>
+    private void EmitRangeCopy(DeviceTensor range, DeviceTensor target, int targetImageStride, long targetStart, Activation activation)
+    {
+        var inner = Layout.Strides(range.Shape)[1..];
+        var sizes = Dims6.From(range.Shape, 1);
+        var targetStrides = Dims6.From([targetImageStride, .. inner], 0);
+        int count = range.Length, start = checked((int)targetStart);
+        var copy = _kernels.Copy;
+        string detail = $"channels {range.FirstChannel}–{range.FirstChannel + range.Shape[1] - 1} of {range.Whole!.Shape[1]}, batch {range.Shape[0]}";
+        EmitKind("range copy", detail, 0, () => copy(count, range.StridedView, target.View, sizes, Dims6.From([range.ImageStride, .. inner], 0), 0,
+            targetStrides, start, activation), range, target);
     }
 
     private void Split()
     {
-        var x = Get(0);
+        var x = GetInPlace(0);
         int axis = Axis(_node.Int("axis", 0), x.Shape.Length);
         int outputs = _node.Outputs.Count;
         var sizes = _node.Ints("split") ?? (_node.Input(1) is not null ? HostInput(1).ToLongs() : null);
@@ -148,18 +203,51 @@ internal sealed partial class OperatorCompiler
             regions.Add(new Layout.Region(0, i, shape, strides, offset * strides[axis], Layout.Strides(shape), 0));
             offset += parts[i];
         }
-        if (LeadingOnes(x.Shape, axis) && Enumerable.Range(0, parts.Length).All(i => SharesMemory(x, i)))
+        bool inPlace = Enumerable.Range(0, parts.Length).All(i => SharesMemory(x, i));
+        if (inPlace && IsChannelAxis(x.Shape, axis))
+        {
+            NoteRangeRead(x.Device!);
+            int first = 0;
+            for (int i = 0; i < parts.Length; first += parts[i], i++) Set(i, ChannelRange(x.Device!, parts[i], first));
+            return;
+        }
+        if (inPlace && LeadingOnes(x.Shape, axis) && !x.Device!.IsStrided)
         {
             for (int i = 0; i < parts.Length; i++) Set(i, ContiguousPart(x.Device!, regions[i].Sizes, regions[i].SourceStart));
             return;
         }
-        var results = Relayout([x], targets, regions);
+        var results = Relayout([Get(0)], targets, regions);
         for (int i = 0; i < results.Length; i++) Set(i, results[i]);
     }
 
     /// <summary>Whether the dimensions before <paramref name="axis"/> are all 1 (batch 1, cutting along channels): a run of
     /// whole indices along it is then one contiguous run of the tensor.</summary>
     private static bool LeadingOnes(int[] shape, int axis) => shape[..axis].All(d => d == 1);
+
+    private static bool IsChannelAxis(int[] shape, int axis) => shape.Length == 4 && axis == 1;
+
+    /// <summary>Notes that this node reads x to take channel ranges of it: a Concat may place x only where every read of
+    /// it is one of these (<see cref="TryPlaceWhole"/>).</summary>
+    private void NoteRangeRead(DeviceTensor x)
+    {
+        if (x.Whole is not null) return;
+        var (name, reads) = _rangeSources.GetValueOrDefault(x, (_node.Inputs[0], 0));
+        _rangeSources[x] = (name, reads + 1);
+    }
+
+    /// <summary>Channels [first, first + count) of x, not copied but read where they lie (<see cref="DeviceTensor.Whole"/>):
+    /// at batch 1 a contiguous run, at batch &gt; 1 images x's image stride apart, which GEMMs and Concat read as they lie
+    /// and other readers copy out (<see cref="Get(string)"/>). A range of a range is a range of the same whole.</summary>
+    private DeviceTensor ChannelRange(DeviceTensor x, int count, int first)
+    {
+        var whole = x.Whole ?? x;
+        int pixels = x.Shape[2] * x.Shape[3];
+        var storage = new Storage(Math.Max(1, (long)x.Shape[0] * count * pixels), _steps.Count);
+        _storages.Add(storage);
+        var range = new DeviceTensor([x.Shape[0], count, x.Shape[2], x.Shape[3]], storage, x.IsInteger) { Whole = whole, FirstChannel = x.FirstChannel + first };
+        storage.PlaceIn(whole.Storage, (long)range.FirstChannel * pixels);
+        return range;
+    }
 
     /// <summary>Whether output <paramref name="output"/> may be a part of x's memory (<see cref="ContiguousPart"/>): x is on
     /// the device, the node applies no activation, and the output is not one of the graph's (those keep memory of their own).</summary>
@@ -178,7 +266,7 @@ internal sealed partial class OperatorCompiler
 
     private void Slice()
     {
-        var x = Get(0);
+        var x = GetInPlace(0);
         int rank = x.Shape.Length;
         long[] starts, ends;
         long[]? axes, steps = null;
@@ -207,15 +295,22 @@ internal sealed partial class OperatorCompiler
             readStrides[axis] = (int)(inStrides[axis] * step);
             start += (int)s * inStrides[axis];
         }
-        // One axis cut with step 1 behind dimensions of 1: the slice is a contiguous run of x.
+        // One axis cut with step 1: along channels a channel range of x; behind dimensions of 1 a contiguous run of x.
         var cut = Enumerable.Range(0, rank).Where(a => shape[a] != x.Shape[a]).ToArray();
-        if (cut.Length <= 1 && readStrides.SequenceEqual(inStrides) && LeadingOnes(x.Shape, cut.FirstOrDefault()) && SharesMemory(x, 0))
+        bool inPlace = cut.Length <= 1 && readStrides.SequenceEqual(inStrides) && SharesMemory(x, 0);
+        if (inPlace && cut.Length == 1 && IsChannelAxis(x.Shape, cut[0]))
+        {
+            NoteRangeRead(x.Device!);
+            Set(0, ChannelRange(x.Device!, shape[1], start / inStrides[1]));
+            return;
+        }
+        if (inPlace && LeadingOnes(x.Shape, cut.FirstOrDefault()) && !x.Device!.IsStrided)
         {
             Set(0, ContiguousPart(x.Device!, shape, start));
             return;
         }
         var region = new Layout.Region(0, 0, shape, readStrides, start, Layout.Strides(shape), 0);
-        Set(0, Relayout([x], [(shape, x.IsInteger)], [region])[0]);
+        Set(0, Relayout([Get(0)], [(shape, x.IsInteger)], [region])[0]);
     }
 
     private void Expand()

@@ -24,14 +24,16 @@ internal sealed partial class OperatorCompiler
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var activation = _node.Fused;
         bool gemm = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm;
+        // The GEMMs read a channel range where it lies (images apart by its image stride); the other kernels a copy.
+        if (x.IsStrided && !gemm) x = Device(Get(0));
         // The GEMMs' epilogue can store into a Concat's output in place.
         var placement = gemm ? new OutputPlacement(activation) : null;
         var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], placement: placement);
         var kernels = _kernels;
         kernels.PlannedConvolutions?.Add(g);
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
-        Value? residual = _node.Input(3) is not null ? Get(3) : (Value?)null;
-        var fused = residual is { Device: { } r } && path == ConvolutionPath.Pointwise && r.Shape.SequenceEqual(y.Shape) ? r : null;
+        Value? residual = _node.Input(3) is not null ? GetInPlace(3) : (Value?)null;
+        var fused = residual is { Device: { } r } && gemm && r.Shape.SequenceEqual(y.Shape) ? r : null;
         string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}{(scale is null ? "" : ", input scaled")}";
         if (gemm)
         {
@@ -43,14 +45,18 @@ internal sealed partial class OperatorCompiler
             var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
             if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores != 0 ? " on tensor cores" : "")}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
-            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.View, (scale ?? x).View, w.View, bias.View, (fused ?? y).View,
-                (partials ?? y).View, placement!.View(y), p with { OutImageStride = placement.ImageStride }, placement.Activation),
+            // Image strides are read as the plan runs: a Concat compiled later may still place x's whole, the residual's or y.
+            EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.StridedView, (scale ?? x).View, w.View, bias.View,
+                (fused ?? y).StridedView, (partials ?? y).View, placement!.View(y), p with
+                {
+                    OutImageStride = placement.ImageStride, InImageStride = x.ImageStride, ResidualImageStride = (fused ?? y).ImageStride,
+                }, placement.Activation),
                 new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
         }
         else
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),
                 new[] { x, w, bias, y, scale }.OfType<DeviceTensor>().ToArray());
-        Set(0, residual is { } add && fused is null ? BinaryValue(y, add, BinaryOperator.Add) : y);
+        Set(0, residual is not null && fused is null ? BinaryValue(y, Get(3), BinaryOperator.Add) : y);
     }
 
     /// <summary>The Conv's data, and the per-channel scale [N or 1, C, 1, 1] of a squeeze-excite Mul fused into it at
@@ -58,7 +64,7 @@ internal sealed partial class OperatorCompiler
     /// Operands of other shapes are multiplied first.</summary>
     private (DeviceTensor X, DeviceTensor? Scale) ConvolutionData()
     {
-        if (_node.Input(4) is not { } other) return (DeviceInput(0), null);
+        if (_node.Input(4) is not { } other) return (Device(GetInPlace(0), _node.Input(0)), null);
         Value a = Get(0), b = Get(other);
         if (a.Device is { } ta && b.Device is { } tb)
         {

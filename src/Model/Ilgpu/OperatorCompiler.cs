@@ -12,6 +12,10 @@ internal sealed partial class OperatorCompiler
     private readonly KernelLibrary _kernels;
     private readonly ConstantCache _constants;
     private readonly Dictionary<string, Value> _values = new();
+    /// <summary>Contiguous copies of strided channel ranges, by value name (<see cref="Get(string)"/>).</summary>
+    private readonly Dictionary<string, DeviceTensor> _contiguous = new();
+    /// <summary>Tensors read to take channel ranges of them: their value name and how many nodes read them so.</summary>
+    private readonly Dictionary<DeviceTensor, (string Name, int Reads)> _rangeSources = new();
     private readonly List<PlanStep> _steps = new();
     private readonly List<Storage> _storages = new();
     private readonly List<MemoryBuffer> _planOwned = new();
@@ -123,9 +127,28 @@ internal sealed partial class OperatorCompiler
 
     // ---- values -------------------------------------------------------------------------------------------------
 
-    private Value Get(int input) => Get(_node.Input(input) ?? throw Invalid($"input {input} is missing"));
+    private Value Get(int input) => Get(InputName(input));
 
+    private string InputName(int input) => _node.Input(input) ?? throw Invalid($"input {input} is missing");
+
+    /// <summary>The value, contiguous: a strided channel range (<see cref="DeviceTensor.IsStrided"/>) is copied out once,
+    /// where its first reader that cannot take an image stride needs it.</summary>
     private Value Get(string name)
+    {
+        var value = Lookup(name);
+        if (value.Device is not { IsStrided: true } range) return value;
+        if (!_contiguous.TryGetValue(name, out var copy))
+        {
+            _contiguous[name] = copy = NewTensor(range.Shape, range.IsInteger);
+            EmitRangeCopy(range, copy, copy.Length / range.Shape[0], 0, Kernels.Tensors.Activation.None);
+        }
+        return copy;
+    }
+
+    /// <summary>The value as it lies, perhaps a strided channel range: for readers that take an image stride.</summary>
+    private Value GetInPlace(int input) => Lookup(InputName(input));
+
+    private Value Lookup(string name)
     {
         if (_values.TryGetValue(name, out var v)) return v;
         if (_graph.Constants.TryGetValue(name, out var c)) return c;
