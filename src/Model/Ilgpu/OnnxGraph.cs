@@ -126,11 +126,12 @@ internal sealed class OnnxGraph
         throw new InvalidModelException($"{label} has no value the ILGPU engine can read");
     }
 
-    /// <summary>How many nodes read each value; graph outputs count as readers so they are never fused away.</summary>
-    public Dictionary<string, int> ReaderCounts()
+    /// <summary>How many nodes (those <paramref name="counted"/>, default all) read each value; graph outputs count as
+    /// readers so they are never fused away.</summary>
+    public Dictionary<string, int> ReaderCounts(Func<GraphNode, bool>? counted = null)
     {
         var counts = new Dictionary<string, int>();
-        foreach (var name in Nodes.SelectMany(n => n.Inputs).Concat(OutputNames).Where(n => n.Length > 0))
+        foreach (var name in Nodes.Where(counted ?? (_ => true)).SelectMany(n => n.Inputs).Concat(OutputNames).Where(n => n.Length > 0))
             counts[name] = counts.GetValueOrDefault(name) + 1;
         return counts;
     }

@@ -129,7 +129,7 @@ internal sealed partial class OperatorCompiler
     /// producer can write it there (<see cref="CanPlace"/>) and nothing else reads it.</summary>
     private bool TryPlace(string name, DeviceTensor input, DeviceTensor output, long offset, int imageStride)
     {
-        if (!CanPlace(input, _node.Fused) || Readers.GetValueOrDefault(name) != 1 || _graph.OutputNames.Contains(name) || _node.Inputs.Count(n => n == name) != 1)
+        if (!CanPlace(input, _node.Fused) || DataReaders.GetValueOrDefault(name) != 1 || _graph.OutputNames.Contains(name) || _node.Inputs.Count(n => n == name) != 1)
             return false;
         Place(input, output, offset, imageStride);
         return true;
@@ -151,7 +151,7 @@ internal sealed partial class OperatorCompiler
             covered++;
         }
         if (channels != whole.Shape[1] || _node.Fused.Function != UnaryFunction.Identity || !CanPlace(whole, _node.Fused)) return 0;
-        if (Readers.GetValueOrDefault(source.Name) != source.Reads || _graph.OutputNames.Contains(source.Name)) return 0;
+        if (DataReaders.GetValueOrDefault(source.Name) != source.Reads || _graph.OutputNames.Contains(source.Name)) return 0;
         Place(whole, output, offset, imageStride);
         return covered;
     }

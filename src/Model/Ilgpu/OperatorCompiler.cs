@@ -30,9 +30,10 @@ internal sealed partial class OperatorCompiler
 
     private Accelerator Accelerator => _kernels.Accelerator;
 
-    private Dictionary<string, int>? _readers;
-    /// <summary>How many node inputs read each value.</summary>
-    private Dictionary<string, int> Readers => _readers ??= _graph.ReaderCounts();
+    private Dictionary<string, int>? _dataReaders;
+    /// <summary>How many node inputs read each value's data: a Shape node reads only its shape, which the plan knows
+    /// (PyTorch exports with a dynamic batch compute a chunk's size from its input's shape).</summary>
+    private Dictionary<string, int> DataReaders => _dataReaders ??= _graph.ReaderCounts(node => node.OpType != "Shape");
 
     public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape,
         Action<string>? warn = null) =>
