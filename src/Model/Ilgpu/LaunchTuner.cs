@@ -16,11 +16,11 @@ namespace MoeDetect.Model.Ilgpu;
 /// of 64 (80: a quarter of the second tile). Each candidate runs with the split-K the rule gives its tiles. Tile shapes
 /// change only which thread sums which output, not the order of a sum, so the outputs are the rule's wherever both leave
 /// the reduction unsplit.</item>
-/// <item>Where <see cref="TensorCoreSwitch"/> is 1 and the device has tensor cores (sm_80 on), whether the GEMM runs on
-/// them (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands and FP32 sums): one more candidate, kept where it is
-/// the fastest, for every GEMM but those with an input scale (which that kernel does not take). Off by default until the
-/// kernel has been timed and checked on a GPU: it was rewritten (cp.async, TF32) when no GPU could be had, and its FP16
-/// predecessor lost to the SIMT GEMM on every layer (docs/results/2026-12-05-h100-tensor-cores).</item>
+/// <item>Where the device has tensor cores (sm_80 on) and <see cref="TensorCoreSwitch"/> is not 0, whether the GEMM runs
+/// on them (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands and FP32 sums, as PyTorch's cuDNN convolutions by
+/// default): one more candidate, kept where it is the fastest, for every GEMM but those with an input scale (which that
+/// kernel does not take). On an H200 it made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91×
+/// (docs/results/2026-12-06-h200-tensor-cores).</item>
 /// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
 /// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// </list>
@@ -30,11 +30,11 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// <summary>Set to 0 to plan with the rules only (to compare).</summary>
     public const string Switch = "MOEDETECT_ILGPU_TUNE";
 
-    /// <summary>Set to 1 to let the search also time each GEMM on tensor cores.</summary>
+    /// <summary>Set to 0 to keep every GEMM off tensor cores (FP32 throughout).</summary>
     public const string TensorCoreSwitch = "MOEDETECT_ILGPU_TENSOR_CORES";
 
-    /// <summary>Whether GEMMs may run on tensor cores: the switch asks for them, the device has them, and they agree with
-    /// the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is planned).</summary>
+    /// <summary>Whether GEMMs may run on tensor cores: the switch does not forbid them, the device has them, and they agree
+    /// with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is planned).</summary>
     private readonly Lazy<bool> _tensorCores = new(() => UsesTensorCores(kernels, warn));
 
     /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
@@ -61,7 +61,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
 
     private static bool UsesTensorCores(KernelLibrary kernels, Action<string> warn)
     {
-        if (Environment.GetEnvironmentVariable(TensorCoreSwitch) != "1" || !kernels.HasTensorCores) return false;
+        if (Environment.GetEnvironmentVariable(TensorCoreSwitch) == "0" || !kernels.HasTensorCores) return false;
         if (TensorCoreCheck.Disagreement(kernels) is not { } disagreement) return true;
         warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores: {disagreement}");
         return false;
