@@ -68,11 +68,14 @@ internal sealed partial class KernelLibrary
     public LaunchTuner? Tuner { get; set; }
 
     /// <summary>The kernel a plan runs the convolution g on: <see cref="ConvolutionPaths.Of"/>, except that the
-    /// <see cref="Tuner"/> picks between the two depthwise kernels where the shared-memory one fits.</summary>
+    /// <see cref="Tuner"/> picks between the two depthwise kernels where the shared-memory one fits, and between the
+    /// blocked kernel and the implicit GEMM where the rule gives the blocked one.</summary>
     public ConvolutionPath PlanPath(WindowGeometry g)
     {
         var path = ConvolutionPaths.Of(g);
-        return path == ConvolutionPath.Depthwise && DepthwiseTiledKernel.Fits(g) && Tuner is not null ? Tuner.Depthwise(g) : path;
+        if (Tuner is null) return path;
+        if (path == ConvolutionPath.Depthwise && DepthwiseTiledKernel.Fits(g)) return Tuner.Depthwise(g);
+        return path == ConvolutionPath.Blocked ? Tuner.Blocked(g) : path;
     }
 
     /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry

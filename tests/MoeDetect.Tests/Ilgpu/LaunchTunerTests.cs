@@ -66,4 +66,25 @@ public sealed class LaunchTunerTests
         Assert.Contains(path, new[] { ConvolutionPath.Depthwise, ConvolutionPath.DepthwiseTiled });
         Assert.Equal(ConvolutionPath.Pointwise, layer.Kernels.PlanPath(Layer));
     }
+
+    /// <summary>Slow here: the implicit GEMM's candidate tile shapes are each compiled for the CPU accelerator.</summary>
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Short_reductions_get_the_blocked_kernel_or_the_implicit_gemm_once_per_geometry()
+    {
+        // A short reduction into few channels over many pixels (2 → 8 3×3 at 128×128, batch 2): the rule's blocked kernel.
+        var stem = Layer with { Batch = 2, Channels = 2, OutChannels = 8, Height = 128, Width = 128, OutHeight = 128, OutWidth = 128,
+            KernelHeight = 3, KernelWidth = 3, PadTop = 1, PadLeft = 1 };
+        Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(stem));
+        using var layer = new GpuShapedLayer(stem, seed: 95);
+        var tuner = new LaunchTuner(layer.Kernels, _ => { });
+        layer.Kernels.Tuner = tuner;
+
+        var path = layer.Kernels.PlanPath(stem);
+        int timed = tuner.Timed;
+        Assert.Equal(path, layer.Kernels.PlanPath(stem));
+
+        Assert.Equal(timed, tuner.Timed);
+        Assert.Contains(path, new[] { ConvolutionPath.Blocked, ConvolutionPath.ImplicitGemm });
+    }
 }
