@@ -86,12 +86,13 @@ internal sealed class DeviceTensor(int[] shape, Storage storage, bool isInteger)
     /// a channel range's whole's, a tensor written into a Concat's output that one's, else the tensor's own image size.</summary>
     public int ImageStride => Whole?.ImageStride ?? (Placement is { ImageStride: > 0 } placed ? placed.ImageStride : Length / Math.Max(1, Shape[0]));
 
-    /// <summary>A channel range at batch &gt; 1: its images are not contiguous, and only readers that take an
-    /// <see cref="ImageStride"/> (the GEMMs, Concat) may read it as it lies; others read a contiguous copy.</summary>
-    public bool IsStrided => Whole is not null && Shape[0] > 1;
+    /// <summary>A channel range, or a tensor written into a Concat's output, at batch &gt; 1: its images are not
+    /// contiguous, and only readers that take an <see cref="ImageStride"/> (the GEMMs, Concat) may read it as it lies;
+    /// others read a contiguous copy.</summary>
+    public bool IsStrided => Shape[0] > 1 && (Whole is not null || Placement is { ImageStride: > 0 });
 
     /// <summary>The memory from the tensor's first value on, to the end of what it lies in: what strided readers index.</summary>
-    public ArrayView<float> StridedView => Whole is null ? View : Storage.View;
+    public ArrayView<float> StridedView => Storage.View;
 }
 
 /// <summary>A graph value while a plan is built: known on the host (constants, folded shapes) or computed on the device.</summary>

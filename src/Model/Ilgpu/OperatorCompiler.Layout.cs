@@ -120,30 +120,41 @@ internal sealed partial class OperatorCompiler
             else if (!TryPlace(names[i], tensors[i], output, regions[i].TargetStart, strides[0])) copied.Add(regions[i]);
         }
         foreach (var r in copied.Where(r => tensors[r.Source].IsStrided))
-            EmitRangeCopy(tensors[r.Source], output, strides[0], r.TargetStart, _node.Fused);
+            EmitStridedCopy(tensors[r.Source], output, strides[0], r.TargetStart, _node.Fused);
         EmitCopies(tensors, [output], copied.Where(r => !tensors[r.Source].IsStrided).ToList());
         Set(0, output);
     }
 
     /// <summary>Places a Concat input as the slice of <paramref name="output"/> at <paramref name="offset"/> where its
-    /// producer can write it there (<see cref="CanPlace"/>) and nothing else reads it.</summary>
+    /// producer can write it there (<see cref="CanPlace"/>) and its other readers can follow it (<see cref="MayMove"/>).</summary>
     private bool TryPlace(string name, DeviceTensor input, DeviceTensor output, long offset, int imageStride)
     {
-        if (!CanPlace(input, _node.Fused) || DataReaders.GetValueOrDefault(name) != 1 || _graph.OutputNames.Contains(name) || _node.Inputs.Count(n => n == name) != 1)
-            return false;
+        if (!CanPlace(input, _node.Fused) || _node.Inputs.Count(n => n == name) != 1 || !MayMove(name, input, readsHere: 1)) return false;
         Place(input, output, offset, imageStride);
         return true;
+    }
+
+    /// <summary>Whether value <paramref name="name"/> may move into this Concat's output: nothing else reads it; or the
+    /// Concat applies no activation (its other readers must see the values unchanged) and every other reader so far
+    /// reads it where it lies, as all do at batch 1 (its images stay one contiguous run there), and at batch &gt; 1 those
+    /// that take an image stride. Readers compiled later find it placed (<see cref="DeviceTensor.IsStrided"/>).</summary>
+    private bool MayMove(string name, DeviceTensor tensor, int readsHere)
+    {
+        if (_graph.OutputNames.Contains(name)) return false;
+        if (DataReaders.GetValueOrDefault(name) == readsHere) return true;
+        if (_node.Fused.Function != UnaryFunction.Identity) return false;
+        return tensor.Shape[0] == 1 || _dataReadsSoFar.GetValueOrDefault(name) - readsHere == _inPlaceReads.GetValueOrDefault(name);
     }
 
     /// <summary>Where inputs from <paramref name="first"/> on are channel ranges, in order, that make up the whole of one
     /// tensor (a C2f block's Concat of the two halves it split), places that whole in <paramref name="output"/> at
     /// <paramref name="offset"/> so that its producer writes it there and none of them is copied; the whole's other
-    /// ranges keep reading it where it then lies. Only where everything that reads the whole reads it as ranges, and the
-    /// Concat applies no activation (the ranges' other readers must see the values unchanged). Returns how many inputs
-    /// it covers (0: not placed).</summary>
+    /// ranges keep reading it where it then lies. Only where the Concat applies no activation (the ranges' other readers
+    /// must see the values unchanged) and the whole's other readers can follow it (<see cref="MayMove"/>). Returns how
+    /// many inputs it covers (0: not placed).</summary>
     private int TryPlaceWhole(DeviceTensor[] inputs, int first, DeviceTensor output, long offset, int imageStride)
     {
-        if (inputs[first] is not { Whole: { } whole, FirstChannel: 0 } || !_rangeSources.TryGetValue(whole, out var source)) return 0;
+        if (inputs[first] is not { Whole: { } whole, FirstChannel: 0 } || !_rangeWholes.TryGetValue(whole, out var name)) return 0;
         int covered = 0, channels = 0;
         while (first + covered < inputs.Length && inputs[first + covered] is { } range && range.Whole == whole && range.FirstChannel == channels)
         {
@@ -151,7 +162,7 @@ internal sealed partial class OperatorCompiler
             covered++;
         }
         if (channels != whole.Shape[1] || _node.Fused.Function != UnaryFunction.Identity || !CanPlace(whole, _node.Fused)) return 0;
-        if (DataReaders.GetValueOrDefault(source.Name) != source.Reads || _graph.OutputNames.Contains(source.Name)) return 0;
+        if (!MayMove(name, whole, readsHere: 0)) return 0;
         Place(whole, output, offset, imageStride);
         return covered;
     }
@@ -168,18 +179,19 @@ internal sealed partial class OperatorCompiler
         input.Placement!.Place(imageStride, _node.Fused);
     }
 
-    /// <summary>Copies a channel range as it lies into <paramref name="target"/>, whose images are
-    /// <paramref name="targetImageStride"/> apart from <paramref name="targetStart"/> on, applying
-    /// <paramref name="activation"/>. The range's image stride is read when the plan runs.</summary>
-    private void EmitRangeCopy(DeviceTensor range, DeviceTensor target, int targetImageStride, long targetStart, Activation activation)
+    /// <summary>Copies a strided tensor (<see cref="DeviceTensor.IsStrided"/>) as it lies into <paramref name="target"/>,
+    /// whose images are <paramref name="targetImageStride"/> apart from <paramref name="targetStart"/> on, applying
+    /// <paramref name="activation"/>. Its image stride is read when the plan runs.</summary>
+    private void EmitStridedCopy(DeviceTensor range, DeviceTensor target, int targetImageStride, long targetStart, Activation activation)
     {
         var inner = Layout.Strides(range.Shape)[1..];
         var sizes = Dims6.From(range.Shape, 1);
         var targetStrides = Dims6.From([targetImageStride, .. inner], 0);
         int count = range.Length, start = checked((int)targetStart);
         var copy = _kernels.Copy;
-        string detail = $"channels {range.FirstChannel}–{range.FirstChannel + range.Shape[1] - 1} of {range.Whole!.Shape[1]}, batch {range.Shape[0]}";
-        EmitKind("range copy", detail, 0, () => copy(count, range.StridedView, target.View, sizes, Dims6.From([range.ImageStride, .. inner], 0), 0,
+        string detail = (range.Whole is { } whole ? $"channels {range.FirstChannel}–{range.FirstChannel + range.Shape[1] - 1} of {whole.Shape[1]}" : "placed in a Concat")
+            + $", batch {range.Shape[0]}";
+        EmitKind("strided copy", detail, 0, () => copy(count, range.StridedView, target.View, sizes, Dims6.From([range.ImageStride, .. inner], 0), 0,
             targetStrides, start, activation), range, target);
     }
 
@@ -226,13 +238,11 @@ internal sealed partial class OperatorCompiler
 
     private static bool IsChannelAxis(int[] shape, int axis) => shape.Length == 4 && axis == 1;
 
-    /// <summary>Notes that this node reads x to take channel ranges of it: a Concat may place x only where every read of
-    /// it is one of these (<see cref="TryPlaceWhole"/>).</summary>
+    /// <summary>Notes that this node reads x where it lies, to take channel ranges of it (<see cref="TryPlaceWhole"/>).</summary>
     private void NoteRangeRead(DeviceTensor x)
     {
-        if (x.Whole is not null) return;
-        var (name, reads) = _rangeSources.GetValueOrDefault(x, (_node.Inputs[0], 0));
-        _rangeSources[x] = (name, reads + 1);
+        NoteInPlaceRead(_node.Inputs[0]);
+        if (x.Whole is null) _rangeWholes[x] = _node.Inputs[0];
     }
 
     /// <summary>Channels [first, first + count) of x, not copied but read where they lie (<see cref="DeviceTensor.Whole"/>):

@@ -24,8 +24,10 @@ internal sealed partial class OperatorCompiler
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var activation = _node.Fused;
         bool gemm = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm;
-        // The GEMMs read a channel range where it lies (images apart by its image stride); the other kernels a copy.
-        if (x.IsStrided && !gemm) x = Device(Get(0));
+        // The GEMMs read x where it lies (images apart by its image stride, read as the plan runs); the other kernels a
+        // contiguous copy of a strided x.
+        if (gemm && _node.Input(4) is null) NoteInPlaceRead(_node.Inputs[0]);
+        else if (x.IsStrided) x = Device(Get(0));
         // The GEMMs' epilogue can store into a Concat's output in place.
         var placement = gemm ? new OutputPlacement(activation) : null;
         var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], placement: placement);
@@ -34,6 +36,7 @@ internal sealed partial class OperatorCompiler
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
         Value? residual = _node.Input(3) is not null ? GetInPlace(3) : (Value?)null;
         var fused = residual is { Device: { } r } && gemm && r.Shape.SequenceEqual(y.Shape) ? r : null;
+        if (fused is not null) NoteInPlaceRead(_node.Inputs[3]);
         string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}{(scale is null ? "" : ", input scaled")}";
         if (gemm)
         {

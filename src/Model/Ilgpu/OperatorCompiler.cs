@@ -14,8 +14,12 @@ internal sealed partial class OperatorCompiler
     private readonly Dictionary<string, Value> _values = new();
     /// <summary>Contiguous copies of strided channel ranges, by value name (<see cref="Get(string)"/>).</summary>
     private readonly Dictionary<string, DeviceTensor> _contiguous = new();
-    /// <summary>Tensors read to take channel ranges of them: their value name and how many nodes read them so.</summary>
-    private readonly Dictionary<DeviceTensor, (string Name, int Reads)> _rangeSources = new();
+    /// <summary>Per value name: how many node inputs compiled so far read its data, and how many of those read it where it
+    /// lies, whatever its image stride (channel ranges taken of it, GEMM inputs and residuals): a Concat may then still
+    /// place it (<see cref="MayMove"/>).</summary>
+    private readonly Dictionary<string, int> _dataReadsSoFar = new(), _inPlaceReads = new();
+    /// <summary>The value names of the tensors channel ranges were taken of.</summary>
+    private readonly Dictionary<DeviceTensor, string> _rangeWholes = new();
     private readonly List<PlanStep> _steps = new();
     private readonly List<Storage> _storages = new();
     private readonly List<MemoryBuffer> _planOwned = new();
@@ -66,6 +70,8 @@ internal sealed partial class OperatorCompiler
         foreach (var node in _graph.Nodes)
         {
             _node = node;
+            if (node.OpType != "Shape")
+                foreach (var input in node.Inputs.Where(i => i.Length > 0)) _dataReadsSoFar[input] = _dataReadsSoFar.GetValueOrDefault(input) + 1;
             CompileNode(node);
         }
         var outputs = new List<(string, Value)>();
@@ -132,8 +138,8 @@ internal sealed partial class OperatorCompiler
 
     private string InputName(int input) => _node.Input(input) ?? throw Invalid($"input {input} is missing");
 
-    /// <summary>The value, contiguous: a strided channel range (<see cref="DeviceTensor.IsStrided"/>) is copied out once,
-    /// where its first reader that cannot take an image stride needs it.</summary>
+    /// <summary>The value, contiguous: a strided one (<see cref="DeviceTensor.IsStrided"/>) is copied out once, where its
+    /// first reader that cannot take an image stride needs it.</summary>
     private Value Get(string name)
     {
         var value = Lookup(name);
@@ -141,13 +147,16 @@ internal sealed partial class OperatorCompiler
         if (!_contiguous.TryGetValue(name, out var copy))
         {
             _contiguous[name] = copy = NewTensor(range.Shape, range.IsInteger);
-            EmitRangeCopy(range, copy, copy.Length / range.Shape[0], 0, Kernels.Tensors.Activation.None);
+            EmitStridedCopy(range, copy, copy.Length / range.Shape[0], 0, Kernels.Tensors.Activation.None);
         }
         return copy;
     }
 
-    /// <summary>The value as it lies, perhaps a strided channel range: for readers that take an image stride.</summary>
+    /// <summary>The value as it lies, perhaps strided: for readers that take an image stride, which say so
+    /// (<see cref="NoteInPlaceRead"/>).</summary>
     private Value GetInPlace(int input) => Lookup(InputName(input));
+
+    private void NoteInPlaceRead(string name) => _inPlaceReads[name] = _inPlaceReads.GetValueOrDefault(name) + 1;
 
     private Value Lookup(string name)
     {
