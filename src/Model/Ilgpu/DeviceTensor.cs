@@ -89,7 +89,7 @@ internal sealed class DeviceTensor(int[] shape, Storage storage, bool isInteger)
     /// <summary>A channel range, or a tensor written into a Concat's output, at batch &gt; 1: its images are not
     /// contiguous, and only readers that take an <see cref="ImageStride"/> (the GEMMs, Concat) may read it as it lies;
     /// others read a contiguous copy.</summary>
-    public bool IsStrided => Shape[0] > 1 && (Whole is not null || Placement is { ImageStride: > 0 });
+    public bool IsStrided => (Whole is not null || Placement is { ImageStride: > 0 }) && Shape[0] > 1;
 
     /// <summary>The memory from the tensor's first value on, to the end of what it lies in: what strided readers index.</summary>
     public ArrayView<float> StridedView => Storage.View;
