@@ -182,17 +182,17 @@ internal sealed partial class OperatorCompiler
     /// <summary>Copies a strided tensor (<see cref="DeviceTensor.IsStrided"/>) as it lies into <paramref name="target"/>,
     /// whose images are <paramref name="targetImageStride"/> apart from <paramref name="targetStart"/> on, applying
     /// <paramref name="activation"/>. Its image stride is read when the plan runs.</summary>
-    private void EmitStridedCopy(DeviceTensor range, DeviceTensor target, int targetImageStride, long targetStart, Activation activation)
+    private void EmitStridedCopy(DeviceTensor source, DeviceTensor target, int targetImageStride, long targetStart, Activation activation)
     {
-        var inner = Layout.Strides(range.Shape)[1..];
-        var sizes = Dims6.From(range.Shape, 1);
+        var inner = Layout.Strides(source.Shape)[1..];
+        var sizes = Dims6.From(source.Shape, 1);
         var targetStrides = Dims6.From([targetImageStride, .. inner], 0);
-        int count = range.Length, start = checked((int)targetStart);
+        int count = source.Length, start = checked((int)targetStart);
         var copy = _kernels.Copy;
-        string detail = (range.Whole is { } whole ? $"channels {range.FirstChannel}–{range.FirstChannel + range.Shape[1] - 1} of {whole.Shape[1]}" : "placed in a Concat")
-            + $", batch {range.Shape[0]}";
-        EmitKind("strided copy", detail, 0, () => copy(count, range.StridedView, target.View, sizes, Dims6.From([range.ImageStride, .. inner], 0), 0,
-            targetStrides, start, activation), range, target);
+        string detail = (source.Whole is { } whole ? $"channels {source.FirstChannel}–{source.FirstChannel + source.Shape[1] - 1} of {whole.Shape[1]}" : "placed in a Concat")
+            + $", batch {source.Shape[0]}";
+        EmitKind("strided copy", detail, 0, () => copy(count, source.StridedView, target.View, sizes, Dims6.From([source.ImageStride, .. inner], 0), 0,
+            targetStrides, start, activation), source, target);
     }
 
     private void Split()

@@ -12,7 +12,7 @@ internal sealed partial class OperatorCompiler
     private readonly KernelLibrary _kernels;
     private readonly ConstantCache _constants;
     private readonly Dictionary<string, Value> _values = new();
-    /// <summary>Contiguous copies of strided channel ranges, by value name (<see cref="Get(string)"/>).</summary>
+    /// <summary>Contiguous copies of strided tensors, by value name (<see cref="Get(string)"/>).</summary>
     private readonly Dictionary<string, DeviceTensor> _contiguous = new();
     /// <summary>Per value name: how many node inputs compiled so far read its data, and how many of those read it where it
     /// lies, whatever its image stride (channel ranges taken of it, GEMM inputs and residuals): a Concat may then still
@@ -37,7 +37,9 @@ internal sealed partial class OperatorCompiler
     private Dictionary<string, int>? _dataReaders;
     /// <summary>How many node inputs read each value's data: a Shape node reads only its shape, which the plan knows
     /// (PyTorch exports with a dynamic batch compute a chunk's size from its input's shape).</summary>
-    private Dictionary<string, int> DataReaders => _dataReaders ??= _graph.ReaderCounts(node => node.OpType != "Shape");
+    private Dictionary<string, int> DataReaders => _dataReaders ??= _graph.ReaderCounts(ReadsData);
+
+    private static bool ReadsData(GraphNode node) => node.OpType != "Shape";
 
     public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape,
         Action<string>? warn = null) =>
@@ -70,7 +72,7 @@ internal sealed partial class OperatorCompiler
         foreach (var node in _graph.Nodes)
         {
             _node = node;
-            if (node.OpType != "Shape")
+            if (ReadsData(node))
                 foreach (var input in node.Inputs.Where(i => i.Length > 0)) _dataReadsSoFar[input] = _dataReadsSoFar.GetValueOrDefault(input) + 1;
             CompileNode(node);
         }
@@ -143,11 +145,11 @@ internal sealed partial class OperatorCompiler
     private Value Get(string name)
     {
         var value = Lookup(name);
-        if (value.Device is not { IsStrided: true } range) return value;
+        if (value.Device is not { IsStrided: true } strided) return value;
         if (!_contiguous.TryGetValue(name, out var copy))
         {
-            _contiguous[name] = copy = NewTensor(range.Shape, range.IsInteger);
-            EmitStridedCopy(range, copy, copy.Length / range.Shape[0], 0, Kernels.Tensors.Activation.None);
+            _contiguous[name] = copy = NewTensor(strided.Shape, strided.IsInteger);
+            EmitStridedCopy(strided, copy, copy.Length / strided.Shape[0], 0, Kernels.Tensors.Activation.None);
         }
         return copy;
     }
