@@ -14,11 +14,14 @@ namespace MoeDetect.Tools.IlgpuBench;
 ///    batched plan would) timed on its engine path (pointwise: the plan's tiles and split-K, unsplit too where split, and the fixed 16 × 16-thread,
 ///    4 × 4-output tiles plans used before, with the speed-up), on the direct kernel and, for GEMM layers (pointwise and implicit), on tensor cores as the launch search would plan them,
 ///    with each one's max abs difference to the direct kernel (x, w, bias uniform in ±1); 3. device top-k of a CenterNet-sized heatmap (80 × 128 × 128 per image, k = 100) checked against a
-///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.</summary>
+///    host sort and timed. Prints one JSON line per measurement and writes them all to kernels.json.
+/// With <c>--tensor-cores-only</c>: the check, then each GEMM layer on tensor cores alone (and on the direct kernel, for
+/// its difference), one launch configuration per layer: what a kernel profiler (<c>ncu --filter-mode
+/// per-launch-config</c>) or an A/B of two builds' tensor-core kernels needs.</summary>
 internal static class KernelBench
 {
 
-    public static void Run(string modelPath, string outDir, IlgpuTarget target, int[] batches, int iterations)
+    public static void Run(string modelPath, string outDir, IlgpuTarget target, int[] batches, int iterations, bool tensorCoresOnly)
     {
         Directory.CreateDirectory(outDir);
         var graph = OnnxGraph.Parse(File.ReadAllBytes(modelPath), modelPath);
@@ -41,8 +44,18 @@ internal static class KernelBench
         if (kernels.HasTensorCores)
         {
             Report(new { tensor_core_check = TensorCoreCheck.Disagreement(kernels) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output" });
-            foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
-                Report(SelfCheck(kernels, timer, g));
+            if (!tensorCoresOnly)
+                foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
+                    Report(SelfCheck(kernels, timer, g));
+        }
+        if (tensorCoresOnly)
+        {
+            if (kernels.HasTensorCores)
+                foreach (int batch in batches)
+                    foreach (var (layer, count) in layers)
+                        if (TimeTensorCores(kernels, timer, layer with { Batch = batch }, count) is { } line) Report(line);
+            File.WriteAllText(Path.Combine(outDir, "kernels.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions(lineOptions) { WriteIndented = true }));
+            return;
         }
 
         foreach (int batch in batches)
@@ -141,11 +154,35 @@ internal static class KernelBench
         double? tiledMs = tiledDepthwise ? Time(ConvolutionPath.DepthwiseTiled) : null;
         float? tiledDiff = tiledDepthwise ? Compare(data.Output(), direct).MaxDiff : null;
         return new LayerLine(
-            $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}",
-            count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
+            LayerName(g), count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
             directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
             tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff);
     }
+
+    /// <summary>A GEMM layer (pointwise or implicit) on tensor cores as the launch search would plan it, with its
+    /// difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
+    private static object? TimeTensorCores(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
+    {
+        var path = ConvolutionPaths.Of(g);
+        if (path is not (ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm or ConvolutionPath.Blocked)) return null;
+        var gemm = ConvolutionPaths.Gemm(path == ConvolutionPath.Blocked ? ConvolutionPath.ImplicitGemm : path, g);
+        if (gemm.Pixels <= PointwiseWarpKernel.MaxPixels) return null;
+        using var data = new LayerData(kernels.Accelerator, g);
+        ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None);
+        var direct = data.Output();
+        var plan = kernels.PlanTensorCores(gemm);
+        using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
+        double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
+        double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
+        return new
+        {
+            layer = LayerName(g), count, path = path.ToString().ToLowerInvariant(), slices = plan.Slices, tensor_core_ms = ms, tensor_core_tflops = tflops,
+            tensor_core_fraction_of_tf32_peak = tflops / H100Peaks.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
+        };
+    }
+
+    private static string LayerName(WindowGeometry g) =>
+        $"n{g.Batch} c{g.Channels}→{g.OutChannels} {g.Height}×{g.Width}→{g.OutHeight}×{g.OutWidth} k{g.KernelHeight}×{g.KernelWidth} s{g.StrideY} groups {g.Groups}";
 
     private static object TopK(KernelLibrary kernels, LaunchTimer timer, int batch)
     {

@@ -8,7 +8,7 @@ using MoeDetect.Model.Loading;
 using Onnx;
 
 // ilgpu-bench <model.onnx> <frames-dir> <out-dir> [--cpu-accelerator] [--batches 1,8] [--iterations 20]
-// ilgpu-bench kernels <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20]  (see KernelBench)
+// ilgpu-bench kernels <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20] [--tensor-cores-only]  (see KernelBench)
 // ilgpu-bench profile <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20]  (see ProfileBench)
 // ilgpu-bench ptx <out-dir>   the tensor-core GEMM's PTX, for ptxas on a CUDA machine (see PtxDump)
 // frames-dir holds raw BGR frames named <name>_<width>x<height>.bgr (e.g. made with ffmpeg -pix_fmt bgr24); a batch
@@ -26,7 +26,7 @@ int[] batches = Option("--batches", kernelsMode ? "1,32" : "1,8").Split(',').Sel
 int iterations = int.Parse(Option("--iterations", "20"));
 if (kernelsMode)
 {
-    if (args[0] == "kernels") MoeDetect.Tools.IlgpuBench.KernelBench.Run(args[1], args[2], target, batches, iterations);
+    if (args[0] == "kernels") MoeDetect.Tools.IlgpuBench.KernelBench.Run(args[1], args[2], target, batches, iterations, options.Contains("--tensor-cores-only"));
     else MoeDetect.Tools.IlgpuBench.ProfileBench.Run(args[1], args[2], target, batches, iterations);
     return;
 }
