@@ -23,7 +23,7 @@ internal static class PtxDump
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(((Delegate)TensorCoreConvolutionKernel.Run).Method);
         var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
         File.WriteAllText(Path.Combine(outDir, "tensor-core.ptx"), ptx);
-        File.WriteAllText(Path.Combine(outDir, "tensor-core-promoted.ptx"), PtxScalarLocals.Promote(ptx));
+        File.WriteAllText(Path.Combine(outDir, "tensor-core-promoted.ptx"), PromotedKernelLoader.Rewrite(ptx));
         Console.WriteLine($"wrote {outDir}/tensor-core.ptx and tensor-core-promoted.ptx");
     }
 }

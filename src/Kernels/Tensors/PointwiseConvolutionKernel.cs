@@ -34,6 +34,10 @@ public struct PointwiseGeometry
     /// <summary>1: the GEMM runs on tensor cores (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands, FP32 sums) in
     /// 64 × 64 tiles (<see cref="Tiling"/> <see cref="PointwiseTiling.Square"/>, whose split-K it shares).</summary>
     public int TensorCores;
+    /// <summary>Tensor cores only, set at launch from the operands' addresses: 1 where the weight rows, 1 where the input
+    /// rows (1 × 1 GEMMs), can be copied in 16-byte chunks (<see cref="ChunkCopies"/>): rows of a multiple of 4 values
+    /// starting 16-byte aligned.</summary>
+    public int WeightChunks, InputChunks;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 }
@@ -357,30 +361,49 @@ public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale
 /// <summary>The pointwise GEMM epilogue: bias, activation, the residual where there is one (images
 /// <see cref="PointwiseGeometry.ResidualImageStride"/> apart where set), and a bounds-checked store
 /// into y[n, outChannel, pixel] (images <see cref="PointwiseGeometry.OutImageStride"/> apart where set); a
-/// <paramref name="partial"/> output (a split-K slice) stores the raw sum into the contiguous partials.</summary>
+/// <paramref name="partial"/> output (a split-K slice) stores the raw sum into the contiguous partials. The GEMMs store
+/// through <see cref="Row"/>, which works out a row's addresses and bias once for all its pixels.</summary>
 public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual, PointwiseGeometry g, int n,
     Activation activation, bool partial)
 {
-    public void Store(int outChannel, int pixel, float value)
+    public void Store(int outChannel, int pixel, float value) => Row(outChannel).Store(pixel, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public OutputRow Row(int outChannel)
     {
-        if (outChannel >= g.OutChannels || pixel >= g.Pixels) return;
-        long image = (long)g.OutChannels * g.Pixels, within = (long)outChannel * g.Pixels + pixel;
-        if (partial)
-        {
-            y[n * image + within] = value;
-            return;
-        }
-        float v = ElementwiseKernels.Apply(value + bias[outChannel], activation);
-        if (g.AddsResidual != 0) v += residual[PointwiseInput.ImageStart(g.ResidualImageStride, n, image) + within];
-        y[PointwiseInput.ImageStart(g.OutImageStride, n, image) + within] = v;
+        bool valid = outChannel < g.OutChannels;
+        long image = (long)g.OutChannels * g.Pixels, within = (long)outChannel * g.Pixels;
+        if (partial) return new OutputRow(y, residual, g, n * image + within, 0, 0f, valid, activation, partial);
+        return new OutputRow(y, residual, g, PointwiseInput.ImageStart(g.OutImageStride, n, image) + within,
+            PointwiseInput.ImageStart(g.ResidualImageStride, n, image) + within, valid ? bias[outChannel] : 0f, valid, activation, partial);
     }
 
     /// <summary>Stores four outputs of one row at pixel, pixel + step, pixel + 2·step, pixel + 3·step.</summary>
     public void Store(int outChannel, int pixel, int step, Micro4 r)
     {
-        Store(outChannel, pixel, r.C0);
-        Store(outChannel, pixel + step, r.C1);
-        Store(outChannel, pixel + 2 * step, r.C2);
-        Store(outChannel, pixel + 3 * step, r.C3);
+        var row = Row(outChannel);
+        row.Store(pixel, r.C0);
+        row.Store(pixel + step, r.C1);
+        row.Store(pixel + 2 * step, r.C2);
+        row.Store(pixel + 3 * step, r.C3);
+    }
+}
+
+/// <summary>One out channel's row of <see cref="PointwiseOutput"/>: where it starts in y and in the residual, its bias.</summary>
+public readonly struct OutputRow(ArrayView<float> y, ArrayView<float> residual, PointwiseGeometry g, long outAt, long residualAt, float bias,
+    bool valid, Activation activation, bool partial)
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Store(int pixel, float value)
+    {
+        if (!valid | pixel >= g.Pixels) return;
+        if (partial)
+        {
+            y[outAt + pixel] = value;
+            return;
+        }
+        float v = ElementwiseKernels.Apply(value + bias, activation);
+        if (g.AddsResidual != 0) v += residual[residualAt + pixel];
+        y[outAt + pixel] = v;
     }
 }

@@ -103,6 +103,12 @@ internal static class AsyncCopy
     public static void Copy(uint target, long source, bool valid) =>
         CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.ca.shared.global [%0], [g], 4, %2; }", target, source, valid ? 4u : 0u);
 
+    /// <summary>Copies the 16 bytes at <paramref name="source"/> (16-byte aligned) to <paramref name="target"/> (16-byte
+    /// aligned), through L2 only (<c>.cg</c>: the operand tiles are read once a group); zeros where not valid.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy16(uint target, long source, bool valid) =>
+        CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }", target, source, valid ? 16u : 0u);
+
     public static void Commit() => CudaAsm.Emit("cp.async.commit_group;");
 
     /// <summary>Waits for every committed group but the newest.</summary>
@@ -111,47 +117,176 @@ internal static class AsyncCopy
 
 /// <summary>One thread's share of a k-step's copies into a stage: weights w[m0 + t / 32 + 4 i, k + t % 32] (a warp
 /// copies 32 consecutive k of one out channel) and inputs x[k + t / 64 + 2 i, p0 + t % 64] (32 consecutive pixels of
-/// one k row), i = 0 … 15.</summary>
+/// one k row), i = 0 … 15. Everything that does not change with k is worked out once per thread (the weight row's
+/// address, the pixel's window, <see cref="WindowColumn"/>), and a row's place in the window once per warp and k-step:
+/// a warp's 32 lanes copy the same 16 k rows, so lane i works out row i (<see cref="WindowRow"/>) and the copies take
+/// it by shuffle. Each copy is then a few adds and compares; splitting each k into (channel, kernel row, kernel column)
+/// per copy made the copies, not the multiplies, most of the kernel's instructions.</summary>
 internal readonly struct TileCopies
 {
-    private readonly long _x, _w;
+    private const int CopyRows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.KStep;
+    private const int CopyKRows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.Tile;
+    private readonly long _x, _w, _wRow, _wRowStep;
     private readonly PointwiseGeometry _g;
-    private readonly int _n, _m, _wk, _pixel, _xk;
+    private readonly int _wk, _wRows, _xk, _lane;
+    private readonly WindowColumn _column;
     private readonly uint _wTarget, _xTarget;
-    /// <summary>This thread's pixel's window origin (<see cref="PointwiseInput.WindowOrigin"/>).</summary>
-    private readonly Index2D _origin;
+    private readonly ChunkCopies _chunks;
 
     public TileCopies(long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
     {
         _x = x;
         _w = w;
         _g = g;
-        _n = n;
-        _m = m0 + t / TensorCoreConvolutionKernel.KStep;
+        int m = m0 + t / TensorCoreConvolutionKernel.KStep;
         _wk = t % TensorCoreConvolutionKernel.KStep;
-        _pixel = p0 + t % TensorCoreConvolutionKernel.Tile;
+        _wRow = w + 4L * m * g.Channels;
+        _wRowStep = 4L * CopyRows * g.Channels;
+        // This thread's rows m, m + 4, … that are out channels.
+        _wRows = Math.Min(Math.Max((g.OutChannels - m + CopyRows - 1) / CopyRows, 0), TensorCoreConvolutionKernel.CopiesPerThread);
         _xk = t / TensorCoreConvolutionKernel.Tile;
+        _lane = t % 32;
+        _column = WindowColumn.Of(g, n, p0 + t % TensorCoreConvolutionKernel.Tile);
         _wTarget = wShared + 4u * (uint)(t / TensorCoreConvolutionKernel.KStep * TensorCoreConvolutionKernel.WeightStride + _wk);
         _xTarget = xShared + 4u * (uint)(_xk * TensorCoreConvolutionKernel.InputStride + t % TensorCoreConvolutionKernel.Tile);
-        _origin = PointwiseInput.WindowOrigin(g, _pixel);
+        _chunks = new ChunkCopies(x, w, g, n, m0, p0, t, wShared, xShared);
     }
 
     public void Issue(int stage, int k0, int kEnd)
     {
-        const int rows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.KStep;
-        const int kRows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.Tile;
-        uint wTarget = _wTarget + 4u * (uint)(stage * TensorCoreConvolutionKernel.WeightStage);
-        uint xTarget = _xTarget + 4u * (uint)(stage * TensorCoreConvolutionKernel.InputStage);
+        uint wStage = 4u * (uint)(stage * TensorCoreConvolutionKernel.WeightStage), xStage = 4u * (uint)(stage * TensorCoreConvolutionKernel.InputStage);
+        if (_g.WeightChunks != 0) _chunks.IssueWeights(wStage, k0, kEnd);
+        else IssueWeightWords(wStage, k0, kEnd);
+        if (_g.InputChunks != 0) _chunks.IssueInputs(xStage, k0, kEnd);
+        else IssueInputWords(xStage, k0, kEnd);
+    }
+
+    private void IssueWeightWords(uint stage, int k0, int kEnd)
+    {
+        uint wTarget = _wTarget + stage;
         int wk = k0 + _wk;
+        bool wkValid = wk < kEnd;
+        long wAt = _wRow + 4L * wk;
         for (int i = 0; i < TensorCoreConvolutionKernel.CopiesPerThread; i++)
         {
-            int m = _m + rows * i;
-            bool valid = m < _g.OutChannels && wk < kEnd;
-            AsyncCopy.Copy(wTarget + 4u * (uint)(rows * i * TensorCoreConvolutionKernel.WeightStride), _w + 4L * (valid ? (long)m * _g.Channels + wk : 0), valid);
-            int k = k0 + _xk + kRows * i;
-            long at = k < kEnd && _pixel < _g.Pixels ? PointwiseInput.Offset(_g, _n, k, _pixel, _origin) : -1;
-            AsyncCopy.Copy(xTarget + 4u * (uint)(kRows * i * TensorCoreConvolutionKernel.InputStride), _x + 4L * Math.Max(at, 0), at >= 0);
+            bool wValid = wkValid & i < _wRows;
+            AsyncCopy.Copy(wTarget + 4u * (uint)(CopyRows * i * TensorCoreConvolutionKernel.WeightStride), wValid ? wAt : _w, wValid);
+            wAt += _wRowStep;
         }
+    }
+
+    private void IssueInputWords(uint stage, int k0, int kEnd)
+    {
+        uint xTarget = _xTarget + stage;
+        // Lane i (and i + 16) describes this warp's i-th k row.
+        var row = WindowRow.Of(_g, k0 + _xk + CopyKRows * (_lane % 16), kEnd);
+        for (int i = 0; i < TensorCoreConvolutionKernel.CopiesPerThread; i++)
+        {
+            long at = _column.At(new WindowRow(Warp.Shuffle(row.Offset, i), Warp.Shuffle(row.Tap, i)));
+            AsyncCopy.Copy(xTarget + 4u * (uint)(CopyKRows * i * TensorCoreConvolutionKernel.InputStride), at >= 0 ? _x + 4L * at : _x, at >= 0);
+        }
+    }
+}
+
+/// <summary>The copies of <see cref="TileCopies"/> in 16-byte chunks (4 values), a quarter as many, where the operand
+/// allows (<see cref="PointwiseGeometry.WeightChunks"/>, <see cref="PointwiseGeometry.InputChunks"/>): weights
+/// w[m0 + t / 8 + 16 i, k + 4 (t % 8) …], inputs x[k + t / 16 + 8 i, p0 + 4 (t % 16) …], i = 0 … 3. A chunk lies
+/// wholly inside or wholly outside the operand: rows of a multiple of 4 values, slices of whole k-tiles.</summary>
+internal readonly struct ChunkCopies
+{
+    private const int Copies = TensorCoreConvolutionKernel.CopiesPerThread / 4;
+    private const int WeightRowStep = TensorCoreConvolutionKernel.GroupSize / (TensorCoreConvolutionKernel.KStep / 4);
+    private const int InputRowStep = TensorCoreConvolutionKernel.GroupSize / (TensorCoreConvolutionKernel.Tile / 4);
+    private readonly long _x, _w, _wRow, _wRowStep, _xColumn;
+    private readonly int _wk, _wRows, _xk, _pixels;
+    private readonly bool _xValid;
+    private readonly uint _wTarget, _xTarget;
+
+    public ChunkCopies(long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
+    {
+        _x = x;
+        _w = w;
+        int m = m0 + t / (TensorCoreConvolutionKernel.KStep / 4), pixel = p0 + 4 * (t % (TensorCoreConvolutionKernel.Tile / 4));
+        _wk = 4 * (t % (TensorCoreConvolutionKernel.KStep / 4));
+        _wRow = w + 4L * ((long)m * g.Channels + _wk);
+        _wRowStep = 4L * WeightRowStep * g.Channels;
+        _wRows = Math.Min(Math.Max((g.OutChannels - m + WeightRowStep - 1) / WeightRowStep, 0), Copies);
+        _xk = t / (TensorCoreConvolutionKernel.Tile / 4);
+        _pixels = g.Pixels;
+        _xColumn = x + 4L * (PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + (long)_xk * g.Pixels + pixel);
+        _xValid = pixel < g.Pixels;
+        _wTarget = wShared + 4u * (uint)((m - m0) * TensorCoreConvolutionKernel.WeightStride + _wk);
+        _xTarget = xShared + 4u * (uint)(_xk * TensorCoreConvolutionKernel.InputStride + pixel - p0);
+    }
+
+    public void IssueWeights(uint stage, int k0, int kEnd)
+    {
+        bool kValid = k0 + _wk < kEnd;
+        long at = _wRow + 4L * k0;
+        for (int i = 0; i < Copies; i++)
+        {
+            bool valid = kValid & i < _wRows;
+            AsyncCopy.Copy16(_wTarget + stage + 4u * (uint)(WeightRowStep * i * TensorCoreConvolutionKernel.WeightStride), valid ? at : _w, valid);
+            at += _wRowStep;
+        }
+    }
+
+    public void IssueInputs(uint stage, int k0, int kEnd)
+    {
+        long at = _xColumn + 4L * k0 * _pixels;
+        for (int i = 0; i < Copies; i++)
+        {
+            bool valid = _xValid & k0 + _xk + InputRowStep * i < kEnd;
+            AsyncCopy.Copy16(_xTarget + stage + 4u * (uint)(InputRowStep * i * TensorCoreConvolutionKernel.InputStride), valid ? at : _x, valid);
+            at += 4L * InputRowStep * _pixels;
+        }
+    }
+}
+
+/// <summary>Reduction row k of a GEMM's input as seen from a column's window origin: <see cref="Offset"/> values past
+/// the origin (input channel plane, kernel row and column; k · pixels for a 1 × 1 GEMM) and the tap's place in the
+/// window, <see cref="Tap"/> = row · 2¹⁶ + column, for the bounds check; -1 past the slice's end.</summary>
+public readonly struct WindowRow(int offset, int tap)
+{
+    public readonly int Offset = offset, Tap = tap;
+
+    public static WindowRow Of(PointwiseGeometry g, int k, int kEnd)
+    {
+        if (k >= kEnd) return new WindowRow(0, -1);
+        if (g.Windowed == 0) return new WindowRow(k * g.Pixels, 0);
+        var win = g.Window;
+        int c = g.ByTaps.Divide(k), tap = k - c * g.ByTaps.Divisor;
+        int ky = g.ByKernelWidth.Divide(tap), kx = tap - ky * win.KernelWidth;
+        int dy = ky * win.DilationY, dx = kx * win.DilationX;
+        return new WindowRow((c * win.Height + dy) * win.Width + dx, dy << 16 | dx);
+    }
+}
+
+/// <summary>Column <paramref name="pixel"/> of image n of a GEMM's input: where its window's origin lies in x (it may
+/// lie before the image, in the padding) and the bounds a tap must fall in. 1 × 1 GEMMs have a 1 × 1 window on a 1 × 1
+/// image; columns past the pixels an origin no tap reaches.</summary>
+public readonly struct WindowColumn(long start, int originY, int originX, int height, int width)
+{
+    public static WindowColumn Of(PointwiseGeometry g, int n, int pixel)
+    {
+        // Far enough out that no tap's row reaches the image, near enough that no sum overflows.
+        const int nowhere = int.MinValue / 2;
+        if (g.Windowed == 0)
+            return new WindowColumn(PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + pixel, pixel < g.Pixels ? 0 : nowhere, 0, 1, 1);
+        var win = g.Window;
+        var origin = PointwiseInput.WindowOrigin(g, pixel);
+        long image = PointwiseInput.ImageStart(g.InImageStride, n, (long)win.Channels * win.Height * win.Width);
+        return new WindowColumn(image + (long)origin.Y * win.Width + origin.X, pixel < g.Pixels ? origin.Y : nowhere, origin.X, win.Height, win.Width);
+    }
+
+    /// <summary>Where row's value of this column is in x, or -1 (padding, past the pixels, past the slice).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long At(WindowRow row)
+    {
+        int iy = originY + (row.Tap >> 16), ix = originX + (row.Tap & 0xFFFF);
+        // & rather than &&: predicates, no branches.
+        bool inside = row.Tap >= 0 & (uint)iy < (uint)height & (uint)ix < (uint)width;
+        return inside ? start + row.Offset : -1;
     }
 }
 
@@ -194,20 +329,27 @@ internal struct WarpTile
     private static (Accumulator Top, Accumulator Bottom) Column(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) =>
         (TensorCoreConvolutionKernel.Mma(upper, top, b0, b1), TensorCoreConvolutionKernel.Mma(lower, bottom, b0, b1));
 
-    /// <summary>Bias, activation and store; (row, column) is the lane's first output of the warp's block.</summary>
+    /// <summary>Bias, activation and store; (row, column) is the lane's first output of the warp's block. The lane's
+    /// outputs lie on four rows (row, + 8, + 16, + 24), eight columns each.</summary>
     public readonly void Store(PointwiseOutput output, int row, int column)
     {
-        Store(output, row, column, T00); Store(output, row, column + 8, T01);
-        Store(output, row, column + 16, T02); Store(output, row, column + 24, T03);
-        Store(output, row + 16, column, T10); Store(output, row + 16, column + 8, T11);
-        Store(output, row + 16, column + 16, T12); Store(output, row + 16, column + 24, T13);
+        Store(output.Row(row), output.Row(row + 8), column, T00, T01, T02, T03);
+        Store(output.Row(row + 16), output.Row(row + 24), column, T10, T11, T12, T13);
     }
 
-    private static void Store(PointwiseOutput output, int row, int column, Accumulator a)
+    private static void Store(OutputRow upper, OutputRow lower, int column, Accumulator a0, Accumulator a1, Accumulator a2, Accumulator a3)
     {
-        output.Store(row, column, a.C0);
-        output.Store(row, column + 1, a.C1);
-        output.Store(row + 8, column, a.C2);
-        output.Store(row + 8, column + 1, a.C3);
+        Store(upper, lower, column, a0);
+        Store(upper, lower, column + 8, a1);
+        Store(upper, lower, column + 16, a2);
+        Store(upper, lower, column + 24, a3);
+    }
+
+    private static void Store(OutputRow upper, OutputRow lower, int column, Accumulator a)
+    {
+        upper.Store(column, a.C0);
+        upper.Store(column + 1, a.C1);
+        lower.Store(column, a.C2);
+        lower.Store(column + 1, a.C3);
     }
 }

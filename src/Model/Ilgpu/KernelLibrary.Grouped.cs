@@ -127,8 +127,13 @@ internal sealed partial class KernelLibrary
                 (ILGPU.Runtime.Cuda.CudaAccelerator)accelerator, TensorCoreConvolutionKernel.Run));
             int tile = TensorCoreConvolutionKernel.Tile;
             var grid = new Index3D((g.Pixels + tile - 1) / tile, (g.OutChannels + tile - 1) / tile, g.Batch * g.Slices);
-            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)),
-                x.LoadEffectiveAddressAsPtr(), w.LoadEffectiveAddressAsPtr(), bias, residual, split ? partials : y, g, activation);
+            long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
+            var chunked = g with
+            {
+                WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
+                InputChunks = g.Windowed == 0 && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
+            };
+            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
         }
         else
         {
@@ -149,6 +154,9 @@ internal sealed partial class KernelLibrary
         _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
+
+    /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
+    private static bool CopiesInChunks(long address, int rowLength) => address % 16 == 0 && rowLength % 4 == 0;
 
     /// <summary>Reductions over at least this many values get a group per output block.</summary>
     private const int LongReduction = 128;

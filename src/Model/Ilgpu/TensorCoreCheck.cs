@@ -5,8 +5,9 @@ namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Checks the tensor-core GEMM (<see cref="TensorCoreConvolutionKernel"/>) against the FP32 SIMT GEMM on this
 /// device before plans may use it: CI cannot run it (the CPU accelerator runs no PTX), so a device whose driver or
-/// architecture makes it compute something else must find out before it serves a frame. Two layers whose sizes fill no
-/// tile exactly, with random data: a 1×1 convolution and a padded, strided 3×3 one (the implicit GEMM's windows).</summary>
+/// architecture makes it compute something else must find out before it serves a frame. Layers whose sizes fill no tile
+/// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows), with rows the copies
+/// take in 16-byte chunks and rows they take value by value.</summary>
 internal static class TensorCoreCheck
 {
     /// <summary>Largest difference allowed, relative to the largest output: TF32 keeps 10 mantissa bits (a relative
@@ -19,6 +20,11 @@ internal static class TensorCoreCheck
             KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1 },
         new() { Batch = 2, Channels = 19, OutChannels = 70, Height = 23, Width = 29, OutHeight = 12, OutWidth = 15,
             KernelHeight = 3, KernelWidth = 3, StrideY = 2, StrideX = 2, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        // Rows of a multiple of 4 values: weights (both) and inputs (the 1×1) copied in 16-byte chunks.
+        new() { Batch = 2, Channels = 68, OutChannels = 36, Height = 12, Width = 20, OutHeight = 12, OutWidth = 20,
+            KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        new() { Batch = 2, Channels = 20, OutChannels = 33, Height = 9, Width = 14, OutHeight = 9, OutWidth = 14,
+            KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
     ];
 
     /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
