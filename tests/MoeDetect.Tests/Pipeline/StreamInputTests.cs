@@ -26,11 +26,15 @@ public class StreamInputTests
                 HttpListenerContext context;
                 try { context = await server.GetContextAsync(); }
                 catch (Exception) { return; }
-                context.Response.ContentType = "video/x-msvideo";
-                var bytes = await File.ReadAllBytesAsync(clip);
-                context.Response.ContentLength64 = bytes.Length;
-                try { await context.Response.OutputStream.WriteAsync(bytes); context.Response.Close(); }
-                catch (Exception) { /* the reader may hang up early */ }
+                // Each request on its own: ffmpeg may open a second connection while the first is still being sent.
+                _ = Task.Run(async () =>
+                {
+                    context.Response.ContentType = "video/x-msvideo";
+                    var bytes = await File.ReadAllBytesAsync(clip);
+                    context.Response.ContentLength64 = bytes.Length;
+                    try { await context.Response.OutputStream.WriteAsync(bytes); context.Response.Close(); }
+                    catch (Exception) { /* the reader may hang up early */ }
+                });
             }
         });
 
