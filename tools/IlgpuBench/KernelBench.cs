@@ -43,7 +43,12 @@ internal static class KernelBench
 
         if (kernels.HasTensorCores)
         {
-            Report(new { tensor_core_check = TensorCoreCheck.Disagreement(kernels) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output" });
+            foreach (var tiling in KernelLibrary.TensorCoreTiles)
+                Report(new
+                {
+                    tensor_core_check = $"{tiling.TileChannels}×{tiling.TilePixels} tiles: " +
+                        (TensorCoreCheck.Disagreement(kernels, tiling) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output"),
+                });
             if (!tensorCoresOnly)
                 foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
                     Report(SelfCheck(kernels, timer, g));
@@ -159,8 +164,8 @@ internal static class KernelBench
             tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff);
     }
 
-    /// <summary>A GEMM layer (pointwise or implicit) on tensor cores as the launch search would plan it, with its
-    /// difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
+    /// <summary>A GEMM layer (pointwise or implicit) on tensor cores in each tile the launch search would try, with each
+    /// one's difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
     private static object? TimeTensorCores(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         var path = ConvolutionPaths.Of(g);
@@ -170,15 +175,19 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None);
         var direct = data.Output();
-        var plan = kernels.PlanTensorCores(gemm);
-        using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
-        double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
-        double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
-        return new
+        var tiles = KernelLibrary.TensorCoreTilings(gemm).Select(tiling =>
         {
-            layer = LayerName(g), count, path = path.ToString().ToLowerInvariant(), slices = plan.Slices, tensor_core_ms = ms, tensor_core_tflops = tflops,
-            tensor_core_fraction_of_tf32_peak = tflops / H100Peaks.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
-        };
+            var plan = kernels.PlanTensorCores(gemm, tiling);
+            using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
+            double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
+            double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
+            return new
+            {
+                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", slices = plan.Slices, ms, tflops,
+                fraction_of_tf32_peak = tflops / H100Peaks.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
+            };
+        }).ToList();
+        return new { layer = LayerName(g), count, path = path.ToString().ToLowerInvariant(), tensor_cores = tiles };
     }
 
     private static string LayerName(WindowGeometry g) =>

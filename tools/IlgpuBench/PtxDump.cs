@@ -9,8 +9,9 @@ using MoeDetect.Model.Ilgpu;
 
 namespace MoeDetect.Tools.IlgpuBench;
 
-/// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90 as ILGPU writes it
-/// (<c>tensor-core.ptx</c>) and as the engine loads it, its inline-PTX slots made registers (<c>tensor-core-promoted.ptx</c>).
+/// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90, per tile
+/// (<c>tensor-core-64x64</c>, <c>tensor-core-32x128</c>), as ILGPU writes it (<c>.ptx</c>) and as the engine loads it,
+/// its inline-PTX slots made registers (<c>-promoted.ptx</c>).
 /// Needs no GPU, so the PTX can be made here and checked with <c>ptxas -arch=sm_90 -v</c> (registers, spills) on a
 /// machine that has CUDA.</summary>
 internal static class PtxDump
@@ -20,10 +21,16 @@ internal static class PtxDump
         Directory.CreateDirectory(outDir);
         using var context = Context.Create(b => b.Default().EnableAlgorithms());
         var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(((Delegate)TensorCoreConvolutionKernel.Run).Method);
+        Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile>, Path.Combine(outDir, "tensor-core-64x64"));
+        Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile>, Path.Combine(outDir, "tensor-core-32x128"));
+    }
+
+    private static void Write(PTXBackend backend, Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel, string path)
+    {
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method);
         var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
-        File.WriteAllText(Path.Combine(outDir, "tensor-core.ptx"), ptx);
-        File.WriteAllText(Path.Combine(outDir, "tensor-core-promoted.ptx"), PromotedKernelLoader.Rewrite(ptx));
-        Console.WriteLine($"wrote {outDir}/tensor-core.ptx and tensor-core-promoted.ptx");
+        File.WriteAllText(path + ".ptx", ptx);
+        File.WriteAllText(path + "-promoted.ptx", PromotedKernelLoader.Rewrite(ptx));
+        Console.WriteLine($"wrote {path}.ptx and {path}-promoted.ptx");
     }
 }

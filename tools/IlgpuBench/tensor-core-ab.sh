@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tensor-core GEMM (TF32 mma.sync, cp.async) on the GPU machine, from the repository root (docs/gpu-bench.md,
-# "Tensor cores"): ptxas on the kernel's PTX, ilgpu-bench's kernel bench
+# "Tensor cores"): ptxas on the kernel's PTX (each tile), ilgpu-bench's kernel bench
 # (tensor cores vs SIMT per layer) for the models named with KERNELS, then the product bench with the launch search
 # free to pick tensor cores (tc1, MOEDETECT_ILGPU_TENSOR_CORES=1) and kept off them (tc0), alternating order, for each
 # name:batch in RUNS. Expects /tmp/gpu-bin (scripts/gpu-pack piece 00, ort unpacked), /tmp/ilb/ilgpu-bench, the frames
@@ -12,7 +12,10 @@ export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x8
 declare -A model=([yolov8n]=/tmp/yolov8n.onnx [centernet]=models/centernet-mnv3.onnx [esmoe]=models/esmoe-centernet.moedet [nanodet-g]=models/nanodet-g.onnx)
 declare -A size=([yolov8n]=640 [centernet]=512 [esmoe]=512 [nanodet-g]=416)
 nvidia-smi -L > $o/gpu.txt 2>&1
-/usr/local/cuda-13.0/bin/ptxas -arch=sm_90 -v ${PTX:-.gpu/ptx}/tensor-core-promoted.ptx -o /tmp/tc.cubin > $o/ptxas.txt 2>&1; echo "ptxas rc=$?" >> $o/status.txt
+for tile in 64x64 32x128; do
+  /usr/local/cuda-13.0/bin/ptxas -arch=sm_90 -v ${PTX:-.gpu/ptx}/tensor-core-$tile-promoted.ptx -o /tmp/tc-$tile.cubin > $o/ptxas-$tile.txt 2>&1
+  echo "ptxas $tile rc=$? $(date +%T)" >> $o/status.txt
+done
 chmod +x /tmp/ilb/ilgpu-bench /tmp/gpu-bin/moedetect
 for n in $kernels; do
   timeout 120 /tmp/ilb/ilgpu-bench kernels ${model[$n]} $o/k-$n --batches 1,32 --iterations 10 > $o/k-$n.log 2>&1

@@ -32,7 +32,8 @@ public struct PointwiseGeometry
     /// or Slice along channels read in place); 0: contiguous images of their own shape.</summary>
     public int InImageStride, ResidualImageStride;
     /// <summary>1: the GEMM runs on tensor cores (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands, FP32 sums) in
-    /// 64 × 64 tiles (<see cref="Tiling"/> <see cref="PointwiseTiling.Square"/>, whose split-K it shares).</summary>
+    /// the tiles of <see cref="Tiling"/>: <see cref="PointwiseTiling.Square"/> (64 × 64) or
+    /// <see cref="PointwiseTiling.TensorCoreWide"/> (32 × 128).</summary>
     public int TensorCores;
     /// <summary>Tensor cores only, set at launch from the operands' addresses: 1 where the weight rows, 1 where the input
     /// rows (1 × 1 GEMMs), can be copied in 16-byte chunks (<see cref="ChunkCopies"/>): rows of a multiple of 4 values
@@ -49,6 +50,10 @@ public readonly record struct PointwiseTiling(int GroupX, int GroupY)
     /// <summary>16 × 16 threads, 64 × 64 tiles: the tile for more than 32 out channels and for few tiles (batch 1), and
     /// the one plans used before tiles were chosen by layer.</summary>
     public static readonly PointwiseTiling Square = new(16, 16);
+
+    /// <summary>32 × 128 tiles: on tensor cores only (<see cref="WideTensorCoreTile"/>), for layers of at most 32 out
+    /// channels. (As SIMT threads, 32 × 8 with 4 × 4 outputs each, the same tile.)</summary>
+    public static readonly PointwiseTiling TensorCoreWide = new(32, 8);
 
     public int TilePixels => Micro4x4.Size * GroupX;
     public int TileChannels => Micro4x4.Size * GroupY;

@@ -10,44 +10,43 @@ namespace MoeDetect.Kernels.Tensors;
 /// range, FP16's 10-bit mantissa); sums, bias, activation and the stored output stay FP32. It takes everything the SIMT
 /// GEMM takes but the input scale: implicit-GEMM windows, residual, split-K slices (raw partials, summed by
 /// <see cref="PointwiseConvolutionKernel.SumSlices"/>).
-/// Grid (pixel tiles of 64, out-channel tiles of 64, batch × slices), groups of 128 threads: 2 × 2 warps, each warp a
-/// 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel global → shared memory by <c>cp.async</c>, never through
+/// Grid (pixel tiles, out-channel tiles, batch × slices), groups of 128 threads: 4 warps (<see cref="ITensorCoreTile"/>:
+/// 2 × 2 for 64 × 64 tiles, 1 × 4 for 32 × 128), each warp a 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel global → shared memory by <c>cp.async</c>, never through
 /// registers, double-buffered: a k-step's copies are in flight while the group multiplies the previous one. The FP16
 /// kernel before it loaded through registers and was bound by those loads (docs/results/2026-12-05-h100-tensor-cores).
 /// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
 /// checks the two against each other on the GPU).</summary>
 public static class TensorCoreConvolutionKernel
 {
-    public const int GroupSize = 128, Tile = 64;
+    public const int GroupSize = 128;
     internal const int KStep = 32, Stages = 2;
-    // Row strides in words. Weights [out channel][k], 32 k + 4: a fragment's 8 rows × 4 k fall on 32 banks. Inputs
-    // [k][pixel], 64 pixels + 8: a fragment's 4 k rows × 8 pixels fall on 32 banks.
-    internal const int WeightStride = KStep + 4, InputStride = Tile + 8;
-    internal const int WeightStage = Tile * WeightStride, InputStage = KStep * InputStride;
-    /// <summary>Copies a thread issues per operand and k-step: 64 × 32 values over 128 threads.</summary>
-    internal const int CopiesPerThread = Tile * KStep / GroupSize;
+    /// <summary>Weight row stride in words, [out channel][k]: 32 k + 4, so a fragment's 8 rows × 4 k fall on 32 banks.</summary>
+    internal const int WeightStride = KStep + 4;
 
+    /// <summary>Compiled once per tile type (<see cref="SquareTensorCoreTile"/>, <see cref="WideTensorCoreTile"/>), so
+    /// that the tile's sizes and strides are constants.</summary>
     /// <param name="x">The input's device address (<see cref="PointwiseInput"/>'s tensor; the copies need addresses,
     /// which ILGPU does not give out inside a kernel).</param>
     /// <param name="w">The weights' device address, [out channels, channels].</param>
-    public static void Run(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
-        Activation activation)
+    public static void Run<TTile>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile
     {
+        var layout = new TileLayout(default(TTile).WarpRows);
         // One allocation (see AsyncCopy.SharedBase): the weight stages, then the input stages.
-        var tiles = SharedMemory.Allocate<uint>(Stages * (WeightStage + InputStage));
-        var wTiles = tiles.SubView(0, Stages * WeightStage);
-        var xTiles = tiles.SubView(Stages * WeightStage);
+        var tiles = SharedMemory.Allocate<uint>(Stages * (layout.WeightStage + layout.InputStage));
+        var wTiles = tiles.SubView(0, Stages * layout.WeightStage);
+        var xTiles = tiles.SubView(Stages * layout.WeightStage);
         int t = Group.IdxX, lane = t % 32, warp = t / 32;
-        int m0 = Grid.IdxY * Tile, p0 = Grid.IdxX * Tile, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
+        int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         uint shared = AsyncCopy.SharedBase();
-        var copies = new TileCopies(x, w, g, n, m0, p0, t, shared, shared + 4u * Stages * WeightStage);
+        var copies = new TileCopies(layout, x, w, g, n, m0, p0, t, shared, shared + 4u * Stages * (uint)layout.WeightStage);
         copies.Issue(0, kBegin, kEnd);
         AsyncCopy.Commit();
-        int rowBase = warp / 2 * 32, colBase = warp % 2 * 32;
-        int quad = lane / 4, pair = lane % 4;
+        int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
+        int quad = lane / 4, pair = lane % 4, inputStride = layout.InputStride;
         // This lane's first A word (row quad, k pair) and B word (k pair, column quad) of a stage.
-        int aAt = (rowBase + quad) * WeightStride + pair, bAt = pair * InputStride + colBase + quad;
+        int aAt = (rowBase + quad) * WeightStride + pair, bAt = pair * inputStride + colBase + quad;
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
@@ -57,11 +56,11 @@ public static class TensorCoreConvolutionKernel
             AsyncCopy.Commit();
             AsyncCopy.WaitAllButNewest();
             Group.Barrier();
-            int a = stage * WeightStage + aAt, b = stage * InputStage + bAt;
-            acc.Multiply(wTiles, a, xTiles, b);
-            acc.Multiply(wTiles, a + 8, xTiles, b + 8 * InputStride);
-            acc.Multiply(wTiles, a + 16, xTiles, b + 16 * InputStride);
-            acc.Multiply(wTiles, a + 24, xTiles, b + 24 * InputStride);
+            int a = stage * layout.WeightStage + aAt, b = stage * layout.InputStage + bAt;
+            acc.Multiply(wTiles, a, xTiles, b, inputStride);
+            acc.Multiply(wTiles, a + 8, xTiles, b + 8 * inputStride, inputStride);
+            acc.Multiply(wTiles, a + 16, xTiles, b + 16 * inputStride, inputStride);
+            acc.Multiply(wTiles, a + 24, xTiles, b + 24 * inputStride, inputStride);
             // Everyone is done reading this stage before the next iteration's copies overwrite it.
             Group.Barrier();
             stage = 1 - stage;
@@ -82,6 +81,42 @@ public static class TensorCoreConvolutionKernel
             ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
         return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
     }
+}
+
+/// <summary>A block tile of <see cref="TensorCoreConvolutionKernel"/>: its 4 warps, each a 32 × 32 block of outputs,
+/// stacked <see cref="WarpRows"/> high and 4 / <see cref="WarpRows"/> wide.</summary>
+public interface ITensorCoreTile
+{
+    int WarpRows { get; }
+}
+
+/// <summary>64 out channels × 64 pixels (2 × 2 warps).</summary>
+public readonly struct SquareTensorCoreTile : ITensorCoreTile
+{
+    public int WarpRows => 2;
+}
+
+/// <summary>32 out channels × 128 pixels (1 × 4 warps): for layers of at most 32 out channels, which leave half or more
+/// of the square tile's rows empty.</summary>
+public readonly struct WideTensorCoreTile : ITensorCoreTile
+{
+    public int WarpRows => 1;
+}
+
+/// <summary>A tile's sizes, in words: its rows (out channels) and columns (pixels), the shared-memory stages of its
+/// operands (weights [row][k], 32 k a row; inputs [k][column], rows of columns + 8, so that a fragment's 4 k rows × 8
+/// columns fall on 32 banks) and each thread's copies into them.</summary>
+internal readonly struct TileLayout(int warpRows)
+{
+    public readonly int Rows = 32 * warpRows, Columns = 32 * (4 / warpRows), WarpColumns = 4 / warpRows;
+    public int InputStride => Columns + 8;
+    public int WeightStage => Rows * TensorCoreConvolutionKernel.WeightStride;
+    public int InputStage => TensorCoreConvolutionKernel.KStep * InputStride;
+    /// <summary>Weight and input values a thread copies a k-step: the tile's Rows × 32 and 32 × Columns over 128 threads.</summary>
+    public int WeightCopies => Rows * TensorCoreConvolutionKernel.KStep / TensorCoreConvolutionKernel.GroupSize;
+    public int InputCopies => TensorCoreConvolutionKernel.KStep * Columns / TensorCoreConvolutionKernel.GroupSize;
+    /// <summary>k rows the group's input copies cover at once: a thread per column.</summary>
+    public int InputRowsAtOnce => TensorCoreConvolutionKernel.GroupSize / Columns;
 }
 
 /// <summary>sm_80's asynchronous global → shared copies (<c>cp.async</c>), 4 bytes each, zero-filled where the source
@@ -116,16 +151,17 @@ internal static class AsyncCopy
 }
 
 /// <summary>One thread's share of a k-step's copies into a stage: weights w[m0 + t / 32 + 4 i, k + t % 32] (a warp
-/// copies 32 consecutive k of one out channel) and inputs x[k + t / 64 + 2 i, p0 + t % 64] (32 consecutive pixels of
-/// one k row), i = 0 … 15. Everything that does not change with k is worked out once per thread (the weight row's
-/// address, the pixel's window, <see cref="WindowColumn"/>), and a row's place in the window once per warp and k-step:
-/// a warp's 32 lanes copy the same 16 k rows, so lane i works out row i (<see cref="WindowRow"/>) and the copies take
-/// it by shuffle. Each copy is then a few adds and compares; splitting each k into (channel, kernel row, kernel column)
-/// per copy made the copies, not the multiplies, most of the kernel's instructions.</summary>
+/// copies 32 consecutive k of one out channel) and inputs x[k + t / C + (128 / C) i, p0 + t % C] for a tile of C columns
+/// (a warp copies 32 consecutive pixels of one k row). Everything that does not change with k is worked out once per
+/// thread (the weight row's address, the pixel's window, <see cref="WindowColumn"/>), and a row's place in the window
+/// once per warp and k-step: a warp's 32 lanes copy the same k rows, so lane i works out row i
+/// (<see cref="WindowRow"/>) and the copies take it by shuffle. Each copy is then a few adds and compares; splitting
+/// each k into (channel, kernel row, kernel column) per copy made the copies, not the multiplies, most of the kernel's
+/// instructions.</summary>
 internal readonly struct TileCopies
 {
     private const int CopyRows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.KStep;
-    private const int CopyKRows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.Tile;
+    private readonly TileLayout _layout;
     private readonly long _x, _w, _wRow, _wRowStep;
     private readonly PointwiseGeometry _g;
     private readonly int _wk, _wRows, _xk, _lane;
@@ -133,8 +169,9 @@ internal readonly struct TileCopies
     private readonly uint _wTarget, _xTarget;
     private readonly ChunkCopies _chunks;
 
-    public TileCopies(long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
+    public TileCopies(TileLayout layout, long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
     {
+        _layout = layout;
         _x = x;
         _w = w;
         _g = g;
@@ -143,18 +180,18 @@ internal readonly struct TileCopies
         _wRow = w + 4L * m * g.Channels;
         _wRowStep = 4L * CopyRows * g.Channels;
         // This thread's rows m, m + 4, … that are out channels.
-        _wRows = Math.Min(Math.Max((g.OutChannels - m + CopyRows - 1) / CopyRows, 0), TensorCoreConvolutionKernel.CopiesPerThread);
-        _xk = t / TensorCoreConvolutionKernel.Tile;
+        _wRows = Math.Min(Math.Max((g.OutChannels - m + CopyRows - 1) / CopyRows, 0), layout.WeightCopies);
+        _xk = t / layout.Columns;
         _lane = t % 32;
-        _column = WindowColumn.Of(g, n, p0 + t % TensorCoreConvolutionKernel.Tile);
+        _column = WindowColumn.Of(g, n, p0 + t % layout.Columns);
         _wTarget = wShared + 4u * (uint)(t / TensorCoreConvolutionKernel.KStep * TensorCoreConvolutionKernel.WeightStride + _wk);
-        _xTarget = xShared + 4u * (uint)(_xk * TensorCoreConvolutionKernel.InputStride + t % TensorCoreConvolutionKernel.Tile);
-        _chunks = new ChunkCopies(x, w, g, n, m0, p0, t, wShared, xShared);
+        _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + t % layout.Columns);
+        _chunks = new ChunkCopies(layout, x, w, g, n, m0, p0, t, wShared, xShared);
     }
 
     public void Issue(int stage, int k0, int kEnd)
     {
-        uint wStage = 4u * (uint)(stage * TensorCoreConvolutionKernel.WeightStage), xStage = 4u * (uint)(stage * TensorCoreConvolutionKernel.InputStage);
+        uint wStage = 4u * (uint)(stage * _layout.WeightStage), xStage = 4u * (uint)(stage * _layout.InputStage);
         if (_g.WeightChunks != 0) _chunks.IssueWeights(wStage, k0, kEnd);
         else IssueWeightWords(wStage, k0, kEnd);
         if (_g.InputChunks != 0) _chunks.IssueInputs(xStage, k0, kEnd);
@@ -167,7 +204,7 @@ internal readonly struct TileCopies
         int wk = k0 + _wk;
         bool wkValid = wk < kEnd;
         long wAt = _wRow + 4L * wk;
-        for (int i = 0; i < TensorCoreConvolutionKernel.CopiesPerThread; i++)
+        for (int i = 0; i < _layout.WeightCopies; i++)
         {
             bool wValid = wkValid & i < _wRows;
             AsyncCopy.Copy(wTarget + 4u * (uint)(CopyRows * i * TensorCoreConvolutionKernel.WeightStride), wValid ? wAt : _w, wValid);
@@ -178,52 +215,55 @@ internal readonly struct TileCopies
     private void IssueInputWords(uint stage, int k0, int kEnd)
     {
         uint xTarget = _xTarget + stage;
-        // Lane i (and i + 16) describes this warp's i-th k row.
-        var row = WindowRow.Of(_g, k0 + _xk + CopyKRows * (_lane % 16), kEnd);
-        for (int i = 0; i < TensorCoreConvolutionKernel.CopiesPerThread; i++)
+        int rowsAtOnce = _layout.InputRowsAtOnce, copies = _layout.InputCopies;
+        // Lane i (and i + 16 where a warp copies 16 rows) describes this warp's i-th k row.
+        var row = WindowRow.Of(_g, k0 + _xk + rowsAtOnce * (_lane % copies), kEnd);
+        for (int i = 0; i < copies; i++)
         {
             long at = _column.At(new WindowRow(Warp.Shuffle(row.Offset, i), Warp.Shuffle(row.Tap, i)));
-            AsyncCopy.Copy(xTarget + 4u * (uint)(CopyKRows * i * TensorCoreConvolutionKernel.InputStride), at >= 0 ? _x + 4L * at : _x, at >= 0);
+            AsyncCopy.Copy(xTarget + 4u * (uint)(rowsAtOnce * i * _layout.InputStride), at >= 0 ? _x + 4L * at : _x, at >= 0);
         }
     }
 }
 
 /// <summary>The copies of <see cref="TileCopies"/> in 16-byte chunks (4 values), a quarter as many, where the operand
 /// allows (<see cref="PointwiseGeometry.WeightChunks"/>, <see cref="PointwiseGeometry.InputChunks"/>): weights
-/// w[m0 + t / 8 + 16 i, k + 4 (t % 8) …], inputs x[k + t / 16 + 8 i, p0 + 4 (t % 16) …], i = 0 … 3. A chunk lies
-/// wholly inside or wholly outside the operand: rows of a multiple of 4 values, slices of whole k-tiles.</summary>
+/// w[m0 + t / 8 + 16 i, k + 4 (t % 8) …], inputs x[k + t / (C / 4) + (512 / C) i, p0 + 4 (t % (C / 4)) …] for a tile of
+/// C columns. A chunk lies wholly inside or wholly outside the operand: rows of a multiple of 4 values, slices of whole
+/// k-tiles.</summary>
 internal readonly struct ChunkCopies
 {
-    private const int Copies = TensorCoreConvolutionKernel.CopiesPerThread / 4;
-    private const int WeightRowStep = TensorCoreConvolutionKernel.GroupSize / (TensorCoreConvolutionKernel.KStep / 4);
-    private const int InputRowStep = TensorCoreConvolutionKernel.GroupSize / (TensorCoreConvolutionKernel.Tile / 4);
+    private const int KChunks = TensorCoreConvolutionKernel.KStep / 4;
+    private const int WeightRowStep = TensorCoreConvolutionKernel.GroupSize / KChunks;
+    private readonly TileLayout _layout;
     private readonly long _x, _w, _wRow, _wRowStep, _xColumn;
     private readonly int _wk, _wRows, _xk, _pixels;
     private readonly bool _xValid;
     private readonly uint _wTarget, _xTarget;
 
-    public ChunkCopies(long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
+    public ChunkCopies(TileLayout layout, long x, long w, PointwiseGeometry g, int n, int m0, int p0, int t, uint wShared, uint xShared)
     {
+        _layout = layout;
         _x = x;
         _w = w;
-        int m = m0 + t / (TensorCoreConvolutionKernel.KStep / 4), pixel = p0 + 4 * (t % (TensorCoreConvolutionKernel.Tile / 4));
-        _wk = 4 * (t % (TensorCoreConvolutionKernel.KStep / 4));
+        int m = m0 + t / KChunks, columnChunks = layout.Columns / 4, pixel = p0 + 4 * (t % columnChunks);
+        _wk = 4 * (t % KChunks);
         _wRow = w + 4L * ((long)m * g.Channels + _wk);
         _wRowStep = 4L * WeightRowStep * g.Channels;
-        _wRows = Math.Min(Math.Max((g.OutChannels - m + WeightRowStep - 1) / WeightRowStep, 0), Copies);
-        _xk = t / (TensorCoreConvolutionKernel.Tile / 4);
+        _wRows = Math.Min(Math.Max((g.OutChannels - m + WeightRowStep - 1) / WeightRowStep, 0), layout.Rows / WeightRowStep);
+        _xk = t / columnChunks;
         _pixels = g.Pixels;
         _xColumn = x + 4L * (PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + (long)_xk * g.Pixels + pixel);
         _xValid = pixel < g.Pixels;
         _wTarget = wShared + 4u * (uint)((m - m0) * TensorCoreConvolutionKernel.WeightStride + _wk);
-        _xTarget = xShared + 4u * (uint)(_xk * TensorCoreConvolutionKernel.InputStride + pixel - p0);
+        _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + pixel - p0);
     }
 
     public void IssueWeights(uint stage, int k0, int kEnd)
     {
         bool kValid = k0 + _wk < kEnd;
         long at = _wRow + 4L * k0;
-        for (int i = 0; i < Copies; i++)
+        for (int i = 0; i < _layout.Rows / WeightRowStep; i++)
         {
             bool valid = kValid & i < _wRows;
             AsyncCopy.Copy16(_wTarget + stage + 4u * (uint)(WeightRowStep * i * TensorCoreConvolutionKernel.WeightStride), valid ? at : _w, valid);
@@ -233,12 +273,14 @@ internal readonly struct ChunkCopies
 
     public void IssueInputs(uint stage, int k0, int kEnd)
     {
+        // Each pass of the group's copies covers this many k rows.
+        int rowStep = TensorCoreConvolutionKernel.GroupSize / (_layout.Columns / 4);
         long at = _xColumn + 4L * k0 * _pixels;
-        for (int i = 0; i < Copies; i++)
+        for (int i = 0; i < TensorCoreConvolutionKernel.KStep / rowStep; i++)
         {
-            bool valid = _xValid & k0 + _xk + InputRowStep * i < kEnd;
-            AsyncCopy.Copy16(_xTarget + stage + 4u * (uint)(InputRowStep * i * TensorCoreConvolutionKernel.InputStride), valid ? at : _x, valid);
-            at += 4L * InputRowStep * _pixels;
+            bool valid = _xValid & k0 + _xk + rowStep * i < kEnd;
+            AsyncCopy.Copy16(_xTarget + stage + 4u * (uint)(rowStep * i * _layout.InputStride), valid ? at : _x, valid);
+            at += 4L * rowStep * _pixels;
         }
     }
 }
@@ -311,11 +353,12 @@ internal struct WarpTile
 
     /// <summary>One k8 step: the two row tiles (A words from <paramref name="a"/>, the lane's (row quad, k pair) of the
     /// weight tile) times the four column tiles (B words from <paramref name="b"/>, its (k pair, column quad) of the input
-    /// tile).</summary>
+    /// tile, whose k rows are <paramref name="inputStride"/> words apart).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Multiply(ArrayView<uint> wTile, int a, ArrayView<uint> xTile, int b)
+    public void Multiply(ArrayView<uint> wTile, int a, ArrayView<uint> xTile, int b, int inputStride)
     {
-        const int rows8 = 8 * TensorCoreConvolutionKernel.WeightStride, k4 = 4 * TensorCoreConvolutionKernel.InputStride;
+        const int rows8 = 8 * TensorCoreConvolutionKernel.WeightStride;
+        int k4 = 4 * inputStride;
         var top = new Fragment { R0 = wTile[a], R1 = wTile[a + rows8], R2 = wTile[a + 4], R3 = wTile[a + rows8 + 4] };
         int bottomAt = a + 16 * TensorCoreConvolutionKernel.WeightStride;
         var bottom = new Fragment { R0 = wTile[bottomAt], R1 = wTile[bottomAt + rows8], R2 = wTile[bottomAt + 4], R3 = wTile[bottomAt + rows8 + 4] };

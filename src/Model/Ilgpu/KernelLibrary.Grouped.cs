@@ -17,7 +17,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCore;
+    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
@@ -96,10 +96,24 @@ internal sealed partial class KernelLibrary
         return PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling.Value, TensorCores = 0 }, Multiprocessors);
     }
 
-    /// <summary>g planned on tensor cores (<see cref="TensorCoreConvolutionKernel"/>: 64 × 64 tiles, the same split-K as
-    /// the SIMT GEMM's); the device must have them (<see cref="HasTensorCores"/>).</summary>
-    public PointwiseGeometry PlanTensorCores(PointwiseGeometry g) =>
-        PointwiseConvolutionKernel.SplitK(g with { Tiling = PointwiseTiling.Square, TensorCores = 1 }, Multiprocessors);
+    /// <summary>g planned on tensor cores (<see cref="TensorCoreConvolutionKernel"/>) in <paramref name="tiling"/>, one of
+    /// <see cref="TensorCoreTilings"/> (64 × 64 where not given), with the split-K the SIMT GEMM's rule gives those tiles;
+    /// the device must have them (<see cref="HasTensorCores"/>).</summary>
+    public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null) =>
+        PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1 }, Multiprocessors);
+
+    /// <summary>Set to 1 to let plans (and the benches) use the 32 × 128 tensor-core tile. It is off by default until it
+    /// has been timed and checked on a GPU: a kernel fault there would end the CUDA context, not just the check.</summary>
+    public const string WideTileSwitch = "MOEDETECT_ILGPU_WIDE_TILE";
+
+    /// <summary>The tensor-core GEMM's tiles in use: 64 × 64, and 32 × 128 where <see cref="WideTileSwitch"/> is 1.</summary>
+    public static PointwiseTiling[] TensorCoreTiles =>
+        Environment.GetEnvironmentVariable(WideTileSwitch) == "1" ? [PointwiseTiling.Square, PointwiseTiling.TensorCoreWide] : [PointwiseTiling.Square];
+
+    /// <summary>The tensor-core tiles worth timing for g: 64 × 64, and 32 × 128 (where in use) where g has at most 32 out
+    /// channels (the square tile's rows would be half or more empty).</summary>
+    public static IEnumerable<PointwiseTiling> TensorCoreTilings(PointwiseGeometry g) =>
+        g.OutChannels <= 32 ? TensorCoreTiles : [PointwiseTiling.Square];
 
     /// <summary>1×1 stride-1 ungrouped convolution (or, <see cref="PointwiseGeometry.Windowed"/>, any ungrouped one) as a
     /// GEMM per image: on tensor cores where g was planned so (<see cref="PointwiseGeometry.TensorCores"/>), else the
@@ -122,18 +136,17 @@ internal sealed partial class KernelLibrary
         bool split = g.Slices > 1;
         if (g.TensorCores != 0)
         {
-            // Its mma operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's O1: promoted.
-            _tensorCore ??= BindConfig(PromotedKernelLoader.Load<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
-                (ILGPU.Runtime.Cuda.CudaAccelerator)accelerator, TensorCoreConvolutionKernel.Run));
-            int tile = TensorCoreConvolutionKernel.Tile;
-            var grid = new Index3D((g.Pixels + tile - 1) / tile, (g.OutChannels + tile - 1) / tile, g.Batch * g.Slices);
+            var tensorCore = g.Tiling == PointwiseTiling.TensorCoreWide
+                ? (_tensorCoreWide ??= LoadTensorCore<WideTensorCoreTile>())
+                : (_tensorCoreSquare ??= LoadTensorCore<SquareTensorCoreTile>());
+            var grid = new Index3D((g.Pixels + g.Tiling.TilePixels - 1) / g.Tiling.TilePixels, (g.OutChannels + g.Tiling.TileChannels - 1) / g.Tiling.TileChannels, g.Batch * g.Slices);
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
             var chunked = g with
             {
                 WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
                 InputChunks = g.Windowed == 0 && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
             };
-            _tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
+            tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
         }
         else
         {
@@ -154,6 +167,13 @@ internal sealed partial class KernelLibrary
         _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
+
+    /// <summary>The tensor-core GEMM compiled for one tile. Its mma operands pass through ILGPU's local slots, which ptxas
+    /// leaves in memory at the engine's O1: loaded promoted.</summary>
+    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
+        where TTile : struct, ITensorCoreTile =>
+        BindConfig(PromotedKernelLoader.Load<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
+            (ILGPU.Runtime.Cuda.CudaAccelerator)accelerator, TensorCoreConvolutionKernel.Run<TTile>));
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
     private static bool CopiesInChunks(long address, int rowLength) => address % 16 == 0 && rowLength % 4 == 0;

@@ -18,9 +18,10 @@ namespace MoeDetect.Model.Ilgpu;
 /// the reduction unsplit.</item>
 /// <item>Where the device has tensor cores (sm_80 on) and <see cref="TensorCoreSwitch"/> is not 0, whether the GEMM runs
 /// on them (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands and FP32 sums, as PyTorch's cuDNN convolutions by
-/// default): one more candidate, kept where it is the fastest, for every GEMM but those with an input scale (which that
-/// kernel does not take). On an H200 it made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91×
-/// (docs/results/2026-12-06-h200-tensor-cores).</item>
+/// default): more candidates, kept where one is the fastest, for every GEMM but those with an input scale (which that
+/// kernel does not take): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile where
+/// <see cref="KernelLibrary.WideTileSwitch"/> turns it on (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it made YOLOv8n 0.79× as long at batch 32 and CenterNet
+/// 0.91× (docs/results/2026-12-06-h200-tensor-cores).</item>
 /// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
 /// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// <item>For the short reductions the rule gives the blocked kernel (<see cref="BlockedConvolutionKernel"/>), that
@@ -37,9 +38,9 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// <summary>Set to 0 to keep every GEMM off tensor cores (FP32 throughout).</summary>
     public const string TensorCoreSwitch = "MOEDETECT_ILGPU_TENSOR_CORES";
 
-    /// <summary>Whether GEMMs may run on tensor cores: the switch does not forbid them, the device has them, and they agree
-    /// with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is planned).</summary>
-    private readonly Lazy<bool> _tensorCores = new(() => UsesTensorCores(kernels, warn));
+    /// <summary>The tensor-core tiles GEMMs may run in: none where the switch forbids them or the device has none, else
+    /// those that agree with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is planned).</summary>
+    private readonly Lazy<PointwiseTiling[]> _tensorCoreTiles = new(() => TensorCoreTilesHere(kernels, warn));
 
     /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
     /// keep the rule's choice.</summary>
@@ -63,12 +64,15 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     public static LaunchTuner? ForDevice(KernelLibrary kernels, Action<string> warn) =>
         kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0" ? new LaunchTuner(kernels, warn) : null;
 
-    private static bool UsesTensorCores(KernelLibrary kernels, Action<string> warn)
+    private static PointwiseTiling[] TensorCoreTilesHere(KernelLibrary kernels, Action<string> warn)
     {
-        if (Environment.GetEnvironmentVariable(TensorCoreSwitch) == "0" || !kernels.HasTensorCores) return false;
-        if (TensorCoreCheck.Disagreement(kernels) is not { } disagreement) return true;
-        warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores: {disagreement}");
-        return false;
+        if (Environment.GetEnvironmentVariable(TensorCoreSwitch) == "0" || !kernels.HasTensorCores) return [];
+        return KernelLibrary.TensorCoreTiles.Where(tiling =>
+        {
+            if (TensorCoreCheck.Disagreement(kernels, tiling) is not { } disagreement) return true;
+            warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores in {tiling.TileChannels}×{tiling.TilePixels} tiles: {disagreement}");
+            return false;
+        }).ToArray();
     }
 
     /// <summary>The tile shapes worth timing for g: the rule's, and the fixed shapes whose tiles are not more than
@@ -86,7 +90,8 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            if (g.ScalesInput == 0 && _tensorCores.Value) plans.Add(kernels.PlanTensorCores(g));
+            if (g.ScalesInput == 0)
+                plans.AddRange(KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value).Select(t => kernels.PlanTensorCores(g, t)));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };

@@ -7,7 +7,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// device before plans may use it: CI cannot run it (the CPU accelerator runs no PTX), so a device whose driver or
 /// architecture makes it compute something else must find out before it serves a frame. Layers whose sizes fill no tile
 /// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows), with rows the copies
-/// take in 16-byte chunks and rows they take value by value.</summary>
+/// take in 16-byte chunks and rows they take value by value. Each tile shape is checked on its own (all layers, whatever
+/// their out channels), so that one that fails here keeps only itself out of the plans.</summary>
 internal static class TensorCoreCheck
 {
     /// <summary>Largest difference allowed, relative to the largest output: TF32 keeps 10 mantissa bits (a relative
@@ -29,11 +30,11 @@ internal static class TensorCoreCheck
 
     /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
     /// could not be compiled or loaded here).</summary>
-    public static string? Disagreement(KernelLibrary kernels)
+    public static string? Disagreement(KernelLibrary kernels, PointwiseTiling tiling)
     {
         try
         {
-            return Compare(kernels);
+            return Compare(kernels, tiling);
         }
         catch (Exception e) when (e is ILGPU.InternalCompilerException or ILGPU.Runtime.Cuda.CudaException or NotSupportedException)
         {
@@ -41,7 +42,7 @@ internal static class TensorCoreCheck
         }
     }
 
-    private static string? Compare(KernelLibrary kernels)
+    private static string? Compare(KernelLibrary kernels, PointwiseTiling tiling)
     {
         var random = new Random(7);
         float[] Values(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
@@ -50,7 +51,7 @@ internal static class TensorCoreCheck
         {
             var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g);
             var simt = kernels.PlanPointwise(gemm, PointwiseTiling.Square);
-            var tensor = kernels.PlanTensorCores(gemm);
+            var tensor = kernels.PlanTensorCores(gemm, tiling);
             long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
             using var x = accelerator.Allocate1D(Values((long)g.Batch * g.Channels * g.Height * g.Width));
             using var w = accelerator.Allocate1D(Values((long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth));
