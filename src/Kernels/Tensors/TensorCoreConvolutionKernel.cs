@@ -11,9 +11,10 @@ namespace MoeDetect.Kernels.Tensors;
 /// GEMM takes but the input scale: implicit-GEMM windows, residual, split-K slices (raw partials, summed by
 /// <see cref="PointwiseConvolutionKernel.SumSlices"/>).
 /// Grid (pixel tiles, out-channel tiles, batch × slices), groups of 128 threads: 4 warps (<see cref="ITensorCoreTile"/>:
-/// 2 × 2 for 64 × 64 tiles, 1 × 4 for 32 × 128), each warp a 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel global → shared memory by <c>cp.async</c>, never through
-/// registers, double-buffered: a k-step's copies are in flight while the group multiplies the previous one. The FP16
-/// kernel before it loaded through registers and was bound by those loads (docs/results/2026-12-05-h100-tensor-cores).
+/// 2 × 2 for 64 × 64 tiles, 1 × 4 for 32 × 128), each warp a 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel
+/// global → shared memory by <c>cp.async</c>, never through registers, double-buffered: a k-step's copies are in flight
+/// while the group multiplies the previous one. The FP16 kernel before it loaded through registers and was bound by
+/// those loads (docs/results/2026-12-05-h100-tensor-cores).
 /// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
 /// checks the two against each other on the GPU).</summary>
 public static class TensorCoreConvolutionKernel
