@@ -11,7 +11,8 @@ namespace MoeDetect.Tools.IlgpuBench;
 
 /// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90, per tile
 /// (<c>tensor-core-64x64</c>, <c>tensor-core-32x128</c>), as ILGPU writes it (<c>.ptx</c>) and as the engine loads it,
-/// its inline-PTX slots made registers (<c>-promoted.ptx</c>).
+/// its inline-PTX slots made registers (<c>-promoted.ptx</c>); and the strided copy of Concat/Split/Transpose
+/// (<c>copy.ptx</c>).
 /// Needs no GPU, so the PTX can be made here and checked with <c>ptxas -arch=sm_90 -v</c> (registers, spills) on a
 /// machine that has CUDA.</summary>
 internal static class PtxDump
@@ -23,12 +24,18 @@ internal static class PtxDump
         var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
         Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile>, Path.Combine(outDir, "tensor-core-64x64"));
         Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile>, Path.Combine(outDir, "tensor-core-32x128"));
+        Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
+        var copyPath = Path.Combine(outDir, "copy.ptx");
+        File.WriteAllText(copyPath, Compile(backend, EntryPointDescription.FromImplicitlyGroupedKernel(copy.Method)));
+        Console.WriteLine($"wrote {copyPath}");
     }
+
+    private static string Compile(PTXBackend backend, EntryPointDescription entry) =>
+        ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
 
     private static void Write(PTXBackend backend, Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel, string path)
     {
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method);
-        var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
+        var ptx = Compile(backend, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method));
         File.WriteAllText(path + ".ptx", ptx);
         File.WriteAllText(path + "-promoted.ptx", PromotedKernelLoader.Rewrite(ptx));
         Console.WriteLine($"wrote {path}.ptx and {path}-promoted.ptx");

@@ -102,13 +102,14 @@ internal sealed partial class KernelLibrary
     public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null) =>
         PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1 }, Multiprocessors);
 
-    /// <summary>Set to 1 to let plans (and the benches) use the 32 × 128 tensor-core tile. It is off by default until it
-    /// has been timed and checked on a GPU: a kernel fault there would end the CUDA context, not just the check.</summary>
+    /// <summary>Set to 0 to keep plans (and the benches) off the 32 × 128 tensor-core tile, to time it against the 64 × 64
+    /// one alone. On the H100 it took every layer of at most 32 out channels it was offered (0.53–0.76× the 64 × 64
+    /// tile's time) and YOLOv8n's batch-32 plan from 12.5 to 11.0 ms (docs/results/2026-12-06-h100-wide).</summary>
     public const string WideTileSwitch = "MOEDETECT_ILGPU_WIDE_TILE";
 
-    /// <summary>The tensor-core GEMM's tiles in use: 64 × 64, and 32 × 128 where <see cref="WideTileSwitch"/> is 1.</summary>
+    /// <summary>The tensor-core GEMM's tiles in use: 64 × 64, and 32 × 128 unless <see cref="WideTileSwitch"/> is 0.</summary>
     public static PointwiseTiling[] TensorCoreTiles =>
-        Environment.GetEnvironmentVariable(WideTileSwitch) == "1" ? [PointwiseTiling.Square, PointwiseTiling.TensorCoreWide] : [PointwiseTiling.Square];
+        Environment.GetEnvironmentVariable(WideTileSwitch) == "0" ? [PointwiseTiling.Square] : [PointwiseTiling.Square, PointwiseTiling.TensorCoreWide];
 
     /// <summary>The tensor-core tiles worth timing for g: 64 × 64, and 32 × 128 (where in use) where g has at most 32 out
     /// channels (the square tile's rows would be half or more empty).</summary>

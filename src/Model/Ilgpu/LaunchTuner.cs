@@ -19,8 +19,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// <item>Where the device has tensor cores (sm_80 on) and <see cref="TensorCoreSwitch"/> is not 0, whether the GEMM runs
 /// on them (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands and FP32 sums, as PyTorch's cuDNN convolutions by
 /// default): more candidates, kept where one is the fastest, for every GEMM but those with an input scale (which that
-/// kernel does not take): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile where
-/// <see cref="KernelLibrary.WideTileSwitch"/> turns it on (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
+/// kernel does not take): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile unless
+/// <see cref="KernelLibrary.WideTileSwitch"/> turns it off (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
 /// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores).</item>
 /// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
 /// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>

@@ -185,14 +185,17 @@ internal sealed partial class OperatorCompiler
     private void EmitStridedCopy(DeviceTensor source, DeviceTensor target, int targetImageStride, long targetStart, Activation activation)
     {
         var inner = Layout.Strides(source.Shape)[1..];
-        var sizes = Dims6.From(source.Shape, 1);
-        var targetStrides = Dims6.From([targetImageStride, .. inner], 0);
         int count = source.Length, start = checked((int)targetStart);
         var copy = _kernels.Copy;
         string detail = (source.Whole is { } whole ? $"channels {source.FirstChannel}–{source.FirstChannel + source.Shape[1] - 1} of {whole.Shape[1]}" : "placed in a Concat")
             + $", batch {source.Shape[0]}";
-        EmitKind("strided copy", detail, 0, () => copy(count, source.StridedView, target.View, sizes, Dims6.From([source.ImageStride, .. inner], 0), 0,
-            targetStrides, start, activation), source, target);
+        // The source's image stride is final only once the plan is compiled (a later Concat may still place it).
+        (Dims6 Sizes, Dims6 Source, Dims6 Target)? walk = null;
+        EmitKind("strided copy", detail, 0, () =>
+        {
+            walk ??= Dims6.Collapse(Dims6.From(source.Shape, 1), Dims6.From([source.ImageStride, .. inner], 0), Dims6.From([targetImageStride, .. inner], 0));
+            copy(count, source.StridedView, target.View, walk.Value.Sizes, walk.Value.Source, 0, walk.Value.Target, start, activation);
+        }, source, target);
     }
 
     private void Split()
@@ -393,9 +396,7 @@ internal sealed partial class OperatorCompiler
             var (src, dst) = (inputs[r.Source], outputs[r.Target]);
             int count = Elements(r.Sizes);
             if (count == 0) continue;
-            var sizes = Dims6.From(r.Sizes, 1);
-            var srcStrides = Dims6.From(r.SourceStrides, 0);
-            var dstStrides = Dims6.From(r.TargetStrides, 0);
+            var (sizes, srcStrides, dstStrides) = Dims6.Collapse(Dims6.From(r.Sizes, 1), Dims6.From(r.SourceStrides, 0), Dims6.From(r.TargetStrides, 0));
             int srcStart = r.SourceStart, dstStart = r.TargetStart;
             Emit(() => copy(count, src.View, dst.View, sizes, srcStrides, srcStart, dstStrides, dstStart, activation), src, dst);
         }
