@@ -16,14 +16,46 @@ public static class PoolingKernels
 
     /// <summary>CenterNet's peak test x · (x == MaxPool(x)) in one pass (the engine's fused MaxPool, Equal, Cast and
     /// Mul): each value where it is the maximum of its window, 0 elsewhere. The window keeps the size (stride 1,
-    /// padded). <paramref name="channelsLast"/> = 1 writes NHWC (a Transpose to channels-last fused too).</summary>
-    public static void Peaks(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g, int channelsLast)
+    /// padded). NCHW out; <see cref="PeaksChannelsLast"/> writes NHWC.</summary>
+    public static void Peaks(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
     {
         int ox = i % g.Width, t = i / g.Width;
-        int oy = t % g.Height, plane = t / g.Height;
-        float v = x[i];
-        float kept = v * (v == Window(x, g, plane, oy, ox, PoolMode.Max) ? 1f : 0f);
-        y[channelsLast == 0 ? (int)i : ((plane / g.Channels * g.Height + oy) * g.Width + ox) * g.Channels + plane % g.Channels] = kept;
+        y[i] = Peak(x, g, t / g.Height, t % g.Height, ox);
+    }
+
+    /// <summary>Most pixels (and channels) a <see cref="PeaksChannelsLast"/> group takes: its shared tile's side.</summary>
+    public const int PeakTileSide = 32;
+
+    /// <summary><see cref="Peaks"/> written NHWC (a Transpose to channels-last fused too). A group of (side, rows) threads
+    /// takes one image row's tile of side pixels × side channels: it reads along the pixels, turns the tile in shared
+    /// memory and writes along the channels, so that both are whole runs; a thread per NCHW value wrote a warp's values
+    /// a channel count apart (80 floats for CenterNet), a memory transaction each. Launch with groups (side ≤
+    /// <see cref="PeakTileSide"/>, rows) over (⌈W / side⌉ · ⌈C / side⌉, N · H).</summary>
+    public static void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
+    {
+        const int stride = PeakTileSide + 1;   // a column of the tile spreads over all banks
+        var tile = SharedMemory.Allocate<float>(PeakTileSide * stride);
+        int side = Group.DimX, lane = Group.IdxX;
+        int pixelTiles = (g.Width + side - 1) / side;
+        int x0 = Grid.IdxX % pixelTiles * side, c0 = Grid.IdxX / pixelTiles * side;
+        int row = Grid.IdxY, n = row / g.Height, oy = row - n * g.Height;
+        for (int j = Group.IdxY; j < side; j += Group.DimY)
+        {
+            int c = c0 + j, ox = x0 + lane;
+            if (c < g.Channels && ox < g.Width) tile[lane * stride + j] = Peak(x, g, n * g.Channels + c, oy, ox);
+        }
+        Group.Barrier();
+        for (int j = Group.IdxY; j < side; j += Group.DimY)
+        {
+            int ox = x0 + j, c = c0 + lane;
+            if (c < g.Channels && ox < g.Width) y[(row * g.Width + ox) * g.Channels + c] = tile[j * stride + lane];
+        }
+    }
+
+    private static float Peak(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox)
+    {
+        float v = x[(plane * g.Height + oy) * g.Width + ox];
+        return v * (v == Window(x, g, plane, oy, ox, PoolMode.Max) ? 1f : 0f);
     }
 
     /// <summary>The pooled value of the window of output (oy, ox) in <paramref name="plane"/> (image × channel); −∞

@@ -110,10 +110,15 @@ internal sealed partial class OperatorCompiler
         var kernel = _node.Ints("kernel_shape")!;
         if (x.Shape.Length != 4) throw Invalid("the peak test needs a 4-D input");
         var g = Window(x.Shape, (int)kernel[0], (int)kernel[1], x.Shape[1], 1);
-        int channelsLast = (int)_node.Int(PeakFusion.ChannelsLast, 0);
-        var y = NewTensor(channelsLast == 1 ? [g.Batch, g.Height, g.Width, g.Channels] : x.Shape);
-        var peaks = _kernels.Peaks;
-        Emit(() => peaks(y.Length, x.View, y.View, g, channelsLast), x, y);
+        bool channelsLast = _node.Int(PeakFusion.ChannelsLast, 0) == 1;
+        var y = NewTensor(channelsLast ? [g.Batch, g.Height, g.Width, g.Channels] : x.Shape);
+        var kernels = _kernels;
+        if (channelsLast) Emit(() => kernels.PeaksChannelsLast(x.View, y.View, g), x, y);
+        else
+        {
+            var peaks = kernels.Peaks;
+            Emit(() => peaks(y.Length, x.View, y.View, g), x, y);
+        }
         Set(0, y);
     }
 
