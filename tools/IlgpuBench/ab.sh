@@ -12,8 +12,8 @@
 #   EXTRA (more ilgpu-bench options, e.g. --cpu-accelerator for a smoke test without a GPU).
 set -uo pipefail
 if [[ $# -lt 5 ]]; then sed -n '2,12p' "$0" >&2; exit 2; fi
-archive=$1/results.tgz a=$2 b=$3 frames=$4; shift 4
-mkdir -p "$1"; work=$(mktemp -d /tmp/ilgpu-ab.XXXXXX); out=$work/results; mkdir -p "$out"
+mkdir -p "$1"; archive=$1/results.tgz a=$2 b=$3 frames=$4; shift 4
+work=$(mktemp -d /tmp/ilgpu-ab.XXXXXX); out=$work/results; mkdir -p "$out"
 pack() { tar czf "$archive" -C "$out" .; }
 nvidia-smi -L > "$out/gpu.txt" 2>&1
 left() { (( SECONDS < ${TOTAL_S:-330} )) || { echo "skipped: $*" >> "$out/rc.txt"; return 1; }; }
