@@ -7,7 +7,9 @@ Rows: model × engine × batch. Stage columns are milliseconds per batch (moedet
 end-to-end loop (upload, preprocess, network, outputs to host; no decode). `w/o post` leaves moedetect's post out,
 so both sides cover the same work; the ratios compare that: PyTorch's ms per batch ÷ this row's, > 1 means this row is
 faster. The eager reference is the fastest PyTorch eager engine of the model at that batch, the compiled one the
-fastest torch.compile engine. Failed or skipped rows are listed under the table.
+fastest torch.compile engine. `img/s ÷ eager` and `img/s ÷ compiled` compare throughput instead: moedetect's whole
+loop (its stages overlap from batch to batch, NMS included) against PyTorch's end-to-end loop. Failed or skipped rows
+are listed under the table.
 """
 from __future__ import annotations
 
@@ -102,14 +104,16 @@ def table(rows: list[Row]) -> list[str]:
         return min(found, key=lambda r: r.ms_per_batch) if found else None
 
     head = ["model", "engine", "batch", "prep", "up", "infer", "down", "post", "ms/batch", "w/o post", "img/s",
-            "net ms/batch", "× eager", "× compiled"]
+            "net ms/batch", "× eager", "× compiled", "img/s ÷ eager", "img/s ÷ compiled"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in sorted(rows, key=lambda r: (r.model, r.batch, 0 if r.engine.startswith("moedetect") else 1, r.engine)):
         eager, comp = best(r.model, r.batch, "eager"), best(r.model, r.batch, "compiled")
         ratio = lambda ref: "–" if ref is None else f"{ref.ms_per_batch / r.ms_without_post:.2f}"
+        throughput = lambda ref: "–" if ref is None else f"{r.img_per_s / ref.img_per_s:.2f}"
         engine = r.engine + (f" ({r.extra['gflops']} GFLOPs/img)" if "gflops" in r.extra else "")
         cells = [r.model, engine, str(r.batch)] + [fmt(r.stage_ms.get(s)) for s in STAGES] + [
-            fmt(r.ms_per_batch), fmt(r.ms_without_post), fmt(r.img_per_s, 1), fmt(r.net_ms), ratio(eager), ratio(comp)]
+            fmt(r.ms_per_batch), fmt(r.ms_without_post), fmt(r.img_per_s, 1), fmt(r.net_ms), ratio(eager), ratio(comp),
+            throughput(eager), throughput(comp)]
         out.append("| " + " | ".join(cells) + " |")
     return out
 
@@ -124,7 +128,8 @@ def main():
         raise SystemExit(f"no benchmark results in {', '.join(map(str, a.inputs))}: expected moedetect bench --json "
                          "files or bench_torch.py JSON lines")
     md = ["Devices: " + "; ".join(devices), "",
-          "Stage columns and ms/batch in milliseconds per batch; × = PyTorch ms/batch ÷ this row's w/o post (> 1: faster).", ""]
+          "Stage columns and ms/batch in milliseconds per batch; × = PyTorch ms/batch ÷ this row's w/o post (> 1: faster); "
+          "img/s ÷ = this row's img/s ÷ PyTorch's.", ""]
     md += table(rows)
     if notes:
         md += ["", "Not measured:", ""] + [f"- {n}" for n in notes]
