@@ -58,6 +58,10 @@ public readonly record struct PointwiseTiling(int GroupX, int GroupY)
     public int TilePixels => Micro4x4.Size * GroupX;
     public int TileChannels => Micro4x4.Size * GroupY;
 
+    /// <summary>The launch grid of g under this shape: (pixel tiles, out-channel tiles, batch × split-K slices).</summary>
+    public Index3D LaunchGrid(PointwiseGeometry g) =>
+        new(PointwiseConvolutionKernel.Ceiling(g.Pixels, TilePixels), PointwiseConvolutionKernel.Ceiling(g.OutChannels, TileChannels), g.Batch * g.Slices);
+
     /// <summary>Output tiles (groups, before split-K) of g under this shape.</summary>
     public long Tiles(PointwiseGeometry g) =>
         (long)PointwiseConvolutionKernel.Ceiling(g.Pixels, TilePixels) * PointwiseConvolutionKernel.Ceiling(g.OutChannels, TileChannels) * g.Batch;

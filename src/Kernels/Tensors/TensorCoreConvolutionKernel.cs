@@ -181,7 +181,7 @@ internal readonly struct TileCopies
         _wRow = w + 4L * m * g.Channels;
         _wRowStep = 4L * CopyRows * g.Channels;
         // This thread's rows m, m + 4, … that are out channels.
-        _wRows = Math.Min(Math.Max((g.OutChannels - m + CopyRows - 1) / CopyRows, 0), layout.WeightCopies);
+        _wRows = OutChannelRows(g, m, CopyRows, layout.WeightCopies);
         _xk = t / layout.Columns;
         _lane = t % 32;
         _column = WindowColumn.Of(g, n, p0 + t % layout.Columns);
@@ -189,6 +189,10 @@ internal readonly struct TileCopies
         _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + t % layout.Columns);
         _chunks = new ChunkCopies(layout, x, w, g, n, m0, p0, t, wShared, xShared);
     }
+
+    /// <summary>How many of a thread's weight rows m, m + step, … (<paramref name="copies"/> of them) are out channels.</summary>
+    internal static int OutChannelRows(PointwiseGeometry g, int m, int step, int copies) =>
+        Math.Min(Math.Max((g.OutChannels - m + step - 1) / step, 0), copies);
 
     public void Issue(int stage, int k0, int kEnd)
     {
@@ -251,7 +255,7 @@ internal readonly struct ChunkCopies
         _wk = 4 * (t % KChunks);
         _wRow = w + 4L * ((long)m * g.Channels + _wk);
         _wRowStep = 4L * WeightRowStep * g.Channels;
-        _wRows = Math.Min(Math.Max((g.OutChannels - m + WeightRowStep - 1) / WeightRowStep, 0), layout.Rows / WeightRowStep);
+        _wRows = TileCopies.OutChannelRows(g, m, WeightRowStep, layout.Rows / WeightRowStep);
         _xk = t / columnChunks;
         _pixels = g.Pixels;
         _xColumn = x + 4L * (PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + (long)_xk * g.Pixels + pixel);

@@ -152,14 +152,13 @@ internal sealed partial class KernelLibrary
             var tensorCore = g.Tiling == PointwiseTiling.TensorCoreWide
                 ? (_tensorCoreWide ??= LoadTensorCore<WideTensorCoreTile>())
                 : (_tensorCoreSquare ??= LoadTensorCore<SquareTensorCoreTile>());
-            var grid = new Index3D((g.Pixels + g.Tiling.TilePixels - 1) / g.Tiling.TilePixels, (g.OutChannels + g.Tiling.TileChannels - 1) / g.Tiling.TileChannels, g.Batch * g.Slices);
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
             var chunked = g with
             {
                 WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
                 InputChunks = g.Windowed == 0 && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
             };
-            tensorCore(new KernelConfig(grid, new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
+            tensorCore(new KernelConfig(g.Tiling.LaunchGrid(g), new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
         }
         else
         {
@@ -173,8 +172,7 @@ internal sealed partial class KernelLibrary
                 if (dy >= dx) dy /= 2;
                 else dx /= 2;
             var launched = tiling with { GroupX = dx, GroupY = dy };
-            var tiles = new Index3D((g.Pixels + launched.TilePixels - 1) / launched.TilePixels, (g.OutChannels + launched.TileChannels - 1) / launched.TileChannels, g.Batch * g.Slices);
-            _pointwise(Stream, new KernelConfig(tiles, new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
+            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
         }
         if (!split) return;
         _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
