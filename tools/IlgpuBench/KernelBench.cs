@@ -77,6 +77,7 @@ internal static class KernelBench
                 if (line.Path == "pointwise")
                     totals["pointwise on fixed 16×16 / 4×4 tiles"] = totals.GetValueOrDefault("pointwise on fixed 16×16 / 4×4 tiles") + (line.FixedSquareMs ?? line.Ms) * count;
                 if (line.DepthwiseTiledMs is { } tiledMs) totals["depthwise on the tiled kernel"] = totals.GetValueOrDefault("depthwise on the tiled kernel") + tiledMs * count;
+                if (line.DepthwiseSpanMs is { } spanMs) totals["depthwise rows layers on the span kernel"] = totals.GetValueOrDefault("depthwise rows layers on the span kernel") + spanMs * count;
                 if (line.TensorCoreMs is { } tensorMs) totals["pointwise on tensor cores"] = totals.GetValueOrDefault("pointwise on tensor cores") + tensorMs * count;
             }
             Report(new { batch, conv_ms_total_by_path = totals });
@@ -114,13 +115,15 @@ internal static class KernelBench
     private sealed record LayerLine(string Layer, int Count, string Path, string? Tiling, double Ms, double Tflops, double FractionOfFp32Peak,
         double DirectMs, float MaxAbsDiffVsDirect, int? Slices, double? UnsplitMs, double? FixedSquareMs, double? SpeedupVsFixedSquare,
         float? FixedSquareMaxAbsDiffVsDirect, double? TensorCoreMs, double? TensorCoreFractionOfTf32Peak, float? TensorCoreMaxAbsDiffVsDirect,
-        double? ImplicitGemmMs, float? ImplicitGemmMaxAbsDiffVsDirect, double? DepthwiseTiledMs, float? DepthwiseTiledMaxAbsDiffVsDirect);
+        double? ImplicitGemmMs, float? ImplicitGemmMaxAbsDiffVsDirect, double? DepthwiseTiledMs, float? DepthwiseTiledMaxAbsDiffVsDirect,
+        double? DepthwiseSpanMs, float? DepthwiseSpanMaxAbsDiffVsDirect);
 
     /// <summary>One layer on its engine path (FP32; GEMM layers — pointwise, and dense ones as implicit GEMMs — on the
     /// tiles and split-K slices plans choose, also unsplit where split, and on the fixed 16 × 16-thread, 4 × 4-output
     /// tiles plans used before tiles were chosen by layer, split as then), on the direct kernel, for GEMM layers on
     /// tensor cores (64 × 64 tiles, the same split-K), for layers the blocked kernel takes also as a planned implicit GEMM (to set the threshold), and for
-    /// depthwise layers whose window the shared-memory kernel fits also on it (the two the plan-time tuner picks from).</summary>
+    /// depthwise layers also on the other depthwise kernels that take them (those the plan-time tuner picks from: the
+    /// shared-memory one where its window fits, the span kernel where the rule gives the 16-byte one).</summary>
     private static LayerLine TimeLayer(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         using var data = new LayerData(kernels.Accelerator, g);
@@ -155,13 +158,16 @@ internal static class KernelBench
         }
         double? implicitMs = implicitGemm is { } implicitPlan ? Gemm(implicitPlan) : null;
         float? implicitDiff = implicitGemm is not null ? Compare(data.Output(), direct).MaxDiff : null;
-        bool tiledDepthwise = path == ConvolutionPath.Depthwise && DepthwiseTiledKernel.Fits(g);
+        bool tiledDepthwise = ConvolutionPaths.IsDepthwise(path) && DepthwiseTiledKernel.Fits(g);
         double? tiledMs = tiledDepthwise ? Time(ConvolutionPath.DepthwiseTiled) : null;
         float? tiledDiff = tiledDepthwise ? Compare(data.Output(), direct).MaxDiff : null;
+        bool rows = path == ConvolutionPath.DepthwiseRows;
+        double? spanMs = rows ? Time(ConvolutionPath.Depthwise) : null;
+        float? spanDiff = rows ? Compare(data.Output(), direct).MaxDiff : null;
         return new LayerLine(
             LayerName(g), count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
             directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
-            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff);
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff, spanMs, spanDiff);
     }
 
     /// <summary>A GEMM layer (pointwise or implicit) on tensor cores in each tile the launch search would try, with each

@@ -12,7 +12,7 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90, per tile
 /// (<c>tensor-core-64x64</c>, <c>tensor-core-32x128</c>), as ILGPU writes it (<c>.ptx</c>) and as the engine loads it,
 /// its inline-PTX slots made registers (<c>-promoted.ptx</c>); and the strided copy of Concat/Split/Transpose
-/// (<c>copy.ptx</c>).
+/// (<c>copy.ptx</c>) and the 16-byte depthwise kernel (<c>depthwise-rows.ptx</c>).
 /// Needs no GPU, so the PTX can be made here and checked with <c>ptxas -arch=sm_90 -v</c> (registers, spills) on a
 /// machine that has CUDA.</summary>
 internal static class PtxDump
@@ -25,9 +25,18 @@ internal static class PtxDump
         Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile>, Path.Combine(outDir, "tensor-core-64x64"));
         Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile>, Path.Combine(outDir, "tensor-core-32x128"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
-        var copyPath = Path.Combine(outDir, "copy.ptx");
-        File.WriteAllText(copyPath, Compile(backend, EntryPointDescription.FromImplicitlyGroupedKernel(copy.Method)));
-        Console.WriteLine($"wrote {copyPath}");
+        WriteImplicit(backend, copy.Method, Path.Combine(outDir, "copy.ptx"));
+        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,
+            SpecializedValue<DepthwiseRowsWindow>> depthwiseRows = DepthwiseRowsKernel.Run;
+        WriteImplicit(backend, depthwiseRows.Method, Path.Combine(outDir, "depthwise-rows.ptx"));
+    }
+
+    /// <summary>An implicitly grouped kernel's PTX; a specialised value is compiled as a plain parameter here, so its
+    /// conditions stay in (the loads and stores show as the kernel makes them).</summary>
+    private static void WriteImplicit(PTXBackend backend, System.Reflection.MethodInfo kernel, string path)
+    {
+        File.WriteAllText(path, Compile(backend, EntryPointDescription.FromImplicitlyGroupedKernel(kernel)));
+        Console.WriteLine($"wrote {path}");
     }
 
     private static string Compile(PTXBackend backend, EntryPointDescription entry) =>

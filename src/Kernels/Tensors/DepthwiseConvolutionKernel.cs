@@ -30,7 +30,7 @@ public static class DepthwiseConvolutionKernel
         bool scaled = g.ScalesInput != 0;
         // Unscaled, the sum starts at the bias (as it always has); scaled, the bias is added after the scale.
         float b = bias[c], start = scaled ? 0f : b;
-        Micro4 sum = new() { C0 = start, C1 = start, C2 = start, C3 = start };
+        var sum = Micro4.Of(start);
         int iy0 = oy * k.StrideY - g.PadTop, ix0 = ox0 * k.StrideX - g.PadLeft;
         for (int ky = 0; ky < k.KernelHeight; ky++)
         {

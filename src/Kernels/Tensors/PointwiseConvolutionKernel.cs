@@ -317,6 +317,8 @@ public struct Micro4
 {
     public float C0, C1, C2, C3;
 
+    public static Micro4 Of(float value) => new() { C0 = value, C1 = value, C2 = value, C3 = value };
+
     public void Add(float w, float x0, float x1, float x2, float x3)
     {
         C0 += w * x0;

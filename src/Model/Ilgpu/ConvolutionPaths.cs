@@ -4,7 +4,7 @@ using MoeDetect.Kernels.Tensors;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Which kernel runs a convolution of a given geometry.</summary>
-internal enum ConvolutionPath { Pointwise, Depthwise, DepthwiseTiled, Blocked, ImplicitGemm, Direct }
+internal enum ConvolutionPath { Pointwise, Depthwise, DepthwiseRows, DepthwiseTiled, Blocked, ImplicitGemm, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
 /// as a tiled GEMM (FP32 SIMT, or TF32 tensor cores where the launch search finds them faster), depthwise ones with the multi-output depthwise kernel,
@@ -19,9 +19,10 @@ internal static class ConvolutionPaths
         bool unitWindow = g.KernelHeight == 1 && g.KernelWidth == 1 && g.StrideY == 1 && g.StrideX == 1
             && g.PadTop == 0 && g.PadLeft == 0 && g.OutHeight == g.Height && g.OutWidth == g.Width;
         if (unitWindow && g.Groups == 1) return ConvolutionPath.Pointwise;
-        // The shared-memory depthwise kernel lost to this one on the H100 (CenterNet, batch 32: 6.6 against 4.2 ms over
-        // its 26 depthwise layers), so it runs only where the launch search times it faster (KernelLibrary.PlanPath).
-        if (g.Groups == g.Channels && g.OutChannels == g.Channels) return ConvolutionPath.Depthwise;
+        // The shared-memory depthwise kernel lost to the span kernel on the H100 (CenterNet, batch 32: 6.6 against 4.2 ms
+        // over its 26 depthwise layers), so it runs only where the launch search times it faster (KernelLibrary.PlanPath).
+        if (g.Groups == g.Channels && g.OutChannels == g.Channels)
+            return DepthwiseRowsKernel.Fits(g) ? ConvolutionPath.DepthwiseRows : ConvolutionPath.Depthwise;
         if (g.Groups == 1 && FillsGemmTiles(g)) return ConvolutionPath.ImplicitGemm;
         if (BlockedConvolutionKernel.Fits(g)) return ConvolutionPath.Blocked;
         return g.Groups == 1 ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Direct;
@@ -33,6 +34,9 @@ internal static class ConvolutionPaths
     /// (3 → 32), 32 → 16 and 16 → 16 stayed faster blocked (docs/results/2026-12-05-h200).</summary>
     private static bool FillsGemmTiles(WindowGeometry g) =>
         g.Channels * g.KernelHeight * g.KernelWidth >= 288 && g.OutChannels >= 32;
+
+    public static bool IsDepthwise(ConvolutionPath path) =>
+        path is ConvolutionPath.Depthwise or ConvolutionPath.DepthwiseRows or ConvolutionPath.DepthwiseTiled;
 
     /// <summary>The GEMM of a pointwise convolution: no residual, no input scale, one slice of all channels.</summary>
     public static PointwiseGeometry Pointwise(WindowGeometry g) =>
@@ -68,6 +72,7 @@ internal static class ConvolutionPaths
             case ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm:
                 kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Gemm(path, g), activation); break;
             case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, scale, w, bias, y, g, activation); break;
+            case ConvolutionPath.DepthwiseRows: kernels.DepthwiseRowsConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.DepthwiseTiled: kernels.DepthwiseTiledConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;

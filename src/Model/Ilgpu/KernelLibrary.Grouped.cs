@@ -19,6 +19,7 @@ internal sealed partial class KernelLibrary
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
@@ -80,13 +81,13 @@ internal sealed partial class KernelLibrary
     public LaunchTuner? Tuner { get; set; }
 
     /// <summary>The kernel a plan runs the convolution g on: <see cref="ConvolutionPaths.Of"/>, except that the
-    /// <see cref="Tuner"/> picks between the two depthwise kernels where the shared-memory one fits, and between the
-    /// blocked kernel and the implicit GEMM where the rule gives the blocked one.</summary>
+    /// <see cref="Tuner"/> picks among the depthwise kernels that take g, and between the blocked kernel and the
+    /// implicit GEMM where the rule gives the blocked one.</summary>
     public ConvolutionPath PlanPath(WindowGeometry g)
     {
         var path = ConvolutionPaths.Of(g);
         if (Tuner is null) return path;
-        if (path == ConvolutionPath.Depthwise && DepthwiseTiledKernel.Fits(g)) return Tuner.Depthwise(g);
+        if (ConvolutionPaths.IsDepthwise(path) && LaunchTuner.DepthwiseCandidates(g).Count > 1) return Tuner.Depthwise(g);
         return path == ConvolutionPath.Blocked ? Tuner.Blocked(g) : path;
     }
 
@@ -215,6 +216,23 @@ internal sealed partial class KernelLibrary
     {
         _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>(DepthwiseConvolutionKernel.Run));
         _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseWindow.Of(g)));
+    }
+
+    /// <summary><see cref="DepthwiseRowsKernel"/> (g must fit: <see cref="DepthwiseRowsKernel.Fits"/>), <paramref name="rows"/>
+    /// output rows a thread (<see cref="DepthwiseRowsKernel.RowsFor"/> where not given); same views as
+    /// <see cref="DepthwiseConvolution"/>. Where x or y is not 16-byte aligned (a tensor placed inside another at an
+    /// odd offset) it runs <see cref="DepthwiseConvolution"/> instead, which gives the same sums.</summary>
+    public void DepthwiseRowsConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        WindowGeometry g, Activation activation, int? rows = null)
+    {
+        if (!DeviceMemory.IsAligned(x, 16) || !DeviceMemory.IsAligned(y, 16))
+        {
+            DepthwiseConvolution(x, scale, w, bias, y, g, activation);
+            return;
+        }
+        int r = rows ?? DepthwiseRowsKernel.RowsFor(g);
+        _depthwiseRows ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>(DepthwiseRowsKernel.Run));
+        _depthwiseRows(DepthwiseRowsKernel.Threads(g, r), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseRowsWindow.Of(g, r)));
     }
 
     /// <summary><see cref="DepthwiseTiledKernel"/> (g must fit: <see cref="DepthwiseTiledKernel.Fits"/>); same views as

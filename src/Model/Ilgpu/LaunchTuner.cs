@@ -22,8 +22,9 @@ namespace MoeDetect.Model.Ilgpu;
 /// kernel does not take): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile unless
 /// <see cref="KernelLibrary.WideTileSwitch"/> turns it off (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
 /// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores).</item>
-/// <item>The depthwise kernel: four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>, the rule) or,
-/// where its window fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
+/// <item>The depthwise kernel: 4 × 1 to 4 × 4 outputs a thread with 16-byte loads (<see cref="DepthwiseRowsKernel"/>, the
+/// rule where it fits), four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>) or, where its window
+/// fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// <item>For the short reductions the rule gives the blocked kernel (<see cref="BlockedConvolutionKernel"/>), that
 /// kernel or the implicit GEMM on its own fastest launch (tensor cores included): the rule was set on NanoDet's layers,
 /// and YOLOv8n's 16 → 32 stride-2 layer at batch 32 ran 1.32 ms blocked against 0.87 ms as a SIMT implicit GEMM (H200,
@@ -97,19 +98,27 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         return chosen with { OutImageStride = g.OutImageStride };
     }
 
-    /// <summary>The faster depthwise kernel for g, a geometry the tiled kernel takes (<see cref="DepthwiseTiledKernel.Fits"/>).</summary>
+    /// <summary>The depthwise kernels that take g.</summary>
+    public static IReadOnlyList<ConvolutionPath> DepthwiseCandidates(WindowGeometry g)
+    {
+        var paths = new List<ConvolutionPath> { ConvolutionPath.Depthwise };
+        if (DepthwiseRowsKernel.Fits(g)) paths.Add(ConvolutionPath.DepthwiseRows);
+        if (DepthwiseTiledKernel.Fits(g)) paths.Add(ConvolutionPath.DepthwiseTiled);
+        return paths;
+    }
+
+    /// <summary>The fastest depthwise kernel for g (of <see cref="DepthwiseCandidates"/>).</summary>
     public ConvolutionPath Depthwise(WindowGeometry g)
     {
         if (_depthwise.TryGetValue(g, out var chosen)) return chosen;
         var scratch = Scratch([(long)g.Batch * g.Channels * g.Height * g.Width, (long)g.Batch * g.Channels * g.OutHeight * g.OutWidth,
             (long)g.Channels * g.KernelHeight * g.KernelWidth, g.Channels, (long)g.Batch * g.Channels]);
-        if (scratch is null) return _depthwise[g] = ConvolutionPath.Depthwise;
+        if (scratch is null) return _depthwise[g] = ConvolutionPaths.Of(g);
         using (scratch.Value.Buffer)
         {
             var v = scratch.Value.Views;
             var (x, y, w, bias, scale) = (v[0], v[1], v[2], v[3], v[4]);
-            return _depthwise[g] = new[] { ConvolutionPath.DepthwiseTiled, ConvolutionPath.Depthwise }
-                .MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, x, scale, w, bias, y, g, Activation.None)));
+            return _depthwise[g] = DepthwiseCandidates(g).MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, x, scale, w, bias, y, g, Activation.None)));
         }
     }
 

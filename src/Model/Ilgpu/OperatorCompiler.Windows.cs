@@ -18,7 +18,7 @@ internal sealed partial class OperatorCompiler
         var g = Window(x.Shape, w.Shape[2], w.Shape[3], w.Shape[0], groups);
         var path = _kernels.PlanPath(g);
         // The pointwise GEMM and the depthwise kernel apply an input scale; other paths (the implicit GEMM too) get the product first.
-        bool depthwise = path is ConvolutionPath.Depthwise or ConvolutionPath.DepthwiseTiled;
+        bool depthwise = ConvolutionPaths.IsDepthwise(path);
         if (scale is not null && !depthwise && path != ConvolutionPath.Pointwise) (x, scale) = (GatedProduct(x, scale), null);
         if (scale is not null && depthwise) g = g with { ScalesInput = 1, ScaleImageStride = scale.Shape[0] == 1 ? 0 : g.Channels };
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));

@@ -101,7 +101,7 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         AssertParity($"depthwise {kernel}×{kernel}/{stride} × {channels} at {height}×{width} + Relu6", model, [2, channels, height, width], scale: 2f);
     }
 
-    /// <summary>Both depthwise kernels against the direct kernel with the GPU's group sizes (the tiled kernel's 64- to
+    /// <summary>The depthwise kernels that take each geometry against the direct kernel with the GPU's group sizes (the tiled kernel's 64- to
     /// 256-thread groups; several tiles a plane where the output is wider or taller than 32): kernel sizes, strides, a
     /// dilation, unequal top and left padding (the bottom and right as the output size leaves them) and odd sizes.</summary>
     [Theory]
@@ -122,12 +122,47 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         using var layer = new GpuShapedLayer(g, seed: 41);
         var hardSwish = new Activation(UnaryFunction.HardSwish);
         var direct = layer.Run(ConvolutionPath.Direct, hardSwish);
-        foreach (var path in new[] { ConvolutionPath.Depthwise, ConvolutionPath.DepthwiseTiled })
+        foreach (var path in LaunchTuner.DepthwiseCandidates(g))
         {
             float error = MaxAbsDifference(layer.Run(path, hardSwish), direct);
             log.WriteLine($"{path} {kernel}×{kernel}/{stride} dilation {dilation} at {height}×{width}: max abs error {error:E2}");
             Assert.True(error <= Bound, $"{path}: max abs error {error}");
         }
+    }
+
+    /// <summary>The 16-byte depthwise kernel against the span kernel with the GPU's group shapes: the same sums in the
+    /// same order, so equal to the last bit. 1, 2 and 4 rows a thread (heights that leave the last row block partial),
+    /// 3 × 3 and 5 × 5 at strides 1 and 2, left padding 0 to 2 (loads wholly in the padding, and loads the windows do not
+    /// reach), top padding 0 to 2, an input scale per image and channel, batch 2.</summary>
+    [Theory]
+    [InlineData(3, 1, 1, 1, 1, 18, 20, false)]
+    [InlineData(3, 1, 1, 1, 2, 17, 16, true)]
+    [InlineData(3, 1, 1, 1, 4, 19, 32, false)]
+    [InlineData(5, 1, 2, 2, 4, 13, 12, true)]
+    [InlineData(5, 1, 2, 2, 2, 8, 8, false)]
+    [InlineData(3, 2, 0, 0, 4, 23, 24, false)] // TensorFlow's SAME at stride 2: no top or left padding
+    [InlineData(3, 2, 1, 1, 2, 16, 40, true)]
+    [InlineData(5, 2, 1, 1, 4, 30, 16, false)]
+    [InlineData(5, 2, 2, 2, 1, 9, 8, true)]
+    public void Depthwise_rows_kernel_gives_the_span_kernels_sums(int kernel, int stride, int padTop, int padLeft, int rows, int height, int width, bool scaled)
+    {
+        var g = new WindowGeometry
+        {
+            Batch = 2, Channels = 5, Height = height, Width = width, OutChannels = 5, Groups = 5,
+            OutHeight = (height + stride - 1) / stride, OutWidth = width / stride,
+            KernelHeight = kernel, KernelWidth = kernel, StrideY = stride, StrideX = stride, PadTop = padTop, PadLeft = padLeft,
+            DilationY = 1, DilationX = 1, ScalesInput = scaled ? 1 : 0, ScaleImageStride = scaled ? 5 : 0,
+        };
+        Assert.True(DepthwiseRowsKernel.Fits(g));
+        using var layer = new GpuShapedLayer(g, seed: 61);
+        var hardSwish = new Activation(UnaryFunction.HardSwish);
+        var rowsOut = layer.Run((x, scale, w, bias, y) =>
+        {
+            // Unaligned views would take the span kernel instead, and the test would compare it with itself.
+            Assert.True(DeviceMemory.IsAligned(x, 16) && DeviceMemory.IsAligned(y, 16), "the CPU accelerator's buffers are not 16-byte aligned");
+            layer.Kernels.DepthwiseRowsConvolution(x, scale, w, bias, y, g, hardSwish, rows);
+        });
+        Assert.Equal(layer.Run(ConvolutionPath.Depthwise, hardSwish), rowsOut);
     }
 
     [Fact]
@@ -139,7 +174,8 @@ public sealed class ConvolutionPathTests(ITestOutputHelper log)
         Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32 }));
         Assert.Equal(ConvolutionPath.ImplicitGemm, ConvolutionPaths.Of(pointwise with { Batch = 8, StrideX = 2, StrideY = 2, OutHeight = 32, OutWidth = 32, OutChannels = 60 }));
         var depthwise = Geometry(kernel: 3, stride: 2, pad: 1, groups: 16, channels: 16, outChannels: 16);
-        Assert.Equal(ConvolutionPath.Depthwise, ConvolutionPaths.Of(depthwise));
+        Assert.Equal(ConvolutionPath.DepthwiseRows, ConvolutionPaths.Of(depthwise));
+        Assert.Equal(ConvolutionPath.Depthwise, ConvolutionPaths.Of(depthwise with { Height = 9, Width = 9, OutHeight = 5, OutWidth = 5 }));
         Assert.Equal(ConvolutionPath.Blocked, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 2, pad: 1, groups: 1, channels: 3, outChannels: 16) with { OutHeight = 256, OutWidth = 256 }));
         Assert.Equal(ConvolutionPath.Direct, ConvolutionPaths.Of(Geometry(kernel: 3, stride: 1, pad: 1, groups: 2, channels: 16, outChannels: 16)));
     }

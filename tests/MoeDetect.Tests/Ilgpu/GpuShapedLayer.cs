@@ -32,7 +32,12 @@ internal sealed class GpuShapedLayer : IDisposable
 
     /// <summary>The convolution on one path, its output read back.</summary>
     public float[] Run(ConvolutionPath path, Activation activation) =>
-        Output(y => ConvolutionPaths.Launch(Kernels, path, _x.View, _x.View, _w.View, _bias.View, y, _g, activation));
+        Run((x, scale, w, bias, y) => ConvolutionPaths.Launch(Kernels, path, x, scale, w, bias, y, _g, activation));
+
+    /// <summary><paramref name="launch"/> given (x, scale, w, bias, y), its output read back. The scale, where g has one,
+    /// is x's first values.</summary>
+    public float[] Run(Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> launch) =>
+        Output(y => launch(_x.View, _x.View, _w.View, _bias.View, y));
 
     /// <summary>The pointwise GEMM as <paramref name="p"/> has it (residual, split-K), its output read back.</summary>
     public float[] Pointwise(PointwiseGeometry p, ArrayView<float> residual, ArrayView<float> partials, Activation activation) =>
