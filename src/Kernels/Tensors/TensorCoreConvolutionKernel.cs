@@ -8,8 +8,9 @@ namespace MoeDetect.Kernels.Tensors;
 /// <see cref="PointwiseGeometry.TensorCores"/> = 1: inline PTX <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>
 /// (sm_80 and later) on the FP32 tensors as they are, the tensor cores reading each operand's upper 19 bits (TF32: FP32's
 /// range, FP16's 10-bit mantissa); sums, bias, activation and the stored output stay FP32. It takes everything the SIMT
-/// GEMM takes but the input scale: implicit-GEMM windows, residual, split-K slices (raw partials, summed by
-/// <see cref="PointwiseConvolutionKernel.SumSlices"/>).
+/// GEMM takes: implicit-GEMM windows, residual, split-K slices (raw partials, summed by
+/// <see cref="PointwiseConvolutionKernel.SumSlices"/>), and the input scale as weights scaled per image beforehand
+/// (<see cref="PointwiseGeometry.WeightImageStride"/>).
 /// Grid (pixel tiles, out-channel tiles, batch × slices), groups of 128 threads: 4 warps (<see cref="ITensorCoreTile"/>:
 /// 2 × 2 for 64 × 64 tiles, 1 × 4 for 32 × 128), each warp a 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel
 /// global → shared memory by <c>cp.async</c>, never through registers, double-buffered: a k-step's copies are in flight
@@ -41,7 +42,9 @@ public static class TensorCoreConvolutionKernel
         int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         uint shared = AsyncCopy.SharedBase();
-        var copies = new TileCopies(layout, x, w, g, n, m0, p0, t, shared, shared + 4u * Stages * (uint)layout.WeightStage);
+        // An input scale comes multiplied into a weight matrix per image (PointwiseGeometry.WeightImageStride).
+        long wImage = w + 4L * n * g.WeightImageStride;
+        var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * Stages * (uint)layout.WeightStage);
         copies.Issue(0, kBegin, kEnd);
         AsyncCopy.Commit();
         int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;

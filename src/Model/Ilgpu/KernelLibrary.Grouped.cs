@@ -17,6 +17,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
     private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>? _depthwiseRows;
@@ -135,9 +136,10 @@ internal sealed partial class KernelLibrary
     /// geometry flag leaves unused may be any.</summary>
     /// <param name="scale">The per-channel input scale where <see cref="PointwiseGeometry.ScalesInput"/> is 1.</param>
     /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1.</param>
-    /// <param name="partials">[slices, batch, out channels, pixels] where <see cref="PointwiseGeometry.Slices"/> &gt; 1.</param>
+    /// <param name="workspace"><see cref="PointwiseGeometry.WorkspaceLength"/> floats: the tensor cores' scaled weights
+    /// where g has an input scale, then the split-K partials where g is split.</param>
     public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> partials, ArrayView<float> y, PointwiseGeometry g, Activation activation)
+        ArrayView<float> workspace, ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         if (g.Pixels <= PointwiseWarpKernel.MaxPixels)
         {
@@ -148,11 +150,20 @@ internal sealed partial class KernelLibrary
             return;
         }
         bool split = g.Slices > 1;
+        // ILGPU refuses a sub-view starting at the view's end: take the partials only where there are some.
+        var partials = split ? workspace.SubView(g.ScaledWeightsLength) : workspace;
         if (g.TensorCores != 0)
         {
             var tensorCore = g.Tiling == PointwiseTiling.TensorCoreWide
                 ? (_tensorCoreWide ??= LoadTensorCore<WideTensorCoreTile>())
                 : (_tensorCoreSquare ??= LoadTensorCore<SquareTensorCoreTile>());
+            if (g.ScalesInput != 0)
+            {
+                var scaled = workspace.SubView(0, g.ScaledWeightsLength);
+                _scaleWeights ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>(PointwiseConvolutionKernel.ScaleWeights));
+                _scaleWeights(checked((int)g.ScaledWeightsLength), w, scale, scaled, g);
+                (w, g) = (scaled, g with { WeightImageStride = g.ScaleImageStride == 0 ? 0 : g.OutChannels * g.Channels });
+            }
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
             var chunked = g with
             {

@@ -18,8 +18,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// the reduction unsplit.</item>
 /// <item>Where the device has tensor cores (sm_80 on) and <see cref="TensorCoreSwitch"/> is not 0, whether the GEMM runs
 /// on them (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands and FP32 sums, as PyTorch's cuDNN convolutions by
-/// default): more candidates, kept where one is the fastest, for every GEMM but those with an input scale (which that
-/// kernel does not take): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile unless
+/// default): more candidates, kept where one is the fastest, for every GEMM (those with an input scale timed with the
+/// per-image weight scaling they need there): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile unless
 /// <see cref="KernelLibrary.WideTileSwitch"/> turns it off (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
 /// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores).</item>
 /// <item>The depthwise kernel: 4 × 1 to 4 × 4 outputs a thread with 16-byte loads (<see cref="DepthwiseRowsKernel"/>, the
@@ -91,8 +91,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            if (g.ScalesInput == 0)
-                plans.AddRange(KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value).Select(t => kernels.PlanTensorCores(g, t)));
+            plans.AddRange(KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value).Select(t => kernels.PlanTensorCores(g, t)));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };
@@ -147,15 +146,15 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (plans.Count == 1) return first;
         long input = first.Windowed == 1 ? (long)first.Batch * first.Window.Channels * first.Window.Height * first.Window.Width : (long)first.Batch * first.Channels * first.Pixels;
         long output = (long)first.Batch * first.OutChannels * first.Pixels;
-        long partials = plans.Max(p => p.Slices > 1 ? p.Slices * output : 0);
-        var scratch = Scratch([input, output, (long)first.OutChannels * first.Channels, (long)first.Batch * first.Channels, first.OutChannels, partials]);
+        var scratch = Scratch([input, output, (long)first.OutChannels * first.Channels, (long)first.Batch * first.Channels, first.OutChannels,
+            plans.Max(p => p.WorkspaceLength)]);
         if (scratch is null) return first;
         using (scratch.Value.Buffer)
         {
             var v = scratch.Value.Views;
-            var (x, y, w, scale, bias, split) = (v[0], v[1], v[2], v[3], v[4], v[5]);
+            var (x, y, w, scale, bias, workspace) = (v[0], v[1], v[2], v[3], v[4], v[5]);
             // The residual, where the layer adds one, is read from y itself: the same traffic, and only the time counts.
-            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(x, scale, w, bias, y, split, y, p, Activation.None)));
+            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(x, scale, w, bias, y, workspace, y, p, Activation.None)));
         }
     }
 

@@ -44,17 +44,18 @@ internal sealed partial class OperatorCompiler
             {
                 AddsResidual = fused is null ? 0 : 1, ScalesInput = scale is null ? 0 : 1, ScaleImageStride = scale?.Shape[0] == 1 ? 0 : g.Channels,
             });
-            // Split-K partials: plan memory, live for this step only (a launch never allocates: plans are captured into CUDA graphs).
-            var partials = p.Slices > 1 ? NewTensor([p.Slices, g.Batch, g.OutChannels, p.Pixels]) : null;
+            // Scaled weights and split-K partials: plan memory, live for this step only (a launch never allocates: plans are
+            // captured into CUDA graphs).
+            var workspace = p.WorkspaceLength > 0 ? NewTensor([checked((int)p.WorkspaceLength)]) : null;
             if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores != 0 ? " on tensor cores" : "")}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             // Image strides are read as the plan runs: a Concat compiled later may still place x's whole, the residual's or y.
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.StridedView, (scale ?? x).View, w.View, bias.View,
-                (fused ?? y).StridedView, (partials ?? y).View, placement!.View(y), p with
+                (fused ?? y).StridedView, (workspace ?? y).View, placement!.View(y), p with
                 {
                     OutImageStride = placement.ImageStride, InImageStride = x.ImageStride, ResidualImageStride = (fused ?? y).ImageStride,
                 }, placement.Activation),
-                new[] { x, w, bias, y, scale, fused, partials }.OfType<DeviceTensor>().ToArray());
+                new[] { x, w, bias, y, scale, fused, workspace }.OfType<DeviceTensor>().ToArray());
         }
         else
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),

@@ -7,7 +7,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// device before plans may use it: CI cannot run it (the CPU accelerator runs no PTX), so a device whose driver or
 /// architecture makes it compute something else must find out before it serves a frame. Layers whose sizes fill no tile
 /// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows), with rows the copies
-/// take in 16-byte chunks and rows they take value by value. Each tile shape is checked on its own (all layers, whatever
+/// take in 16-byte chunks and rows they take value by value, the 1×1 ones also with an input scale. Each tile shape is checked on its own (all layers, whatever
 /// their out channels), so that one that fails here keeps only itself out of the plans.</summary>
 internal static class TensorCoreCheck
 {
@@ -47,20 +47,22 @@ internal static class TensorCoreCheck
         var random = new Random(7);
         float[] Values(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
         var accelerator = kernels.Accelerator;
-        foreach (var g in Layers)
+        // The 1×1 layers also with an input scale per image and channel (weights scaled per image on tensor cores).
+        foreach (var (g, scaled) in Layers.SelectMany(l => l.KernelHeight == 1 ? new[] { (l, false), (l, true) } : [(l, false)]))
         {
-            var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g);
+            var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g) with { ScalesInput = scaled ? 1 : 0, ScaleImageStride = scaled ? g.Channels : 0 };
             var simt = kernels.PlanPointwise(gemm, PointwiseTiling.Square);
             var tensor = kernels.PlanTensorCores(gemm, tiling);
             long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
             using var x = accelerator.Allocate1D(Values((long)g.Batch * g.Channels * g.Height * g.Width));
+            using var scale = accelerator.Allocate1D(Values((long)g.Batch * g.Channels));
             using var w = accelerator.Allocate1D(Values((long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth));
             using var bias = accelerator.Allocate1D(Values(g.OutChannels));
             using var y = accelerator.Allocate1D<float>(outputs);
-            using var partials = accelerator.Allocate1D<float>(Math.Max(simt.Slices, tensor.Slices) * outputs);
+            using var workspace = accelerator.Allocate1D<float>(Math.Max(1, Math.Max(simt.WorkspaceLength, tensor.WorkspaceLength)));
             float[] Run(PointwiseGeometry p)
             {
-                kernels.PointwiseConvolution(x.View, x.View, w.View, bias.View, y.View, partials.View, y.View, p, Activation.None);
+                kernels.PointwiseConvolution(x.View, scale.View, w.View, bias.View, y.View, workspace.View, y.View, p, Activation.None);
                 kernels.Stream.Synchronize();
                 return y.GetAsArray1D();
             }
@@ -68,7 +70,7 @@ internal static class TensorCoreCheck
             var actual = Run(tensor);
             float largest = expected.Max(Math.Abs), worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
             if (!(worst <= Tolerance * largest))
-                return $"{g.Channels}→{g.OutChannels} {g.KernelHeight}×{g.KernelWidth} convolution: differs by up to {worst} from the FP32 GEMM (largest output {largest})";
+                return $"{g.Channels}→{g.OutChannels} {g.KernelHeight}×{g.KernelWidth} convolution{(scaled ? " with an input scale" : "")}: differs by up to {worst} from the FP32 GEMM (largest output {largest})";
         }
         return null;
     }
