@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Algorithms;
+using ILGPU.Runtime;
 
 namespace MoeDetect.Kernels.Tensors;
 
@@ -23,32 +24,68 @@ public struct ResizeGeometry
 }
 
 /// <summary>Resizes the two innermost axes of [planes, H, W], nearest or bilinear, with ONNX's coordinate modes, and
-/// applies an activation (a Concat's, where the output is written into it in place).</summary>
+/// applies an activation (a Concat's, where the output is written into it in place). <see cref="Run"/> computes an
+/// output a thread; <see cref="RunSpans"/> <see cref="Span"/> adjacent ones, sharing the row's source lines and index
+/// arithmetic and storing them as one 16-byte store (CenterNet's 64 → 128 upsampling at batch 32 took 0.32 ms a thread
+/// an output on the H100, its integer divisions more than its bytes). Both compute each output the same way.</summary>
 public static class ResizeKernel
 {
+    /// <summary>Adjacent outputs of a row <see cref="RunSpans"/> computes a thread.</summary>
+    public const int Span = 4;
+
+    /// <summary>Whether <see cref="RunSpans"/> takes g: rows and images of whole spans (y itself must be 16-byte aligned).</summary>
+    public static bool SpansFit(ResizeGeometry g) => g.OutWidth % Span == 0 && g.OutImageStride % Span == 0;
+
     public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> y, ResizeGeometry g, Activation activation)
     {
         int ox = i % g.OutWidth, t = i / g.OutWidth;
         int oy = t % g.OutHeight, plane = t / g.OutHeight;
-        long at = g.OutImageStride == 0 ? i
-            : (long)(plane / g.PlanesPerImage) * g.OutImageStride + ((long)(plane % g.PlanesPerImage) * g.OutHeight + oy) * g.OutWidth + ox;
-        float sy = Source(oy, g.ScaleY, g.InHeight, g.OutHeight, g.Coordinates);
-        float sx = Source(ox, g.ScaleX, g.InWidth, g.OutWidth, g.Coordinates);
-        int baseIndex = plane * g.InHeight * g.InWidth;
-        if (g.Linear == 0)
+        var row = SourceRows.Of(g, plane, oy);
+        y[OutputAt(g, plane, oy, ox)] = ElementwiseKernels.Apply(row.Value(x, g, ox), activation);
+    }
+
+    /// <summary>A thread per <see cref="Span"/> outputs of a row (<see cref="SpansFit"/>).</summary>
+    public static void RunSpans(Index1D i, ArrayView<float> x, ArrayView<float> y, ResizeGeometry g, Activation activation)
+    {
+        int spans = g.OutWidth / Span;
+        int ox = i % spans * Span, t = i / spans;
+        int oy = t % g.OutHeight, plane = t / g.OutHeight;
+        var row = SourceRows.Of(g, plane, oy);
+        y.AsAligned(16).Cast<Micro4>()[OutputAt(g, plane, oy, ox) / Span] = new Micro4
         {
-            int ny = Clamp(Round(sy, g.Rounding), g.InHeight), nx = Clamp(Round(sx, g.Rounding), g.InWidth);
-            y[at] = ElementwiseKernels.Apply(x[baseIndex + ny * g.InWidth + nx], activation);
-            return;
+            C0 = ElementwiseKernels.Apply(row.Value(x, g, ox), activation), C1 = ElementwiseKernels.Apply(row.Value(x, g, ox + 1), activation),
+            C2 = ElementwiseKernels.Apply(row.Value(x, g, ox + 2), activation), C3 = ElementwiseKernels.Apply(row.Value(x, g, ox + 3), activation),
+        };
+    }
+
+    private static long OutputAt(ResizeGeometry g, int plane, int oy, int ox) => g.OutImageStride == 0
+        ? ((long)plane * g.OutHeight + oy) * g.OutWidth + ox
+        : (long)(plane / g.PlanesPerImage) * g.OutImageStride + ((long)(plane % g.PlanesPerImage) * g.OutHeight + oy) * g.OutWidth + ox;
+
+    /// <summary>The source lines an output row reads (nearest: one; bilinear: two and the weight between them).</summary>
+    private readonly struct SourceRows(int first, int second, float weight)
+    {
+        public static SourceRows Of(ResizeGeometry g, int plane, int oy)
+        {
+            int baseIndex = plane * g.InHeight * g.InWidth;
+            float sy = Source(oy, g.ScaleY, g.InHeight, g.OutHeight, g.Coordinates);
+            if (g.Linear == 0) return new SourceRows(baseIndex + Clamp(Round(sy, g.Rounding), g.InHeight) * g.InWidth, 0, 0f);
+            sy = XMath.Clamp(sy, 0f, g.InHeight - 1);
+            int y0 = (int)sy, y1 = y0 + 1 < g.InHeight ? y0 + 1 : y0;
+            return new SourceRows(baseIndex + y0 * g.InWidth, baseIndex + y1 * g.InWidth, sy - y0);
         }
-        sy = XMath.Clamp(sy, 0f, g.InHeight - 1);
-        sx = XMath.Clamp(sx, 0f, g.InWidth - 1);
-        int y0 = (int)sy, x0 = (int)sx;
-        int y1 = y0 + 1 < g.InHeight ? y0 + 1 : y0, x1 = x0 + 1 < g.InWidth ? x0 + 1 : x0;
-        float fy = sy - y0, fx = sx - x0;
-        float top = x[baseIndex + y0 * g.InWidth + x0] * (1 - fx) + x[baseIndex + y0 * g.InWidth + x1] * fx;
-        float bottom = x[baseIndex + y1 * g.InWidth + x0] * (1 - fx) + x[baseIndex + y1 * g.InWidth + x1] * fx;
-        y[at] = ElementwiseKernels.Apply(top * (1 - fy) + bottom * fy, activation);
+
+        public float Value(ArrayView<float> x, ResizeGeometry g, int ox)
+        {
+            float sx = Source(ox, g.ScaleX, g.InWidth, g.OutWidth, g.Coordinates);
+            if (g.Linear == 0) return x[first + Clamp(Round(sx, g.Rounding), g.InWidth)];
+            sx = XMath.Clamp(sx, 0f, g.InWidth - 1);
+            int x0 = (int)sx, x1 = x0 + 1 < g.InWidth ? x0 + 1 : x0;
+            float fx = sx - x0;
+            float top = x[first + x0] * (1 - fx) + x[first + x1] * fx;
+            float bottom = x[second + x0] * (1 - fx) + x[second + x1] * fx;
+            return top * (1 - weight) + bottom * weight;
+        }
     }
 
     private static float Source(int o, float scale, int inSize, int outSize, ResizeCoordinates mode) => mode switch

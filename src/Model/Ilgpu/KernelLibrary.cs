@@ -20,7 +20,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _blockedConv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaks;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>? _resize;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>? _resize, _resizeSpans;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _gather;
@@ -61,8 +61,20 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry> Peaks =>
         _peaks ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>(PoolingKernels.Peaks));
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation> Resize =>
+    /// <summary><see cref="ResizeKernel"/>: 4 outputs a thread where the rows and y allow (<see cref="ResizeKernel.SpansFit"/>,
+    /// y 16-byte aligned), else one.</summary>
+    public void Resize(ArrayView<float> x, ArrayView<float> y, ResizeGeometry g, Activation activation)
+    {
+        int outputs = checked(g.Planes * g.OutHeight * g.OutWidth);
+        if (ResizeKernel.SpansFit(g) && DeviceMemory.IsAligned(y, 16))
+        {
+            _resizeSpans ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>(ResizeKernel.RunSpans));
+            _resizeSpans(outputs / ResizeKernel.Span, x, y, g, activation);
+            return;
+        }
         _resize ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>(ResizeKernel.Run));
+        _resize(outputs, x, y, g, activation);
+    }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct> MatrixMultiply =>
         _matmul ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>(MatrixKernels.Multiply));

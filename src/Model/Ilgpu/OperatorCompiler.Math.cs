@@ -138,9 +138,9 @@ internal sealed partial class OperatorCompiler
         };
         var placement = new OutputPlacement(Activation.None);
         var y = NewTensor(outShape, placement: placement);
-        var kernel = _kernels.Resize;
+        var kernels = _kernels;
         int planesPerImage = outShape[1];
-        Emit(() => kernel(y.Length, x.View, placement.View(y), g with { OutImageStride = placement.ImageStride, PlanesPerImage = planesPerImage },
+        Emit(() => kernels.Resize(x.View, placement.View(y), g with { OutImageStride = placement.ImageStride, PlanesPerImage = planesPerImage },
             placement.Activation), x, y);
         Set(0, y);
     }
