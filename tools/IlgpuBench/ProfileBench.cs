@@ -4,7 +4,9 @@ using MoeDetect.Model.Ilgpu;
 
 namespace MoeDetect.Tools.IlgpuBench;
 
-/// <summary><c>ilgpu-bench profile &lt;model.onnx&gt; &lt;out-dir&gt; [--batches 1,32] [--iterations 20] [--cpu-accelerator]</c>:
+/// <summary><c>ilgpu-bench profile &lt;model.onnx&gt; &lt;out-dir&gt; [--batches 1,32] [--iterations 20] [--cpu-accelerator]
+/// [--outputs a,b]</c> (<c>--outputs</c>: compute only those graph outputs, as the product does for its decoder's, e.g.
+/// CenterNet's <c>detections</c>; by default every output):
 /// for each batch, the whole plan's run (median, network only: input written once, outputs left on the device) and
 /// then every kernel launch of the plan timed alone, summed per kind (operator, and the convolution kernel path).
 /// The gap between the sum and the whole run is what launching costs beyond the kernels themselves. Convolutions carry
@@ -13,11 +15,11 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// line per batch and writes profile_b&lt;B&gt;.json with every step.</summary>
 internal static class ProfileBench
 {
-    public static void Run(string modelPath, string outDir, IlgpuTarget target, int[] batches, int iterations)
+    public static void Run(string modelPath, string outDir, IlgpuTarget target, int[] batches, int iterations, IReadOnlyList<string>? outputs)
     {
         Directory.CreateDirectory(outDir);
         var model = File.ReadAllBytes(modelPath);
-        using var engine = IlgpuEngine.Load(model, modelPath, target);
+        using var engine = IlgpuEngine.Load(model, modelPath, target, outputNames: outputs);
         foreach (int batch in batches)
         {
             double wholeMs = engine.TimeEnqueued(batch, iterations);
