@@ -49,16 +49,13 @@ public static class DepthwiseConvolutionKernel
                     Read(x, row, ix + 2 * k.StrideX, g.Width), Read(x, row, ix + 3 * k.StrideX, g.Width));
             }
         }
-        if (scaled)
-        {
-            float s = scale[plane / g.Channels * g.ScaleImageStride + c];
-            sum = new() { C0 = sum.C0 * s + b, C1 = sum.C1 * s + b, C2 = sum.C2 * s + b, C3 = sum.C3 * s + b };
-        }
+        if (scaled) sum = sum.Affine(scale[plane / g.Channels * g.ScaleImageStride + c], b);
+        var v = sum.Activated(activation);
         int output = (plane * g.OutHeight + oy) * g.OutWidth + ox0;
-        y[output] = ElementwiseKernels.Apply(sum.C0, activation);
-        if (ox0 + 1 < g.OutWidth) y[output + 1] = ElementwiseKernels.Apply(sum.C1, activation);
-        if (ox0 + 2 < g.OutWidth) y[output + 2] = ElementwiseKernels.Apply(sum.C2, activation);
-        if (ox0 + 3 < g.OutWidth) y[output + 3] = ElementwiseKernels.Apply(sum.C3, activation);
+        y[output] = v.C0;
+        if (ox0 + 1 < g.OutWidth) y[output + 1] = v.C1;
+        if (ox0 + 2 < g.OutWidth) y[output + 2] = v.C2;
+        if (ox0 + 3 < g.OutWidth) y[output + 3] = v.C3;
     }
 
     /// <summary>Undilated windows up to this wide at stride 1 or 2 take <see cref="AddRow"/>.</summary>

@@ -101,15 +101,8 @@ public static class DepthwiseRowsKernel
         return sum;
     }
 
-    private static void Store(ArrayView<Micro4> y4, long at, Micro4 sum, bool scaled, float factor, float bias, Activation activation)
-    {
-        if (scaled) sum = new() { C0 = sum.C0 * factor + bias, C1 = sum.C1 * factor + bias, C2 = sum.C2 * factor + bias, C3 = sum.C3 * factor + bias };
-        y4[at] = new Micro4
-        {
-            C0 = ElementwiseKernels.Apply(sum.C0, activation), C1 = ElementwiseKernels.Apply(sum.C1, activation),
-            C2 = ElementwiseKernels.Apply(sum.C2, activation), C3 = ElementwiseKernels.Apply(sum.C3, activation),
-        };
-    }
+    private static void Store(ArrayView<Micro4> y4, long at, Micro4 sum, bool scaled, float factor, float bias, Activation activation) =>
+        y4[at] = (scaled ? sum.Affine(factor, bias) : sum).Activated(activation);
 
     /// <summary>A thread's values of one input row: up to four 16-byte loads, zero where a load lies outside the row
     /// (the padding) or holds nothing the windows read.</summary>

@@ -39,9 +39,6 @@ public struct PointwiseGeometry
     /// rows (1 × 1 GEMMs), can be copied in 16-byte chunks (<see cref="ChunkCopies"/>): rows of a multiple of 4 values
     /// starting 16-byte aligned.</summary>
     public int WeightChunks, InputChunks;
-    /// <summary>Tensor cores only, set at launch: values between images' weight matrices where an input scale has been
-    /// multiplied into the weights per image (<see cref="PointwiseConvolutionKernel.ScaleWeights"/>); 0: one matrix.</summary>
-    public int WeightImageStride;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 
@@ -50,6 +47,10 @@ public struct PointwiseGeometry
     /// scale cannot be applied to x on its way); 0 floats for other geometries.</summary>
     public readonly long ScaledWeightsLength =>
         TensorCores != 0 && ScalesInput != 0 ? (ScaleImageStride == 0 ? 1L : Batch) * OutChannels * Channels : 0;
+
+    /// <summary>Values between images' matrices in those scaled weights (<see cref="ScaledWeightsLength"/>): 0 where one
+    /// scale serves every image, so one matrix.</summary>
+    public readonly int WeightImageStride => TensorCores != 0 && ScalesInput != 0 && ScaleImageStride != 0 ? OutChannels * Channels : 0;
 
     /// <summary>Scratch memory a launch of this geometry needs: the scaled weights, then the split-K partials [slices,
     /// batch, out channels, pixels] where split.</summary>
@@ -339,6 +340,17 @@ public struct Micro4
     public float C0, C1, C2, C3;
 
     public static Micro4 Of(float value) => new() { C0 = value, C1 = value, C2 = value, C3 = value };
+
+    /// <summary>Each value · factor + bias (a depthwise sum's input scale, then its bias).</summary>
+    public readonly Micro4 Affine(float factor, float bias) =>
+        new() { C0 = C0 * factor + bias, C1 = C1 * factor + bias, C2 = C2 * factor + bias, C3 = C3 * factor + bias };
+
+    /// <summary>The activation applied to each value.</summary>
+    public readonly Micro4 Activated(Activation activation) => new()
+    {
+        C0 = ElementwiseKernels.Apply(C0, activation), C1 = ElementwiseKernels.Apply(C1, activation),
+        C2 = ElementwiseKernels.Apply(C2, activation), C3 = ElementwiseKernels.Apply(C3, activation),
+    };
 
     public void Add(float w, float x0, float x1, float x2, float x3)
     {

@@ -51,11 +51,8 @@ public static class ResizeKernel
         int ox = i % spans * Span, t = i / spans;
         int oy = t % g.OutHeight, plane = t / g.OutHeight;
         var row = SourceRows.Of(g, plane, oy);
-        y.AsAligned(16).Cast<Micro4>()[OutputAt(g, plane, oy, ox) / Span] = new Micro4
-        {
-            C0 = ElementwiseKernels.Apply(row.Value(x, g, ox), activation), C1 = ElementwiseKernels.Apply(row.Value(x, g, ox + 1), activation),
-            C2 = ElementwiseKernels.Apply(row.Value(x, g, ox + 2), activation), C3 = ElementwiseKernels.Apply(row.Value(x, g, ox + 3), activation),
-        };
+        var values = new Micro4 { C0 = row.Value(x, g, ox), C1 = row.Value(x, g, ox + 1), C2 = row.Value(x, g, ox + 2), C3 = row.Value(x, g, ox + 3) };
+        y.AsAligned(16).Cast<Micro4>()[OutputAt(g, plane, oy, ox) / Span] = values.Activated(activation);
     }
 
     private static long OutputAt(ResizeGeometry g, int plane, int oy, int ox) => g.OutImageStride == 0

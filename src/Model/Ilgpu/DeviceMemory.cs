@@ -27,7 +27,7 @@ internal static class DeviceMemory
     /// <summary>Whether the view's first element lies on a multiple of <paramref name="bytes"/> (what 16-byte vector
     /// loads and stores need).</summary>
     public static bool IsAligned<T>(ArrayView<T> view, int bytes) where T : unmanaged =>
-        view is IContiguousArrayView contiguous && ((long)contiguous.Buffer.NativePtr + contiguous.IndexInBytes) % bytes == 0;
+        view.LoadEffectiveAddressAsPtr() % bytes == 0;
 
     /// <summary>Copies <paramref name="source"/> to the start of <paramref name="target"/>. The host memory is pinned for
     /// the copy: ILGPU takes a raw address, and a managed array the GC moves mid-copy would be read (or, for

@@ -162,7 +162,7 @@ internal sealed partial class KernelLibrary
                 var scaled = workspace.SubView(0, g.ScaledWeightsLength);
                 _scaleWeights ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>(PointwiseConvolutionKernel.ScaleWeights));
                 _scaleWeights(checked((int)g.ScaledWeightsLength), w, scale, scaled, g);
-                (w, g) = (scaled, g with { WeightImageStride = g.ScaleImageStride == 0 ? 0 : g.OutChannels * g.Channels });
+                w = scaled;
             }
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
             var chunked = g with

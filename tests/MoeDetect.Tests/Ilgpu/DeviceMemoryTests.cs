@@ -10,6 +10,22 @@ namespace MoeDetect.Tests.Ilgpu;
 /// the test host may crash). Another thread keeps allocating and forcing compacting collections meanwhile.</summary>
 public sealed class DeviceMemoryTests
 {
+    /// <summary>The check the 16-byte kernels' fallbacks rest on (depthwise, Resize): a view a float past an aligned start
+    /// is not aligned, four floats past it is.</summary>
+    [Fact]
+    public void Alignment_follows_the_views_first_element()
+    {
+        using var context = Context.Create(b => b.CPU());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var buffer = accelerator.Allocate1D<float>(64);
+        var view = buffer.View.AsContiguous();
+        Assert.True(DeviceMemory.IsAligned(view, 16), "the CPU accelerator's buffer is expected to start 16-byte aligned");
+        Assert.False(DeviceMemory.IsAligned(view.SubView(1), 16));
+        Assert.False(DeviceMemory.IsAligned(view.SubView(2), 16));
+        Assert.True(DeviceMemory.IsAligned(view.SubView(2), 8));
+        Assert.True(DeviceMemory.IsAligned(view.SubView(4), 16));
+    }
+
     [Fact]
     public async Task Copies_into_managed_arrays_hold_while_the_gc_compacts()
     {
