@@ -141,7 +141,7 @@ internal static class KernelBench
         int slices = Math.Max(tiled ? Math.Max(planned.Slices, square.Slices) : 1, implicitGemm?.Slices ?? 1);
         using var partials = kernels.Accelerator.Allocate1D<float>(slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
         double Gemm(PointwiseGeometry p) =>
-            timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, p, activation));
+            timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(p), data.Bias, data.Y, partials.View, data.Y, p, activation));
         double? fixedMs = tiled ? Gemm(square) : null;
         float? fixedDiff = tiled ? Compare(data.Output(), direct).MaxDiff : null;
         bool split = tiled && planned.Slices > 1;
@@ -181,15 +181,18 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None);
         var direct = data.Output();
-        var tiles = KernelLibrary.TensorCoreTilings(gemm).Select(tiling =>
+        // Each tile, tap-major and channel-major where both fit (the launch search times both).
+        var plans = KernelLibrary.TensorCoreTilings(gemm).Select(tiling => kernels.PlanTensorCores(gemm, tiling))
+            .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
+        var tiles = plans.Select(plan =>
         {
-            var plan = kernels.PlanTensorCores(gemm, tiling);
+            var tiling = plan.Tiling;
             using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
-            double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
+            double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(plan), data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
             double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
             return new
             {
-                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", slices = plan.Slices, ms, tflops,
+                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", tap_major = plan.TapMajor != 0, slices = plan.Slices, ms, tflops,
                 fraction_of_tf32_peak = tflops / H100Peaks.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
             };
         }).ToList();
@@ -241,27 +244,31 @@ internal static class KernelBench
     /// <summary>Random input, weights and bias of one convolution, and its output buffer, on the device.</summary>
     private sealed class LayerData : IDisposable
     {
-        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _w, _bias, _y;
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _w, _wTapMajor, _bias, _y;
 
         public LayerData(Accelerator accelerator, WindowGeometry g)
         {
             var random = new Random(1);
             float[] Random(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
             _x = accelerator.Allocate1D(Random((long)g.Batch * g.Channels * g.Height * g.Width));
-            _w = accelerator.Allocate1D(Random((long)g.OutChannels * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth));
+            var w = Random((long)g.OutChannels * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth);
+            _w = accelerator.Allocate1D(w);
+            _wTapMajor = accelerator.Allocate1D(TapMajorWeights.From<float>(w, g.OutChannels, g.Channels / g.Groups, g.KernelHeight * g.KernelWidth));
             _bias = accelerator.Allocate1D(Random(g.OutChannels));
             _y = accelerator.Allocate1D<float>((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
         }
 
         public ArrayView<float> X => _x.View;
         public ArrayView<float> W => _w.View;
+        /// <summary>The weights GEMM plan p reads: <see cref="W"/>, reordered where p is tap-major.</summary>
+        public ArrayView<float> WeightsFor(PointwiseGeometry p) => p.TapMajor != 0 ? _wTapMajor.View : _w.View;
         public ArrayView<float> Bias => _bias.View;
         public ArrayView<float> Y => _y.View;
         public float[] Output() => _y.GetAsArray1D();
 
         public void Dispose()
         {
-            _x.Dispose(); _w.Dispose(); _bias.Dispose(); _y.Dispose();
+            _x.Dispose(); _w.Dispose(); _wTapMajor.Dispose(); _bias.Dispose(); _y.Dispose();
         }
     }
 }

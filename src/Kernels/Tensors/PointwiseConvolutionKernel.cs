@@ -35,6 +35,14 @@ public struct PointwiseGeometry
     /// the tiles of <see cref="Tiling"/>: <see cref="PointwiseTiling.Square"/> (64 × 64) or
     /// <see cref="PointwiseTiling.TensorCoreWide"/> (32 × 128).</summary>
     public int TensorCores;
+    /// <summary>Tensor cores and <see cref="Windowed"/> only: 1 where the reduction runs tap by tap, row k = (kernel tap
+    /// k / C, input channel k % C) for C = <see cref="WindowGeometry.Channels"/>, and the weights come permuted so,
+    /// [out channels, taps, channels] (<see cref="TapMajorWeights"/>). Planned where C is a multiple of
+    /// <see cref="TensorCoreConvolutionKernel.TapRows"/>: each half k-step is then channels of one tap, whose bounds a
+    /// thread checks once for all its copies (<see cref="TileCopies"/>).</summary>
+    public int TapMajor;
+    /// <summary>Where <see cref="Windowed"/> is 1: division by the window's input channels (a tap-major row's tap).</summary>
+    public FastDivisor ByWindowChannels;
     /// <summary>Tensor cores only, set at launch from the operands' addresses: 1 where the weight rows, 1 where the input
     /// rows (1 × 1 GEMMs), can be copied in 16-byte chunks (<see cref="ChunkCopies"/>): rows of a multiple of 4 values
     /// starting 16-byte aligned.</summary>

@@ -22,6 +22,13 @@ public static class TensorCoreConvolutionKernel
 {
     public const int GroupSize = 128;
     internal const int KStep = 32, Stages = 2;
+    /// <summary>Rows of half a k-step: a tap-major reduction's channels are a multiple of it
+    /// (<see cref="PointwiseGeometry.TapMajor"/>), so that these rows are channels of one tap.</summary>
+    public const int TapRows = KStep / 2;
+
+    /// <summary>Whether g (an implicit GEMM) runs tap-major on tensor cores: its input channels divide into
+    /// <see cref="TapRows"/>.</summary>
+    public static bool TapMajorFits(PointwiseGeometry g) => g.Windowed != 0 && g.Window.Channels % TapRows == 0;
     /// <summary>Weight row stride in words, [out channel][k]: 32 k + 4, so a fragment's 8 rows × 4 k fall on 32 banks.</summary>
     internal const int WeightStride = KStep + 4;
 
@@ -223,6 +230,11 @@ internal readonly struct TileCopies
     private void IssueInputWords(uint stage, int k0, int kEnd)
     {
         uint xTarget = _xTarget + stage;
+        if (_g.TapMajor != 0)
+        {
+            IssueTapMajorInputs(xTarget, k0, kEnd);
+            return;
+        }
         int rowsAtOnce = _layout.InputRowsAtOnce, copies = _layout.InputCopies;
         // Lane i (and i + 16 where a warp copies 16 rows) describes this warp's i-th k row.
         var row = WindowRow.Of(_g, k0 + _xk + rowsAtOnce * (_lane % copies), kEnd);
@@ -230,6 +242,26 @@ internal readonly struct TileCopies
         {
             long at = _column.At(new WindowRow(Warp.Shuffle(row.Offset, i), Warp.Shuffle(row.Tap, i)));
             AsyncCopy.Copy(xTarget + 4u * (uint)(rowsAtOnce * i * _layout.InputStride), at >= 0 ? _x + 4L * at : _x, at >= 0);
+        }
+    }
+
+    /// <summary>Input copies of a tap-major reduction (<see cref="PointwiseGeometry.TapMajor"/>): a half k-step's rows
+    /// are channels of one tap, so this thread's rows of it share the tap's bounds check and lie a channel plane (times
+    /// the rows the group copies at once) apart in x: one row decoded a half, then an add a copy.</summary>
+    private void IssueTapMajorInputs(uint xTarget, int k0, int kEnd)
+    {
+        int rowsAtOnce = _layout.InputRowsAtOnce, perHalf = _layout.InputCopies / 2;
+        long step = 4L * rowsAtOnce * _g.Window.Height * _g.Window.Width;
+        for (int half = 0; half < 2; half++)
+        {
+            long at = _column.At(WindowRow.OfTapMajor(_g, k0 + half * TensorCoreConvolutionKernel.TapRows + _xk, kEnd));
+            bool valid = at >= 0;
+            long source = valid ? _x + 4L * at : _x;
+            for (int i = half * perHalf; i < (half + 1) * perHalf; i++)
+            {
+                AsyncCopy.Copy(xTarget + 4u * (uint)(rowsAtOnce * i * _layout.InputStride), source, valid);
+                source += valid ? step : 0;
+            }
         }
     }
 }
@@ -304,8 +336,21 @@ public readonly struct WindowRow(int offset, int tap)
     {
         if (k >= kEnd) return new WindowRow(0, -1);
         if (g.Windowed == 0) return new WindowRow(k * g.Pixels, 0);
+        int c = g.ByTaps.Divide(k);
+        return OfTap(g, c, k - c * g.ByTaps.Divisor);
+    }
+
+    /// <summary>Row k of a tap-major reduction (<see cref="PointwiseGeometry.TapMajor"/>): tap k / C, channel k % C.</summary>
+    public static WindowRow OfTapMajor(PointwiseGeometry g, int k, int kEnd)
+    {
+        if (k >= kEnd) return new WindowRow(0, -1);
+        int tap = g.ByWindowChannels.Divide(k);
+        return OfTap(g, k - tap * g.Window.Channels, tap);
+    }
+
+    private static WindowRow OfTap(PointwiseGeometry g, int c, int tap)
+    {
         var win = g.Window;
-        int c = g.ByTaps.Divide(k), tap = k - c * g.ByTaps.Divisor;
         int ky = g.ByKernelWidth.Divide(tap), kx = tap - ky * win.KernelWidth;
         int dy = ky * win.DilationY, dx = kx * win.DilationX;
         return new WindowRow((c * win.Height + dy) * win.Width + dx, dy << 16 | dx);

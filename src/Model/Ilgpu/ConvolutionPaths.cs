@@ -51,6 +51,7 @@ internal static class ConvolutionPaths
         return new() { Batch = g.Batch, Channels = reduction, OutChannels = g.OutChannels, Pixels = pixels, Slices = 1,
             SliceChannels = reduction, Windowed = 1, Window = g,
             ByTaps = FastDivisor.For(taps, reduction - 1), ByKernelWidth = FastDivisor.For(g.KernelWidth, taps - 1),
+            ByWindowChannels = FastDivisor.For(g.Channels, reduction - 1),
             ByOutWidth = FastDivisor.For(g.OutWidth, pixels - 1) };
     }
 

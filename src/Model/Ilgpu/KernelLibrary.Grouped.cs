@@ -111,10 +111,14 @@ internal sealed partial class KernelLibrary
     }
 
     /// <summary>g planned on tensor cores (<see cref="TensorCoreConvolutionKernel"/>) in <paramref name="tiling"/>, one of
-    /// <see cref="TensorCoreTilings"/> (64 × 64 where not given), with the split-K the SIMT GEMM's rule gives those tiles;
-    /// the device must have them (<see cref="HasTensorCores"/>).</summary>
+    /// <see cref="TensorCoreTilings"/> (64 × 64 where not given), with the split-K the SIMT GEMM's rule gives those tiles,
+    /// tap-major where it fits (<see cref="TensorCoreConvolutionKernel.TapMajorFits"/>: the caller then passes the weights
+    /// so, <see cref="TapMajorWeights"/>); the device must have them (<see cref="HasTensorCores"/>).</summary>
     public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null) =>
-        PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1 }, Multiprocessors);
+        PointwiseConvolutionKernel.SplitK(g with
+        {
+            Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
+        }, Multiprocessors);
 
     /// <summary>Set to 0 to keep plans (and the benches) off the 32 × 128 tensor-core tile, to time it against the 64 × 64
     /// one alone. On the H100 it took every layer of at most 32 out channels it was offered (0.53–0.76× the 64 × 64

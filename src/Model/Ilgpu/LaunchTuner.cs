@@ -21,7 +21,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// default): more candidates, kept where one is the fastest, for every GEMM (those with an input scale timed with the
 /// per-image weight scaling they need there): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile unless
 /// <see cref="KernelLibrary.WideTileSwitch"/> turns it off (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
-/// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores).</item>
+/// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores). Implicit
+/// GEMMs whose channels allow it are timed tap-major and channel-major (<see cref="PointwiseGeometry.TapMajor"/>).</item>
 /// <item>The depthwise kernel: 4 × 1 to 4 × 4 outputs a thread with 16-byte loads (<see cref="DepthwiseRowsKernel"/>, the
 /// rule where it fits), four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>) or, where its window
 /// fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
@@ -91,7 +92,11 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            plans.AddRange(KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value).Select(t => kernels.PlanTensorCores(g, t)));
+            // Tap-major and channel-major both where both fit: tap-major copies take fewer instructions and won on most of
+            // YOLOv8n's 3×3 layers (0.78–0.93× at batch 32), channel-major keeps a k-step's taps of one channel together
+            // in the caches and won on some stride-2 ones (docs/results/2026-12-06-h100-stages).
+            var tensorCores = KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value).Select(t => kernels.PlanTensorCores(g, t));
+            plans.AddRange(tensorCores.SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };

@@ -44,10 +44,11 @@ internal sealed partial class OperatorCompiler
             {
                 AddsResidual = fused is null ? 0 : 1, ScalesInput = scale is null ? 0 : 1, ScaleImageStride = scale?.Shape[0] == 1 ? 0 : g.Channels,
             });
+            if (p.TapMajor != 0) (p, w) = TapMajor(p, w, g);
             // Scaled weights and split-K partials: plan memory, live for this step only (a launch never allocates: plans are
             // captured into CUDA graphs).
             var workspace = p.WorkspaceLength > 0 ? NewTensor([checked((int)p.WorkspaceLength)]) : null;
-            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores != 0 ? " on tensor cores" : "")}";
+            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores != 0 ? " on tensor cores" : "")}{(p.TapMajor != 0 ? ", tap-major" : "")}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             // Image strides are read as the plan runs: a Concat compiled later may still place x's whole, the residual's or y.
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.StridedView, (scale ?? x).View, w.View, bias.View,
@@ -61,6 +62,15 @@ internal sealed partial class OperatorCompiler
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),
                 new[] { x, w, bias, y, scale }.OfType<DeviceTensor>().ToArray());
         Set(0, residual is not null && fused is null ? BinaryValue(y, Get(3), BinaryOperator.Add) : y);
+    }
+
+    /// <summary>A tap-major GEMM's weights (<see cref="PointwiseGeometry.TapMajor"/>), reordered once per engine; weights
+    /// that are no constant (computed from the image) keep the GEMM channel-major.</summary>
+    private (PointwiseGeometry, DeviceTensor) TapMajor(PointwiseGeometry p, DeviceTensor w, WindowGeometry g)
+    {
+        if (Get(1).Host is not { } host) return (p with { TapMajor = 0 }, w);
+        var permuted = TapMajorWeights.From<double>(host.Data, g.OutChannels, g.Channels, g.KernelHeight * g.KernelWidth);
+        return (p, _constants.Upload($"{_node.Inputs[1]} (tap-major)", new HostTensor(permuted, host.Shape, host.IsInteger)));
     }
 
     /// <summary>The Conv's data, and the per-channel scale [N or 1, C, 1, 1] of a squeeze-excite Mul fused into it at

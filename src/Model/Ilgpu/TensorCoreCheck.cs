@@ -6,8 +6,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>Checks the tensor-core GEMM (<see cref="TensorCoreConvolutionKernel"/>) against the FP32 SIMT GEMM on this
 /// device before plans may use it: CI cannot run it (the CPU accelerator runs no PTX), so a device whose driver or
 /// architecture makes it compute something else must find out before it serves a frame. Layers whose sizes fill no tile
-/// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows), with rows the copies
-/// take in 16-byte chunks and rows they take value by value, the 1×1 ones also with an input scale. Each tile shape is checked on its own (all layers, whatever
+/// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows, channel- and tap-major),
+/// with rows the copies take in 16-byte chunks and rows they take value by value, the 1×1 ones also with an input scale. Each tile shape is checked on its own (all layers, whatever
 /// their out channels), so that one that fails here keeps only itself out of the plans.</summary>
 internal static class TensorCoreCheck
 {
@@ -26,6 +26,11 @@ internal static class TensorCoreCheck
             KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1 },
         new() { Batch = 2, Channels = 20, OutChannels = 33, Height = 9, Width = 14, OutHeight = 9, OutWidth = 14,
             KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        // Channels in whole tap rows: the reduction runs tap-major (TensorCoreConvolutionKernel.TapMajorFits).
+        new() { Batch = 2, Channels = 48, OutChannels = 40, Height = 11, Width = 21, OutHeight = 11, OutWidth = 21,
+            KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        new() { Batch = 2, Channels = 16, OutChannels = 24, Height = 15, Width = 18, OutHeight = 8, OutWidth = 9,
+            KernelHeight = 3, KernelWidth = 3, StrideY = 2, StrideX = 2, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
     ];
 
     /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
@@ -56,13 +61,15 @@ internal static class TensorCoreCheck
             long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
             using var x = accelerator.Allocate1D(Values((long)g.Batch * g.Channels * g.Height * g.Width));
             using var scale = accelerator.Allocate1D(Values((long)g.Batch * g.Channels));
-            using var w = accelerator.Allocate1D(Values((long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth));
+            var weights = Values((long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth);
+            using var w = accelerator.Allocate1D(weights);
+            using var wTapMajor = accelerator.Allocate1D(TapMajorWeights.From<float>(weights, g.OutChannels, g.Channels, g.KernelHeight * g.KernelWidth));
             using var bias = accelerator.Allocate1D(Values(g.OutChannels));
             using var y = accelerator.Allocate1D<float>(outputs);
             using var workspace = accelerator.Allocate1D<float>(Math.Max(1, Math.Max(simt.WorkspaceLength, tensor.WorkspaceLength)));
             float[] Run(PointwiseGeometry p)
             {
-                kernels.PointwiseConvolution(x.View, scale.View, w.View, bias.View, y.View, workspace.View, y.View, p, Activation.None);
+                kernels.PointwiseConvolution(x.View, scale.View, p.TapMajor != 0 ? wTapMajor.View : w.View, bias.View, y.View, workspace.View, y.View, p, Activation.None);
                 kernels.Stream.Synchronize();
                 return y.GetAsArray1D();
             }

@@ -35,6 +35,60 @@ public class TensorCoreCopyIndexTests
         AssertSameOffsets(g);
     }
 
+    public static TheoryData<WindowGeometry> TapMajorWindows => new()
+    {
+        Window(channels: 16, height: 11, width: 13, kernel: 3, stride: 2, pad: 1),
+        Window(channels: 32, height: 9, width: 7, kernel: 3, stride: 1, pad: 1),
+        Window(channels: 16, height: 10, width: 12, kernel: 5, stride: 1, pad: 2, dilation: 2),
+    };
+
+    /// <summary>A tap-major row k (tap k / C, channel k % C) is the value the channel-major row of that channel and tap
+    /// finds, for every column; and the copies' shortcut holds: the rows of one half k-step share a tap, a channel
+    /// plane apart.</summary>
+    [Theory]
+    [MemberData(nameof(TapMajorWindows))]
+    public void Tap_major_rows_find_the_channel_major_rows_value(WindowGeometry window)
+    {
+        var g = ConvolutionPaths.ImplicitGemm(window) with { InImageStride = 2 * window.Channels * window.Height * window.Width };
+        Assert.True(TensorCoreConvolutionKernel.TapMajorFits(g));
+        int taps = window.KernelHeight * window.KernelWidth, plane = window.Height * window.Width;
+        for (int k = 0; k < g.Channels; k++)
+        {
+            int tap = k / window.Channels, c = k % window.Channels;
+            var row = WindowRow.OfTapMajor(g, k, g.Channels);
+            var channelMajor = WindowRow.Of(g, c * taps + tap, g.Channels);
+            Assert.Equal((channelMajor.Offset, channelMajor.Tap), (row.Offset, row.Tap));
+            int halfStart = k - k % TensorCoreConvolutionKernel.TapRows;
+            var first = WindowRow.OfTapMajor(g, halfStart, g.Channels);
+            Assert.Equal((first.Offset + (k - halfStart) * plane, first.Tap), (row.Offset, row.Tap));
+        }
+        Assert.Equal(-1, WindowRow.OfTapMajor(g, g.Channels - 16, g.Channels - 16).Tap);
+    }
+
+    [Fact]
+    public void Tensor_core_plans_run_tap_major_where_the_channels_fill_whole_tap_rows()
+    {
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        var kernels = new KernelLibrary(device.Accelerator);
+        int TapMajor(WindowGeometry w, bool windowed) =>
+            kernels.PlanTensorCores(windowed ? ConvolutionPaths.ImplicitGemm(w) : ConvolutionPaths.Pointwise(w)).TapMajor;
+        Assert.Equal(1, TapMajor(Window(channels: 32, height: 40, width: 40, kernel: 3, stride: 1, pad: 1), windowed: true));
+        Assert.Equal(0, TapMajor(Window(channels: 20, height: 40, width: 40, kernel: 3, stride: 1, pad: 1), windowed: true));
+        Assert.Equal(0, TapMajor(Window(channels: 32, height: 40, width: 40, kernel: 1, stride: 1, pad: 0), windowed: false));
+    }
+
+    [Fact]
+    public void Tap_major_weights_put_each_taps_channels_together()
+    {
+        // w[m, c, tap] = 100 m + 10 c + tap, 2 out channels × 3 channels × 2 taps.
+        var w = new float[12];
+        for (int m = 0; m < 2; m++)
+            for (int c = 0; c < 3; c++)
+                for (int tap = 0; tap < 2; tap++) w[(m * 3 + c) * 2 + tap] = 100 * m + 10 * c + tap;
+        Assert.Equal([0, 10, 20, 1, 11, 21, 100, 110, 120, 101, 111, 121], TapMajorWeights.From<float>(w, 2, 3, 2));
+        Assert.Throws<ArgumentException>(() => TapMajorWeights.From<float>(w, 2, 3, 3));
+    }
+
     /// <summary>Every (k, pixel) of two images, with pixels and rows past the ends (the tiles' edges, a split-K slice
     /// ending early) that must read nothing.</summary>
     private static void AssertSameOffsets(PointwiseGeometry g)
