@@ -18,6 +18,8 @@ namespace MoeDetect.Cli.Commands;
 public static class BenchCommand
 {
     private static readonly string[] ReportedStages = [Stages.Preprocess, Stages.Upload, Stages.Inference, Stages.Download, Stages.Postprocess];
+    /// <summary>With a routed (ES-MoE) model, inference split into route, experts and the rest of the net.</summary>
+    private static readonly string[] InferenceSplit = [Stages.Inference, Stages.Route, Stages.Experts, Stages.RestOfNet];
 
     public static Command Create()
     {
@@ -118,16 +120,25 @@ public static class BenchCommand
 
     private static void Print(IReadOnlyList<BenchResult> results, string title)
     {
+        // Short headings keep the tables within 80 columns; the JSON uses the full stage names.
+        PrintStages(results, title, ReportedStages, ["prep", "up", "infer", "down", "post"], withFps: true);
+        var routed = results.Where(r => r.StageMs.ContainsKey(Stages.Route)).ToList();
+        if (routed.Count > 0)
+            PrintStages(routed, "inference of the routed model, split (ms per frame)", InferenceSplit, ["infer", "route", "experts", "rest of net"], withFps: false);
+    }
+
+    private static void PrintStages(IReadOnlyList<BenchResult> results, string title, string[] stages, string[] headings, bool withFps)
+    {
         var table = new Table().Title(Markup.Escape(title)).Border(TableBorder.Simple);
         table.AddColumn("engine");
-        // Short headings keep the table within 80 columns; the JSON uses the full stage names.
-        foreach (string heading in (string[])["batch", "prep", "up", "infer", "down", "post", "FPS"])
+        foreach (string heading in (string[])["batch", .. headings, .. withFps ? new[] { "FPS" } : []])
             table.AddColumn(new TableColumn(heading).RightAligned());
         foreach (var r in results)
         {
             var cells = r.Error is null
-                ? ReportedStages.Select(s => r.StageMs.TryGetValue(s, out var ms) ? $"{ms:0.000}" : "-").Append($"{r.FramesPerSecond:0.0}")
-                : ReportedStages.Select(_ => "").Append("failed");
+                ? stages.Select(s => r.StageMs.TryGetValue(s, out var ms) ? $"{ms:0.000}" : "-")
+                : stages.Select(_ => "");
+            if (withFps) cells = cells.Append(r.Error is null ? $"{r.FramesPerSecond:0.0}" : "failed");
             table.AddRow([r.Variant, r.Batch.ToString(), .. cells]);
         }
         AnsiConsole.Write(table);

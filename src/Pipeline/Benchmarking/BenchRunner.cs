@@ -139,9 +139,7 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
 
         private void Decode(int[] indices, EngineOutput output, StageStatistics statistics)
         {
-            statistics.AddShared(Stages.Upload, output.Timings.UploadMs, batch);
-            statistics.AddShared(Stages.Inference, output.Timings.InferenceMs, batch);
-            statistics.AddShared(Stages.Download, output.Timings.DownloadMs, batch);
+            EngineStageTimes.Add(statistics, output, batch);
             var clock = Stopwatch.StartNew();
             FrameParallel.ForEach(batch, i => _boxes[indices[i]] = model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode).Count);
             statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, batch);

@@ -95,15 +95,7 @@ public sealed class FrameDetector : IDisposable
         StageStatistics statistics)
     {
         int n = frames.Count;
-        var t = output.Timings;
-        statistics.AddShared(Stages.Upload, t.UploadMs, n);
-        statistics.AddShared(Stages.Inference, t.InferenceMs, n);
-        statistics.AddShared(Stages.Download, t.DownloadMs, n);
-        if (output.Routes is not null)
-        {
-            statistics.AddShared(Stages.Route, t.RouteMs, n);
-            statistics.AddShared(Stages.Experts, t.ExpertsMs, n);
-        }
+        EngineStageTimes.Add(statistics, output, n);
 
         var clock = Stopwatch.StartNew();
         var results = new FrameDetections[n];

@@ -196,6 +196,31 @@ public sealed class BenchTests : IDisposable
         }
     }
 
+    /// <summary>The bench contract for routed models: inference split into route, experts and the rest of the
+    /// net, in the results and the JSON, parts of inference (not beside it).</summary>
+    [SkippableFact]
+    public void Bench_of_the_es_moe_model_splits_inference_into_route_experts_and_the_rest_of_the_net()
+    {
+        Skip.If(TestPaths.SharedMissing is not null, TestPaths.SharedMissing);
+        string model = Path.Combine(TestPaths.Models, "esmoe-centernet.moedet");
+        var spec = ModelLoader.DescribeInput(model);
+        var runner = new BenchRunner(model, CocoFrames(spec, 2), new DecodeOptions(), frameCount: 2);
+        var variant = BenchVariant.For(ComputeDevice.Cpu, engine: null, threads: 1, new CudaSettings()).First(v => !v.IsRawBaseline);
+
+        var result = runner.RunOne(variant, 2);
+
+        Assert.Null(result.Error);
+        var ms = result.StageMs;
+        foreach (var stage in new[] { Stages.Route, Stages.Experts, Stages.RestOfNet })
+            Assert.True(ms.TryGetValue(stage, out var value) && value > 0, $"no {stage} time");
+        Assert.Equal(ms[Stages.Inference], ms[Stages.Route] + ms[Stages.Experts] + ms[Stages.RestOfNet], 6);
+
+        string json = Path.Combine(_folder, "bench.json");
+        new BenchReport("CPU", model, "coco128", [result]).Save(json);
+        var stages = JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("results")[0].GetProperty("stage_ms");
+        Assert.True(stages.GetProperty("rest_of_net").GetDouble() > 0);
+    }
+
     private static BenchFrames CocoFrames(InputSpec spec, int count)
     {
         var (canvases, sources) = CocoImages.Canvases(spec, count);
