@@ -118,6 +118,19 @@ def table(rows: list[Row]) -> list[str]:
     return out
 
 
+def routed_table(rows: list[Row]) -> list[str]:
+    """MoeDetect's ES-MoE rows: inference split into route, experts and the rest of the net (ms per batch)."""
+    split = ("inference", "route", "experts", "rest_of_net")
+    routed = [r for r in rows if "route" in r.stage_ms]
+    if not routed:
+        return []
+    out = ["", "Inference of routed models, split (ms per batch; parts of `infer` above):", "",
+           "| model | engine | batch | infer | route | experts | rest of net |", "|---|---|---|---:|---:|---:|---:|"]
+    for r in sorted(routed, key=lambda r: (r.model, r.batch, r.engine)):
+        out.append("| " + " | ".join([r.model, r.engine, str(r.batch)] + [fmt(r.stage_ms.get(s)) for s in split]) + " |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description="Merge moedetect bench and bench_torch.py results into one markdown table")
     ap.add_argument("inputs", type=Path, nargs="+", help="result files or folders (searched for *.json and *.jsonl)")
@@ -130,7 +143,7 @@ def main():
     md = ["Devices: " + "; ".join(devices), "",
           "Stage columns and ms/batch in milliseconds per batch; × = PyTorch ms/batch ÷ this row's w/o post (> 1: faster); "
           "img/s ÷ = this row's img/s ÷ PyTorch's.", ""]
-    md += table(rows)
+    md += table(rows) + routed_table(rows)
     if notes:
         md += ["", "Not measured:", ""] + [f"- {n}" for n in notes]
     text = "\n".join(md) + "\n"
