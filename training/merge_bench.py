@@ -56,7 +56,8 @@ def read_moedetect(report: dict, notes: list[str]) -> list[Row]:
         b = r["batch"]
         stages = {s: ms * b for s, ms in r["stage_ms"].items()}
         rows.append(Row(model, f"moedetect {r['variant']}", b, stages, 1000 * b / r["frames_per_second"],
-                        sum(v for s, v in stages.items() if s != "postprocess"), r["frames_per_second"]))
+                        # The top-level stages only: route, experts and rest_of_net are parts of inference.
+                        sum(stages.get(s, 0) for s in STAGES if s != "postprocess"), r["frames_per_second"]))
     return rows
 
 
