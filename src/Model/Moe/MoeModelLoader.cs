@@ -23,10 +23,13 @@ public static class MoeModelLoader
             YoloV5Decoder.KindName => new YoloV5Decoder(m.Classes!, m.DecoderOutputs![0]),
             _ => throw new InvalidModelException($"'{path}': decoder '{m.Decoder}' is not supported in model files (use centernet, yolov8 or yolov5)"),
         };
-        int[] itemShape = input.Layout == TensorLayout.Nhwc ? [input.Height, input.Width, 3] : [3, input.Height, input.Width];
-        var engine = Engine(file, request, input, itemShape);
+        var engine = Engine(file, request, input, ItemShape(input));
         return new DetectorModel(path, input, m.Classes!, decoder, engine, isMixtureOfExperts: true);
     }
+
+    /// <summary>One frame's input tensor shape, without the batch.</summary>
+    public static int[] ItemShape(InputSpec input) =>
+        input.Layout == TensorLayout.Nhwc ? [input.Height, input.Width, 3] : [3, input.Height, input.Width];
 
     /// <summary><c>--engine ilgpu</c> (on a GPU or <c>auto</c>) runs the model with the project's kernels, falling back
     /// to ONNX Runtime on the CPU when <c>auto</c> finds no GPU (already warned); otherwise ONNX Runtime: the

@@ -106,4 +106,20 @@ public class MoeIlgpuEngineTests
         var e = Assert.Throws<GpuUnavailableException>(() => ModelLoader.Load(path, new EngineRequest(ComputeDevice.Gpu, "ilgpu")));
         Assert.Contains("--device cpu", e.Message);
     }
+    /// <summary>ilgpu-bench's profile of a model file: every plan the runs built, in manifest order, its launches timed.
+    /// Top-1 over a dark and a bright frame: the stem, the router, each expert at the one-frame batch its group ran, the
+    /// tail; the skip expert has no plan.</summary>
+    [Fact]
+    public void Profiles_every_plan_the_runs_built_piece_by_piece()
+    {
+        var file = WriteModel(new JsonObject { ["mode"] = "top-k", ["k"] = 1 });
+        using var engine = MoeIlgpuEngine.Load(file, new EngineRequest(), [3, 2, 2], IlgpuTarget.CpuAccelerator);
+        engine.Run(TinyMoeModel.Frames(0.1f, 0.9f), 2);
+
+        var pieces = engine.ProfilePlans(iterations: 2);
+
+        Assert.Equal([("stem", "2,3,2,2"), ("block1 router", "2,3,2,2"), ("block1 expert double", "1,3,2,2"), ("block1 expert triple", "1,3,2,2"),
+            ("tail", "2,3,2,2;2,3,2,2")], pieces.Select(p => (p.Piece, p.InputShapes)));
+        Assert.All(pieces, p => Assert.True(p.Steps.Count > 0 && p.Steps.All(s => s.Ms > 0), $"{p.Piece}: no timed launches"));
+    }
 }

@@ -31,6 +31,9 @@ internal sealed class DeviceGraph(OnnxGraph graph, KernelLibrary kernels) : IDis
         return _plans[key] = plan;
     }
 
+    /// <summary>The plans built so far, each with its input shapes ("n,c,h,w;…").</summary>
+    public IEnumerable<(string InputShapes, ExecutionPlan Plan)> Plans => _plans.Select(p => (p.Key, p.Value));
+
     /// <summary>Device memory the plans built so far keep for intermediate tensors.</summary>
     public long IntermediateBytes => _plans.Values.Sum(p => p.IntermediateBytes);
 

@@ -173,6 +173,29 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         return output;
     }
 
+    /// <summary>Every plan the runs so far built (segments, routers, and experts at each run batch their frame groups
+    /// took) with every launch timed alone (<see cref="StepSequence.Profile"/>), in manifest order: for
+    /// <c>ilgpu-bench profile</c> of a model file, where a routed model's time goes. Each plan counts once, however
+    /// often a batch ran it.</summary>
+    internal List<PieceProfile> ProfilePlans(int iterations)
+    {
+        _device.BindToThisThread();
+        var profiles = new List<PieceProfile>();
+        void Add(string piece, DeviceGraph graph)
+        {
+            foreach (var (shapes, plan) in graph.Plans)
+                profiles.Add(new PieceProfile(piece, shapes, plan.Steps.Profile(Accelerator.Synchronize, iterations)));
+        }
+        foreach (var step in _file.Manifest.Steps!)
+        {
+            var pieces = _pieces[step];
+            Add(step.Kind == "segment" ? step.Name! : $"{step.Name} router", pieces.Graph);
+            for (int e = 0; e < pieces.Experts.Count; e++)
+                if (pieces.Experts[e] is { } expert) Add($"{step.Name} expert {step.Experts![e].Name}", expert);
+        }
+        return profiles;
+    }
+
     /// <summary>The batch's route and experts device time from the stage markers (the batch is done), which are then freed.</summary>
     private (double RouteMs, double ExpertsMs) StageTimes()
     {
@@ -298,3 +321,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         }
     }
 }
+
+/// <summary>One piece of a routed model (segment, router or expert) at one plan's input shapes, its launches timed
+/// alone (<see cref="MoeIlgpuEngine.ProfilePlans"/>).</summary>
+internal sealed record PieceProfile(string Piece, string InputShapes, List<StepTime> Steps);
