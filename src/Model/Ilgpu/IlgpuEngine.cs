@@ -50,6 +50,11 @@ public sealed class IlgpuEngine : IInferenceEngine
     internal static OnnxGraph PrepareGraph(byte[] onnx, string modelLabel, IReadOnlyList<string>? outputNames, bool severalInputs = false)
     {
         var graph = OnnxGraph.Parse(onnx, modelLabel, severalInputs);
+        // Pads whose amounts a constant subgraph computes (PyTorch's F.pad for TensorFlow-style "same" padding: the
+        // ES-MoE pieces hold 47) would each copy their feature map; after ONNX Runtime's constant folding
+        // (PadFolding) they fold into their windows, as on the ONNX Runtime engines.
+        if (graph.Nodes.Any(n => n.OpType == "Pad" && n.Input(1) is { } pads && !graph.Constants.ContainsKey(pads)))
+            graph = OnnxGraph.Parse(PadFolding.Apply(onnx), modelLabel, severalInputs);
         if (outputNames is not null)
         {
             var missing = outputNames.Except(graph.OutputNames).ToList();

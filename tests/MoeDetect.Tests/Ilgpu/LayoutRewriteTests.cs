@@ -92,6 +92,23 @@ public sealed class LayoutRewriteTests(ITestOutputHelper log)
         Assert.True(OrtParity.MaxAbsError(model, [2, 3, 6, 7], scale: 2f) < 2e-5f);
     }
 
+    /// <summary>PyTorch's F.pad for TensorFlow-style "same" padding computes the pads from constants (the ES-MoE pieces'
+    /// 47 Pads): folded first by ONNX Runtime, then into the depthwise Conv's own padding, so no copy of the feature map.</summary>
+    [Fact]
+    public void A_pad_computed_from_constants_folds_into_the_conv()
+    {
+        var model = new TinyOnnxGraph().Input("x", 4, 9, 10).Random("w", 5, 4, 1, 3, 3)
+            .Longs("end_pads", 0, 0, 0, 0, 0, 0, 1, 1).Longs("zero", 0)
+            .Node("Add", ["end_pads", "zero"], ["pads"]).Node("Pad", ["x", "pads"], ["padded"])
+            .Node("Conv", ["padded", "w"], ["y"], ("group", 4), ("strides", new[] { 2, 2 })).Output("y").Build();
+
+        var graph = IlgpuEngine.PrepareGraph(model, "computed pads", null);
+
+        Assert.Equal(["Conv"], graph.Nodes.Select(n => n.OpType));
+        Assert.Equal([0L, 0, 1, 1], graph.Nodes[0].Ints("pads")!);
+        Assert.True(OrtParity.MaxAbsError(model, [2, 4, 9, 10]) < 2e-5f);
+    }
+
     [Fact]
     public void The_NanoDet_model_runs_without_pads_and_with_its_boundary_transposes_only()
     {
