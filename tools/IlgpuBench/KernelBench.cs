@@ -181,10 +181,7 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None);
         var direct = data.Output();
-        // Each tile, tap-major and channel-major where both fit (the launch search times both).
-        var plans = KernelLibrary.TensorCoreTilings(gemm).Select(tiling => kernels.PlanTensorCores(gemm, tiling))
-            .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
-        var tiles = plans.Select(plan =>
+        var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreTilings(gemm)).Select(plan =>
         {
             var tiling = plan.Tiling;
             using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);

@@ -120,6 +120,12 @@ internal sealed partial class KernelLibrary
             Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
         }, Multiprocessors);
 
+    /// <summary>g planned on tensor cores in each of <paramref name="tilings"/>, and where it runs tap-major also
+    /// channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3 layers, channel-major
+    /// on some stride-2 ones, docs/results/2026-12-06-h100-stages).</summary>
+    public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<PointwiseTiling> tilings) =>
+        tilings.Select(t => PlanTensorCores(g, t)).SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
+
     /// <summary>Set to 0 to keep plans (and the benches) off the 32 × 128 tensor-core tile, to time it against the 64 × 64
     /// one alone. On the H100 it took every layer of at most 32 out channels it was offered (0.53–0.76× the 64 × 64
     /// tile's time) and YOLOv8n's batch-32 plan from 12.5 to 11.0 ms (docs/results/2026-12-06-h100-wide).</summary>

@@ -92,11 +92,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            // Tap-major and channel-major both where both fit: tap-major copies take fewer instructions and won on most of
-            // YOLOv8n's 3×3 layers (0.78–0.93× at batch 32), channel-major keeps a k-step's taps of one channel together
-            // in the caches and won on some stride-2 ones (docs/results/2026-12-06-h100-stages).
-            var tensorCores = KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value).Select(t => kernels.PlanTensorCores(g, t));
-            plans.AddRange(tensorCores.SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]));
+            plans.AddRange(kernels.TensorCorePlans(g, KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value)));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };

@@ -15,8 +15,6 @@ public static class EngineStageTimes
         if (output.Routes is null) return;
         statistics.AddShared(Stages.Route, t.RouteMs, frames);
         statistics.AddShared(Stages.Experts, t.ExpertsMs, frames);
-        // Route and experts are device times (between stream markers) on the GPU engines, inference a host clock: the
-        // difference cannot be negative but for clock granularity.
-        statistics.AddShared(Stages.RestOfNet, Math.Max(0, t.InferenceMs - t.RouteMs - t.ExpertsMs), frames);
+        statistics.AddShared(Stages.RestOfNet, t.RestOfNetMs, frames);
     }
 }
