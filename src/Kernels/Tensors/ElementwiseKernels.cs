@@ -81,9 +81,12 @@ public static class ElementwiseKernels
         Dims6 sizes, Dims6 aStrides, Dims6 bStrides, BinaryOperator op) =>
         y[i] = Combine(a[Dims6.Offset(i, sizes, aStrides)], b[Dims6.Offset(i, sizes, bStrides)], op);
 
-    /// <summary>y[i] = a[i] ∘ b[i % bLength]: the common broadcast of a trailing block (per-channel NHWC, scalars).</summary>
-    public static void BinaryTrailing(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y,
-        int bLength, BinaryOperator op) => y[i] = Combine(a[i], b[i % bLength], op);
+    /// <summary>y[i] = a[i] ∘ b[(i / repeat) % bLength]: the common broadcasts of one block of b's values, each repeated
+    /// over the <paramref name="repeat"/> values after it (a squeeze-excite gate over NCHW planes; 1 for a per-channel
+    /// NHWC bias or a scalar). The general kernel splits the index into six dimensions per operand, which cost a
+    /// batch-32 gate several times the memory traffic's time.</summary>
+    public static void BinaryBlock(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y,
+        int bLength, int repeat, BinaryOperator op) => y[i] = Combine(a[i], b[i / repeat % bLength], op);
 
     /// <summary>Copies a strided view of x (sizes, strides, start) into a strided view of y, applying the activation
     /// fused into the copying node (a Concat's; identity for the others). Launch it with the dimensions collapsed

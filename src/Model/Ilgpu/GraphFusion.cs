@@ -11,7 +11,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// and bias Adds folded into the Conv / MaxPool they feed, and the activation that follows a Conv (Relu, Clip,
 /// Sigmoid, LeakyRelu, HardSigmoid, HardSwish, SiLU written as x·sigmoid(x), TensorFlow's arithmetic hard-swish and
 /// hard-sigmoid, see <see cref="HardActivations"/>), a residual Add after a pointwise Conv and a squeeze-excite scale
-/// before one computed inside the convolution kernel, and CenterNet's peak test as one node (<see cref="PeakFusion"/>).</summary>
+/// before one computed inside the convolution kernel, CenterNet's peak test as one node (<see cref="PeakFusion"/>), and
+/// a mean followed by two 1×1 layers (squeeze-excite gates, MoE routers) as one node (<see cref="SqueezeFusion"/>).</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
@@ -25,6 +26,7 @@ internal static class GraphFusion
         HardActivations.Apply(graph);
         FoldBiasAdds(graph);
         FuseActivations(graph);
+        SqueezeFusion.Apply(graph);
         FuseResidualAdds(graph);
         // After the residuals, which take the Conv's input 3.
         FuseInputScales(graph);

@@ -26,6 +26,7 @@ internal sealed partial class KernelLibrary
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaksChannelsLast;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, SqueezeShape, Activation, Activation>? _squeeze;
 
     /// <summary>When set, every convolution planned with this library adds its geometry (for the kernel benchmark).</summary>
     public List<WindowGeometry>? PlannedConvolutions { get; set; }
@@ -229,6 +230,26 @@ internal sealed partial class KernelLibrary
         _reduceGrouped ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>(PoolingKernels.ReduceGrouped));
         int lanes = inner >= 32 && threads >= 128 ? 32 : 1;
         _reduceGrouped(new KernelConfig(outer * ((inner + lanes - 1) / lanes), threads), x, y, reduced, inner, lanes, mode);
+    }
+
+    /// <summary>Threads per group of <see cref="SqueezeKernel"/>: a power of two, as many as the accelerator allows.</summary>
+    public int SqueezeGroupSize
+    {
+        get
+        {
+            int threads = SqueezeKernel.MaxGroupSize;
+            while (threads > accelerator.MaxNumThreadsPerGroup) threads /= 2;
+            return threads;
+        }
+    }
+
+    /// <summary>A squeeze in one launch (<see cref="SqueezeKernel"/>); <paramref name="s"/>'s lanes and groups per image
+    /// must be for <see cref="SqueezeGroupSize"/>.</summary>
+    public void Squeeze(ArrayView<float> x, ArrayView<float> parameters, ArrayView<float> y, ArrayView<float> means, ArrayView<int> arrivals,
+        SqueezeShape s, Activation hiddenActivation, Activation outputActivation)
+    {
+        _squeeze ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, SqueezeShape, Activation, Activation>(SqueezeKernel.Run));
+        _squeeze(new KernelConfig(s.Batch * s.GroupsPerImage, SqueezeGroupSize), x, parameters, y, means, arrivals, s, hiddenActivation, outputActivation);
     }
 
     /// <param name="scale">The per-channel input scale where <see cref="WindowGeometry.ScalesInput"/> is 1 (else any view).</param>

@@ -14,7 +14,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>? _unary;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>? _binary;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator>? _binaryTrailing;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator>? _binaryBlock;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation>? _copy;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _conv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _blockedConv;
@@ -42,8 +42,8 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator> Binary =>
         _binary ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>(ElementwiseKernels.Binary));
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator> BinaryTrailing =>
-        _binaryTrailing ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOperator>(ElementwiseKernels.BinaryTrailing));
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator> BinaryBlock =>
+        _binaryBlock ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator>(ElementwiseKernels.BinaryBlock));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> Copy =>
         _copy ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation>(ElementwiseKernels.Copy));

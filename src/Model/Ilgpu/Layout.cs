@@ -55,10 +55,19 @@ internal static class Layout
         return (Product(0, from), Product(from, to), Product(to, shape.Length));
     }
 
-    /// <summary>Whether <paramref name="small"/>, without leading 1s, equals the trailing dimensions of <paramref name="shape"/>.</summary>
-    public static bool IsTrailingBlock(int[] small, int[] shape)
+    /// <summary>Where <paramref name="small"/>, without its leading and trailing 1s, equals a run of adjacent dimensions
+    /// of <paramref name="shape"/> ending where its own trailing 1s begin (a per-channel [1, C, 1, 1] or [N, C, 1, 1] gate
+    /// over NCHW, a per-channel NHWC bias, a scalar): the product of <paramref name="shape"/>'s dimensions after that run,
+    /// which the broadcast value repeats over. Null where it broadcasts some other way.</summary>
+    public static int? BlockRepeat(int[] small, int[] shape)
     {
-        var trimmed = small.SkipWhile(d => d == 1).ToArray();
-        return trimmed.Length <= shape.Length && trimmed.SequenceEqual(shape[(shape.Length - trimmed.Length)..]);
+        if (small.Length > shape.Length) return null;
+        int offset = shape.Length - small.Length, last = small.Length - 1;
+        while (last >= 0 && small[last] == 1) last--;
+        int first = 0;
+        while (first <= last && small[first] == 1) first++;
+        for (int i = first; i <= last; i++)
+            if (small[i] != shape[offset + i]) return null;
+        return Split3(shape, 0, offset + last + 1).Inner;
     }
 }

@@ -54,11 +54,11 @@ internal sealed partial class OperatorCompiler
         var ta = Device(a, aName);
         var tb = Device(b, bName);
         var y = NewTensor(shape, isInteger);
-        if (ta.Length == y.Length && Layout.IsTrailingBlock(tb.Shape, shape))
+        if (ta.Length == y.Length && Layout.BlockRepeat(tb.Shape, shape) is { } repeat)
         {
-            var trailing = _kernels.BinaryTrailing;
+            var block = _kernels.BinaryBlock;
             int bLength = Math.Max(1, tb.Length);
-            Emit(() => trailing(y.Length, ta.View, tb.View, y.View, bLength, op), ta, tb, y);
+            Emit(() => block(y.Length, ta.View, tb.View, y.View, bLength, repeat, op), ta, tb, y);
         }
         else
         {

@@ -1,3 +1,5 @@
+using ILGPU;
+using ILGPU.Runtime;
 using MoeDetect.Kernels.Tensors;
 
 namespace MoeDetect.Model.Ilgpu;
@@ -138,6 +140,50 @@ internal sealed partial class OperatorCompiler
         var x = DeviceInput(0);
         int[] shape = [x.Shape[0], x.Shape[1], .. Enumerable.Repeat(1, x.Shape.Length - 2)];
         Set(0, ReduceBlock(x, shape, 2, x.Shape.Length, mode));
+    }
+
+    /// <summary><see cref="SqueezeFusion.SqueezeMlp"/>: mean over H and W, then two dense layers, in one launch. The
+    /// layers' parameters are packed and uploaded once per engine; the means scratch and the per-image arrival counts
+    /// are the plan's own, since each run must find the counts zero as the last one left them.</summary>
+    private void Squeeze()
+    {
+        var x = DeviceInput(0);
+        if (x.Shape.Length != 4) throw Invalid("the squeeze needs a 4-D input");
+        HostTensor w1 = HostInput(1), w2 = HostInput(3);
+        int channels = x.Shape[1], hidden = w1.Shape[0], outputs = w2.Shape[0], batch = x.Shape[0];
+        if (w1.Shape[1] != channels || w2.Shape[1] != hidden)
+            throw Invalid($"weights [{string.Join(",", w1.Shape)}] and [{string.Join(",", w2.Shape)}] do not chain from {channels} channels");
+        int threads = _kernels.SqueezeGroupSize, pixels = x.Shape[2] * x.Shape[3];
+        int lanes = SqueezeKernel.LanesFor(pixels, threads);
+        var s = new SqueezeShape
+        {
+            Batch = batch, Channels = channels, Pixels = pixels, Hidden = hidden, Outputs = outputs, Lanes = lanes,
+            GroupsPerImage = (channels + threads / lanes - 1) / (threads / lanes),
+        };
+        var parameters = _constants.Upload($"{_node.Name} (squeeze parameters)", new HostTensor(SqueezeParameters(s, w1, w2), [s.ParameterCount], false));
+        var scratch = Own((long)batch * channels + batch).View;
+        scratch.MemSetToZero(_kernels.Stream);
+        var y = NewTensor([batch, outputs, 1, 1]);
+        var kernels = _kernels;
+        Activation first = SqueezeFusion.HiddenActivation(_node), second = _node.Fused;
+        var means = scratch.SubView(0, (long)batch * channels);
+        var arrivals = scratch.SubView((long)batch * channels, batch).Cast<int>();
+        Append(new PlanStep(() => kernels.Squeeze(x.View, parameters.View, y.View, means, arrivals, s, first, second), false, _node.OpType,
+            $"{_node.Name} ({channels}→{hidden}→{outputs}, {x.Shape[2]}×{x.Shape[3]}, batch {batch})"), [x, parameters, y]);
+        Set(0, y);
+    }
+
+    /// <summary>W1 transposed, b1, W2 transposed, b2 (zeros for a missing bias), as <see cref="SqueezeShape"/> lays them out.</summary>
+    private double[] SqueezeParameters(SqueezeShape s, HostTensor w1, HostTensor w2)
+    {
+        var packed = new double[s.ParameterCount];
+        for (int h = 0; h < s.Hidden; h++)
+            for (int c = 0; c < s.Channels; c++) packed[c * s.Hidden + h] = w1.Data[h * s.Channels + c];
+        for (int o = 0; o < s.Outputs; o++)
+            for (int h = 0; h < s.Hidden; h++) packed[s.SecondWeights + h * s.Outputs + o] = w2.Data[o * s.Hidden + h];
+        if (_node.Input(2) is not null) HostInput(2).Data.CopyTo(packed, s.FirstBias);
+        if (_node.Input(4) is not null) HostInput(4).Data.CopyTo(packed, s.SecondBias);
+        return packed;
     }
 
     private void BatchNormalization()

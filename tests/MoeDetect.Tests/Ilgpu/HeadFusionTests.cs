@@ -136,6 +136,10 @@ public sealed class HeadFusionTests(ITestOutputHelper log)
         var peaks = Assert.Single(graph.Nodes, n => n.OpType == PeakFusion.Peaks);
         Assert.Equal(1, peaks.Int(PeakFusion.ChannelsLast, 0));
         Assert.Equal(3, graph.Nodes.Count(n => n.OpType == "Concat" && n.Fused.Function == UnaryFunction.Relu));
+        // Of the nine squeeze-excite gates, the backbone's three narrow ones and the head's are single launches; the
+        // five of 384 to 720 channels keep their mean and two 1×1 Conv launches (too large for one group).
+        Assert.Equal(4, graph.Nodes.Count(n => n.OpType == SqueezeFusion.SqueezeMlp));
+        Assert.Equal(5, ops.Count(op => op == "ReduceMean"));
         Assert.All(graph.Nodes.Where(n => n.Name.Contains("separable_conv2d/depthwise") && n.Name.Contains("_output")),
             conv => Assert.Equal(5, conv.Inputs.Count));
     }

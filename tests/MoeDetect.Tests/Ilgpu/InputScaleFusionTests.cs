@@ -32,7 +32,8 @@ public sealed class InputScaleFusionTests(ITestOutputHelper log)
 
         var graph = IlgpuEngine.PrepareGraph(model, "squeeze-excite", null);
 
-        Assert.Equal(["Conv", "GlobalAveragePool", "Conv", "Conv", "Conv"], graph.Nodes.Select(n => n.OpType));
+        // The gate's mean and two 1×1 layers are one squeeze (SqueezeFusion); its output scales the projection's input.
+        Assert.Equal(["Conv", SqueezeFusion.SqueezeMlp, "Conv"], graph.Nodes.Select(n => n.OpType));
         Assert.Equal(5, graph.Nodes[^1].Inputs.Count); // data, weights, bias, residual, scale
         AssertParity($"squeeze-excite {expanded} channels at {height}×{width}, scale {(scaleFirst ? "first" : "second")}", model, [2, channels, height, width]);
     }

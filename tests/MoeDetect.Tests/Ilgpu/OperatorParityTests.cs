@@ -76,6 +76,21 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
         AssertParity("Add/Mul/Sub/Div broadcasting (channel, row, scalar, SE-style [N,C,1,1])", model, [2, 4, 3, 5], bound: 1e-3f);
     }
 
+    /// <summary>The broadcasts the block kernel takes, with the count each value of the small operand repeats over;
+    /// others (null) go to the general kernel.</summary>
+    [Theory]
+    [InlineData(new[] { 1, 4, 1, 1 }, 15)]
+    [InlineData(new[] { 2, 4, 1, 1 }, 15)]
+    [InlineData(new[] { 4, 1, 1 }, 15)]
+    [InlineData(new[] { 5 }, 1)]
+    [InlineData(new int[0], 1)]
+    [InlineData(new[] { 1, 1, 1, 1 }, 120)]
+    [InlineData(new[] { 1, 4, 1, 5 }, null)]
+    [InlineData(new[] { 2, 1, 3, 5 }, null)]
+    [InlineData(new[] { 3, 1 }, 5)]
+    public void Block_broadcasts_repeat_over_the_dimensions_after_the_block(int[] small, int? repeat) =>
+        Assert.Equal(repeat, Layout.BlockRepeat(small, [2, 4, 3, 5]));
+
     [Fact]
     public void Layout_operators()
     {

@@ -23,6 +23,8 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     /// <summary>Each manifest step's device pieces, keyed by the step itself (the walker hands steps back).</summary>
     private readonly Dictionary<ManifestStep, StepPieces> _pieces = new(ReferenceEqualityComparer.Instance);
     private MemoryBuffer1D<float, Stride1D.Dense>? _input;
+    /// <summary>Page-locked room for a router's logits, regrown when a batch needs more.</summary>
+    private PageLockedArray1D<float>? _logits;
     private readonly Lazy<DeviceCanvases> _canvases;
     /// <summary>Stream markers around each router and each block's experts in the batch being run: their device time,
     /// read once the batch is done, is the route and experts time. Host clocks would count whatever the stream still had
@@ -149,17 +151,24 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         foreach (var name in step.Outputs!) env[name] = Output(plan, name, step.Onnx!);
     }
 
-    /// <summary>Runs the router and reads its logits back: the block's one device-to-host copy.</summary>
+    /// <summary>Runs the router and reads its logits back: the block's one device-to-host copy, queued behind the router
+    /// into page-locked memory, so that the host waits once (a blocking copy of pageable memory after the wait took a
+    /// second round trip while the device idled).</summary>
     float[] IMoeStepExecutor<DeviceTensor>.RouterLogits(ManifestStep step, DeviceTensor x)
     {
         var router = _pieces[step].Graph;
         var start = _device.Stream.AddProfilingMarker();
         var logits = Output(Enqueue(router, [x]), router.OutputNames[0], step.Router!.Onnx!);
         _stageMarks.Add((start, _device.Stream.AddProfilingMarker(), Route: true));
+        if (_logits is null || _logits.Length < logits.Length)
+        {
+            _logits?.Dispose();
+            _logits = Accelerator.AllocatePageLocked1D<float>(logits.Length);
+        }
+        var staged = _logits.ArrayView.SubView(0, logits.Length);
+        logits.View.CopyTo(_device.Stream, staged);
         _device.Stream.Synchronize();
-        var values = new float[logits.Length];
-        DeviceMemory.Download(logits.View, values);
-        return values;
+        return _logits.Span[..logits.Length].ToArray();
     }
 
     /// <summary>Each chosen expert runs over the frames that chose it (gathered on the device), and their outputs are
@@ -298,6 +307,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         _device.BindToThisThread();
         foreach (var pieces in _pieces.Values) pieces.Dispose();
         _input?.Dispose();
+        _logits?.Dispose();
         if (_canvases is { IsValueCreated: true }) _canvases.Value.Dispose();
         _dispatch?.Dispose();
         _device.Dispose();
