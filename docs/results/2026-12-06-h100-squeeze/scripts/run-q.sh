@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Call Q: A = 836cc74, B = squeeze fusion of every size (no threshold yet) + router logits through page-locked memory.
+# Call S ran it again with B = a0c5dac (the committed build).
 # CenterNet network A/B (b1, b32, tools/IlgpuBench/ab.sh); the student's routed run profiled with A and B (b1, b32).
 # OUT gets ab/results.tgz, student-A/B dirs and logs.
 out=$1
