@@ -12,13 +12,16 @@ namespace MoeDetect.Model.Ilgpu;
 /// Sigmoid, LeakyRelu, HardSigmoid, HardSwish, SiLU written as x·sigmoid(x), TensorFlow's arithmetic hard-swish and
 /// hard-sigmoid, see <see cref="HardActivations"/>), a residual Add after a pointwise Conv and a squeeze-excite scale
 /// before one computed inside the convolution kernel, CenterNet's peak test as one node (<see cref="PeakFusion"/>), and
-/// a mean followed by two 1×1 layers (squeeze-excite gates, MoE routers) as one node (<see cref="SqueezeFusion"/>).</summary>
+/// a mean followed by two 1×1 layers (squeeze-excite gates, MoE routers) as one node (<see cref="SqueezeFusion"/>),
+/// and TensorFlow's bilinear ×2 written out in slices and arithmetic as one Resize (<see cref="UpsampleFusion"/>).</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
     {
         FoldBatchNorms(graph);
         TransposeSinking.Apply(graph);
+        // Before unread nodes go: it leaves the shape arithmetic of the slices it replaces unread.
+        UpsampleFusion.Apply(graph);
         RemoveUnread(graph);
         PeakFusion.Apply(graph);
         FoldPadsIntoWindows(graph);
