@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using MoeDetect.Kernels.Tensors;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Loading;
@@ -98,7 +97,7 @@ internal static class GraphFusion
         foreach (var pad in graph.Nodes.Where(n => n.OpType == "Pad").ToList())
         {
             if (pad.Text("mode", "constant") != "constant" || pad.Input(3) is not null) continue;
-            var pads = pad.Ints("pads") ?? (pad.Input(1) is { } p && graph.Constants.TryGetValue(p, out var t) ? t.ToLongs() : null);
+            var pads = graph.IntsOf(pad, "pads", 1);
             if (pads is not { Length: 8 }) continue;
             if (readers.GetValueOrDefault(pad.Outputs[0]) != 1 || graph.OutputNames.Contains(pad.Outputs[0])) continue;
             var window = graph.Nodes.FirstOrDefault(n => n.Inputs.Count > 0 && n.Inputs[0] == pad.Outputs[0]);
@@ -114,7 +113,7 @@ internal static class GraphFusion
             if (PadFolding.WindowPadding(pads, window.Ints("pads")) is not { } merged) continue;
             window.Attributes = new Dictionary<string, AttributeProto>(window.Attributes)
             {
-                ["auto_pad"] = new() { Name = "auto_pad", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8("NOTSET") },
+                ["auto_pad"] = OnnxProtos.StringAttribute("auto_pad", "NOTSET"),
                 ["pads"] = OnnxProtos.IntsAttribute("pads", merged),
             };
             window.Inputs[0] = pad.Inputs[0];

@@ -1,3 +1,4 @@
+using MoeDetect.Model.Loading;
 using Onnx;
 
 namespace MoeDetect.Model.Ilgpu;
@@ -41,7 +42,7 @@ internal static class HardActivations
     private static GraphNode Node(string opType, GraphNode last, string input, float alpha) =>
         new(opType, last.Name + "/" + opType, [input], [last.Outputs[0]], new Dictionary<string, AttributeProto>
         {
-            ["alpha"] = new() { Name = "alpha", Type = AttributeProto.Types.AttributeType.Float, F = alpha },
+            ["alpha"] = OnnxProtos.FloatAttribute("alpha", alpha),
         });
 
     /// <summary>The value of a scalar constant that is ⅙ to FP16 precision.</summary>

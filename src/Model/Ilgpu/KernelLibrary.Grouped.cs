@@ -219,8 +219,7 @@ internal sealed partial class KernelLibrary
     /// group per output block (<see cref="PoolingKernels.ReduceGrouped"/>) for long ones.</summary>
     public void Reduce(ArrayView<float> x, ArrayView<float> y, int outer, int reduced, int inner, ReduceMode mode)
     {
-        int threads = PoolingKernels.ReduceGroupSize;
-        while (threads > accelerator.MaxNumThreadsPerGroup) threads /= 2;
+        int threads = PowerOfTwoGroup(PoolingKernels.ReduceGroupSize);
         if (reduced < LongReduction || threads < 4)
         {
             _reduce ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce));
@@ -233,14 +232,14 @@ internal sealed partial class KernelLibrary
     }
 
     /// <summary>Threads per group of <see cref="SqueezeKernel"/>: a power of two, as many as the accelerator allows.</summary>
-    public int SqueezeGroupSize
+    public int SqueezeGroupSize => PowerOfTwoGroup(SqueezeKernel.MaxGroupSize);
+
+    /// <summary>The largest power of two up to <paramref name="most"/> (itself one) that the accelerator allows a group.</summary>
+    private int PowerOfTwoGroup(int most)
     {
-        get
-        {
-            int threads = SqueezeKernel.MaxGroupSize;
-            while (threads > accelerator.MaxNumThreadsPerGroup) threads /= 2;
-            return threads;
-        }
+        int threads = most;
+        while (threads > accelerator.MaxNumThreadsPerGroup) threads /= 2;
+        return threads;
     }
 
     /// <summary>A squeeze in one launch (<see cref="SqueezeKernel"/>); <paramref name="s"/>'s lanes and groups per image

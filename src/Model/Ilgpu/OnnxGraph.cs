@@ -126,6 +126,11 @@ internal sealed class OnnxGraph
         throw new InvalidModelException($"{label} has no value the ILGPU engine can read");
     }
 
+    /// <summary>A node's integer list given as an attribute (older opsets) or as a constant input (newer ones: Pad's
+    /// pads, ReduceMean's and Unsqueeze's axes); null where it is neither (absent, or computed from the image).</summary>
+    public long[]? IntsOf(GraphNode node, string attribute, int input) =>
+        node.Ints(attribute) ?? (node.Input(input) is { } name && Constants.TryGetValue(name, out var t) ? t.ToLongs() : null);
+
     /// <summary>How many nodes (those <paramref name="counted"/>, default all) read each value; graph outputs count as
     /// readers so they are never fused away.</summary>
     public Dictionary<string, int> ReaderCounts(Func<GraphNode, bool>? counted = null)

@@ -49,8 +49,7 @@ internal static class SqueezeFusion
     {
         "GlobalAveragePool" => true,
         // A Conv reads 4-D tensors only, so the last two axes are H and W.
-        "ReduceMean" => node.Int("keepdims", 1) == 1 && (node.Ints("axes")
-            ?? (node.Input(1) is { } axes && graph.Constants.TryGetValue(axes, out var t) ? t.ToLongs() : null)) is [2, 3] or [-2, -1],
+        "ReduceMean" => node.Int("keepdims", 1) == 1 && graph.IntsOf(node, "axes", 1) is [2, 3] or [-2, -1],
         _ => false,
     };
 

@@ -17,21 +17,23 @@ internal static class UpsampleFusion
     public static void Apply(OnnxGraph graph)
     {
         if (graph.Opset < 11) return;  // Resize's inputs were different before opset 11
+        var producers = Producers(graph);
+        // Shape nodes read only the sizes, which the Resize keeps: the interleaved pair's Shape feeds the reshape target.
+        var readers = graph.ReaderCounts(n => n.OpType != "Shape");
         foreach (var reshape in graph.Nodes.Where(n => n.OpType == "Reshape").ToList())
         {
-            var producers = Producers(graph);
-            // Shape nodes read only the sizes, which the Resize keeps: the interleaved pair's Shape feeds the reshape target.
-            var readers = graph.ReaderCounts(n => n.OpType != "Shape");
             if (Match(graph, producers, readers, reshape) is not { } match) continue;
             string scales = $"{reshape.Name}/upsample2x_scales";
             graph.Constants[scales] = new HostTensor(Enumerable.Range(0, 4).Select(i => i == match.Axis ? 2.0 : 1.0).ToArray(), [4], false);
             var attributes = new Dictionary<string, AttributeProto>
             {
-                ["mode"] = Text("mode", "linear"),
-                ["coordinate_transformation_mode"] = Text("coordinate_transformation_mode", "asymmetric"),
+                ["mode"] = OnnxProtos.StringAttribute("mode", "linear"),
+                ["coordinate_transformation_mode"] = OnnxProtos.StringAttribute("coordinate_transformation_mode", "asymmetric"),
             };
             graph.Nodes[graph.Nodes.IndexOf(reshape)] = new GraphNode("Resize", reshape.Name, [match.Tensor, "", scales], [reshape.Outputs[0]], attributes);
             foreach (var replaced in match.Replaced) graph.Nodes.Remove(replaced);
+            producers = Producers(graph);
+            readers = graph.ReaderCounts(n => n.OpType != "Shape");
         }
     }
 
@@ -46,7 +48,7 @@ internal static class UpsampleFusion
         int interleaved = (int)pair.Int("axis", -1), axis = interleaved - 1;
         if (axis is not (2 or 3)) return null;
         if (Sole(pair.Inputs[0], "Unsqueeze") is not { } original || Sole(pair.Inputs[1], "Unsqueeze") is not { } between) return null;
-        if (UnsqueezeAxes(graph, original) is not [var a0] || a0 != interleaved || UnsqueezeAxes(graph, between) is not [var a1] || a1 != interleaved) return null;
+        if (graph.IntsOf(original, "axes", 1) is not [var a0] || a0 != interleaved || graph.IntsOf(between, "axes", 1) is not [var a1] || a1 != interleaved) return null;
         string t = original.Inputs[0];
         if (Sole(between.Inputs[0], "Add") is not { } add || OtherInput(add, t) is not { } halfStep) return null;
         if (Sole(halfStep, "Mul") is not { } mul || !(IsHalf(graph, mul.Inputs[0]) || IsHalf(graph, mul.Inputs[1]))) return null;
@@ -122,9 +124,6 @@ internal static class UpsampleFusion
     private static bool IsWholeShape(GraphNode node) =>
         node.OpType == "Shape" && node.Int("start", 0) == 0 && !node.Attributes.ContainsKey("end");
 
-    private static long[]? UnsqueezeAxes(OnnxGraph graph, GraphNode unsqueeze) =>
-        unsqueeze.Ints("axes") ?? (unsqueeze.Input(1) is { } axes && graph.Constants.TryGetValue(axes, out var t) ? t.ToLongs() : null);
-
     private static string? OtherInput(GraphNode node, string input) =>
         node.Inputs.Count == 2 && node.Inputs.Contains(input) ? node.Inputs.First(i => i != input) : null;
 
@@ -140,7 +139,4 @@ internal static class UpsampleFusion
             foreach (var output in node.Outputs.Where(o => o.Length > 0)) producers[output] = node;
         return producers;
     }
-
-    private static AttributeProto Text(string name, string value) =>
-        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Google.Protobuf;
 using Onnx;
 
 namespace MoeDetect.Model.Loading;
@@ -21,6 +22,9 @@ internal static class OnnxProtos
 
     public static AttributeProto IntAttribute(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    public static AttributeProto StringAttribute(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
 
     public static AttributeProto FloatAttribute(string name, float value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
