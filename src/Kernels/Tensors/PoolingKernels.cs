@@ -11,16 +11,18 @@ public static class PoolingKernels
     {
         int ox = i % g.OutWidth, t = i / g.OutWidth;
         int oy = t % g.OutHeight;
-        y[i] = Window(x, g, t / g.OutHeight, oy, ox, mode);
+        y[i] = Window(x, g, t / g.OutHeight, oy, ox, mode, Activation.None);
     }
 
     /// <summary>CenterNet's peak test x · (x == MaxPool(x)) in one pass (the engine's fused MaxPool, Equal, Cast and
     /// Mul): each value where it is the maximum of its window, 0 elsewhere. The window keeps the size (stride 1,
-    /// padded). NCHW out; <see cref="PeaksChannelsLast"/> writes NHWC.</summary>
-    public static void Peaks(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
+    /// padded). <paramref name="before"/> is applied to every value first (the Sigmoid that makes the logits a heatmap,
+    /// fused too: every value of the window goes through it, so the test compares what the unfused graph compares).
+    /// NCHW out; <see cref="PeaksChannelsLast"/> writes NHWC.</summary>
+    public static void Peaks(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g, Activation before)
     {
         int ox = i % g.Width, t = i / g.Width;
-        y[i] = Peak(x, g, t / g.Height, t % g.Height, ox);
+        y[i] = Peak(x, g, t / g.Height, t % g.Height, ox, before);
     }
 
     /// <summary>Most pixels (and channels) a <see cref="PeaksChannelsLast"/> group takes: its shared tile's side.</summary>
@@ -31,7 +33,7 @@ public static class PoolingKernels
     /// memory and writes along the channels, so that both are whole runs; a thread per NCHW value wrote a warp's values
     /// a channel count apart (80 floats for CenterNet), a memory transaction each. Launch with groups (side ≤
     /// <see cref="PeakTileSide"/>, rows) over (⌈W / side⌉ · ⌈C / side⌉, N · H).</summary>
-    public static void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
+    public static void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g, Activation before)
     {
         const int stride = PeakTileSide + 1;   // a column of the tile spreads over all banks
         var tile = SharedMemory.Allocate<float>(PeakTileSide * stride);
@@ -42,7 +44,7 @@ public static class PoolingKernels
         for (int j = Group.IdxY; j < side; j += Group.DimY)
         {
             int c = c0 + j, ox = x0 + lane;
-            if (c < g.Channels && ox < g.Width) tile[lane * stride + j] = Peak(x, g, n * g.Channels + c, oy, ox);
+            if (c < g.Channels && ox < g.Width) tile[lane * stride + j] = Peak(x, g, n * g.Channels + c, oy, ox, before);
         }
         Group.Barrier();
         for (int j = Group.IdxY; j < side; j += Group.DimY)
@@ -52,15 +54,15 @@ public static class PoolingKernels
         }
     }
 
-    private static float Peak(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox)
+    private static float Peak(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, Activation before)
     {
-        float v = x[(plane * g.Height + oy) * g.Width + ox];
-        return v * (v == Window(x, g, plane, oy, ox, PoolMode.Max) ? 1f : 0f);
+        float v = ElementwiseKernels.Apply(x[(plane * g.Height + oy) * g.Width + ox], before);
+        return v * (v == Window(x, g, plane, oy, ox, PoolMode.Max, before) ? 1f : 0f);
     }
 
     /// <summary>The pooled value of the window of output (oy, ox) in <paramref name="plane"/> (image × channel); −∞
-    /// padding for Max, padding counted or not for the averages.</summary>
-    private static float Window(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, PoolMode mode)
+    /// padding for Max, padding counted or not for the averages; each value through <paramref name="f"/> first.</summary>
+    private static float Window(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, PoolMode mode, Activation f)
     {
         int rows = plane * g.Height;
         float acc = mode == PoolMode.Max ? float.NegativeInfinity : 0f;
@@ -74,7 +76,7 @@ public static class PoolingKernels
                 bool inside = iy >= 0 && iy < g.Height && ix >= 0 && ix < g.Width;
                 if (mode == PoolMode.AverageIncludingPad && iy < g.Height + g.PadTop && ix < g.Width + g.PadLeft) count++;
                 if (!inside) continue;
-                float v = x[(rows + iy) * g.Width + ix];
+                float v = ElementwiseKernels.Apply(x[(rows + iy) * g.Width + ix], f);
                 if (mode == PoolMode.Max) acc = v > acc ? v : acc;
                 else { acc += v; if (mode == PoolMode.Average) count++; }
             }

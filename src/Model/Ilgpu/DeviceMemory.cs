@@ -106,10 +106,15 @@ internal static class MemoryPlan
             total += size;
             foreach (var s in users) s.View = buffer.View;
         }
-        // Storages placed inside others (Concat inputs, channel ranges, ranges of those) view their parent's memory:
-        // parents first.
-        foreach (var s in placed.OrderBy(Depth)) s.View = s.Parent!.View.SubView(s.Offset);
+        PlaceViews(placed);
         return total;
+    }
+
+    /// <summary>Storages placed inside others (Concat inputs, channel ranges, ranges of those) view their parent's
+    /// memory, parents first; again whenever a parent's memory moves (an input read where another plan's output lies).</summary>
+    public static void PlaceViews(IEnumerable<Storage> placed)
+    {
+        foreach (var s in placed.OrderBy(Depth)) s.View = s.Parent!.View.SubView(s.Offset);
     }
 
     private static int Depth(Storage s) => s.Parent is null ? 0 : 1 + Depth(s.Parent);

@@ -18,8 +18,60 @@ internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream s
     public long IntermediateBytes { get; } = intermediateBytes;
     public StepSequence Steps => steps;
 
-    /// <summary>Every graph input's device tensor, the first being the one <see cref="Run"/> writes.</summary>
-    public IReadOnlyList<DeviceTensor> Inputs { get; init; } = [input];
+    /// <summary>Every graph input's device tensor, the first being the one <see cref="Run"/> writes. Each views memory
+    /// the plan owns unless <see cref="ReadInputsFrom"/> pointed it elsewhere.</summary>
+    public IReadOnlyList<DeviceTensor> Inputs
+    {
+        get => _inputs;
+        init
+        {
+            _inputs = value;
+            _ownInputViews = value.Select(t => t.Storage.View).ToArray();
+        }
+    }
+    private readonly IReadOnlyList<DeviceTensor> _inputs = [input];
+    private readonly ArrayView<float>[] _ownInputViews = [input.Storage.View];
+
+    /// <summary>The storages placed inside others: they follow an input whose memory moves.</summary>
+    public IReadOnlyList<Storage> Placed { get; init; } = [];
+
+    /// <summary>Makes the launches read each input where <paramref name="sources"/> (of the inputs' shapes, contiguous,
+    /// in <see cref="Inputs"/> order) lie, instead of a copy of them in the plan's own memory: an MoE model chains
+    /// plans, and at batch 32 copying each piece's inputs moved about 2 GB. The sources must stay as they are until the
+    /// launches queued next have run (they are on the same stream). Each set of addresses gets CUDA graphs of its own
+    /// (<see cref="StepSequence.UseBinding"/>).</summary>
+    public void ReadInputsFrom(IReadOnlyList<DeviceTensor> sources)
+    {
+        if (sources.Count != _inputs.Count) throw new ArgumentException($"the plan has {_inputs.Count} inputs; {sources.Count} given", nameof(sources));
+        for (int i = 0; i < sources.Count; i++)
+        {
+            if (sources[i].IsStrided || !sources[i].Shape.SequenceEqual(_inputs[i].Shape))
+                throw new ArgumentException($"input {i} of shape [{string.Join(",", _inputs[i].Shape)}] cannot read a strided or [{string.Join(",", sources[i].Shape)}] tensor where it lies", nameof(sources));
+        }
+        Bind(sources.Select(s => s.View).ToArray());
+    }
+
+    /// <summary>Points every input back at the plan's own memory, for a caller that writes the input itself (an expert
+    /// run whose frames are gathered into it).</summary>
+    public void ReadOwnInputs() => Bind(_ownInputViews);
+
+    private void Bind(ArrayView<float>[] views)
+    {
+        bool moved = false;
+        for (int i = 0; i < views.Length; i++)
+        {
+            var storage = _inputs[i].Storage;
+            if (Address(storage.View) == Address(views[i])) continue;
+            storage.View = views[i];
+            moved = true;
+        }
+        if (!moved) return;
+        MemoryPlan.PlaceViews(Placed);
+        bool own = views.Select(Address).SequenceEqual(_ownInputViews.Select(Address));
+        steps.UseBinding(own ? "" : string.Join(",", views.Select(v => Address(v).ToString("x"))));
+    }
+
+    private static long Address(ArrayView<float> view) => view.LoadEffectiveAddressAsPtr();
 
     /// <summary>The outputs where the plan leaves them (device tensors, or values folded on the host at plan time).</summary>
     public IReadOnlyList<(string Name, Value Value)> Outputs => outputs;
@@ -34,6 +86,7 @@ internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream s
     public EngineTimings Run(Action<ArrayView<float>> writeInput, IReadOnlyList<Memory<float>> into)
     {
         var clock = Stopwatch.StartNew();
+        ReadOwnInputs();
         writeInput(input.View);
         double upload = clock.Elapsed.TotalMilliseconds;
 

@@ -85,7 +85,7 @@ internal sealed partial class OperatorCompiler
         }
         long intermediate = MemoryPlan.Assign(_storages, Accelerator, _planOwned);
         var steps = new StepSequence(_steps, _kernels.Stream, warn);
-        return new ExecutionPlan(Accelerator, _kernels.Stream, inputs[0], steps, outputs, _planOwned, intermediate * sizeof(float)) { Inputs = inputs };
+        return new ExecutionPlan(Accelerator, _kernels.Stream, inputs[0], steps, outputs, _planOwned, intermediate * sizeof(float)) { Inputs = inputs, Placed = _storages.Where(s => s.Parent is not null).ToList() };
     }
 
     private void CompileNode(GraphNode node)

@@ -15,13 +15,15 @@ public readonly record struct StepTime(int Step, string Kind, string Node, doubl
 /// <summary>Runs a plan's steps in order. On CUDA each stretch of launches between host steps is recorded into a
 /// <see cref="CudaGraph"/> on the plan's second run (the first has loaded every kernel) and replayed from then on.
 /// If the driver refuses, one warning and plain launches for good. MOEDETECT_CUDA_GRAPHS=0 turns graphs off (to
-/// compare).</summary>
+/// compare). A graph holds the addresses its launches read, so each input binding of the plan has graphs of its own.</summary>
 internal sealed class StepSequence : IDisposable
 {
     private readonly List<(List<Action> Launches, Action? ThenOnHost)> _stretches = [];
     private readonly IReadOnlyList<PlanStep> _steps;
     private readonly CudaStream? _stream;
-    private readonly CudaGraph?[] _graphs;
+    /// <summary>Per input binding (<see cref="UseBinding"/>), its recorded stretches; "" is the plan's own memory.</summary>
+    private readonly Dictionary<string, CudaGraph?[]> _graphSets = [];
+    private CudaGraph?[] _graphs;
     private readonly Action<string> _warn;
     private bool _plain;
     private int _runs;
@@ -37,7 +39,7 @@ internal sealed class StepSequence : IDisposable
             launches = [];
         }
         _stretches.Add((launches, null));
-        _graphs = new CudaGraph?[_stretches.Count];
+        _graphs = _graphSets[""] = new CudaGraph?[_stretches.Count];
         _stream = Environment.GetEnvironmentVariable("MOEDETECT_CUDA_GRAPHS") == "0" ? null : stream as CudaStream;
         _warn = warn;
         Launches = steps.Count(s => !s.OnHost);
@@ -50,6 +52,14 @@ internal sealed class StepSequence : IDisposable
     /// <summary>Driver calls per run that start device work: launches, or one per captured stretch once replaying.</summary>
     public int DeviceSubmissions => _stretches.Select((s, i) => _graphs[i] is not null ? 1 : s.Launches.Count).Sum();
     public bool UsesCudaGraphs => _graphs.Any(g => g is not null);
+
+    /// <summary>Replays from now on the graphs recorded for the binding named <paramref name="key"/> (recorded at its
+    /// first run): the plan's inputs now lie elsewhere. A plan sees few bindings (the outputs of the pieces before it).</summary>
+    public void UseBinding(string key)
+    {
+        if (!_graphSets.TryGetValue(key, out var graphs)) _graphSets[key] = graphs = new CudaGraph?[_stretches.Count];
+        _graphs = graphs;
+    }
 
     public void Run()
     {
@@ -94,11 +104,12 @@ internal sealed class StepSequence : IDisposable
 
     private void DisposeGraphs()
     {
-        for (int i = 0; i < _graphs.Length; i++)
-        {
-            _graphs[i]?.Dispose();
-            _graphs[i] = null;
-        }
+        foreach (var graphs in _graphSets.Values)
+            for (int i = 0; i < graphs.Length; i++)
+            {
+                graphs[i]?.Dispose();
+                graphs[i] = null;
+            }
     }
 
     public void Dispose() => DisposeGraphs();

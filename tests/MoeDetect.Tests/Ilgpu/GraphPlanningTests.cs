@@ -1,3 +1,5 @@
+using ILGPU;
+using ILGPU.Runtime;
 using MoeDetect.Kernels.Tensors;
 using MoeDetect.Model.Ilgpu;
 using Xunit;
@@ -81,5 +83,42 @@ public sealed class GraphPlanningTests
         using var constants = new ConstantCache(device.Accelerator);
         using var plan = OperatorCompiler.Build(graph, new KernelLibrary(device.Accelerator), constants, [1, 4, 16, 16]);
         Assert.Equal(2 * 4 * 16 * 16 * sizeof(float), plan.IntermediateBytes);
+    }
+
+    [Fact]
+    public void A_plan_reads_its_input_where_another_tensor_lies_channel_ranges_of_it_included()
+    {
+        // Split takes channel ranges of the input where it lies (placed in the input's storage): they must follow it.
+        var model = new TinyOnnxGraph().Input("x", 4, 6, 6).Random("wa", 1, 3, 2, 1, 1).Random("wb", 2, 3, 2, 3, 3)
+            .Node("Split", ["x"], ["a", "b"], ("axis", 1)).Node("Conv", ["a", "wa"], ["ca"]).Node("Conv", ["b", "wb"], ["cb"], ("pads", new[] { 1, 1, 1, 1 }))
+            .Node("Concat", ["ca", "cb"], ["y"], ("axis", 1)).Output("y").Build();
+        var graph = OnnxGraph.Parse(model, "test");
+        GraphFusion.Apply(graph);
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        using var constants = new ConstantCache(device.Accelerator);
+        using var plan = OperatorCompiler.Build(graph, new KernelLibrary(device.Accelerator), constants, [2, 4, 6, 6]);
+        var first = TinyOnnxGraph.RandomValues(11, 2 * 4 * 36);
+        var second = TinyOnnxGraph.RandomValues(12, 2 * 4 * 36);
+        float[] Copied(float[] input)
+        {
+            var y = new float[2 * 6 * 36];
+            plan.Run(view => view.SubView(0, input.Length).CopyFromCPU(input), [y]);
+            return y;
+        }
+        float[] ReadWhereItLies(float[] input)
+        {
+            using var buffer = device.Accelerator.Allocate1D<float>(input);
+            plan.ReadInputsFrom([new DeviceTensor([2, 4, 6, 6], new Storage(input.Length, -1) { Pinned = true, View = buffer.View }, isInteger: false)]);
+            plan.Enqueue();
+            device.Accelerator.Synchronize();
+            return plan.Outputs[0].Value.Device!.View.GetAsArray();
+        }
+        var expectedFirst = Copied(first);
+        var expectedSecond = Copied(second);
+        Assert.Equal(expectedSecond, ReadWhereItLies(second));
+        Assert.Equal(expectedFirst, ReadWhereItLies(first));
+        // Run writes the plan's own memory again.
+        Assert.Equal(expectedSecond, Copied(second));
+        Assert.NotEqual(expectedFirst, expectedSecond);
     }
 }

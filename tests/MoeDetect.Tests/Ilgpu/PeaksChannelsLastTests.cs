@@ -32,8 +32,8 @@ public sealed class PeaksChannelsLastTests
         using var input = accelerator.Allocate1D(x);
         using var nchw = accelerator.Allocate1D<float>(x.Length);
         using var nhwc = accelerator.Allocate1D<float>(x.Length);
-        kernels.Peaks(x.Length, input.View, nchw.View, g);
-        kernels.PeaksChannelsLast(input.View, nhwc.View, g);
+        kernels.Peaks(x.Length, input.View, nchw.View, g, Activation.None);
+        kernels.PeaksChannelsLast(input.View, nhwc.View, g, Activation.None);
         accelerator.Synchronize();
 
         var planes = nchw.GetAsArray1D();

@@ -243,6 +243,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
             {
                 // A padded run's extra frames hold whatever its input last held (zeros at first): computed, never read.
                 var plan = expert.Plan([[runBatch, .. x.Shape[1..]]]);
+                plan.ReadOwnInputs();
                 _dispatch.Gather(x.View, group, start, count, plan.Inputs[0].View, itemLength);
                 plan.Enqueue();
                 var y = Output(plan, "y", step.Experts![group.Expert].Onnx!);
@@ -266,12 +267,12 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         return tensor;
     }
 
-    /// <summary>Copies the inputs into the graph's plan for their shapes and queues its launches; the outputs stay on
-    /// the device until the plan runs again (each piece runs once per batch).</summary>
+    /// <summary>Queues the launches of the graph's plan for the inputs' shapes, reading the inputs where they lie (no
+    /// copy); the outputs stay on the device until the plan runs again (each piece runs once per batch).</summary>
     private static ExecutionPlan Enqueue(DeviceGraph graph, IReadOnlyList<DeviceTensor> inputs)
     {
         var plan = graph.Plan(inputs.Select(t => t.Shape).ToList());
-        for (int i = 0; i < inputs.Count; i++) inputs[i].View.CopyTo(plan.Inputs[i].View);
+        plan.ReadInputsFrom(inputs);
         plan.Enqueue();
         return plan;
     }
