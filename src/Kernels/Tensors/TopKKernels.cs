@@ -12,16 +12,29 @@ public struct TopKShape
     /// <summary>Chunks of <see cref="TopKKernels.ChunkLength"/> elements per row (the unit of ordered compaction).</summary>
     public int Chunks;
 
-    public readonly int Element(int row, int j) => (row / Inner * Length + j) * Inner + row % Inner;
+    public readonly int Element(int row, int j) => RowStart(row) + j * Inner;
+    /// <summary>Where the row's first element lies; its elements follow <see cref="Inner"/> apart (loops add that rather
+    /// than divide by <see cref="Inner"/> for every element).</summary>
+    public readonly int RowStart(int row) => row / Inner * Length * Inner + row % Inner;
     public readonly int Output(int row, int j) => (row / Inner * K + j) * Inner + row % Inner;
 
     // Int scratch per row: 4 radix histograms of 256 bins, the state (key prefix, how many equal to it to take),
-    // per-chunk counts and offsets of (greater, equal), and the k selected indices.
+    // per-chunk counts and offsets of (greater, equal), and the k selected indices; then the filter's (TopKFilter):
+    // its histogram, its state (bin, 1 where it found the top k, candidates so far), the candidates' keys and indices.
     public readonly int HistogramBase(int row, int pass) => row * ScratchPerRow + pass * 256;
     public readonly int StateBase(int row) => row * ScratchPerRow + 1024;
     public readonly int ChunkBase(int row) => row * ScratchPerRow + 1026;
     public readonly int SelectedBase(int row) => row * ScratchPerRow + 1026 + 4 * Chunks;
-    public readonly int ScratchPerRow => 1026 + 4 * Chunks + K;
+    public readonly int FilterHistogramBase(int row) => SelectedBase(row) + K;
+    public readonly int FilterStateBase(int row) => FilterHistogramBase(row) + TopKFilter.Bins;
+    public readonly int CandidateKeysBase(int row) => FilterStateBase(row) + 3;
+    public readonly int CandidateIndicesBase(int row) => CandidateKeysBase(row) + TopKFilter.MaxCandidates;
+    public readonly int ScratchPerRow => 1026 + 4 * Chunks + K + TopKFilter.Bins + 3 + 2 * TopKFilter.MaxCandidates;
+
+    /// <summary>Whether the filter found the row's top k (<see cref="TopKFilter"/>): the radix kernels then leave it.</summary>
+    public readonly bool Filtered(ArrayView<int> scratch, int row) => scratch[FilterStateBase(row) + 1] != 0;
+    /// <summary><see cref="Filtered"/> of scratch read back to the host.</summary>
+    public readonly bool Filtered(int[] scratch, int row) => scratch[FilterStateBase(row) + 1] != 0;
 }
 
 /// <summary>Top-k on the device with no host synchronisation (ONNX TopK, sorted, ties to the lower index as ONNX
@@ -29,9 +42,10 @@ public struct TopKShape
 /// thread per row picks the digit) find the k-th key T and how many elements equal to T to keep. An ordered
 /// compaction (per-chunk counts, a per-row scan, a group scan within each chunk) keeps every key above T and the
 /// first such ties by index; one group per row then bitonic-sorts those k in shared memory.
-/// Launch order: <see cref="Clear"/>, 4 × (<see cref="Histogram"/>, <see cref="PickDigit"/>), <see cref="CountChunks"/>,
-/// <see cref="ScanChunks"/>, <see cref="Compact"/>, <see cref="Sort"/>. Grouped kernels work with any group size up to
-/// <see cref="MaxGroupSize"/> (the CPU accelerator's groups are tiny).</summary>
+/// Launch order: <see cref="Clear"/>, the filter (<see cref="TopKFilter"/>), then for the rows it left 4 ×
+/// (<see cref="Histogram"/>, <see cref="PickDigit"/>), <see cref="CountChunks"/>, <see cref="ScanChunks"/>,
+/// <see cref="Compact"/>, <see cref="Sort"/>: each returns at once for a row the filter finished. Grouped kernels work
+/// with any group size up to <see cref="MaxGroupSize"/> (the CPU accelerator's groups are tiny).</summary>
 public static class TopKKernels
 {
     public const int MaxGroupSize = 256;
@@ -60,16 +74,17 @@ public static class TopKKernels
     {
         var bins = SharedMemory.Allocate<int>(256);
         int row = Grid.IdxY, start = Grid.IdxX * ChunkLength, threads = Group.DimX;
+        if (s.Filtered(scratch, row)) return;
         for (int b = Group.IdxX; b < 256; b += threads) bins[b] = 0;
         Group.Barrier();
         uint prefix = (uint)scratch[s.StateBase(row)];
         int shift = 24 - 8 * pass;
         uint highMask = pass == 0 ? 0u : ~0u << (shift + 8);
-        int end = XMin(start + ChunkLength, s.Length);
+        int end = XMin(start + ChunkLength, s.Length), rowStart = s.RowStart(row);
         int runBin = 0, run = 0;
         for (int j = start + Group.IdxX; j < end; j += threads)
         {
-            uint key = Key(x[s.Element(row, j)], s.Largest);
+            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
             if ((key & highMask) != prefix) continue;
             int bin = (int)((key >> shift) & 255);
             if (run > 0 && bin == runBin)
@@ -91,6 +106,7 @@ public static class TopKKernels
     /// the counts of higher digits are taken in full.</summary>
     public static void PickDigit(Index1D row, ArrayView<int> scratch, TopKShape s, int pass)
     {
+        if (s.Filtered(scratch, row)) return;
         int state = s.StateBase(row), histogram = s.HistogramBase(row, pass);
         int remaining = scratch[state + 1];
         int digit = 255;
@@ -109,13 +125,14 @@ public static class TopKKernels
     {
         var counts = SharedMemory.Allocate<int>(2);
         int row = Grid.IdxY, chunk = Grid.IdxX, start = chunk * ChunkLength, threads = Group.DimX;
+        if (s.Filtered(scratch, row)) return;
         if (Group.IdxX == 0) { counts[0] = 0; counts[1] = 0; }
         Group.Barrier();
         uint threshold = (uint)scratch[s.StateBase(row)];
-        int end = XMin(start + ChunkLength, s.Length), greater = 0, equal = 0;
+        int end = XMin(start + ChunkLength, s.Length), greater = 0, equal = 0, rowStart = s.RowStart(row);
         for (int j = start + Group.IdxX; j < end; j += threads)
         {
-            uint key = Key(x[s.Element(row, j)], s.Largest);
+            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
             if (key > threshold) greater++;
             else if (key == threshold) equal++;
         }
@@ -133,6 +150,7 @@ public static class TopKKernels
     /// the first k − ties places, ties the rest.</summary>
     public static void ScanChunks(Index1D row, ArrayView<int> scratch, TopKShape s)
     {
+        if (s.Filtered(scratch, row)) return;
         int counts = s.ChunkBase(row), offsets = counts + 2 * s.Chunks;
         int greater = 0, equal = s.K - scratch[s.StateBase(row) + 1];
         for (int c = 0; c < s.Chunks; c++)
@@ -151,13 +169,14 @@ public static class TopKKernels
         var greaterRuns = SharedMemory.Allocate<int>(MaxGroupSize);
         var equalRuns = SharedMemory.Allocate<int>(MaxGroupSize);
         int row = Grid.IdxY, chunk = Grid.IdxX, t = Group.IdxX, threads = Group.DimX;
+        if (s.Filtered(scratch, row)) return;
         uint threshold = (uint)scratch[s.StateBase(row)];
-        int run = (ChunkLength + threads - 1) / threads;
+        int run = (ChunkLength + threads - 1) / threads, rowStart = s.RowStart(row);
         int first = chunk * ChunkLength + t * run, end = XMin(XMin(first + run, (chunk + 1) * ChunkLength), s.Length);
         int greater = 0, equal = 0;
         for (int j = first; j < end; j++)
         {
-            uint key = Key(x[s.Element(row, j)], s.Largest);
+            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
             if (key > threshold) greater++;
             else if (key == threshold) equal++;
         }
@@ -171,7 +190,7 @@ public static class TopKKernels
         int selected = s.SelectedBase(row);
         for (int j = first; j < end; j++)
         {
-            uint key = Key(x[s.Element(row, j)], s.Largest);
+            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
             if (key > threshold) scratch[selected + nextGreater++] = j;
             else if (key == threshold && nextEqual < s.K) scratch[selected + nextEqual++] = j;
         }
@@ -184,6 +203,7 @@ public static class TopKKernels
         var keys = SharedMemory.Allocate<uint>(MaxK);
         var positions = SharedMemory.Allocate<int>(MaxK);
         int row = Grid.IdxY, t = Group.IdxX, threads = Group.DimX, selected = s.SelectedBase(row);
+        if (s.Filtered(scratch, row)) return;
         int n = 1;
         while (n < s.K) n <<= 1;
         for (int i = t; i < n; i += threads)
@@ -193,6 +213,15 @@ public static class TopKKernels
             keys[i] = i < s.K ? Key(x[s.Element(row, position)], s.Largest) : 0u;
             positions[i] = position;
         }
+        BitonicSortAndWrite(x, keys, positions, n, values, indices, s, row);
+    }
+
+    /// <summary>The group sorts n (a power of two) shared (key, position) pairs by key descending, position ascending,
+    /// then writes the first k as the row's values (exact floats read at their positions) and indices.</summary>
+    internal static void BitonicSortAndWrite(ArrayView<float> x, ArrayView<uint> keys, ArrayView<int> positions, int n,
+        ArrayView<float> values, ArrayView<float> indices, TopKShape s, int row)
+    {
+        int t = Group.IdxX, threads = Group.DimX;
         Group.Barrier();
         for (int size = 2; size <= n; size <<= 1)
             for (int stride = size >> 1; stride > 0; stride >>= 1)
@@ -220,7 +249,7 @@ public static class TopKKernels
     }
 
     /// <summary>Hillis–Steele inclusive scan of <paramref name="count"/> shared ints by the group.</summary>
-    private static void InclusiveScan(ArrayView<int> values, int t, int count)
+    internal static void InclusiveScan(ArrayView<int> values, int t, int count)
     {
         for (int offset = 1; offset < count; offset <<= 1)
         {
@@ -232,5 +261,5 @@ public static class TopKKernels
         Group.Barrier();
     }
 
-    private static int XMin(int a, int b) => a < b ? a : b;
+    internal static int XMin(int a, int b) => a < b ? a : b;
 }

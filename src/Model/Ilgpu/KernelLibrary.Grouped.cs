@@ -14,7 +14,9 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCount;
     private Action<Index1D, ArrayView<int>, TopKShape>? _topKScan;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCompact;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort, _filterSort;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _filterHistogram, _filterAppend;
+    private Action<KernelConfig, ArrayView<int>, TopKShape>? _filterPickBin;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
@@ -37,7 +39,8 @@ internal sealed partial class KernelLibrary
     /// <summary>Whether the device can run the tensor-core GEMM: CUDA, compute capability 8.0 or later.</summary>
     public bool HasTensorCores => accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
 
-    /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices: 13 launches, no synchronisation.
+    /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices: the filter's 4 launches
+    /// (<see cref="TopKFilter"/>), then the radix select's 12 for rows the filter left, no synchronisation.
     /// <paramref name="scratch"/> holds <see cref="TopKShape.ScratchPerRow"/> ints per row.</summary>
     public void TopK(ArrayView<float> x, ArrayView<int> scratch, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
     {
@@ -48,8 +51,17 @@ internal sealed partial class KernelLibrary
         _topKScan ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.ScanChunks));
         _topKCompact ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.Compact));
         _topKSort ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>(TopKKernels.Sort));
+        _filterHistogram ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKFilter.Histogram));
+        _filterPickBin ??= BindConfig(accelerator.LoadKernel<ArrayView<int>, TopKShape>(TopKFilter.PickBin));
+        _filterAppend ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKFilter.Append));
+        _filterSort ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>(TopKFilter.Sort));
         var chunks = new KernelConfig(new Index2D(s.Chunks, s.Rows), new Index2D(GroupSize, 1));
+        var groupPerRow = new KernelConfig(new Index2D(1, s.Rows), new Index2D(GroupSize, 1));
         _topKClear(s.Rows * s.ScratchPerRow, scratch, s);
+        _filterHistogram(chunks, x, scratch, s);
+        _filterPickBin(groupPerRow, scratch, s);
+        _filterAppend(chunks, x, scratch, s);
+        _filterSort(groupPerRow, x, scratch, values, indices, s);
         for (int pass = 0; pass < 4; pass++)
         {
             _topKHistogram(chunks, x, scratch, s, pass);
@@ -58,7 +70,7 @@ internal sealed partial class KernelLibrary
         _topKCount(chunks, x, scratch, s);
         _topKScan(s.Rows, scratch, s);
         _topKCompact(chunks, x, scratch, s);
-        _topKSort(new KernelConfig(new Index2D(1, s.Rows), new Index2D(GroupSize, 1)), x, scratch, values, indices, s);
+        _topKSort(groupPerRow, x, scratch, values, indices, s);
     }
 
     /// <summary>CenterNet's peak test of the NCHW x written NHWC into y (<see cref="PoolingKernels.PeaksChannelsLast"/>):
@@ -288,6 +300,8 @@ internal sealed partial class KernelLibrary
         _depthwiseTiled(Stream, config, x, scale, w, bias, y, t, activation);
     }
 
+    private Action<KernelConfig, T1, T2> BindConfig<T1, T2>(Action<AcceleratorStream, KernelConfig, T1, T2> k)
+        where T1 : struct where T2 : struct => (c, a, b) => k(Stream, c, a, b);
     private Action<KernelConfig, T1, T2, T3> BindConfig<T1, T2, T3>(Action<AcceleratorStream, KernelConfig, T1, T2, T3> k)
         where T1 : struct where T2 : struct where T3 : struct => (c, a, b, d) => k(Stream, c, a, b, d);
     private Action<KernelConfig, T1, T2, T3, T4> BindConfig<T1, T2, T3, T4>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4> k)

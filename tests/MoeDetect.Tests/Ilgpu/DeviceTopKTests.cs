@@ -1,4 +1,7 @@
 using Xunit;
+using ILGPU;
+using ILGPU.Runtime;
+using MoeDetect.Kernels.Tensors;
 using MoeDetect.Model;
 using MoeDetect.Model.Ilgpu;
 using Xunit.Abstractions;
@@ -77,5 +80,38 @@ public sealed class DeviceTopKTests(ITestOutputHelper log)
         var e = Assert.Throws<InvalidModelException>(() => engine.Run(new float[3000], 1));
         Assert.Contains("k = 2500", e.Message);
         Assert.Contains("1..2048", e.Message);
+    }
+
+    /// <summary>Which path each row takes: a sparse heatmap has a few hundred candidates in the k-th key's bin and above
+    /// (the filter's), a constant row has all of its values in one bin (the radix select's); both give the host's order.</summary>
+    [Fact]
+    public void The_filter_takes_rows_with_few_candidates_and_leaves_the_rest_to_the_radix_select()
+    {
+        const int length = 20000, k = 100;
+        var sparse = Heatmap(17, length, 40);
+        var constant = Enumerable.Repeat(0.5f, length).ToArray();
+        var x = sparse.Concat(constant).ToArray();
+        var s = new TopKShape { Rows = 2, Length = length, Inner = 1, K = k, Largest = 1, Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength };
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        var kernels = new KernelLibrary(device.Accelerator);
+        using var input = device.Accelerator.Allocate1D(x);
+        using var scratch = device.Accelerator.Allocate1D<int>(2L * s.ScratchPerRow);
+        using var values = device.Accelerator.Allocate1D<float>(2 * k);
+        using var indices = device.Accelerator.Allocate1D<float>(2 * k);
+
+        kernels.TopK(input.View, scratch.View, values.View, indices.View, s);
+        device.Accelerator.Synchronize();
+
+        var flags = scratch.GetAsArray1D();
+        Assert.True(s.Filtered(flags, 0));
+        Assert.False(s.Filtered(flags, 1));
+        var gotIndices = indices.GetAsArray1D();
+        var gotValues = values.GetAsArray1D();
+        for (int row = 0; row < 2; row++)
+        {
+            var expected = Enumerable.Range(0, length).OrderByDescending(j => x[row * length + j]).ThenBy(j => j).Take(k).ToArray();
+            Assert.Equal(expected.Select(j => (float)j), gotIndices.Skip(row * k).Take(k));
+            Assert.Equal(expected.Select(j => x[row * length + j]), gotValues.Skip(row * k).Take(k));
+        }
     }
 }
