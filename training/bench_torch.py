@@ -246,6 +246,7 @@ def main():
     ap.add_argument("--frames-file", type=Path, action="append", default=[],
                     help="`moedetect bench --save-frames` file; give one per input size (512, 640); else random frames")
     ap.add_argument("--batches", default="1,8,32")
+    ap.add_argument("--engines", default="", help="comma-separated parts of engine names to run (e.g. eager,dense-compiled); default all")
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: FP32 eager only (smoke test)")
     ap.add_argument("--budget-s", type=float, default=240, help="rows that would start after this many seconds are skipped")
     ap.add_argument("--min-s", type=float, default=1.0, help="time each measurement for at least this long")
@@ -267,7 +268,10 @@ def main():
 
     for subject in subjects(names, a, dev, dtype, suffix):
         frames, frames_origin = frames_for(subject.size, a.frames_file)
+        wanted = [e.strip() for e in a.engines.split(",") if e.strip()]
         for engine, factory in subject.engines:
+            if wanted and not any(w in engine for w in wanted):
+                continue
             common = {"bench": "torch", "model": subject.name, "engine": engine, "device": device_name,
                       "torch": torch.__version__, "frames": frames_origin}
             if "compiled" in engine and (dev.type != "cuda" or not hasattr(torch, "compile")):

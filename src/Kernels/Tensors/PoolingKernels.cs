@@ -29,22 +29,43 @@ public static class PoolingKernels
     public const int PeakTileSide = 32;
 
     /// <summary><see cref="Peaks"/> written NHWC (a Transpose to channels-last fused too). A group of (side, rows) threads
-    /// takes one image row's tile of side pixels × side channels: it reads along the pixels, turns the tile in shared
-    /// memory and writes along the channels, so that both are whole runs; a thread per NCHW value wrote a warp's values
-    /// a channel count apart (80 floats for CenterNet), a memory transaction each. Launch with groups (side ≤
-    /// <see cref="PeakTileSide"/>, rows) over (⌈W / side⌉ · ⌈C / side⌉, N · H).</summary>
+    /// takes one image row's tile of side pixels × side channels. It first stages the window rows of its tile (kernel
+    /// height rows × side + kernel width − 1 pixels × side channels, read along the pixels) in shared memory, each value
+    /// through <paramref name="before"/> once: a fused sigmoid evaluated for all nine values of every window made the
+    /// kernel compute-bound. Then it tests each value against its window there, turns the tile and writes along the
+    /// channels, so that reads and writes are whole runs. Launch with groups (side ≤ <see cref="PeakTileSide"/>, rows)
+    /// over (⌈W / side⌉ · ⌈C / side⌉, N · H) and <see cref="PeakSharedFloats"/> floats of dynamic shared memory.</summary>
     public static void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g, Activation before)
     {
         const int stride = PeakTileSide + 1;   // a column of the tile spreads over all banks
-        var tile = SharedMemory.Allocate<float>(PeakTileSide * stride);
-        int side = Group.DimX, lane = Group.IdxX;
+        var shared = SharedMemory.GetDynamic<float>();
+        int side = Group.DimX, lane = Group.IdxX, columns = side + g.KernelWidth - 1;
+        var tile = shared.SubView(0, PeakTileSide * stride);
+        var window = shared.SubView(PeakTileSide * stride);
         int pixelTiles = (g.Width + side - 1) / side;
         int x0 = Grid.IdxX % pixelTiles * side, c0 = Grid.IdxX / pixelTiles * side;
         int row = Grid.IdxY, n = row / g.Height, oy = row - n * g.Height;
+        // window[(j · kernel height + r) · columns + q]: channel c0 + j, image row oy − pad + r, column x0 − pad + q.
+        int staged = side * g.KernelHeight * columns;
+        for (int i = Group.IdxY * side + lane; i < staged; i += side * Group.DimY)
+        {
+            int q = i % columns, jr = i / columns, r = jr % g.KernelHeight, j = jr / g.KernelHeight;
+            int c = c0 + j, iy = oy - g.PadTop + r, ix = x0 - g.PadLeft + q;
+            bool inside = c < g.Channels && iy >= 0 && iy < g.Height && ix >= 0 && ix < g.Width;
+            window[i] = inside ? ElementwiseKernels.Apply(x[((n * g.Channels + c) * g.Height + iy) * g.Width + ix], before) : float.NegativeInfinity;
+        }
+        Group.Barrier();
         for (int j = Group.IdxY; j < side; j += Group.DimY)
         {
-            int c = c0 + j, ox = x0 + lane;
-            if (c < g.Channels && ox < g.Width) tile[lane * stride + j] = Peak(x, g, n * g.Channels + c, oy, ox, before);
+            int rows = j * g.KernelHeight * columns;
+            float v = window[rows + g.PadTop * columns + lane + g.PadLeft], max = float.NegativeInfinity;
+            for (int r = 0; r < g.KernelHeight; r++)
+                for (int q = 0; q < g.KernelWidth; q++)
+                {
+                    float w = window[rows + r * columns + lane + q];
+                    max = w > max ? w : max;
+                }
+            tile[lane * stride + j] = v * (v == max ? 1f : 0f);
         }
         Group.Barrier();
         for (int j = Group.IdxY; j < side; j += Group.DimY)
@@ -53,6 +74,11 @@ public static class PoolingKernels
             if (c < g.Channels && ox < g.Width) y[(row * g.Width + ox) * g.Channels + c] = tile[j * stride + lane];
         }
     }
+
+    /// <summary>Dynamic shared memory of <see cref="PeaksChannelsLast"/> for groups <paramref name="side"/> wide: the
+    /// turned tile, then the staged window rows.</summary>
+    public static int PeakSharedFloats(int side, WindowGeometry g) =>
+        PeakTileSide * (PeakTileSide + 1) + side * g.KernelHeight * (side + g.KernelWidth - 1);
 
     private static float Peak(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, Activation before)
     {

@@ -81,7 +81,8 @@ internal sealed partial class KernelLibrary
         int side = Math.Min(PoolingKernels.PeakTileSide, accelerator.MaxNumThreadsPerGroup);
         int rows = Math.Clamp(accelerator.MaxNumThreadsPerGroup / side, 1, 8);
         int tiles = (g.Width + side - 1) / side * ((g.Channels + side - 1) / side);
-        _peaksChannelsLast(new KernelConfig(new Index2D(tiles, g.Batch * g.Height), new Index2D(side, rows)), x, y, g, before);
+        var shared = SharedMemoryConfig.RequestDynamic<float>(PoolingKernels.PeakSharedFloats(side, g));
+        _peaksChannelsLast(new KernelConfig(new Index2D(tiles, g.Batch * g.Height), new Index2D(side, rows), shared), x, y, g, before);
     }
 
     /// <summary>Multiprocessors the split-K rule plans for: the GPU's own; on the CPU accelerator an H100's, so that the
