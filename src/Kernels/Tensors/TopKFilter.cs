@@ -30,17 +30,7 @@ public static class TopKFilter
         int end = TopKKernels.XMin(start + TopKKernels.ChunkLength, s.Length), rowStart = s.RowStart(row);
         int runBin = 0, run = 0;
         for (int j = start + Group.IdxX; j < end; j += threads)
-        {
-            int bin = Bin(TopKKernels.Key(x[rowStart + j * s.Inner], s.Largest));
-            if (run > 0 && bin == runBin)
-            {
-                run++;
-                continue;
-            }
-            if (run > 0) Atomic.Add(ref bins[runBin], run);
-            runBin = bin;
-            run = 1;
-        }
+            TopKKernels.CountInRun(bins, Bin(TopKKernels.Key(x[rowStart + j * s.Inner], s.Largest)), ref runBin, ref run);
         if (run > 0) Atomic.Add(ref bins[runBin], run);
         Group.Barrier();
         int histogram = s.FilterHistogramBase(row);

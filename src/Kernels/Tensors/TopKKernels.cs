@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace MoeDetect.Kernels.Tensors;
@@ -85,16 +86,7 @@ public static class TopKKernels
         for (int j = start + Group.IdxX; j < end; j += threads)
         {
             uint key = Key(x[rowStart + j * s.Inner], s.Largest);
-            if ((key & highMask) != prefix) continue;
-            int bin = (int)((key >> shift) & 255);
-            if (run > 0 && bin == runBin)
-            {
-                run++;
-                continue;
-            }
-            if (run > 0) Atomic.Add(ref bins[runBin], run);
-            runBin = bin;
-            run = 1;
+            if ((key & highMask) == prefix) CountInRun(bins, (int)((key >> shift) & 255), ref runBin, ref run);
         }
         if (run > 0) Atomic.Add(ref bins[runBin], run);
         Group.Barrier();
@@ -246,6 +238,21 @@ public static class TopKKernels
             values[s.Output(row, i)] = x[s.Element(row, positions[i])];
             indices[s.Output(row, i)] = positions[i];
         }
+    }
+
+    /// <summary>Counts <paramref name="bin"/> into the thread's run of equal bins; a different bin first adds the run to
+    /// the shared <paramref name="bins"/> with one atomic (the caller adds the last run).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void CountInRun(ArrayView<int> bins, int bin, ref int runBin, ref int run)
+    {
+        if (run > 0 && bin == runBin)
+        {
+            run++;
+            return;
+        }
+        if (run > 0) Atomic.Add(ref bins[runBin], run);
+        runBin = bin;
+        run = 1;
     }
 
     /// <summary>Hillis–Steele inclusive scan of <paramref name="count"/> shared ints by the group.</summary>
