@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Call W2: the product path of 8230afe (moedetect bench --device gpu --engine ilgpu) on the ES-MoE model and the
+# CenterNet teacher against PyTorch on the same machine (ES-MoE: sparse eager FP16 and the dense model compiled with
+# CUDA graphs; CenterNet: eager FP16 and compiled with CUDA graphs), batches 1 and 32.
+ENGINE=ilgpu MODELS='student teacher' BATCHES=1,32 TOTAL_S=540 MOEDETECT_CAP_S=60 TORCH_CAP_S=200 TORCH_ENGINES=sparse-eager,dense-compiled,torch-eager,torch-compiled \
+  TEACHER=.gpu/final/teacher/centernet.json scripts/gpu-bench .gpu/prod/bin .gpu/prod "$1"
+nvidia-smi -L > "$1/gpu.txt"
