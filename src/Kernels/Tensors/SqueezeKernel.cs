@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace MoeDetect.Kernels.Tensors;
 
@@ -86,7 +87,7 @@ public static class SqueezeKernel
         int t = Group.IdxX, threads = Group.DimX;
         for (int first = 0; first < outputs; first += threads)
         {
-            int width = XMin(threads, outputs - first), parts = threads / width;
+            int width = XMath.Min(threads, outputs - first), parts = threads / width;
             int o = first + t % width, part = t / width;
             partial[t] = part < parts ? DotStrided(input, inputs, parameters, weights, outputs, o, part, parts) : 0;
             Group.Barrier();
@@ -124,6 +125,4 @@ public static class SqueezeKernel
         while (lanes * 2 <= groupSize && lanes * 16 <= pixels) lanes *= 2;
         return lanes;
     }
-
-    private static int XMin(int a, int b) => a < b ? a : b;
 }

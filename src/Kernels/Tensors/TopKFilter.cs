@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace MoeDetect.Kernels.Tensors;
 
@@ -27,7 +28,7 @@ public static class TopKFilter
         int row = Grid.IdxY, start = Grid.IdxX * TopKKernels.ChunkLength, threads = Group.DimX;
         for (int b = Group.IdxX; b < Bins; b += threads) bins[b] = 0;
         Group.Barrier();
-        int end = TopKKernels.XMin(start + TopKKernels.ChunkLength, s.Length), rowStart = s.RowStart(row);
+        int end = XMath.Min(start + TopKKernels.ChunkLength, s.Length), rowStart = s.RowStart(row);
         int runBin = 0, run = 0;
         for (int j = start + Group.IdxX; j < end; j += threads)
             TopKKernels.CountInRun(bins, Bin(TopKKernels.Key(x[rowStart + j * s.Inner], s.Largest)), ref runBin, ref run);
@@ -54,9 +55,8 @@ public static class TopKFilter
         if (above >= s.K || sums[t] < s.K) return;
         int bin = top;
         while (above + scratch[histogram + bin] < s.K) above += scratch[histogram + bin--];
-        int state = s.FilterStateBase(row);
-        scratch[state] = bin;
-        scratch[state + 1] = above + scratch[histogram + bin] <= MaxCandidates ? 1 : 0;
+        scratch[s.FilterBin(row)] = bin;
+        scratch[s.FilterTaken(row)] = above + scratch[histogram + bin] <= MaxCandidates ? 1 : 0;
     }
 
     /// <summary>Grid (chunks, rows), for rows the filter takes: appends the key and index of every element in the picked
@@ -68,13 +68,13 @@ public static class TopKFilter
         if (!s.Filtered(scratch, row)) return;
         if (Group.IdxX == 0) counts[0] = 0;
         Group.Barrier();
-        int state = s.FilterStateBase(row), lowest = scratch[state];
-        int end = TopKKernels.XMin(start + TopKKernels.ChunkLength, s.Length), rowStart = s.RowStart(row), mine = 0;
+        int lowest = scratch[s.FilterBin(row)];
+        int end = XMath.Min(start + TopKKernels.ChunkLength, s.Length), rowStart = s.RowStart(row), mine = 0;
         for (int j = start + Group.IdxX; j < end; j += threads)
             if (Bin(TopKKernels.Key(x[rowStart + j * s.Inner], s.Largest)) >= lowest) mine++;
         int next = mine > 0 ? Atomic.Add(ref counts[0], mine) : 0;
         Group.Barrier();
-        if (Group.IdxX == 0) counts[1] = counts[0] > 0 ? Atomic.Add(ref scratch[state + 2], counts[0]) : 0;
+        if (Group.IdxX == 0) counts[1] = counts[0] > 0 ? Atomic.Add(ref scratch[s.CandidateCount(row)], counts[0]) : 0;
         Group.Barrier();
         if (mine == 0) return;
         next += counts[1];
@@ -95,7 +95,7 @@ public static class TopKFilter
         var positions = SharedMemory.Allocate<int>(MaxCandidates);
         int row = Grid.IdxY, t = Group.IdxX, threads = Group.DimX;
         if (!s.Filtered(scratch, row)) return;
-        int count = scratch[s.FilterStateBase(row) + 2], candidateKeys = s.CandidateKeysBase(row), candidateIndices = s.CandidateIndicesBase(row);
+        int count = scratch[s.CandidateCount(row)], candidateKeys = s.CandidateKeysBase(row), candidateIndices = s.CandidateIndicesBase(row);
         int n = 1;
         while (n < count) n <<= 1;
         for (int i = t; i < n; i += threads)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace MoeDetect.Kernels.Tensors;
 
@@ -27,15 +28,16 @@ public struct TopKShape
     public readonly int ChunkBase(int row) => row * ScratchPerRow + 1026;
     public readonly int SelectedBase(int row) => row * ScratchPerRow + 1026 + 4 * Chunks;
     public readonly int FilterHistogramBase(int row) => SelectedBase(row) + K;
-    public readonly int FilterStateBase(int row) => FilterHistogramBase(row) + TopKFilter.Bins;
-    public readonly int CandidateKeysBase(int row) => FilterStateBase(row) + 3;
+    public readonly int FilterBin(int row) => FilterHistogramBase(row) + TopKFilter.Bins;
+    /// <summary>1 where the filter found the row's top k (<see cref="TopKFilter"/>): the radix kernels then leave it.</summary>
+    public readonly int FilterTaken(int row) => FilterBin(row) + 1;
+    public readonly int CandidateCount(int row) => FilterBin(row) + 2;
+    public readonly int CandidateKeysBase(int row) => FilterBin(row) + 3;
     public readonly int CandidateIndicesBase(int row) => CandidateKeysBase(row) + TopKFilter.MaxCandidates;
     public readonly int ScratchPerRow => 1026 + 4 * Chunks + K + TopKFilter.Bins + 3 + 2 * TopKFilter.MaxCandidates;
 
-    /// <summary>Whether the filter found the row's top k (<see cref="TopKFilter"/>): the radix kernels then leave it.</summary>
-    public readonly bool Filtered(ArrayView<int> scratch, int row) => scratch[FilterStateBase(row) + 1] != 0;
-    /// <summary><see cref="Filtered"/> of scratch read back to the host.</summary>
-    public readonly bool Filtered(int[] scratch, int row) => scratch[FilterStateBase(row) + 1] != 0;
+    /// <summary>Whether the filter found the row's top k: the radix kernels then leave it.</summary>
+    public readonly bool Filtered(ArrayView<int> scratch, int row) => scratch[FilterTaken(row)] != 0;
 }
 
 /// <summary>Top-k on the device with no host synchronisation (ONNX TopK, sorted, ties to the lower index as ONNX
@@ -81,7 +83,7 @@ public static class TopKKernels
         uint prefix = (uint)scratch[s.StateBase(row)];
         int shift = 24 - 8 * pass;
         uint highMask = pass == 0 ? 0u : ~0u << (shift + 8);
-        int end = XMin(start + ChunkLength, s.Length), rowStart = s.RowStart(row);
+        int end = XMath.Min(start + ChunkLength, s.Length), rowStart = s.RowStart(row);
         int runBin = 0, run = 0;
         for (int j = start + Group.IdxX; j < end; j += threads)
         {
@@ -121,7 +123,7 @@ public static class TopKKernels
         if (Group.IdxX == 0) { counts[0] = 0; counts[1] = 0; }
         Group.Barrier();
         uint threshold = (uint)scratch[s.StateBase(row)];
-        int end = XMin(start + ChunkLength, s.Length), greater = 0, equal = 0, rowStart = s.RowStart(row);
+        int end = XMath.Min(start + ChunkLength, s.Length), greater = 0, equal = 0, rowStart = s.RowStart(row);
         for (int j = start + Group.IdxX; j < end; j += threads)
         {
             uint key = Key(x[rowStart + j * s.Inner], s.Largest);
@@ -164,7 +166,7 @@ public static class TopKKernels
         if (s.Filtered(scratch, row)) return;
         uint threshold = (uint)scratch[s.StateBase(row)];
         int run = (ChunkLength + threads - 1) / threads, rowStart = s.RowStart(row);
-        int first = chunk * ChunkLength + t * run, end = XMin(XMin(first + run, (chunk + 1) * ChunkLength), s.Length);
+        int first = chunk * ChunkLength + t * run, end = XMath.Min(XMath.Min(first + run, (chunk + 1) * ChunkLength), s.Length);
         int greater = 0, equal = 0;
         for (int j = first; j < end; j++)
         {
@@ -267,6 +269,4 @@ public static class TopKKernels
         }
         Group.Barrier();
     }
-
-    internal static int XMin(int a, int b) => a < b ? a : b;
 }
