@@ -55,9 +55,10 @@ def read_moedetect(report: dict, notes: list[str]) -> list[Row]:
             continue
         b = r["batch"]
         stages = {s: ms * b for s, ms in r["stage_ms"].items()}
+        extra = {"efficiency": r["efficiency"]} if r.get("efficiency") else {}
         rows.append(Row(model, f"moedetect {r['variant']}", b, stages, 1000 * b / r["frames_per_second"],
                         # The top-level stages only: route, experts and rest_of_net are parts of inference.
-                        sum(stages.get(s, 0) for s in STAGES if s != "postprocess"), r["frames_per_second"]))
+                        sum(stages.get(s, 0) for s in STAGES if s != "postprocess"), r["frames_per_second"], extra=extra))
     return rows
 
 
@@ -132,6 +133,24 @@ def routed_table(rows: list[Row]) -> list[str]:
     return out
 
 
+def efficiency_table(rows: list[Row]) -> list[str]:
+    """Rows whose engine counts its arithmetic (moedetect's ILGPU engine: its convolutions, the chosen experts' only):
+    achieved TFLOP/s over the inference stage and its share of the GPU's dense tensor-core peaks."""
+    counted = [r for r in rows if "efficiency" in r.extra]
+    if not counted:
+        return []
+    percent = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+    out = ["", "Kernel efficiency (inference stage; convolution arithmetic over its time):", "",
+           "| model | engine | batch | TFLOP/s | of FP16 tensor-core peak | of TF32 tensor-core peak | peaks of |",
+           "|---|---|---|---:|---:|---:|---|"]
+    for r in sorted(counted, key=lambda r: (r.model, r.batch, r.engine)):
+        e = r.extra["efficiency"]
+        out.append("| " + " | ".join([r.model, r.engine, str(r.batch), fmt(e["inference_tflops"], 2),
+                                      percent(e.get("fraction_of_fp16_tensor_core_peak")),
+                                      percent(e.get("fraction_of_tf32_tensor_core_peak")), e.get("peak_of", "–")]) + " |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description="Merge moedetect bench and bench_torch.py results into one markdown table")
     ap.add_argument("inputs", type=Path, nargs="+", help="result files or folders (searched for *.json and *.jsonl)")
@@ -144,7 +163,7 @@ def main():
     md = ["Devices: " + "; ".join(devices), "",
           "Stage columns and ms/batch in milliseconds per batch; × = PyTorch ms/batch ÷ this row's w/o post (> 1: faster); "
           "img/s ÷ = this row's img/s ÷ PyTorch's.", ""]
-    md += table(rows) + routed_table(rows)
+    md += table(rows) + routed_table(rows) + efficiency_table(rows)
     if notes:
         md += ["", "Not measured:", ""] + [f"- {n}" for n in notes]
     text = "\n".join(md) + "\n"

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using ILGPU;
 using ILGPU.Runtime;
 using MoeDetect.Kernels.Tensors;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Ilgpu;
 
 namespace MoeDetect.Tools.IlgpuBench;
@@ -32,7 +33,7 @@ internal static class KernelBench
         using (var constants = new ConstantCache(accelerator))
         using (OperatorCompiler.Build(graph, kernels, constants, [1, .. graph.InputShape[1..]])) { }
         var layers = kernels.PlannedConvolutions.GroupBy(g => g).Select(group => (Geometry: group.Key, Count: group.Count())).ToList();
-        var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = H100Peaks.TensorCoreTflops, tf32_tensor_core = H100Peaks.Tf32TensorCoreTflops, fp32 = H100Peaks.Fp32Tflops } } };
+        var results = new List<object> { new { device = accelerator.Name, tensor_cores = kernels.HasTensorCores, peak_tflops = new { fp16_tensor_core = GpuPeak.H100Sxm.Fp16TensorCoreTflops, tf32_tensor_core = GpuPeak.H100Sxm.Tf32TensorCoreTflops, fp32 = GpuPeak.H100Sxm.Fp32Tflops } } };
         // Fields a layer's path has no value for (tiles of a depthwise layer) are left out; → and × as they are.
         var lineOptions = new JsonSerializerOptions
         {
@@ -108,7 +109,7 @@ internal static class KernelBench
             max_abs_diff_tensor_core_vs_simt = maxDiff, max_abs_output = maxRef,
             simt_ms = simtMs, simt_tflops = Tflops(p.Flops, simtMs),
             tensor_core_ms = tensorMs, tensor_core_tflops = Tflops(p.Flops, tensorMs),
-            tensor_core_fraction_of_tf32_peak = Tflops(p.Flops, tensorMs) / H100Peaks.Tf32TensorCoreTflops,
+            tensor_core_fraction_of_tf32_peak = Tflops(p.Flops, tensorMs) / GpuPeak.H100Sxm.Tf32TensorCoreTflops,
         };
     }
 
@@ -165,9 +166,9 @@ internal static class KernelBench
         double? spanMs = rows ? Time(ConvolutionPath.Depthwise) : null;
         float? spanDiff = rows ? Compare(data.Output(), direct).MaxDiff : null;
         return new LayerLine(
-            LayerName(g), count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / H100Peaks.Fp32Tflops,
+            LayerName(g), count, path.ToString().ToLowerInvariant(), tiled ? planned.Tiling.ToString() : null, ms, Tflops(flops, ms), Tflops(flops, ms) / GpuPeak.H100Sxm.Fp32Tflops,
             directMs, diff, split ? planned.Slices : null, unsplitMs, fixedMs, fixedMs / ms, fixedDiff,
-            tensorMs, tensorMs is { } t ? Tflops(flops, t) / H100Peaks.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff, spanMs, spanDiff);
+            tensorMs, tensorMs is { } t ? Tflops(flops, t) / GpuPeak.H100Sxm.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff, spanMs, spanDiff);
     }
 
     /// <summary>A GEMM layer (pointwise or implicit) on tensor cores in each tile the launch search would try, with each
@@ -190,7 +191,7 @@ internal static class KernelBench
             return new
             {
                 tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", tap_major = plan.TapMajor != 0, slices = plan.Slices, ms, tflops,
-                fraction_of_tf32_peak = tflops / H100Peaks.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
+                fraction_of_tf32_peak = tflops / GpuPeak.H100Sxm.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
             };
         }).ToList();
         return new { layer = LayerName(g), count, path = path.ToString().ToLowerInvariant(), tensor_cores = tiles };
@@ -236,7 +237,7 @@ internal static class KernelBench
         return (diff, max);
     }
 
-    private static double Tflops(double flops, double ms) => H100Peaks.Tflops(flops, ms);
+    private static double Tflops(double flops, double ms) => GpuPeak.Tflops(flops, ms);
 
     /// <summary>Random input, weights and bias of one convolution, and its output buffer, on the device.</summary>
     private sealed class LayerData : IDisposable

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Model.Ilgpu.Moe;
 using MoeDetect.Model.Moe;
@@ -83,8 +84,8 @@ internal static class ProfileBench
         {
             batch, whole_run_ms = wholeMs, launches = steps.Count, sum_of_launches_ms = steps.Sum(s => s.Ms), gflops = flops / 1e9,
             whole_run_tflops = Tflops(flops, wholeMs), convolutions_tflops = Tflops(flops, convolutionMs),
-            whole_run_fraction_of_fp32_peak = Tflops(flops, wholeMs) / H100Peaks.Fp32Tflops,
-            whole_run_fraction_of_tensor_core_peak = Tflops(flops, wholeMs) / H100Peaks.TensorCoreTflops,
+            whole_run_fraction_of_fp32_peak = Tflops(flops, wholeMs) / GpuPeak.H100Sxm.Fp32Tflops,
+            whole_run_fraction_of_tensor_core_peak = Tflops(flops, wholeMs) / GpuPeak.H100Sxm.Fp16TensorCoreTflops,
             by_kind = byKind, slowest = steps.OrderByDescending(s => s.Ms).Take(25).ToList(),
         };
     }
@@ -96,5 +97,5 @@ internal static class ProfileBench
         File.WriteAllText(Path.Combine(outDir, $"profile_b{batch}.json"), JsonSerializer.Serialize(everything, new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    private static double? Tflops(double flops, double ms) => flops > 0 ? H100Peaks.Tflops(flops, ms) : null;
+    private static double? Tflops(double flops, double ms) => flops > 0 ? GpuPeak.Tflops(flops, ms) : null;
 }

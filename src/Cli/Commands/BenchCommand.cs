@@ -59,7 +59,8 @@ public static class BenchCommand
             string device = gpu ? $"GPU: {CudaRuntime.DeviceName()}" : $"CPU: {Environment.ProcessorCount} logical cores";
             var variants = BenchVariant.For(gpu ? ComputeDevice.Gpu : ComputeDevice.Cpu, parse.GetValue(model.Engine),
                 parse.GetValue(model.Threads), request.Cuda ?? new CudaSettings());
-            var runner = new BenchRunner(modelPath, benchFrames, new DecodeOptions(parse.GetValue(model.Confidence), parse.GetValue(model.Iou), parse.GetValue(model.MaxDetections)), parse.GetValue(frames));
+            var runner = new BenchRunner(modelPath, benchFrames, new DecodeOptions(parse.GetValue(model.Confidence), parse.GetValue(model.Iou), parse.GetValue(model.MaxDetections)), parse.GetValue(frames),
+                gpu ? GpuPeak.For(CudaRuntime.FindDeviceName()) : null);
 
             var results = new List<BenchResult>();
             foreach (var result in runner.Run(variants, ParseBatches(parse.GetValue(batches)!)!))
@@ -70,6 +71,8 @@ public static class BenchCommand
                     : $"{result.Variant} batch {result.Batch}: failed: {result.Error}"));
             }
             Print(results, $"{Path.GetFileName(modelPath)} on {device}, {benchFrames.Count} distinct frames of {benchFrames.Width}x{benchFrames.Height}; mean ms per frame by stage");
+            foreach (var r in results.Where(r => r.Efficiency is not null))
+                AnsiConsole.MarkupLine(Markup.Escape($"{r.Variant} batch {r.Batch}: {Describe(r.Efficiency!)}"));
             var report = new BenchReport(device, modelPath, parse.GetValue(framesFile) ?? parse.GetValue(source) ?? "", results,
                 gpu ? RecordEngineChoices(results, modelPath) : null);
             var overheads = report.Overhead.Select(o => (o, Of: "")).Concat(report.BestOverhead.Select(o => (o, Of: ", fastest layouts")));
@@ -117,6 +120,11 @@ public static class BenchCommand
         var sizes = parts.Select(p => int.TryParse(p, out int b) && b is >= 1 and <= 256 ? b : -1).ToList();
         return sizes.Count == 0 || sizes.Contains(-1) ? null : sizes;
     }
+
+    /// <summary>"inference 35.2 TFLOP/s of convolutions: 3.6% of the H100 SXM's FP16 tensor-core peak, 7.1% of its TF32 peak".</summary>
+    internal static string Describe(BenchEfficiency e) =>
+        $"inference {e.InferenceTflops:0.00} TFLOP/s of convolutions" + (e.PeakOf is null ? "" :
+            $": {e.FractionOfFp16TensorCorePeak:0.0%} of the {e.PeakOf}'s dense FP16 tensor-core peak, {e.FractionOfTf32TensorCorePeak:0.0%} of its TF32 peak");
 
     private static void Print(IReadOnlyList<BenchResult> results, string title)
     {

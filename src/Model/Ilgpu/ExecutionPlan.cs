@@ -111,7 +111,7 @@ internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream s
             if (value.Device is null) value.Host!.ToFloats().CopyTo(into[o].Span);
             else CopyOut(_downloads[o]!, into[o]);
         }
-        return new EngineTimings(upload, inference, clock.Elapsed.TotalMilliseconds);
+        return new EngineTimings(upload, inference, clock.Elapsed.TotalMilliseconds, Flops: steps.Flops);
     }
 
     /// <summary>Page-locked values into the caller's array, in 1 MB pieces over the cores: one core copies about

@@ -135,13 +135,13 @@ public sealed class IlgpuEngine : IInferenceEngine
         bool itemByItem = planBatch != batchSize;
         var plan = Plan(planBatch, inputLength / batchSize * planBatch);
         var tensors = OutputTensors(plan, batchSize, itemByItem, reuse);
-        var timings = new EngineTimings(0, 0, 0);
+        var timings = EngineTimings.Zero;
         for (int first = 0; first < batchSize; first += planBatch)
         {
             int item = first;
             var rows = tensors.Select(t => itemByItem ? t.Data.AsMemory(item * t.ElementsPerItem, t.ElementsPerItem) : t.Data.AsMemory()).ToList();
             var run = plan.Run(view => writeInput(view, item, planBatch), rows);
-            timings = new EngineTimings(timings.UploadMs + run.UploadMs, timings.InferenceMs + run.InferenceMs, timings.DownloadMs + run.DownloadMs);
+            timings = timings.Plus(run);
         }
         return new EngineOutput(tensors, null, timings);
     }

@@ -43,12 +43,15 @@ internal sealed class StepSequence : IDisposable
         _stream = Environment.GetEnvironmentVariable("MOEDETECT_CUDA_GRAPHS") == "0" ? null : stream as CudaStream;
         _warn = warn;
         Launches = steps.Count(s => !s.OnHost);
+        Flops = steps.Sum(s => s.Flops);
         HostSteps = steps.Count - Launches;
     }
 
     /// <summary>Kernel launches per run (a replayed graph still runs them all, with one driver call).</summary>
     public int Launches { get; }
     public int HostSteps { get; }
+    /// <summary>The arithmetic of a run (<see cref="PlanStep.Flops"/> summed: the convolutions').</summary>
+    public double Flops { get; }
     /// <summary>Driver calls per run that start device work: launches, or one per captured stretch once replaying.</summary>
     public int DeviceSubmissions => _stretches.Select((s, i) => _graphs[i] is not null ? 1 : s.Launches.Count).Sum();
     public bool UsesCudaGraphs => _graphs.Any(g => g is not null);

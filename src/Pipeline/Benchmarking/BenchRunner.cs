@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MoeDetect.Model;
 using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
+using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Input;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Inference;
@@ -12,11 +13,14 @@ namespace MoeDetect.Pipeline.Benchmarking;
 /// <summary>One variant at one batch size: frames per second over the whole loop and the mean milliseconds per
 /// frame of each stage; or why it could not run. <paramref name="BaselineFor"/>: on the raw ONNX Runtime row, the
 /// product variant it is the yardstick for.</summary>
+/// <param name="Efficiency">Achieved TFLOP/s of inference and its fraction of the GPU's peaks, where the engine counts its
+/// arithmetic.</param>
 /// <param name="Detections">Boxes the decoder kept, summed over the distinct frames the run decoded (each frame counted
 /// once): equal between engines that compute the same model on the same frames, a check that a faster variant still
 /// gives the same answers. Null for the raw baseline, which decodes nothing.</param>
 public sealed record BenchResult(string Variant, string Engine, int Batch, int Frames, double FramesPerSecond,
-    IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null, long? Detections = null)
+    IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null, long? Detections = null,
+    BenchEfficiency? Efficiency = null)
 {
     /// <summary>End to end, over the whole loop.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -27,8 +31,9 @@ public sealed record BenchResult(string Variant, string Engine, int Batch, int F
 /// untimed), untimed batches (<see cref="WarmUpBatches"/>, <see cref="WarmUpTime"/>), then <c>frames</c> frames in whole
 /// batches, as a stream in its steady state. Preprocess starts from the
 /// letterboxed canvas: float engines normalise on the CPU, pixel engines take the canvas as it is. The raw baseline
-/// variant times ONNX Runtime alone (<see cref="RawOrtTiming"/>).</summary>
-public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOptions decode, int frameCount)
+/// variant times ONNX Runtime alone (<see cref="RawOrtTiming"/>). <paramref name="peak"/>: the GPU's peaks, for the
+/// efficiency (null on the CPU or a GPU not in the table).</summary>
+public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOptions decode, int frameCount, GpuPeak? peak = null)
 {
     /// <summary>Untimed batches before the timed ones: at least this many, and for at least <see cref="WarmUpTime"/>.
     /// The host's per-frame code (preprocessing, decoding, NMS) starts as quickly-jitted code and is recompiled
@@ -81,6 +86,7 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         var untimed = new StageStatistics();
         var warming = Stopwatch.StartNew();
         for (int i = 0; i < WarmUpBatches || warming.Elapsed < WarmUpTime; i++) loop.Next(untimed);
+        loop.Arithmetic = new BenchEfficiency.Tally();
         int batchesToRun = Math.Max(1, (frameCount + batch - 1) / batch);
         // Pipelined engines enter the timed loop with a warm-up batch still running and leave it with one: each timed
         // step starts a batch and decodes the one before, one cycle of a stream in its steady state. Filling and
@@ -92,7 +98,7 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         loop.Finish(untimed);
         var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
         return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages,
-            Detections: loop.Detections);
+            Detections: loop.Detections, Efficiency: loop.Arithmetic.Result(peak));
     }
 
     /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics, as
@@ -107,6 +113,9 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         private int _next;
 
         public long Detections => _boxes.Where(n => n >= 0).Sum(n => (long)n);
+
+        /// <summary>Where the timed batches' arithmetic and inference time add up (set once the untimed ones ran).</summary>
+        public BenchEfficiency.Tally Arithmetic { get; set; } = new();
 
         public void Next(StageStatistics statistics)
         {
@@ -140,6 +149,7 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         private void Decode(int[] indices, EngineOutput output, StageStatistics statistics)
         {
             EngineStageTimes.Add(statistics, output, batch);
+            Arithmetic.Add(output.Timings);
             var clock = Stopwatch.StartNew();
             FrameParallel.ForEach(batch, i => _boxes[indices[i]] = model.Decoder.Decode(output, i, frames.Letterbox(indices[i], model.Input), decode).Count);
             statistics.AddShared(Stages.Postprocess, clock.Elapsed.TotalMilliseconds, batch);

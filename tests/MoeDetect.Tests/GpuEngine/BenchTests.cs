@@ -83,6 +83,7 @@ public sealed class BenchTests : IDisposable
             foreach (var stage in new[] { Stages.Preprocess, Stages.Upload, Stages.Inference, Stages.Download, Stages.Postprocess })
                 Assert.True(r.StageMs.ContainsKey(stage), $"no {stage} time for batch {r.Batch}");
             Assert.True(r.StageMs[Stages.Inference] > 0);
+            Assert.Null(r.Efficiency); // ONNX Runtime does not say what arithmetic it ran
         }
 
         string json = Path.Combine(_folder, "bench.json");
@@ -91,6 +92,41 @@ public sealed class BenchTests : IDisposable
         Assert.Equal("ort-cpu", first.GetProperty("variant").GetString());
         Assert.True(first.GetProperty("stage_ms").GetProperty("inference").GetDouble() > 0);
     }
+
+    [Fact]
+    public void Efficiency_is_the_counted_arithmetic_over_the_inference_time_and_its_share_of_the_gpus_peaks()
+    {
+        var tally = new BenchEfficiency.Tally();
+        tally.Add(new EngineTimings(0.5, 1.5, 0.2, Flops: 3e9));
+        tally.Add(new EngineTimings(0.5, 0.5, 0.2, Flops: 1e9));
+
+        var onH100 = tally.Result(GpuPeak.For("NVIDIA H100 80GB HBM3"))!;
+        var elsewhere = tally.Result(GpuPeak.For("NVIDIA GeForce GTX 1080"))!;
+
+        Assert.Equal(2.0, onH100.InferenceTflops, 9);
+        Assert.Equal("H100 SXM", onH100.PeakOf);
+        Assert.Equal(2.0 / 989.4, onH100.FractionOfFp16TensorCorePeak!.Value, 9);
+        Assert.Equal(2.0 / 494.7, onH100.FractionOfTf32TensorCorePeak!.Value, 9);
+        Assert.Equal((2.0, null, null), (elsewhere.InferenceTflops, elsewhere.PeakOf, elsewhere.FractionOfFp16TensorCorePeak));
+        Assert.Null(new BenchEfficiency.Tally().Result(GpuPeak.H100Sxm));
+
+        var row = new BenchResult("ilgpu", "ilgpu", 32, 64, 100, new Dictionary<string, double>(), Efficiency: onH100);
+        var json = JsonDocument.Parse(new BenchReport("GPU", "m.onnx", "frames.raw", [row]).ToJson()).RootElement;
+        var efficiency = json.GetProperty("results")[0].GetProperty("efficiency");
+        Assert.Equal(2.0, efficiency.GetProperty("inference_tflops").GetDouble(), 9);
+        Assert.Equal(2.0 / 989.4, efficiency.GetProperty("fraction_of_fp16_tensor_core_peak").GetDouble(), 9);
+    }
+
+    [Theory]
+    [InlineData("NVIDIA H100 80GB HBM3", "H100 SXM")]
+    [InlineData("NVIDIA H100 PCIe", "H100 PCIe")]
+    [InlineData("NVIDIA H100 NVL", "H100 NVL")]
+    [InlineData("NVIDIA H200", "H200 SXM")]
+    [InlineData("NVIDIA H200 NVL", "H200 NVL")]
+    [InlineData("NVIDIA A100-SXM4-80GB", "A100")]
+    [InlineData("NVIDIA GeForce RTX 4090", null)]
+    public void Gpu_peaks_are_found_by_the_drivers_device_name(string deviceName, string? gpu) =>
+        Assert.Equal(gpu, GpuPeak.For(deviceName)?.Gpu);
 
     [Fact]
     public void Against_ort_alone_in_several_layouts_the_best_overhead_is_the_fastest_product_over_the_fastest_raw_run()

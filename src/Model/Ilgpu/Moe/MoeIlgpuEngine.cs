@@ -30,6 +30,8 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
     /// read once the batch is done, is the route and experts time. Host clocks would count whatever the stream still had
     /// queued from earlier stages, unless the host waited after each stage.</summary>
     private readonly List<(ProfilingMarker Start, ProfilingMarker End, bool Route)> _stageMarks = [];
+    /// <summary>The arithmetic of the plans queued for the batch running now (the chosen experts' only).</summary>
+    private double _runFlops;
 
     private MoeIlgpuEngine(MoeModelFile file, EngineRequest request, int[] itemShape, IlgpuDevice device, int maxBatch)
     {
@@ -128,6 +130,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         int[] inputShape = [batchSize, .. _itemShape];
         _device.BindToThisThread();
         var clock = Stopwatch.StartNew();
+        _runFlops = 0;
         var inputView = Reserve(ref _input, inputShape.Aggregate(1L, (a, b) => a * b), "input frames");
         writeInput(inputView);
         var env = new Dictionary<string, DeviceTensor> { [_inputName] = Pinned(inputView, inputShape) };
@@ -140,7 +143,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         var tensors = _file.Manifest.DecoderOutputs!.Select(n => Download(n, env[n])).ToArray();
         double downloadMs = download.Elapsed.TotalMilliseconds;
         var (routeMs, expertsMs) = StageTimes();
-        return new EngineOutput(tensors, routes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs));
+        return new EngineOutput(tensors, routes, new EngineTimings(upload, clock.Elapsed.TotalMilliseconds - upload - downloadMs, downloadMs, routeMs, expertsMs, _runFlops));
     }
 
     void IMoeStepExecutor<DeviceTensor>.RunSegment(ManifestStep step, Dictionary<string, DeviceTensor> env)
@@ -245,7 +248,7 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
                 var plan = expert.Plan([[runBatch, .. x.Shape[1..]]]);
                 plan.ReadOwnInputs();
                 _dispatch.Gather(x.View, group, start, count, plan.Inputs[0].View, itemLength);
-                plan.Enqueue();
+                Queue(plan);
                 var y = Output(plan, "y", step.Experts![group.Expert].Onnx!);
                 output = BlockOutput(pieces, output, [batch, .. y.Shape[1..]], step);
                 _dispatch.Accumulate(y.View, group, start, count, output.View, y.Length / runBatch, sourceByFrame: false);
@@ -269,12 +272,18 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
 
     /// <summary>Queues the launches of the graph's plan for the inputs' shapes, reading the inputs where they lie (no
     /// copy); the outputs stay on the device until the plan runs again (each piece runs once per batch).</summary>
-    private static ExecutionPlan Enqueue(DeviceGraph graph, IReadOnlyList<DeviceTensor> inputs)
+    private ExecutionPlan Enqueue(DeviceGraph graph, IReadOnlyList<DeviceTensor> inputs)
     {
         var plan = graph.Plan(inputs.Select(t => t.Shape).ToList());
         plan.ReadInputsFrom(inputs);
-        plan.Enqueue();
+        Queue(plan);
         return plan;
+    }
+
+    private void Queue(ExecutionPlan plan)
+    {
+        plan.Enqueue();
+        _runFlops += plan.Steps.Flops;
     }
 
     private DeviceTensor Output(ExecutionPlan plan, string name, string entry) =>
