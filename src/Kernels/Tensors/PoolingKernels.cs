@@ -11,61 +11,38 @@ public static class PoolingKernels
     {
         int ox = i % g.OutWidth, t = i / g.OutWidth;
         int oy = t % g.OutHeight;
-        y[i] = Window(x, g, t / g.OutHeight, oy, ox, mode, Activation.None);
+        y[i] = Window(x, g, t / g.OutHeight, oy, ox, mode);
     }
 
     /// <summary>CenterNet's peak test x · (x == MaxPool(x)) in one pass (the engine's fused MaxPool, Equal, Cast and
     /// Mul): each value where it is the maximum of its window, 0 elsewhere. The window keeps the size (stride 1,
-    /// padded). <paramref name="before"/> is applied to every value first (the Sigmoid that makes the logits a heatmap,
-    /// fused too: every value of the window goes through it, so the test compares what the unfused graph compares).
-    /// NCHW out; <see cref="PeaksChannelsLast"/> writes NHWC.</summary>
-    public static void Peaks(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g, Activation before)
+    /// padded). NCHW out; <see cref="PeaksChannelsLast"/> writes NHWC.</summary>
+    public static void Peaks(Index1D i, ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
     {
         int ox = i % g.Width, t = i / g.Width;
-        y[i] = Peak(x, g, t / g.Height, t % g.Height, ox, before);
+        y[i] = Peak(x, g, t / g.Height, t % g.Height, ox);
     }
 
     /// <summary>Most pixels (and channels) a <see cref="PeaksChannelsLast"/> group takes: its shared tile's side.</summary>
     public const int PeakTileSide = 32;
 
     /// <summary><see cref="Peaks"/> written NHWC (a Transpose to channels-last fused too). A group of (side, rows) threads
-    /// takes one image row's tile of side pixels × side channels. It first stages the window rows of its tile (kernel
-    /// height rows × side + kernel width − 1 pixels × side channels, read along the pixels) in shared memory, each value
-    /// through <paramref name="before"/> once: a fused sigmoid evaluated for all nine values of every window made the
-    /// kernel compute-bound. Then it tests each value against its window there, turns the tile and writes along the
-    /// channels, so that reads and writes are whole runs. Launch with groups (side ≤ <see cref="PeakTileSide"/>, rows)
-    /// over (⌈W / side⌉ · ⌈C / side⌉, N · H) and <see cref="PeakSharedFloats"/> floats of dynamic shared memory.</summary>
-    public static void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g, Activation before)
+    /// takes one image row's tile of side pixels × side channels: it reads along the pixels, turns the tile in shared
+    /// memory and writes along the channels, so that both are whole runs; a thread per NCHW value wrote a warp's values
+    /// a channel count apart (80 floats for CenterNet), a memory transaction each. Launch with groups (side ≤
+    /// <see cref="PeakTileSide"/>, rows) over (⌈W / side⌉ · ⌈C / side⌉, N · H).</summary>
+    public static void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
     {
         const int stride = PeakTileSide + 1;   // a column of the tile spreads over all banks
-        var shared = SharedMemory.GetDynamic<float>();
-        int side = Group.DimX, lane = Group.IdxX, columns = side + g.KernelWidth - 1;
-        var tile = shared.SubView(0, PeakTileSide * stride);
-        var window = shared.SubView(PeakTileSide * stride);
+        var tile = SharedMemory.Allocate<float>(PeakTileSide * stride);
+        int side = Group.DimX, lane = Group.IdxX;
         int pixelTiles = (g.Width + side - 1) / side;
         int x0 = Grid.IdxX % pixelTiles * side, c0 = Grid.IdxX / pixelTiles * side;
         int row = Grid.IdxY, n = row / g.Height, oy = row - n * g.Height;
-        // window[(j · kernel height + r) · columns + q]: channel c0 + j, image row oy − pad + r, column x0 − pad + q.
-        int staged = side * g.KernelHeight * columns;
-        for (int i = Group.IdxY * side + lane; i < staged; i += side * Group.DimY)
-        {
-            int q = i % columns, jr = i / columns, r = jr % g.KernelHeight, j = jr / g.KernelHeight;
-            int c = c0 + j, iy = oy - g.PadTop + r, ix = x0 - g.PadLeft + q;
-            bool inside = c < g.Channels && iy >= 0 && iy < g.Height && ix >= 0 && ix < g.Width;
-            window[i] = inside ? ElementwiseKernels.Apply(x[((n * g.Channels + c) * g.Height + iy) * g.Width + ix], before) : float.NegativeInfinity;
-        }
-        Group.Barrier();
         for (int j = Group.IdxY; j < side; j += Group.DimY)
         {
-            int rows = j * g.KernelHeight * columns;
-            float v = window[rows + g.PadTop * columns + lane + g.PadLeft], max = float.NegativeInfinity;
-            for (int r = 0; r < g.KernelHeight; r++)
-                for (int q = 0; q < g.KernelWidth; q++)
-                {
-                    float w = window[rows + r * columns + lane + q];
-                    max = w > max ? w : max;
-                }
-            tile[lane * stride + j] = v * (v == max ? 1f : 0f);
+            int c = c0 + j, ox = x0 + lane;
+            if (c < g.Channels && ox < g.Width) tile[lane * stride + j] = Peak(x, g, n * g.Channels + c, oy, ox);
         }
         Group.Barrier();
         for (int j = Group.IdxY; j < side; j += Group.DimY)
@@ -75,20 +52,15 @@ public static class PoolingKernels
         }
     }
 
-    /// <summary>Dynamic shared memory of <see cref="PeaksChannelsLast"/> for groups <paramref name="side"/> wide: the
-    /// turned tile, then the staged window rows.</summary>
-    public static int PeakSharedFloats(int side, WindowGeometry g) =>
-        PeakTileSide * (PeakTileSide + 1) + side * g.KernelHeight * (side + g.KernelWidth - 1);
-
-    private static float Peak(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, Activation before)
+    private static float Peak(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox)
     {
-        float v = ElementwiseKernels.Apply(x[(plane * g.Height + oy) * g.Width + ox], before);
-        return v * (v == Window(x, g, plane, oy, ox, PoolMode.Max, before) ? 1f : 0f);
+        float v = x[(plane * g.Height + oy) * g.Width + ox];
+        return v * (v == Window(x, g, plane, oy, ox, PoolMode.Max) ? 1f : 0f);
     }
 
     /// <summary>The pooled value of the window of output (oy, ox) in <paramref name="plane"/> (image × channel); −∞
-    /// padding for Max, padding counted or not for the averages; each value through <paramref name="f"/> first.</summary>
-    private static float Window(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, PoolMode mode, Activation f)
+    /// padding for Max, padding counted or not for the averages.</summary>
+    private static float Window(ArrayView<float> x, WindowGeometry g, int plane, int oy, int ox, PoolMode mode)
     {
         int rows = plane * g.Height;
         float acc = mode == PoolMode.Max ? float.NegativeInfinity : 0f;
@@ -102,7 +74,7 @@ public static class PoolingKernels
                 bool inside = iy >= 0 && iy < g.Height && ix >= 0 && ix < g.Width;
                 if (mode == PoolMode.AverageIncludingPad && iy < g.Height + g.PadTop && ix < g.Width + g.PadLeft) count++;
                 if (!inside) continue;
-                float v = ElementwiseKernels.Apply(x[(rows + iy) * g.Width + ix], f);
+                float v = x[(rows + iy) * g.Width + ix];
                 if (mode == PoolMode.Max) acc = v > acc ? v : acc;
                 else { acc += v; if (mode == PoolMode.Average) count++; }
             }

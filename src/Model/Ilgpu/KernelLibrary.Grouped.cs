@@ -27,7 +27,7 @@ internal sealed partial class KernelLibrary
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _peaksChannelsLast;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaksChannelsLast;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, SqueezeShape, Activation, Activation>? _squeeze;
 
     /// <summary>When set, every convolution planned with this library adds its geometry (for the kernel benchmark).</summary>
@@ -75,14 +75,13 @@ internal sealed partial class KernelLibrary
 
     /// <summary>CenterNet's peak test of the NCHW x written NHWC into y (<see cref="PoolingKernels.PeaksChannelsLast"/>):
     /// 32 × 8 threads a group on a GPU, as many as the device's groups hold on the CPU accelerator.</summary>
-    public void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g, Activation before)
+    public void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
     {
-        _peaksChannelsLast ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(PoolingKernels.PeaksChannelsLast));
+        _peaksChannelsLast ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, WindowGeometry>(PoolingKernels.PeaksChannelsLast));
         int side = Math.Min(PoolingKernels.PeakTileSide, accelerator.MaxNumThreadsPerGroup);
         int rows = Math.Clamp(accelerator.MaxNumThreadsPerGroup / side, 1, 8);
         int tiles = (g.Width + side - 1) / side * ((g.Channels + side - 1) / side);
-        var shared = SharedMemoryConfig.RequestDynamic<float>(PoolingKernels.PeakSharedFloats(side, g));
-        _peaksChannelsLast(new KernelConfig(new Index2D(tiles, g.Batch * g.Height), new Index2D(side, rows), shared), x, y, g, before);
+        _peaksChannelsLast(new KernelConfig(new Index2D(tiles, g.Batch * g.Height), new Index2D(side, rows)), x, y, g);
     }
 
     /// <summary>Multiprocessors the split-K rule plans for: the GPU's own; on the CPU accelerator an H100's, so that the

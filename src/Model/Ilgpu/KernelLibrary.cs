@@ -19,7 +19,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _conv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _blockedConv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _peaks;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaks;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>? _resize, _resizeSpans;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
@@ -58,8 +58,8 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
         _pool ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool));
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> Peaks =>
-        _peaks ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(PoolingKernels.Peaks));
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry> Peaks =>
+        _peaks ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>(PoolingKernels.Peaks));
 
     /// <summary><see cref="ResizeKernel"/>: 4 outputs a thread where the rows and y allow (<see cref="ResizeKernel.SpansFit"/>,
     /// y 16-byte aligned), else one.</summary>

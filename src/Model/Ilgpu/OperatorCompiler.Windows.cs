@@ -124,14 +124,13 @@ internal sealed partial class OperatorCompiler
         if (x.Shape.Length != 4) throw Invalid("the peak test needs a 4-D input");
         var g = Window(x.Shape, (int)kernel[0], (int)kernel[1], x.Shape[1], 1);
         bool channelsLast = _node.Int(PeakFusion.ChannelsLast, 0) == 1;
-        var before = _node.Int(PeakFusion.SigmoidInput, 0) == 1 ? new Activation(UnaryFunction.Sigmoid) : Activation.None;
         var y = NewTensor(channelsLast ? [g.Batch, g.Height, g.Width, g.Channels] : x.Shape);
         var kernels = _kernels;
-        if (channelsLast) Emit(() => kernels.PeaksChannelsLast(x.View, y.View, g, before), x, y);
+        if (channelsLast) Emit(() => kernels.PeaksChannelsLast(x.View, y.View, g), x, y);
         else
         {
             var peaks = kernels.Peaks;
-            Emit(() => peaks(y.Length, x.View, y.View, g, before), x, y);
+            Emit(() => peaks(y.Length, x.View, y.View, g), x, y);
         }
         Set(0, y);
     }

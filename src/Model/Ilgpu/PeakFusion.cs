@@ -6,17 +6,13 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>CenterNet's peak test before its top-k, x · Cast(Equal(x, MaxPool(x))), is four passes over the class
 /// heatmap, and TensorFlow's decoding then transposes the result to channels-last: five. They are replaced by one node
 /// of the engine's own op type that one kernel runs (<see cref="Kernels.Tensors.PoolingKernels.Peaks"/>), with the same
-/// arithmetic, writing channels-last where the Transpose was fused too. A Sigmoid before it that nothing else reads
-/// (the ES-MoE decoder's, on logits that come in as a graph input) is the kernel's too: one more pass saved. Only a
-/// MaxPool that keeps the size (stride 1, undilated, padded by kernel − 1 in all on each axis) qualifies; every value
-/// between must have no other reader.</summary>
+/// arithmetic, writing channels-last where the Transpose was fused too. Only a MaxPool that keeps the size (stride 1,
+/// undilated, padded by kernel − 1 in all on each axis) qualifies; every value between must have no other reader.</summary>
 internal static class PeakFusion
 {
     public const string Peaks = "MoeDetect.Peaks";
     /// <summary>Attribute of <see cref="Peaks"/>: 1 where the output is NHWC.</summary>
     public const string ChannelsLast = "channels_last";
-    /// <summary>Attribute of <see cref="Peaks"/>: 1 where its input goes through a sigmoid first.</summary>
-    public const string SigmoidInput = "sigmoid_input";
 
     public static void Apply(OnnxGraph graph)
     {
@@ -33,19 +29,9 @@ internal static class PeakFusion
             var transpose = GraphFusion.SoleReader(graph, readers, mul.Outputs[0]);
             bool channelsLast = transpose is { OpType: "Transpose" } && transpose.Ints("perm") is [0, 2, 3, 1];
             var last = channelsLast ? transpose! : mul;
-            // The pool, the Equal and the Mul must be the sigmoid's only data readers; Shape nodes (sizes only) read its input.
-            var sigmoid = graph.Nodes.FirstOrDefault(n => n.OpType == "Sigmoid" && n.Outputs[0] == x);
-            var dataReaders = graph.ReaderCounts(n => n.OpType != "Shape");
-            if (sigmoid is not null && dataReaders.GetValueOrDefault(x) != 1 + equal.Inputs.Count(i => i == x) + mul.Inputs.Count(i => i == x)) sigmoid = null;
-            if (sigmoid is not null)
-                foreach (var shape in graph.Nodes.Where(n => n.OpType == "Shape" && n.Inputs[0] == x)) shape.Inputs[0] = sigmoid.Inputs[0];
-            var attributes = new Dictionary<string, AttributeProto>(pool.Attributes)
-            {
-                [ChannelsLast] = OnnxProtos.IntAttribute(ChannelsLast, channelsLast ? 1 : 0),
-                [SigmoidInput] = OnnxProtos.IntAttribute(SigmoidInput, sigmoid is null ? 0 : 1),
-            };
-            graph.Nodes[graph.Nodes.IndexOf(last)] = new GraphNode(Peaks, mul.Name, [sigmoid?.Inputs[0] ?? x], [last.Outputs[0]], attributes);
-            foreach (var replaced in new[] { pool, equal, mask, mul, sigmoid }.OfType<GraphNode>().Distinct().Where(n => n != last)) graph.Nodes.Remove(replaced);
+            var attributes = new Dictionary<string, AttributeProto>(pool.Attributes) { [ChannelsLast] = OnnxProtos.IntAttribute(ChannelsLast, channelsLast ? 1 : 0) };
+            graph.Nodes[graph.Nodes.IndexOf(last)] = new GraphNode(Peaks, mul.Name, [x], [last.Outputs[0]], attributes);
+            foreach (var replaced in new[] { pool, equal, mask, mul }.Distinct().Where(n => n != last)) graph.Nodes.Remove(replaced);
         }
     }
 

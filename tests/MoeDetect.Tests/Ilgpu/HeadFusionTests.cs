@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using MoeDetect.Kernels.Tensors;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Tests.Support;
@@ -112,45 +111,6 @@ public sealed class HeadFusionTests(ITestOutputHelper log)
         float error = OrtParity.MaxAbsError(model, [2, 5, 6, 7], input);
         log.WriteLine($"peaks ({autoPad}, {(transposed ? "NHWC" : "NCHW")}): max abs error {error:E2}");
         Assert.Equal(0f, error);
-    }
-
-    /// <summary>Logits at 20 and 30 both give a sigmoid of exactly 1: neighbours the unfused graph finds tied, so the
-    /// fused kernel must compare sigmoids, not logits.</summary>
-    [Fact]
-    public void A_sigmoid_only_the_peak_test_reads_runs_in_its_kernel_and_saturated_neighbours_stay_tied()
-    {
-        var model = new TinyOnnxGraph().Input("x", 5, 6, 7).Node("Sigmoid", ["x"], ["s"])
-            .Node("MaxPool", ["s"], ["pooled"], ("kernel_shape", new[] { 3, 3 }), ("strides", new[] { 1, 1 }), ("pads", new[] { 1, 1, 1, 1 }))
-            .Node("Equal", ["s", "pooled"], ["same"]).Node("Cast", ["same"], ["mask"], ("to", 1)).Node("Mul", ["s", "mask"], ["peaks"])
-            .Node("Transpose", ["peaks"], ["y"], ("perm", new[] { 0, 2, 3, 1 })).Output("y").Build();
-
-        var prepared = IlgpuEngine.PrepareGraph(model, "sigmoid peaks", null);
-
-        var peaks = Assert.Single(prepared.Nodes);
-        Assert.Equal(1, peaks.Int(PeakFusion.SigmoidInput, 0));
-        var input = TinyOnnxGraph.RandomValues(43, 2 * 5 * 6 * 7).Select(v => MathF.Round(v * 2) / 2).ToArray();
-        for (int i = 0; i < input.Length; i += 17) (input[i], input[i + 1]) = (20f, 30f);
-        float error = OrtParity.MaxAbsError(model, [2, 5, 6, 7], input);
-        log.WriteLine($"sigmoid and peaks: max abs error {error:E2}");
-        Assert.True(error < 1e-6f);
-    }
-
-    /// <summary>The ES-MoE decoder as stored: its sigmoid goes into the peak test; the Shape that also reads the sigmoid
-    /// (the decoder takes the heatmap's sizes) reads the logits, of the same shape.</summary>
-    [Fact]
-    public void The_es_moe_decoder_runs_sigmoid_and_peak_test_as_one_kernel()
-    {
-        using var zip = ZipFile.OpenRead(Path.Combine(TestPaths.Models, "esmoe-centernet.moedet"));
-        using var stream = new MemoryStream();
-        zip.GetEntry("outputs.onnx")!.Open().CopyTo(stream);
-
-        var graph = IlgpuEngine.PrepareGraph(stream.ToArray(), "outputs", null, severalInputs: true);
-
-        var peaks = Assert.Single(graph.Nodes, n => n.OpType == PeakFusion.Peaks);
-        Assert.Equal(1, peaks.Int(PeakFusion.SigmoidInput, 0));
-        Assert.Equal("cls_logits", peaks.Inputs[0]);
-        Assert.DoesNotContain("Sigmoid", graph.Nodes.Select(n => n.OpType));
-        Assert.All(graph.Nodes.Where(n => n.OpType == "Shape"), shape => Assert.Equal("cls_logits", shape.Inputs[0]));
     }
 
     [Fact]
