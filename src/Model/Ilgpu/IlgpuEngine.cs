@@ -158,14 +158,14 @@ public sealed class IlgpuEngine : IInferenceEngine
     }
 
     /// <summary>What a run of <paramref name="batchSize"/> does on the device (the plan is built if it is not yet):
-    /// graph-level counts after load-time rewriting, and per run the kernel launches, host steps, and the driver
-    /// calls that start device work (one per CUDA graph once the plan replays graphs). Fixed-batch-1 graphs run the
+    /// graph-level counts after load-time rewriting, and per run the kernel launches and the driver calls that start
+    /// device work (one once the plan replays its CUDA graph): no host work between launches. Fixed-batch-1 graphs run the
     /// batch item by item, so their counts are per item times <see cref="IlgpuPlanSummary.PlanRunsPerBatch"/>.</summary>
     public IlgpuPlanSummary Summary(int batchSize)
     {
         var steps = PlanOf(batchSize).Steps;
         return new IlgpuPlanSummary(_graph.Nodes.Count, _graph.Nodes.Count(n => n.OpType == "Transpose"), steps.Launches,
-            steps.HostSteps, steps.DeviceSubmissions, steps.UsesCudaGraphs, _fixedBatchOfOne ? batchSize : 1);
+            steps.DeviceSubmissions, steps.UsesCudaGraphs, _fixedBatchOfOne ? batchSize : 1);
     }
 
     /// <summary>Every kernel launch of the batch's plan timed alone (<see cref="StepSequence.Profile"/>), for
@@ -273,10 +273,10 @@ public sealed class IlgpuEngine : IInferenceEngine
 
 /// <summary>Counts for one plan (see <see cref="IlgpuEngine.Summary"/>); per run of the plan, which runs
 /// <see cref="PlanRunsPerBatch"/> times per batch.</summary>
-public sealed record IlgpuPlanSummary(int Nodes, int Transposes, int Launches, int HostSteps, int DeviceSubmissions,
+public sealed record IlgpuPlanSummary(int Nodes, int Transposes, int Launches, int DeviceSubmissions,
     bool CudaGraphs, int PlanRunsPerBatch)
 {
     public override string ToString() =>
-        $"{Nodes} nodes ({Transposes} Transpose), {Launches} kernel launches and {HostSteps} host steps per plan run, " +
+        $"{Nodes} nodes ({Transposes} Transpose), {Launches} kernel launches per plan run, " +
         $"{DeviceSubmissions} device submissions{(CudaGraphs ? " (CUDA graphs)" : "")}, {PlanRunsPerBatch} plan run(s) per batch";
 }

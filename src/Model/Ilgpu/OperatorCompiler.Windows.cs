@@ -168,7 +168,7 @@ internal sealed partial class OperatorCompiler
         Activation first = SqueezeFusion.HiddenActivation(_node), second = _node.Fused;
         var means = scratch.SubView(0, (long)batch * channels);
         var arrivals = scratch.SubView((long)batch * channels, batch).Cast<int>();
-        Append(new PlanStep(() => kernels.Squeeze(x.View, parameters.View, y.View, means, arrivals, s, first, second), false, _node.OpType,
+        Append(new PlanStep(() => kernels.Squeeze(x.View, parameters.View, y.View, means, arrivals, s, first, second), _node.OpType,
             $"{_node.Name} ({channels}→{hidden}→{outputs}, {x.Shape[2]}×{x.Shape[3]}, batch {batch})"), [x, parameters, y]);
         Set(0, y);
     }

@@ -208,15 +208,12 @@ internal sealed partial class OperatorCompiler
     }
 
     /// <summary>Appends a launch; the tensors it touches stay alive at least until it has run.</summary>
-    private void Emit(Action launch, params DeviceTensor[] touched) => Append(new PlanStep(launch, false, _node.OpType, _node.Name), touched);
+    private void Emit(Action launch, params DeviceTensor[] touched) => Append(new PlanStep(launch, _node.OpType, _node.Name), touched);
 
     /// <summary>A launch that profiles should tell apart from others of its operator (which convolution kernel, what
     /// shape, how much arithmetic).</summary>
     private void EmitKind(string kind, string detail, double flops, Action launch, params DeviceTensor[] touched) =>
-        Append(new PlanStep(launch, false, $"{_node.OpType} {kind}", $"{_node.Name} ({detail})", flops), touched);
-
-    /// <summary>Appends work done on the host between launches (it may synchronise and copy).</summary>
-    private void EmitOnHost(Action work, params DeviceTensor[] touched) => Append(new PlanStep(work, true, _node.OpType, _node.Name), touched);
+        Append(new PlanStep(launch, $"{_node.OpType} {kind}", $"{_node.Name} ({detail})", flops), touched);
 
     private void Append(PlanStep planStep, DeviceTensor[] touched)
     {

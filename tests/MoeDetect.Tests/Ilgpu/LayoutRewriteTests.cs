@@ -151,7 +151,6 @@ public sealed class LayoutRewriteTests(ITestOutputHelper log)
         // 175 → 162 with the 13 residual Adds in the GEMM epilogue, → 154 with the 8 squeeze-excite scales in its prologue;
         // about 400 before the rewrite.
         Assert.True(summary.Launches <= 154, summary.ToString());
-        Assert.Equal(0, summary.HostSteps); // TopK runs on the device too: one device sequence, one CUDA graph on a GPU
         Assert.Equal(summary.Launches, summary.DeviceSubmissions); // no CUDA graphs on the CPU accelerator
         Assert.False(summary.CudaGraphs);
     }
