@@ -121,7 +121,8 @@ public static class BenchCommand
         return sizes.Count == 0 || sizes.Contains(-1) ? null : sizes;
     }
 
-    /// <summary>"inference 35.2 TFLOP/s of convolutions: 3.6% of the H100 SXM's FP16 tensor-core peak, 7.1% of its TF32 peak".</summary>
+    /// <summary>"inference 26.50 TFLOP/s of convolutions: 2.7% of the H100 SXM's dense FP16 tensor-core peak, 5.4% of its
+    /// TF32 peak".</summary>
     internal static string Describe(BenchEfficiency e) =>
         $"inference {e.InferenceTflops:0.00} TFLOP/s of convolutions" + (e.PeakOf is null ? "" :
             $": {e.FractionOfFp16TensorCorePeak:0.0%} of the {e.PeakOf}'s dense FP16 tensor-core peak, {e.FractionOfTf32TensorCorePeak:0.0%} of its TF32 peak");
