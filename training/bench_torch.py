@@ -265,10 +265,10 @@ def main():
     clock = Clock(dev)
     batches = [int(b) for b in a.batches.split(",")]
     device_name = torch.cuda.get_device_name() if dev.type == "cuda" else "cpu"
+    wanted = [e.strip() for e in a.engines.split(",") if e.strip()]
 
     for subject in subjects(names, a, dev, dtype, suffix):
         frames, frames_origin = frames_for(subject.size, a.frames_file)
-        wanted = [e.strip() for e in a.engines.split(",") if e.strip()]
         for engine, factory in subject.engines:
             if wanted and not any(w in engine for w in wanted):
                 continue
