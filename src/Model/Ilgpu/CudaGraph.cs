@@ -20,28 +20,49 @@ internal sealed class CudaGraph : IDisposable
     }
 
     /// <summary>Records <paramref name="launches"/> on <paramref name="stream"/>; throws <see cref="CudaGraphException"/>
-    /// (capture ended, nothing left recording) when the driver refuses.</summary>
-    public static CudaGraph Capture(CudaStream stream, IEnumerable<Action> launches)
+    /// (capture ended, nothing left recording) when the driver refuses. Without <paramref name="waitsFor"/> each launch
+    /// waits for the one before; with it, launch k waits only for the launches waitsFor[k] names (earlier ones), so
+    /// launches that wait for none of each other may run side by side. A launch's own kernels stay in order.</summary>
+    public static CudaGraph Capture(CudaStream stream, IReadOnlyList<Action> launches, IReadOnlyList<int[]>? waitsFor = null)
     {
         stream.Accelerator.Bind();
-        Driver.Check(Driver.StreamBeginCapture(stream.StreamPtr, Driver.CaptureModeThreadLocal), "cuStreamBeginCapture");
+        nint s = stream.StreamPtr;
+        Driver.Check(Driver.StreamBeginCapture(s, Driver.CaptureModeThreadLocal), "cuStreamBeginCapture");
         nint graph;
         try
         {
-            foreach (var launch in launches) launch();
+            if (waitsFor is null)
+                foreach (var launch in launches) launch();
+            else
+                CaptureBranches(s, launches, waitsFor);
         }
         catch
         {
             // End the capture so the stream is usable again, then report the launch's own error.
-            if (Driver.StreamEndCapture(stream.StreamPtr, out graph) == 0 && graph != 0) Driver.GraphDestroy(graph);
+            if (Driver.StreamEndCapture(s, out graph) == 0 && graph != 0) Driver.GraphDestroy(graph);
             throw;
         }
         // A capture the driver invalidated (an unsafe call in between) ends with an error and no graph.
-        Driver.Check(Driver.StreamEndCapture(stream.StreamPtr, out graph), "cuStreamEndCapture");
+        Driver.Check(Driver.StreamEndCapture(s, out graph), "cuStreamEndCapture");
         var instantiated = Driver.GraphInstantiateWithFlags(out nint exec, graph, 0);
         if (instantiated != 0) Driver.GraphDestroy(graph);
         Driver.Check(instantiated, "cuGraphInstantiateWithFlags");
         return new CudaGraph(stream, graph, exec);
+    }
+
+    private static void CaptureBranches(nint stream, IReadOnlyList<Action> launches, IReadOnlyList<int[]> waitsFor)
+    {
+        // Per launch, the graph nodes it ended with: what the launches waiting for it follow.
+        var ends = new nint[launches.Count][];
+        for (int k = 0; k < launches.Count; k++)
+        {
+            Driver.FollowOnly(stream, waitsFor[k].SelectMany(j => ends[j]));
+            launches[k]();
+            ends[k] = Driver.CaptureEnds(stream);
+        }
+        // The stream goes on after every branch's end (the graph's last nodes).
+        var waitedFor = waitsFor.SelectMany(w => w).ToHashSet();
+        Driver.FollowOnly(stream, Enumerable.Range(0, launches.Count).Where(k => !waitedFor.Contains(k)).SelectMany(k => ends[k]));
     }
 
     /// <summary>Whether <paramref name="e"/> says graphs cannot be used here (the driver refused a capture or a launch
@@ -82,6 +103,15 @@ internal sealed class CudaGraph : IDisposable
         public delegate int LaunchFn(nint exec, nint stream);
         // CUresult cuGraphExecDestroy(CUgraphExec hGraphExec);  CUresult cuGraphDestroy(CUgraph hGraph);
         public delegate int DestroyFn(nint handle);
+        // CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus* captureStatus_out, cuuint64_t* id_out,
+        //     CUgraph* graph_out, const CUgraphNode** dependencies_out, const CUgraphEdgeData** edgeData_out, size_t* numDependencies_out);
+        public delegate int CaptureInfoFn(nint stream, out int status, out ulong id, out nint graph, out nint dependencies, out nint edgeData, out nuint count);
+        // CUresult cuStreamUpdateCaptureDependencies_v2(CUstream hStream, CUgraphNode* dependencies,
+        //     const CUgraphEdgeData* dependencyData, size_t numDependencies, unsigned int flags);
+        public delegate int UpdateDependenciesFn(nint stream, nint[] dependencies, nint edgeData, nuint count, uint flags);
+
+        /// <summary>CU_STREAM_SET_CAPTURE_DEPENDENCIES: the given nodes replace what the next captured node follows.</summary>
+        private const uint SetCaptureDependencies = 1;
 
         private static readonly Lazy<nint> Library = new(() =>
             NativeLibrary.Load(OperatingSystem.IsWindows() ? "nvcuda.dll" : "libcuda.so.1"));
@@ -95,6 +125,8 @@ internal sealed class CudaGraph : IDisposable
         private static readonly Lazy<LaunchFn> LaunchGraph = new(() => Bind<LaunchFn>("cuGraphLaunch"));
         private static readonly Lazy<DestroyFn> DestroyExec = new(() => Bind<DestroyFn>("cuGraphExecDestroy"));
         private static readonly Lazy<DestroyFn> DestroyGraph = new(() => Bind<DestroyFn>("cuGraphDestroy"));
+        private static readonly Lazy<CaptureInfoFn> CaptureInfo = new(() => Bind<CaptureInfoFn>("cuStreamGetCaptureInfo_v3"));
+        private static readonly Lazy<UpdateDependenciesFn> UpdateDependencies = new(() => Bind<UpdateDependenciesFn>("cuStreamUpdateCaptureDependencies_v2"));
 
         public static int StreamBeginCapture(nint stream, int mode) => BeginCapture.Value(stream, mode);
         public static int StreamEndCapture(nint stream, out nint graph) => EndCapture.Value(stream, out graph);
@@ -102,6 +134,21 @@ internal sealed class CudaGraph : IDisposable
         public static int GraphLaunch(nint exec, nint stream) => LaunchGraph.Value(exec, stream);
         public static int GraphExecDestroy(nint exec) => DestroyExec.Value(exec);
         public static int GraphDestroy(nint graph) => DestroyGraph.Value(graph);
+
+        /// <summary>The nodes the next node captured on the stream will follow: the last ones captured so far.</summary>
+        public static unsafe nint[] CaptureEnds(nint stream)
+        {
+            Check(CaptureInfo.Value(stream, out _, out _, out _, out nint nodes, out _, out nuint count), "cuStreamGetCaptureInfo_v3");
+            // The driver's array is valid until the next call on the stream: copy it.
+            return new ReadOnlySpan<nint>((void*)nodes, checked((int)count)).ToArray();
+        }
+
+        /// <summary>Makes the next node captured on the stream follow exactly <paramref name="nodes"/> (none: a root).</summary>
+        public static void FollowOnly(nint stream, IEnumerable<nint> nodes)
+        {
+            var distinct = nodes.Distinct().ToArray();
+            Check(UpdateDependencies.Value(stream, distinct, 0, (nuint)distinct.Length, SetCaptureDependencies), "cuStreamUpdateCaptureDependencies_v2");
+        }
 
         public static void Check(int result, string call)
         {

@@ -69,12 +69,43 @@ internal sealed class ConstantCache(Accelerator accelerator) : IDisposable
     }
 }
 
+/// <summary>Whether a tensor may take memory another one had: only where every step touching the later one waits (directly
+/// or through others) for every step touching the earlier one, through the values they pass alone
+/// (<see cref="StepDependencies.OfData"/>). Reuse then adds no wait between branches that could run side by side.</summary>
+internal sealed class SlotReuse
+{
+    private readonly StepDependencies _data;
+    private readonly Dictionary<Storage, List<int>> _touching = new();
+
+    public SlotReuse(IReadOnlyList<StepMemory> steps)
+    {
+        _data = StepDependencies.OfData(steps);
+        for (int step = 0; step < steps.Count; step++)
+        {
+            foreach (var storage in steps[step].Touched.Select(Outermost).Distinct())
+            {
+                if (!_touching.TryGetValue(storage, out var list)) _touching[storage] = list = new List<int>();
+                list.Add(step);
+            }
+        }
+    }
+
+    public bool MayFollow(Storage earlier, Storage later)
+    {
+        var before = _touching.GetValueOrDefault(earlier) ?? [];
+        return (_touching.GetValueOrDefault(later) ?? []).All(b => before.All(a => _data.Reaches[b][a]));
+    }
+
+    private static Storage Outermost(Storage s) => s.Parent is null ? s : Outermost(s.Parent);
+}
+
 /// <summary>Reuses memory between tensors whose lifetimes do not overlap: walking the steps in order, each new tensor
-/// takes the smallest free slot that fits (or the largest free one, which then grows, or a new slot) and gives it
-/// back after the last step that reads it. Slots are allocated once, at their largest size.</summary>
+/// takes the smallest free slot that fits (or the largest free one, which then grows, or a new slot) among those whose
+/// last tensor it may follow (<see cref="SlotReuse"/>), and gives it back after the last step that reads it. Slots are
+/// allocated once, at their largest size.</summary>
 internal static class MemoryPlan
 {
-    public static long Assign(IReadOnlyList<Storage> storages, Accelerator accelerator, List<MemoryBuffer> owned)
+    public static long Assign(IReadOnlyList<Storage> storages, Accelerator accelerator, List<MemoryBuffer> owned, SlotReuse reuse)
     {
         var placed = storages.Where(s => s.Parent is not null).ToList();
         storages = storages.Where(s => s.Parent is null).ToList();
@@ -88,8 +119,9 @@ internal static class MemoryPlan
         {
             foreach (var s in byFirst[step])
             {
-                int pick = free.Where(i => slots[i].Size >= s.Length).OrderBy(i => slots[i].Size).DefaultIfEmpty(-1).First();
-                if (pick < 0) pick = free.OrderByDescending(i => slots[i].Size).DefaultIfEmpty(-1).First();
+                var usable = free.Where(i => reuse.MayFollow(slots[i].Users[^1], s)).ToList();
+                int pick = usable.Where(i => slots[i].Size >= s.Length).OrderBy(i => slots[i].Size).DefaultIfEmpty(-1).First();
+                if (pick < 0) pick = usable.OrderByDescending(i => slots[i].Size).DefaultIfEmpty(-1).First();
                 if (pick < 0) { slots.Add((0, new List<Storage>())); pick = slots.Count - 1; }
                 else free.Remove(pick);
                 slots[pick] = (Math.Max(slots[pick].Size, s.Length), slots[pick].Users);

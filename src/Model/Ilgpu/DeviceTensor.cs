@@ -30,11 +30,15 @@ internal sealed class Storage(long length, int firstStep)
     public Storage? Parent { get; private set; }
     public long Offset { get; private set; }
 
+    /// <summary>Whether its images lie apart in the parent's (a Concat input or a channel range at batch &gt; 1), not
+    /// in one run of <see cref="Length"/> values from <see cref="Offset"/> on.</summary>
+    public bool Spread { get; private set; }
+
     /// <summary>Makes this storage part of <paramref name="parent"/> from <paramref name="offset"/> on: it gets no memory
     /// of its own, and the parent lives from this one's first step to the later of their last steps.</summary>
-    public void PlaceIn(Storage parent, long offset)
+    public void PlaceIn(Storage parent, long offset, bool spread)
     {
-        (Parent, Offset) = (parent, offset);
+        (Parent, Offset, Spread) = (parent, offset, spread);
         parent.FirstStep = Math.Min(parent.FirstStep, FirstStep);
         parent.LastStep = Math.Max(parent.LastStep, LastStep);
     }

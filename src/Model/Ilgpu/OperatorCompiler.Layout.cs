@@ -175,7 +175,7 @@ internal sealed partial class OperatorCompiler
 
     private void Place(DeviceTensor input, DeviceTensor output, long offset, int imageStride)
     {
-        input.Storage.PlaceIn(output.Storage, offset);
+        input.Storage.PlaceIn(output.Storage, offset, spread: output.Shape[0] > 1);
         input.Placement!.Place(imageStride, _node.Fused);
     }
 
@@ -258,7 +258,7 @@ internal sealed partial class OperatorCompiler
         var storage = new Storage(Math.Max(1, (long)x.Shape[0] * count * pixels), _steps.Count);
         _storages.Add(storage);
         var range = new DeviceTensor([x.Shape[0], count, x.Shape[2], x.Shape[3]], storage, x.IsInteger) { Whole = whole, FirstChannel = x.FirstChannel + first };
-        storage.PlaceIn(whole.Storage, (long)range.FirstChannel * pixels);
+        storage.PlaceIn(whole.Storage, (long)range.FirstChannel * pixels, spread: x.Shape[0] > 1);
         return range;
     }
 
@@ -273,7 +273,7 @@ internal sealed partial class OperatorCompiler
     private DeviceTensor ContiguousPart(DeviceTensor x, int[] shape, int offset)
     {
         var part = NewTensor(shape, x.IsInteger);
-        part.Storage.PlaceIn(x.Storage.Parent ?? x.Storage, x.Storage.Offset + offset);
+        part.Storage.PlaceIn(x.Storage.Parent ?? x.Storage, x.Storage.Offset + offset, x.Storage.Spread);
         return part;
     }
 

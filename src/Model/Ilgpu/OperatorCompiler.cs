@@ -21,6 +21,8 @@ internal sealed partial class OperatorCompiler
     /// <summary>The value names of the tensors channel ranges were taken of.</summary>
     private readonly Dictionary<DeviceTensor, string> _rangeWholes = new();
     private readonly List<PlanStep> _steps = new();
+    /// <summary>Per step, the storages of the tensors it touches.</summary>
+    private readonly List<Storage[]> _touched = new();
     private readonly List<Storage> _storages = new();
     private readonly List<MemoryBuffer> _planOwned = new();
     private GraphNode _node = null!;
@@ -74,7 +76,9 @@ internal sealed partial class OperatorCompiler
             _node = node;
             if (ReadsData(node))
                 foreach (var input in node.Inputs.Where(i => i.Length > 0)) _dataReadsSoFar[input] = _dataReadsSoFar.GetValueOrDefault(input) + 1;
+            int firstStep = _steps.Count, firstStorage = _storages.Count;
             CompileNode(node);
+            NoteMemory(firstStep, _storages.Skip(firstStorage).ToArray());
         }
         var outputs = new List<(string, Value)>();
         foreach (var name in _graph.OutputNames)
@@ -83,7 +87,7 @@ internal sealed partial class OperatorCompiler
             if (value.Device is { } t) t.Storage.LastStep = int.MaxValue;
             outputs.Add((name, value));
         }
-        long intermediate = MemoryPlan.Assign(_storages, Accelerator, _planOwned);
+        long intermediate = MemoryPlan.Assign(_storages, Accelerator, _planOwned, new SlotReuse(_steps.Select(s => s.Memory).ToList()));
         var steps = new StepSequence(_steps, _kernels.Stream, warn);
         return new ExecutionPlan(Accelerator, _kernels.Stream, inputs[0], steps, outputs, _planOwned, intermediate * sizeof(float)) { Inputs = inputs, Placed = _storages.Where(s => s.Parent is not null).ToList() };
     }
@@ -219,7 +223,16 @@ internal sealed partial class OperatorCompiler
     {
         int step = _steps.Count;
         _steps.Add(planStep);
+        _touched.Add(touched.Select(t => t.Storage).Distinct().ToArray());
         foreach (var t in touched) t.Storage.LastStep = Math.Max(t.Storage.LastStep, step);
+    }
+
+    /// <summary>The memory of a node's steps: each writes every tensor the node made (outputs, copies, workspaces; a
+    /// node's steps so wait for each other) and reads the rest it touches. No step writes a tensor an earlier node made.</summary>
+    private void NoteMemory(int firstStep, Storage[] made)
+    {
+        for (int step = firstStep; step < _steps.Count; step++)
+            _steps[step] = _steps[step] with { Memory = new StepMemory(_touched[step].Except(made).ToArray(), made) };
     }
 
     private InvalidModelException Invalid(string problem) => new($"{_node.Label}: {problem}");

@@ -5,15 +5,21 @@ namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>One kernel launch of a plan, on the plan's stream. <paramref name="Kind"/> names what runs (the operator,
 /// and for convolutions the kernel path) and <paramref name="Node"/> the graph node it comes from, for profiles;
-/// <paramref name="Flops"/> is the step's arithmetic (multiply-adds × 2) where it is a convolution, else 0.</summary>
-internal readonly record struct PlanStep(Action Run, string Kind, string Node, double Flops = 0);
+/// <paramref name="Flops"/> is the step's arithmetic (multiply-adds × 2) where it is a convolution, else 0;
+/// <see cref="Memory"/> what it reads and writes, set once its node is compiled.</summary>
+internal readonly record struct PlanStep(Action Run, string Kind, string Node, double Flops = 0)
+{
+    public StepMemory Memory { get; init; } = null!;
+}
 
 /// <summary>Device time of one launch step, timed alone (<see cref="StepSequence.Profile"/>), with its arithmetic.</summary>
 public readonly record struct StepTime(int Step, string Kind, string Node, double Ms, double Flops);
 
 /// <summary>Runs a plan's launches in order. On CUDA they are recorded into a <see cref="CudaGraph"/> on the plan's
 /// second run (the first has loaded every kernel) and replayed from then on. If the driver refuses, one warning and
-/// plain launches for good. MOEDETECT_CUDA_GRAPHS=0 turns graphs off (to compare). A graph holds the addresses its
+/// plain launches for good. A graph's launches wait only for those whose memory they share (<see cref="StepDependencies"/>),
+/// so independent branches (detection heads, a head beside the backbone) run side by side. MOEDETECT_CUDA_GRAPHS=0 turns
+/// graphs off, MOEDETECT_GRAPH_BRANCHES=0 records them in plan order (to compare). A graph holds the addresses its
 /// launches read, so each input binding of the plan has a graph of its own.</summary>
 internal sealed class StepSequence : IDisposable
 {
@@ -24,6 +30,7 @@ internal sealed class StepSequence : IDisposable
     private string _binding = "";
     private readonly Action<string> _warn;
     private bool _plain;
+    private bool _branches = Environment.GetEnvironmentVariable("MOEDETECT_GRAPH_BRANCHES") != "0";
     private int _runs;
 
     public StepSequence(IReadOnlyList<PlanStep> steps, AcceleratorStream stream, Action<string> warn)
@@ -34,6 +41,8 @@ internal sealed class StepSequence : IDisposable
         Flops = steps.Sum(s => s.Flops);
     }
 
+    public IReadOnlyList<PlanStep> Steps => _steps;
+
     /// <summary>Kernel launches per run (a replayed graph still runs them all, with one driver call).</summary>
     public int Launches => _steps.Count;
     /// <summary>The arithmetic of a run (<see cref="PlanStep.Flops"/> summed: the convolutions').</summary>
@@ -41,6 +50,13 @@ internal sealed class StepSequence : IDisposable
     /// <summary>Driver calls per run that start device work: the launches, or one once the graph replays.</summary>
     public int DeviceSubmissions => UsesCudaGraphs ? 1 : _steps.Count;
     public bool UsesCudaGraphs => _graphs[_binding] is not null;
+
+    /// <summary>Which steps wait for which, from where their tensors lie now (an input binding moves them).</summary>
+    public StepDependencies Dependencies() => new(_steps.Select(s => s.Memory.Accesses(MemoryAccess.DeviceAddress)).ToList());
+
+    /// <summary>Steps on the longest chain of waits (<see cref="StepDependencies.LongestChain"/>): a graph with branches
+    /// runs the rest beside it.</summary>
+    public int LongestChain => Dependencies().LongestChain();
 
     /// <summary>Replays from now on the graph recorded for the binding named <paramref name="key"/> (recorded at its
     /// first run): the plan's inputs now lie elsewhere. A plan sees few bindings (the outputs of the pieces before it).</summary>
@@ -70,9 +86,22 @@ internal sealed class StepSequence : IDisposable
 
     private CudaGraph? TryCapture()
     {
+        var launches = _steps.Select(s => s.Run).ToList();
+        if (_branches)
+        {
+            try
+            {
+                return CudaGraph.Capture(_stream!, launches, Dependencies().WaitsFor);
+            }
+            catch (Exception e) when (CudaGraph.Refused(e))
+            {
+                _warn($"warning: --engine ilgpu: CUDA graph branches refused ({e.Message}); recording launches in plan order");
+                _branches = false;
+            }
+        }
         try
         {
-            return CudaGraph.Capture(_stream!, _steps.Select(s => s.Run));
+            return CudaGraph.Capture(_stream!, launches);
         }
         // A launch refused during capture (CudaException) ends the capture too (CudaGraph.Capture); run plainly then.
         catch (Exception e) when (CudaGraph.Refused(e))
