@@ -102,24 +102,42 @@ internal sealed class SlotReuse
 /// <summary>Reuses memory between tensors whose lifetimes do not overlap: walking the steps in order, each new tensor
 /// takes the smallest free slot that fits (or the largest free one, which then grows, or a new slot) among those whose
 /// last tensor it may follow (<see cref="SlotReuse"/>), and gives it back after the last step that reads it. Slots are
-/// allocated once, at their largest size.</summary>
+/// allocated once, at their largest size. Where those slots do not fit in the device's memory, any free slot may be
+/// taken (the plan before branches: less memory, more waits), so branches never make a batch run out of memory that
+/// fitted before.</summary>
 internal static class MemoryPlan
 {
     public static long Assign(IReadOnlyList<Storage> storages, Accelerator accelerator, List<MemoryBuffer> owned, SlotReuse reuse)
     {
         var placed = storages.Where(s => s.Parent is not null).ToList();
-        storages = storages.Where(s => s.Parent is null).ToList();
+        var own = storages.Where(s => s.Parent is null && !s.Pinned).ToList();
+        long total;
+        try
+        {
+            total = Allocate(Slots(own, reuse.MayFollow), accelerator, owned);
+        }
+        catch (DeviceOutOfMemoryException)
+        {
+            total = Allocate(Slots(own, static (_, _) => true), accelerator, owned);
+        }
+        PlaceViews(placed);
+        return total;
+    }
+
+    /// <summary>The slots, each with its size and the storages that take it in turn.</summary>
+    internal static List<(long Size, List<Storage> Users)> Slots(IReadOnlyList<Storage> storages, Func<Storage, Storage, bool> mayFollow)
+    {
         var slots = new List<(long Size, List<Storage> Users)>();
         var free = new List<int>();
         var slotOf = new Dictionary<Storage, int>();
-        var byFirst = storages.Where(s => !s.Pinned).ToLookup(s => s.FirstStep);
-        var byLast = storages.Where(s => !s.Pinned).ToLookup(s => s.LastStep);
-        int lastStep = storages.Where(s => !s.Pinned).Select(s => s.FirstStep).DefaultIfEmpty(-1).Max();
+        var byFirst = storages.ToLookup(s => s.FirstStep);
+        var byLast = storages.ToLookup(s => s.LastStep);
+        int lastStep = storages.Select(s => s.FirstStep).DefaultIfEmpty(-1).Max();
         for (int step = 0; step <= lastStep; step++)
         {
             foreach (var s in byFirst[step])
             {
-                var usable = free.Where(i => reuse.MayFollow(slots[i].Users[^1], s)).ToList();
+                var usable = free.Where(i => mayFollow(slots[i].Users[^1], s)).ToList();
                 int pick = usable.Where(i => slots[i].Size >= s.Length).OrderBy(i => slots[i].Size).DefaultIfEmpty(-1).First();
                 if (pick < 0) pick = usable.OrderByDescending(i => slots[i].Size).DefaultIfEmpty(-1).First();
                 if (pick < 0) { slots.Add((0, new List<Storage>())); pick = slots.Count - 1; }
@@ -130,16 +148,29 @@ internal static class MemoryPlan
             }
             foreach (var s in byLast[step]) free.Add(slotOf[s]);
         }
-        long total = 0;
-        foreach (var (size, users) in slots)
+        return slots;
+    }
+
+    /// <summary>A buffer per slot, all or none: what was allocated before a refusal is freed again.</summary>
+    private static long Allocate(List<(long Size, List<Storage> Users)> slots, Accelerator accelerator, List<MemoryBuffer> owned)
+    {
+        var buffers = new List<MemoryBuffer>();
+        try
         {
-            var buffer = DeviceMemory.Allocate(accelerator, size, "intermediate tensors");
-            owned.Add(buffer);
-            total += size;
-            foreach (var s in users) s.View = buffer.View;
+            foreach (var (size, users) in slots)
+            {
+                var buffer = DeviceMemory.Allocate(accelerator, size, "intermediate tensors");
+                buffers.Add(buffer);
+                foreach (var s in users) s.View = buffer.View;
+            }
         }
-        PlaceViews(placed);
-        return total;
+        catch
+        {
+            foreach (var b in buffers) b.Dispose();
+            throw;
+        }
+        owned.AddRange(buffers);
+        return slots.Sum(s => s.Size);
     }
 
     /// <summary>Storages placed inside others (Concat inputs, channel ranges, ranges of those) view their parent's

@@ -50,6 +50,31 @@ public sealed class StepDependencyTests(ITestOutputHelper log)
         Assert.False(Read(0, 11).Conflicts(Read(10, 20)));
     }
 
+    [Fact]
+    public void A_freed_slot_goes_only_to_a_tensor_whose_steps_already_wait_for_its_last_tensor()
+    {
+        Storage input = new(16, -1), a = new(16, 0), b = new(16, 1), c = new(16, 2), d = new(16, 3);
+        var reuse = new SlotReuse([
+            new StepMemory([input], [a]), // 0: a from the input
+            new StepMemory([a], [b]),     // 1: b from a
+            new StepMemory([input], [c]), // 2: c from the input, beside 0 and 1
+            new StepMemory([b], [d]),     // 3: d from b, after 1 and so after 0
+        ]);
+
+        Assert.False(reuse.MayFollow(a, c)); // c's step would have to wait for a's reader
+        Assert.True(reuse.MayFollow(a, d));
+        Assert.False(reuse.MayFollow(b, d)); // step 3 reads b: it does not wait for itself
+    }
+
+    [Fact]
+    public void The_memory_plan_reuses_a_slot_only_where_allowed()
+    {
+        Storage first = new(100, 0) { LastStep = 1 }, second = new(80, 2) { LastStep = 3 };
+
+        Assert.Single(MemoryPlan.Slots([first, second], (_, _) => true));
+        Assert.Equal(2, MemoryPlan.Slots([first, second], (_, _) => false).Count);
+    }
+
     /// <summary>Two branches off the input (one of them reads channel ranges of a Split), joined by a Concat whose inputs
     /// are written in place, then a residual and a pool: branches, placement, channel ranges and reused memory; and a
     /// second output off the input. At batch &gt; 1 the Concat's inputs lie spread through its output and are ordered as
