@@ -30,7 +30,9 @@ internal sealed class StepSequence : IDisposable
     private string _binding = "";
     private readonly Action<string> _warn;
     private bool _plain;
-    private bool _branches = Environment.GetEnvironmentVariable("MOEDETECT_GRAPH_BRANCHES") != "0";
+    /// <summary>Whether graphs get branches: unless turned off, and until a driver refuses them (for every plan from then
+    /// on: an older driver lacks the calls, and an MoE model has dozens of plans to warn about).</summary>
+    private static bool s_branches = Environment.GetEnvironmentVariable("MOEDETECT_GRAPH_BRANCHES") != "0";
     private int _runs;
 
     public StepSequence(IReadOnlyList<PlanStep> steps, AcceleratorStream stream, Action<string> warn)
@@ -87,7 +89,7 @@ internal sealed class StepSequence : IDisposable
     private CudaGraph? TryCapture()
     {
         var launches = _steps.Select(s => s.Run).ToList();
-        if (_branches)
+        if (s_branches)
         {
             try
             {
@@ -96,7 +98,7 @@ internal sealed class StepSequence : IDisposable
             catch (Exception e) when (CudaGraph.Refused(e))
             {
                 _warn($"warning: --engine ilgpu: CUDA graph branches refused ({e.Message}); recording launches in plan order");
-                _branches = false;
+                s_branches = false;
             }
         }
         try
