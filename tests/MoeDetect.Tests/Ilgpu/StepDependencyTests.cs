@@ -94,16 +94,13 @@ public sealed class StepDependencyTests(ITestOutputHelper log)
     [InlineData(3)]
     public void A_plan_run_in_another_order_its_waits_allow_gives_the_same_outputs(int batch)
     {
-        var graph = OnnxGraph.Parse(Branches(), "branches");
-        GraphFusion.Apply(graph);
-        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
-        using var constants = new ConstantCache(device.Accelerator);
-        using var plan = OperatorCompiler.Build(graph, new KernelLibrary(device.Accelerator), constants, [batch, 8, 12, 12]);
+        using var cpu = new CpuPlan(Branches(), [batch, 8, 12, 12]);
+        var plan = cpu.Plan;
         var input = TinyOnnxGraph.RandomValues(5, batch * 8 * 12 * 12);
 
         var inOrder = new[] { new float[batch * 16 * 6 * 6], new float[batch * 2 * 6 * 6] };
         plan.Run(view => view.SubView(0, input.Length).CopyFromCPU(input), [inOrder[0], inOrder[1]]);
-        var order = RunInAnotherOrder(plan, device);
+        var order = RunInAnotherOrder(cpu);
 
         Assert.NotEqual(Enumerable.Range(0, order.Count), order);
         Assert.True(plan.Steps.LongestChain < plan.Steps.Launches, $"{plan.Steps.LongestChain} of {plan.Steps.Launches} launches on one chain");
@@ -118,15 +115,13 @@ public sealed class StepDependencyTests(ITestOutputHelper log)
     [Trait("Category", "Slow")]
     public void The_default_model_run_in_another_order_its_waits_allow_gives_the_same_outputs()
     {
-        var graph = IlgpuEngine.PrepareGraph(File.ReadAllBytes(TestPaths.DefaultModel), "centernet", outputNames: null);
-        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
-        using var constants = new ConstantCache(device.Accelerator);
-        using var plan = OperatorCompiler.Build(graph, new KernelLibrary(device.Accelerator), constants, [1, 512, 512, 3]);
+        using var cpu = new CpuPlan(File.ReadAllBytes(TestPaths.DefaultModel), [1, 512, 512, 3]);
+        var plan = cpu.Plan;
         var input = TinyOnnxGraph.RandomValues(9, 512 * 512 * 3, scale: 255f).Select(Math.Abs).ToArray();
         var inOrder = plan.Outputs.Select(o => new float[o.Value.Device!.Length]).ToArray();
         plan.Run(view => view.SubView(0, input.Length).CopyFromCPU(input), inOrder.Select(a => (Memory<float>)a).ToList());
 
-        RunInAnotherOrder(plan, device);
+        RunInAnotherOrder(cpu);
 
         for (int o = 0; o < inOrder.Length; o++)
             Assert.Equal(inOrder[o], plan.Outputs[o].Value.Device!.View.GetAsArray());
@@ -135,10 +130,8 @@ public sealed class StepDependencyTests(ITestOutputHelper log)
     [Fact]
     public void The_default_model_plan_has_branches_a_graph_runs_side_by_side()
     {
-        var graph = IlgpuEngine.PrepareGraph(File.ReadAllBytes(TestPaths.DefaultModel), "centernet", outputNames: null);
-        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
-        using var constants = new ConstantCache(device.Accelerator);
-        using var plan = OperatorCompiler.Build(graph, new KernelLibrary(device.Accelerator), constants, [1, 512, 512, 3]);
+        using var cpu = new CpuPlan(File.ReadAllBytes(TestPaths.DefaultModel), [1, 512, 512, 3]);
+        var plan = cpu.Plan;
         var waits = plan.Steps.Dependencies().WaitsFor;
         var steps = plan.Steps.Steps;
         log.WriteLine($"{plan.Steps.Launches} launches, {plan.Steps.LongestChain} on the longest chain of waits");
@@ -164,10 +157,10 @@ public sealed class StepDependencyTests(ITestOutputHelper log)
 
     /// <summary>Poisons every tensor a launch writes with NaN, then runs the launches latest ready first: each as soon as
     /// every launch it waits for has run. A missing wait reads NaN or a value overwritten too early.</summary>
-    private static List<int> RunInAnotherOrder(ExecutionPlan plan, IlgpuDevice device)
+    private static List<int> RunInAnotherOrder(CpuPlan cpu)
     {
-        var steps = plan.Steps.Steps;
-        var waits = plan.Steps.Dependencies().WaitsFor;
+        var steps = cpu.Plan.Steps.Steps;
+        var waits = cpu.Plan.Steps.Dependencies().WaitsFor;
         foreach (var storage in steps.SelectMany(s => s.Memory.Writes).Distinct())
             storage.View.SubView(0, storage.Length).CopyFromCPU(Enumerable.Repeat(float.NaN, (int)storage.Length).ToArray());
         var done = new bool[steps.Count];
@@ -179,7 +172,28 @@ public sealed class StepDependencyTests(ITestOutputHelper log)
             done[next] = true;
             order.Add(next);
         }
-        device.Accelerator.Synchronize();
+        cpu.Device.Accelerator.Synchronize();
         return order;
+    }
+
+    /// <summary>A model's plan for one input shape on the CPU accelerator, as the engine prepares it (parsed, rewritten, fused).</summary>
+    private sealed class CpuPlan : IDisposable
+    {
+        public IlgpuDevice Device { get; } = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        private readonly ConstantCache _constants;
+        public ExecutionPlan Plan { get; }
+
+        public CpuPlan(byte[] model, int[] inputShape)
+        {
+            _constants = new ConstantCache(Device.Accelerator);
+            Plan = OperatorCompiler.Build(IlgpuEngine.PrepareGraph(model, "test", outputNames: null), new KernelLibrary(Device.Accelerator), _constants, inputShape);
+        }
+
+        public void Dispose()
+        {
+            Plan.Dispose();
+            _constants.Dispose();
+            Device.Dispose();
+        }
     }
 }
