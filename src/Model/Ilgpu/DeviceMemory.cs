@@ -82,7 +82,7 @@ internal sealed class SlotReuse
         _data = StepDependencies.OfData(steps);
         for (int step = 0; step < steps.Count; step++)
         {
-            foreach (var storage in steps[step].Touched.Select(Outermost).Distinct())
+            foreach (var storage in steps[step].Touched.Select(s => s.Outermost.Storage).Distinct())
             {
                 if (!_touching.TryGetValue(storage, out var list)) _touching[storage] = list = new List<int>();
                 list.Add(step);
@@ -95,8 +95,6 @@ internal sealed class SlotReuse
         var before = _touching.GetValueOrDefault(earlier) ?? [];
         return (_touching.GetValueOrDefault(later) ?? []).All(b => before.All(a => _data.Reaches[b][a]));
     }
-
-    private static Storage Outermost(Storage s) => s.Parent is null ? s : Outermost(s.Parent);
 }
 
 /// <summary>Reuses memory between tensors whose lifetimes do not overlap: walking the steps in order, each new tensor

@@ -30,6 +30,18 @@ internal sealed class Storage(long length, int firstStep)
     public Storage? Parent { get; private set; }
     public long Offset { get; private set; }
 
+    /// <summary>The storage with memory of its own that this one lies in (itself where not placed), and this one's
+    /// offset in it.</summary>
+    public (Storage Storage, long Offset) Outermost
+    {
+        get
+        {
+            if (Parent is null) return (this, 0);
+            var (storage, offset) = Parent.Outermost;
+            return (storage, offset + Offset);
+        }
+    }
+
     /// <summary>Whether its images lie apart in the parent's (a Concat input or a channel range at batch &gt; 1), not
     /// in one run of <see cref="Length"/> values from <see cref="Offset"/> on.</summary>
     public bool Spread { get; private set; }

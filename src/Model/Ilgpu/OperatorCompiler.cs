@@ -21,8 +21,6 @@ internal sealed partial class OperatorCompiler
     /// <summary>The value names of the tensors channel ranges were taken of.</summary>
     private readonly Dictionary<DeviceTensor, string> _rangeWholes = new();
     private readonly List<PlanStep> _steps = new();
-    /// <summary>Per step, the storages of the tensors it touches.</summary>
-    private readonly List<Storage[]> _touched = new();
     private readonly List<Storage> _storages = new();
     private readonly List<MemoryBuffer> _planOwned = new();
     private GraphNode _node = null!;
@@ -222,8 +220,8 @@ internal sealed partial class OperatorCompiler
     private void Append(PlanStep planStep, DeviceTensor[] touched)
     {
         int step = _steps.Count;
-        _steps.Add(planStep);
-        _touched.Add(touched.Select(t => t.Storage).Distinct().ToArray());
+        // Everything it touches counts as read until its node is compiled (NoteMemory).
+        _steps.Add(planStep with { Memory = new StepMemory(touched.Select(t => t.Storage).Distinct().ToArray(), []) });
         foreach (var t in touched) t.Storage.LastStep = Math.Max(t.Storage.LastStep, step);
     }
 
@@ -232,7 +230,7 @@ internal sealed partial class OperatorCompiler
     private void NoteMemory(int firstStep, Storage[] made)
     {
         for (int step = firstStep; step < _steps.Count; step++)
-            _steps[step] = _steps[step] with { Memory = new StepMemory(_touched[step].Except(made).ToArray(), made) };
+            _steps[step] = _steps[step] with { Memory = new StepMemory(_steps[step].Memory.Reads.Except(made).ToArray(), made) };
     }
 
     private InvalidModelException Invalid(string problem) => new($"{_node.Label}: {problem}");

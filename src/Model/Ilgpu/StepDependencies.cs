@@ -15,9 +15,7 @@ internal readonly record struct MemoryAccess(long Start, long End, bool Writes)
     /// (<see cref="Storage.Spread"/>) reaches to the outermost one's end.</summary>
     public static MemoryAccess Of(Storage storage, bool writes, Func<Storage, long> baseOf)
     {
-        var outermost = storage;
-        long offset = 0;
-        for (; outermost.Parent is not null; outermost = outermost.Parent) offset += outermost.Offset;
+        var (outermost, offset) = storage.Outermost;
         long start = baseOf(outermost) + offset * sizeof(float);
         long end = storage.Spread ? baseOf(outermost) + outermost.Length * sizeof(float) : start + storage.Length * sizeof(float);
         return new MemoryAccess(start, end, writes);

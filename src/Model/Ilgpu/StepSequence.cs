@@ -6,7 +6,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>One kernel launch of a plan, on the plan's stream. <paramref name="Kind"/> names what runs (the operator,
 /// and for convolutions the kernel path) and <paramref name="Node"/> the graph node it comes from, for profiles;
 /// <paramref name="Flops"/> is the step's arithmetic (multiply-adds × 2) where it is a convolution, else 0;
-/// <see cref="Memory"/> what it reads and writes, set once its node is compiled.</summary>
+/// <see cref="Memory"/> what it reads and writes, set by the plan's compiler (final once the step's node is compiled).</summary>
 internal readonly record struct PlanStep(Action Run, string Kind, string Node, double Flops = 0)
 {
     public StepMemory Memory { get; init; } = null!;
