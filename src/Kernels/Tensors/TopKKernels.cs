@@ -20,35 +20,37 @@ public struct TopKShape
     public readonly int RowStart(int row) => row / Inner * Length * Inner + row % Inner;
     public readonly int Output(int row, int j) => (row / Inner * K + j) * Inner + row % Inner;
 
-    // Int scratch per row: 4 radix histograms of 256 bins, the state (key prefix, how many equal to it to take),
-    // per-chunk counts and offsets of (greater, equal), and the k selected indices; then the filter's (TopKFilter):
-    // its histogram, its state (bin, 1 where it found the top k, candidates so far), the candidates' keys and indices.
+    // Int scratch per row: 4 radix histograms of 256 bins, the radix states before each pass and after the last (key
+    // prefix, how many equal to it to take), per-chunk counts of (greater, equal), and the k selected indices; then the
+    // filter's (TopKFilter): its histogram, 1 where it took the row, its candidates so far, the candidates' keys and indices.
     public readonly int HistogramBase(int row, int pass) => row * ScratchPerRow + pass * 256;
-    public readonly int StateBase(int row) => row * ScratchPerRow + 1024;
-    public readonly int ChunkBase(int row) => row * ScratchPerRow + 1026;
-    public readonly int SelectedBase(int row) => row * ScratchPerRow + 1026 + 4 * Chunks;
+    /// <summary>The radix state before <paramref name="pass"/> (4: after the last pass: the k-th key and how many keys
+    /// equal to it to keep).</summary>
+    public readonly int StateBase(int row, int pass) => row * ScratchPerRow + 1024 + 2 * pass;
+    public readonly int ChunkBase(int row) => row * ScratchPerRow + 1034;
+    public readonly int SelectedBase(int row) => ChunkBase(row) + 2 * Chunks;
     public readonly int FilterHistogramBase(int row) => SelectedBase(row) + K;
-    public readonly int FilterBin(int row) => FilterHistogramBase(row) + TopKFilter.Bins;
     /// <summary>1 where the filter found the row's top k (<see cref="TopKFilter"/>): the radix kernels then leave it.</summary>
-    public readonly int FilterTaken(int row) => FilterBin(row) + 1;
-    public readonly int CandidateCount(int row) => FilterBin(row) + 2;
-    public readonly int CandidateKeysBase(int row) => FilterBin(row) + 3;
+    public readonly int FilterTaken(int row) => FilterHistogramBase(row) + TopKFilter.Bins;
+    public readonly int CandidateCount(int row) => FilterTaken(row) + 1;
+    public readonly int CandidateKeysBase(int row) => FilterTaken(row) + 2;
     public readonly int CandidateIndicesBase(int row) => CandidateKeysBase(row) + TopKFilter.MaxCandidates;
-    public readonly int ScratchPerRow => 1026 + 4 * Chunks + K + TopKFilter.Bins + 3 + 2 * TopKFilter.MaxCandidates;
+    public readonly int ScratchPerRow => 1034 + 2 * Chunks + K + TopKFilter.Bins + 2 + 2 * TopKFilter.MaxCandidates;
 
     /// <summary>Whether the filter found the row's top k: the radix kernels then leave it.</summary>
     public readonly bool Filtered(ArrayView<int> scratch, int row) => scratch[FilterTaken(row)] != 0;
 }
 
 /// <summary>Top-k on the device with no host synchronisation (ONNX TopK, sorted, ties to the lower index as ONNX
-/// Runtime orders them). Floats map to order-preserving 32-bit keys; four 8-bit radix passes (histogram, then one
-/// thread per row picks the digit) find the k-th key T and how many elements equal to T to keep. An ordered
-/// compaction (per-chunk counts, a per-row scan, a group scan within each chunk) keeps every key above T and the
-/// first such ties by index; one group per row then bitonic-sorts those k in shared memory.
-/// Launch order: <see cref="Clear"/>, the filter (<see cref="TopKFilter"/>), then for the rows it left 4 ×
-/// (<see cref="Histogram"/>, <see cref="PickDigit"/>), <see cref="CountChunks"/>, <see cref="ScanChunks"/>,
-/// <see cref="Compact"/>, <see cref="Sort"/>: each returns at once for a row the filter finished. Grouped kernels work
-/// with any group size up to <see cref="MaxGroupSize"/> (the CPU accelerator's groups are tiny).</summary>
+/// Runtime orders them). Floats map to order-preserving 32-bit keys; four 8-bit radix passes find the k-th key T and how
+/// many elements equal to T to keep: each pass counts a histogram, and the next launch's groups each pick the digit from
+/// it (<see cref="StateBefore"/>) rather than a launch of its own doing so. An ordered compaction (per-chunk counts, then
+/// a group per chunk that sums the counts before it and scans its threads' runs) keeps every key above T and the first
+/// such ties by index; one group per row then bitonic-sorts those k in shared memory.
+/// Launch order: <see cref="Clear"/>, the filter (<see cref="TopKFilter.Histogram"/>, <see cref="TopKFilter.Append"/>),
+/// then 4 × <see cref="Histogram"/>, <see cref="CountChunks"/> and <see cref="Compact"/>, which return at once for a
+/// row the filter took, and <see cref="Sort"/> for every row: 10 launches. Grouped kernels work with any group size up
+/// to <see cref="MaxGroupSize"/> (the CPU accelerator's groups are tiny).</summary>
 public static class TopKKernels
 {
     public const int MaxGroupSize = 256;
@@ -70,17 +72,18 @@ public static class TopKKernels
         scratch[i] = i % s.ScratchPerRow == 1025 ? s.K : 0;
 
     /// <summary>Grid (chunks, rows): counts the 8-bit digit at <paramref name="pass"/> of every key whose higher digits
-    /// match the row's prefix, in shared memory first, then one global atomic per bin. Each thread adds a run of equal
-    /// digits with one atomic: in a CenterNet heatmap after the peak test nearly every value is 0, and one shared atomic
-    /// per value would have every thread of the group queue on that one bin.</summary>
+    /// match the row's prefix (<see cref="StateBefore"/>), in shared memory first, then one global atomic per bin. Each
+    /// thread adds a run of equal digits with one atomic: in a CenterNet heatmap after the peak test nearly every value is
+    /// 0, and one shared atomic per value would have every thread of the group queue on that one bin.</summary>
     public static void Histogram(ArrayView<float> x, ArrayView<int> scratch, TopKShape s, int pass)
     {
         var bins = SharedMemory.Allocate<int>(256);
+        var sums = SharedMemory.Allocate<int>(MaxGroupSize);
+        var found = SharedMemory.Allocate<int>(2);
         int row = Grid.IdxY, start = Grid.IdxX * ChunkLength, threads = Group.DimX;
         if (s.Filtered(scratch, row)) return;
         for (int b = Group.IdxX; b < 256; b += threads) bins[b] = 0;
-        Group.Barrier();
-        uint prefix = (uint)scratch[s.StateBase(row)];
+        uint prefix = StateBefore(scratch, s, row, pass, sums, found).Prefix;
         int shift = 24 - 8 * pass;
         uint highMask = pass == 0 ? 0u : ~0u << (shift + 8);
         int end = XMath.Min(start + ChunkLength, s.Length), rowStart = s.RowStart(row);
@@ -96,33 +99,73 @@ public static class TopKKernels
             if (bins[b] != 0) Atomic.Add(ref scratch[s.HistogramBase(row, pass) + b], bins[b]);
     }
 
-    /// <summary>One thread per row: the highest digit whose bin reaches the number still to take joins the prefix;
-    /// the counts of higher digits are taken in full.</summary>
-    public static void PickDigit(Index1D row, ArrayView<int> scratch, TopKShape s, int pass)
+    /// <summary>The row's radix state before <paramref name="pass"/> (1 to 4; 0: the cleared state): the state before the
+    /// pass ahead of it, its prefix extended by the highest digit of that pass's histogram whose count reaches the number
+    /// still to take, which drops by the counts of the digits above. Every group works it out from the same counts, so
+    /// all agree; the first group of the row stores it for the launches after this one. Starts with a barrier (the
+    /// caller's shared stores before it are then seen by the whole group).</summary>
+    private static (uint Prefix, int Remaining) StateBefore(ArrayView<int> scratch, TopKShape s, int row, int pass, ArrayView<int> sums, ArrayView<int> found)
     {
-        if (s.Filtered(scratch, row)) return;
-        int state = s.StateBase(row), histogram = s.HistogramBase(row, pass);
-        int remaining = scratch[state + 1];
-        int digit = 255;
-        for (; digit > 0; digit--)
+        int earlier = s.StateBase(row, pass == 0 ? 0 : pass - 1);
+        uint prefix = (uint)scratch[earlier];
+        int remaining = scratch[earlier + 1];
+        if (pass == 0)
         {
-            int count = scratch[histogram + digit];
-            if (count >= remaining) break;
-            remaining -= count;
+            Group.Barrier();
+            return (prefix, remaining);
         }
-        scratch[state] = (int)((uint)scratch[state] | (uint)digit << (24 - 8 * pass));
-        scratch[state + 1] = remaining;
+        // The keys matching the prefix number at least those still to take, so the digit is always found.
+        var (digit, above) = FindFromTop(scratch, s.HistogramBase(row, pass - 1), 256, remaining, sums, found);
+        prefix |= (uint)digit << (32 - 8 * pass);
+        remaining -= above;
+        if (Grid.IdxX == 0 && Group.IdxX == 0)
+        {
+            scratch[s.StateBase(row, pass)] = (int)prefix;
+            scratch[s.StateBase(row, pass) + 1] = remaining;
+        }
+        return (prefix, remaining);
     }
 
-    /// <summary>Grid (chunks, rows): per chunk, how many keys are above the threshold and how many equal it.</summary>
+    /// <summary>The group finds the highest of <paramref name="bins"/> counts at scratch[histogram] whose sum with the
+    /// counts above it reaches <paramref name="target"/>: each thread sums a run of bins from the top, a scan of those
+    /// sums finds the run that holds it, and that run's thread walks it. Every thread gets the bin and the sum of the
+    /// counts above it; (-1, 0) where all counts together stay below the target. Shared: <paramref name="sums"/>, an int
+    /// per thread; <paramref name="found"/>, 2 ints. Starts with a barrier, as <see cref="InclusiveScan"/> does.</summary>
+    internal static (int Bin, int Above) FindFromTop(ArrayView<int> scratch, int histogram, int bins, int target, ArrayView<int> sums, ArrayView<int> found)
+    {
+        int t = Group.IdxX, threads = Group.DimX;
+        int perThread = (bins + threads - 1) / threads, top = bins - 1 - t * perThread, sum = 0;
+        for (int b = top; b > top - perThread && b >= 0; b--) sum += scratch[histogram + b];
+        sums[t] = sum;
+        if (t == 0)
+        {
+            found[0] = -1;
+            found[1] = 0;
+        }
+        InclusiveScan(sums, t, threads);
+        int above = sums[t] - sum;
+        if (above < target && sums[t] >= target)
+        {
+            int bin = top;
+            while (above + scratch[histogram + bin] < target) above += scratch[histogram + bin--];
+            found[0] = bin;
+            found[1] = above;
+        }
+        Group.Barrier();
+        return (found[0], found[1]);
+    }
+
+    /// <summary>Grid (chunks, rows): per chunk, how many keys are above the threshold (the state after the last pass,
+    /// <see cref="StateBefore"/>) and how many equal it.</summary>
     public static void CountChunks(ArrayView<float> x, ArrayView<int> scratch, TopKShape s)
     {
         var counts = SharedMemory.Allocate<int>(2);
+        var sums = SharedMemory.Allocate<int>(MaxGroupSize);
+        var found = SharedMemory.Allocate<int>(2);
         int row = Grid.IdxY, chunk = Grid.IdxX, start = chunk * ChunkLength, threads = Group.DimX;
         if (s.Filtered(scratch, row)) return;
         if (Group.IdxX == 0) { counts[0] = 0; counts[1] = 0; }
-        Group.Barrier();
-        uint threshold = (uint)scratch[s.StateBase(row)];
+        uint threshold = StateBefore(scratch, s, row, 4, sums, found).Prefix;
         int end = XMath.Min(start + ChunkLength, s.Length), greater = 0, equal = 0, rowStart = s.RowStart(row);
         for (int j = start + Group.IdxX; j < end; j += threads)
         {
@@ -140,31 +183,19 @@ public static class TopKKernels
         }
     }
 
-    /// <summary>One thread per row: exclusive scan of the chunk counts into output offsets. Keys above the threshold fill
-    /// the first k − ties places, ties the rest.</summary>
-    public static void ScanChunks(Index1D row, ArrayView<int> scratch, TopKShape s)
-    {
-        if (s.Filtered(scratch, row)) return;
-        int counts = s.ChunkBase(row), offsets = counts + 2 * s.Chunks;
-        int greater = 0, equal = s.K - scratch[s.StateBase(row) + 1];
-        for (int c = 0; c < s.Chunks; c++)
-        {
-            scratch[offsets + 2 * c] = greater;
-            scratch[offsets + 2 * c + 1] = equal;
-            greater += scratch[counts + 2 * c];
-            equal += scratch[counts + 2 * c + 1];
-        }
-    }
-
-    /// <summary>Grid (chunks, rows): writes the indices of kept elements in index order. Each thread takes a contiguous
-    /// run of the chunk; a shared-memory scan of the runs' counts gives every thread its output offsets.</summary>
+    /// <summary>Grid (chunks, rows): writes the indices of kept elements in index order. Keys above the threshold fill
+    /// the first k − ties places, ties the rest: the group sums the chunks' counts before its own for its offsets. Each
+    /// thread takes a contiguous run of the chunk; a shared-memory scan of the runs' counts gives every thread its own.</summary>
     public static void Compact(ArrayView<float> x, ArrayView<int> scratch, TopKShape s)
     {
         var greaterRuns = SharedMemory.Allocate<int>(MaxGroupSize);
         var equalRuns = SharedMemory.Allocate<int>(MaxGroupSize);
         int row = Grid.IdxY, chunk = Grid.IdxX, t = Group.IdxX, threads = Group.DimX;
         if (s.Filtered(scratch, row)) return;
-        uint threshold = (uint)scratch[s.StateBase(row)];
+        uint threshold = (uint)scratch[s.StateBase(row, 4)];
+        int ties = s.K - scratch[s.StateBase(row, 4) + 1];
+        int greaterBefore = SumBefore(scratch, s.ChunkBase(row), chunk, greaterRuns, t, threads);
+        int equalBefore = SumBefore(scratch, s.ChunkBase(row) + 1, chunk, equalRuns, t, threads);
         int run = (ChunkLength + threads - 1) / threads, rowStart = s.RowStart(row);
         int first = chunk * ChunkLength + t * run, end = XMath.Min(XMath.Min(first + run, (chunk + 1) * ChunkLength), s.Length);
         int greater = 0, equal = 0;
@@ -178,9 +209,8 @@ public static class TopKKernels
         equalRuns[t] = equal;
         InclusiveScan(greaterRuns, t, threads);
         InclusiveScan(equalRuns, t, threads);
-        int offsets = s.ChunkBase(row) + 2 * s.Chunks + 2 * chunk;
-        int nextGreater = scratch[offsets] + greaterRuns[t] - greater;
-        int nextEqual = scratch[offsets + 1] + equalRuns[t] - equal;
+        int nextGreater = greaterBefore + greaterRuns[t] - greater;
+        int nextEqual = ties + equalBefore + equalRuns[t] - equal;
         int selected = s.SelectedBase(row);
         for (int j = first; j < end; j++)
         {
@@ -190,29 +220,32 @@ public static class TopKKernels
         }
     }
 
-    /// <summary>One group per row (grid (1, rows)): bitonic sort of the k kept indices by (key descending, index
-    /// ascending) in shared memory, then values and indices (exact floats) out.</summary>
+    /// <summary>One group per row (grid (1, rows)): bitonic sort in shared memory of the filter's candidates where it
+    /// took the row (<see cref="TopKFilter.Append"/>), else of the k indices the compaction kept, then the first k values
+    /// (exact floats) and indices out.</summary>
     public static void Sort(ArrayView<float> x, ArrayView<int> scratch, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
     {
         var keys = SharedMemory.Allocate<uint>(MaxK);
         var positions = SharedMemory.Allocate<int>(MaxK);
-        int row = Grid.IdxY, t = Group.IdxX, threads = Group.DimX, selected = s.SelectedBase(row);
-        if (s.Filtered(scratch, row)) return;
+        int row = Grid.IdxY, t = Group.IdxX, threads = Group.DimX;
+        bool filtered = s.Filtered(scratch, row);
+        int count = filtered ? scratch[s.CandidateCount(row)] : s.K;
         int n = 1;
-        while (n < s.K) n <<= 1;
+        while (n < count) n <<= 1;
+        int candidateKeys = s.CandidateKeysBase(row), candidateIndices = s.CandidateIndicesBase(row), selected = s.SelectedBase(row);
         for (int i = t; i < n; i += threads)
         {
             // Padding sorts last: the smallest key with the largest index.
-            int position = i < s.K ? scratch[selected + i] : int.MaxValue;
-            keys[i] = i < s.K ? Key(x[s.Element(row, position)], s.Largest) : 0u;
+            int position = i >= count ? int.MaxValue : filtered ? scratch[candidateIndices + i] : scratch[selected + i];
             positions[i] = position;
+            keys[i] = i >= count ? 0u : filtered ? (uint)scratch[candidateKeys + i] : Key(x[s.Element(row, position)], s.Largest);
         }
         BitonicSortAndWrite(x, keys, positions, n, values, indices, s, row);
     }
 
     /// <summary>The group sorts n (a power of two) shared (key, position) pairs by key descending, position ascending,
     /// then writes the first k as the row's values (exact floats read at their positions) and indices.</summary>
-    internal static void BitonicSortAndWrite(ArrayView<float> x, ArrayView<uint> keys, ArrayView<int> positions, int n,
+    private static void BitonicSortAndWrite(ArrayView<float> x, ArrayView<uint> keys, ArrayView<int> positions, int n,
         ArrayView<float> values, ArrayView<float> indices, TopKShape s, int row)
     {
         int t = Group.IdxX, threads = Group.DimX;
@@ -255,6 +288,19 @@ public static class TopKKernels
         if (run > 0) Atomic.Add(ref bins[runBin], run);
         runBin = bin;
         run = 1;
+    }
+
+    /// <summary>The group's sum of scratch[at + 2c] over the chunks c before <paramref name="chunk"/>, through the shared
+    /// <paramref name="sums"/> (an int per thread, free again when this returns).</summary>
+    private static int SumBefore(ArrayView<int> scratch, int at, int chunk, ArrayView<int> sums, int t, int threads)
+    {
+        int sum = 0;
+        for (int c = t; c < chunk; c += threads) sum += scratch[at + 2 * c];
+        sums[t] = sum;
+        InclusiveScan(sums, t, threads);
+        int total = sums[threads - 1];
+        Group.Barrier();
+        return total;
     }
 
     /// <summary>Hillis–Steele inclusive scan of <paramref name="count"/> shared ints by the group.</summary>

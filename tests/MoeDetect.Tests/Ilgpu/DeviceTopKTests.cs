@@ -87,31 +87,51 @@ public sealed class DeviceTopKTests(ITestOutputHelper log)
     [Fact]
     public void The_filter_takes_rows_with_few_candidates_and_leaves_the_rest_to_the_radix_select()
     {
-        const int length = 20000, k = 100;
+        const int length = 20000;
         var sparse = Heatmap(17, length, 40);
         var constant = Enumerable.Repeat(0.5f, length).ToArray();
-        var x = sparse.Concat(constant).ToArray();
-        var s = new TopKShape { Rows = 2, Length = length, Inner = 1, K = k, Largest = 1, Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength };
+        Assert.Equal([1, 0], TopKMatchesHost(sparse.Concat(constant).ToArray(), length, k: 100));
+    }
+
+    /// <summary>Rows the radix select takes (their k-th key's bin holds thousands) whose kept keys lie in every chunk:
+    /// each chunk's group places its keys above the threshold after those of the chunks before it, and its ties too.</summary>
+    [Fact]
+    public void The_radix_select_keeps_keys_of_every_chunk_in_index_order()
+    {
+        const int length = 20000;
+        // 60 distinct keys above a constant spread over the row; the ties taken are the first ones.
+        var spreadAbove = Enumerable.Repeat(0.5f, length).ToArray();
+        for (int i = 0; i < 60; i++) spreadAbove[331 * i + 7] = 0.6f + i / 1000f;
+        // 21 keys above 4,000 ties (every fifth) above the rest: the 1,979 ties kept reach into the third chunk.
+        var spreadTies = Enumerable.Range(0, length).Select(j => j % 997 == 1 ? 0.75f : j % 5 == 0 ? 0.25f : 0.1f).ToArray();
+        Assert.Equal([0, 0], TopKMatchesHost(spreadAbove.Concat(spreadTies).ToArray(), length, k: 2000));
+    }
+
+    /// <summary>Runs the device TopK on rows of x of the given length, asserts every row's values and indices are the
+    /// host's (largest first, ties by index), and returns each row's filter flag (1: the filter took it).</summary>
+    private static int[] TopKMatchesHost(float[] x, int length, int k)
+    {
+        int rows = x.Length / length;
+        var s = new TopKShape { Rows = rows, Length = length, Inner = 1, K = k, Largest = 1, Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength };
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
         var kernels = new KernelLibrary(device.Accelerator);
         using var input = device.Accelerator.Allocate1D(x);
-        using var scratch = device.Accelerator.Allocate1D<int>(2L * s.ScratchPerRow);
-        using var values = device.Accelerator.Allocate1D<float>(2 * k);
-        using var indices = device.Accelerator.Allocate1D<float>(2 * k);
+        using var scratch = device.Accelerator.Allocate1D<int>((long)rows * s.ScratchPerRow);
+        using var values = device.Accelerator.Allocate1D<float>(rows * k);
+        using var indices = device.Accelerator.Allocate1D<float>(rows * k);
 
         kernels.TopK(input.View, scratch.View, values.View, indices.View, s);
         device.Accelerator.Synchronize();
 
-        var flags = scratch.GetAsArray1D();
-        Assert.Equal(1, flags[s.FilterTaken(0)]);
-        Assert.Equal(0, flags[s.FilterTaken(1)]);
         var gotIndices = indices.GetAsArray1D();
         var gotValues = values.GetAsArray1D();
-        for (int row = 0; row < 2; row++)
+        for (int row = 0; row < rows; row++)
         {
             var expected = Enumerable.Range(0, length).OrderByDescending(j => x[row * length + j]).ThenBy(j => j).Take(k).ToArray();
             Assert.Equal(expected.Select(j => (float)j), gotIndices.Skip(row * k).Take(k));
             Assert.Equal(expected.Select(j => x[row * length + j]), gotValues.Skip(row * k).Take(k));
         }
+        var flags = scratch.GetAsArray1D();
+        return Enumerable.Range(0, rows).Select(row => flags[s.FilterTaken(row)]).ToArray();
     }
 }
