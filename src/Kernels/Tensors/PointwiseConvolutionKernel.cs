@@ -50,9 +50,19 @@ public struct PointwiseGeometry
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 
-    /// <summary>Scratch memory a launch of this geometry needs: the split-K partials [slices, batch, out channels, pixels]
-    /// where split.</summary>
-    public readonly long WorkspaceLength => Slices > 1 ? (long)Slices * Batch * OutChannels * Pixels : 0;
+    /// <summary>The weights the tensor-core GEMM of an input-scaled geometry runs on: [images or 1, out channels,
+    /// channels], the input scale multiplied in (the tensor cores read their operands from memory as they lie, so the
+    /// scale cannot be applied to x on its way); 0 floats for other geometries.</summary>
+    public readonly long ScaledWeightsLength =>
+        TensorCores != 0 && ScalesInput != 0 ? (ScaleImageStride == 0 ? 1L : Batch) * OutChannels * Channels : 0;
+
+    /// <summary>Values between images' matrices in those scaled weights (<see cref="ScaledWeightsLength"/>): 0 where one
+    /// scale serves every image, so one matrix.</summary>
+    public readonly int WeightImageStride => TensorCores != 0 && ScalesInput != 0 && ScaleImageStride != 0 ? OutChannels * Channels : 0;
+
+    /// <summary>Scratch memory a launch of this geometry needs: the scaled weights, then the split-K partials [slices,
+    /// batch, out channels, pixels] where split.</summary>
+    public readonly long WorkspaceLength => ScaledWeightsLength + (Slices > 1 ? (long)Slices * Batch * OutChannels * Pixels : 0);
 }
 
 /// <summary>The tiled GEMM's launch shape: groups of <paramref name="GroupX"/> pixel threads × <paramref name="GroupY"/>
@@ -230,6 +240,14 @@ public static class PointwiseConvolutionKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float Input(PointwiseInput input, PointwiseGeometry g, int k, int pixel, int kEnd) =>
         pixel < g.Pixels && k < kEnd ? input.Load(k, pixel) : 0f;
+
+    /// <summary>scaled[n, m, k] = w[m, k] · scale[n, k], a thread per value (<see cref="PointwiseGeometry.ScaledWeightsLength"/>):
+    /// an input-scaled GEMM's weights per image, so that the tensor cores multiply the unscaled input.</summary>
+    public static void ScaleWeights(Index1D i, ArrayView<float> w, ArrayView<float> scale, ArrayView<float> scaled, PointwiseGeometry g)
+    {
+        int matrix = g.OutChannels * g.Channels, n = i / matrix, within = i - n * matrix;
+        scaled[i] = w[within] * scale[(long)n * g.ScaleImageStride + within % g.Channels];
+    }
 
     /// <summary>The second half of a split GEMM, a thread per output: the slices' partial sums added in slice order
     /// (deterministic, no atomics), then bias, activation and residual.</summary>

@@ -9,9 +9,8 @@ namespace MoeDetect.Kernels.Tensors;
 /// (sm_80 and later) on the FP32 tensors as they are, the tensor cores reading each operand's upper 19 bits (TF32: FP32's
 /// range, FP16's 10-bit mantissa); sums, bias, activation and the stored output stay FP32. It takes everything the SIMT
 /// GEMM takes: implicit-GEMM windows, residual, split-K slices (raw partials, summed by
-/// <see cref="PointwiseConvolutionKernel.SumSlices"/>), and the input scale (a squeeze-excite gate): the tensor cores read
-/// their operands as they lie in shared memory, so each thread multiplies the weights it copied there by their channels'
-/// scales once its copies have landed (<see cref="TileCopies.ScaleWeights"/>), before the group's barrier.
+/// <see cref="PointwiseConvolutionKernel.SumSlices"/>), and the input scale as weights scaled per image beforehand
+/// (<see cref="PointwiseGeometry.WeightImageStride"/>).
 /// Grid (pixel tiles, out-channel tiles, batch × slices), groups of 128 threads: 4 warps (<see cref="ITensorCoreTile"/>:
 /// 2 × 2 for 64 × 64 tiles, 1 × 4 for 32 × 128), each warp a 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel
 /// global → shared memory by <c>cp.async</c>, never through registers, double-buffered: a k-step's copies are in flight
@@ -38,9 +37,8 @@ public static class TensorCoreConvolutionKernel
     /// <param name="x">The input's device address (<see cref="PointwiseInput"/>'s tensor; the copies need addresses,
     /// which ILGPU does not give out inside a kernel).</param>
     /// <param name="w">The weights' device address, [out channels, channels].</param>
-    /// <param name="scale">The input scale, [images or 1, channels], where <see cref="PointwiseGeometry.ScalesInput"/> is 1.</param>
-    public static void Run<TTile>(long x, long w, ArrayView<float> scale, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
-        PointwiseGeometry g, Activation activation) where TTile : struct, ITensorCoreTile
+    public static void Run<TTile>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile
     {
         var layout = new TileLayout(default(TTile).WarpRows);
         // One allocation (see AsyncCopy.SharedBase): the weight stages, then the input stages.
@@ -51,13 +49,11 @@ public static class TensorCoreConvolutionKernel
         int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         uint shared = AsyncCopy.SharedBase();
-        var copies = new TileCopies(layout, x, w, g, n, m0, p0, t, shared, shared + 4u * Stages * (uint)layout.WeightStage);
-        bool scales = g.ScalesInput != 0;
-        long scaleAt = (long)n * g.ScaleImageStride;
+        // An input scale comes multiplied into a weight matrix per image (PointwiseGeometry.WeightImageStride).
+        long wImage = w + 4L * n * g.WeightImageStride;
+        var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * Stages * (uint)layout.WeightStage);
         copies.Issue(0, kBegin, kEnd);
         AsyncCopy.Commit();
-        // A stage's scales are loaded with its copies, so that their latency hides behind the step before.
-        var stageScales = scales ? copies.Scales(scale, scaleAt, kBegin, kEnd) : default;
         int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
         int quad = lane / 4, pair = lane % 4, inputStride = layout.InputStride;
         // This lane's first A word (row quad, k pair) and B word (k pair, column quad) of a stage.
@@ -66,18 +62,10 @@ public static class TensorCoreConvolutionKernel
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
-            WeightScales nextScales = default;
-            if (k0 + KStep < kEnd)
-            {
-                copies.Issue(1 - stage, k0 + KStep, kEnd);
-                if (scales) nextScales = copies.Scales(scale, scaleAt, k0 + KStep, kEnd);
-            }
+            if (k0 + KStep < kEnd) copies.Issue(1 - stage, k0 + KStep, kEnd);
             // Always a group, even an empty one, so that "all but the newest" is this stage's copies.
             AsyncCopy.Commit();
             AsyncCopy.WaitAllButNewest();
-            // This thread's copies of the stage have landed (cp.async's wait makes them visible to it): its own weights
-            // take their scales before the barrier shows them to the group.
-            if (scales) copies.ScaleWeights(wTiles, stage, stageScales);
             Group.Barrier();
             int a = stage * layout.WeightStage + aAt, b = stage * layout.InputStage + bAt;
             acc.Multiply(wTiles, a, xTiles, b, inputStride);
@@ -87,7 +75,6 @@ public static class TensorCoreConvolutionKernel
             // Everyone is done reading this stage before the next iteration's copies overwrite it.
             Group.Barrier();
             stage = 1 - stage;
-            stageScales = nextScales;
         }
         bool partial = g.Slices > 1;
         var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
@@ -188,7 +175,7 @@ internal readonly struct TileCopies
     private readonly TileLayout _layout;
     private readonly long _x, _w, _wRow, _wRowStep;
     private readonly PointwiseGeometry _g;
-    private readonly int _wk, _wRows, _xk, _lane, _wWord;
+    private readonly int _wk, _wRows, _xk, _lane;
     private readonly WindowColumn _column;
     private readonly uint _wTarget, _xTarget;
     private readonly ChunkCopies _chunks;
@@ -208,8 +195,7 @@ internal readonly struct TileCopies
         _xk = t / layout.Columns;
         _lane = t % 32;
         _column = WindowColumn.Of(g, n, p0 + t % layout.Columns);
-        _wWord = t / TensorCoreConvolutionKernel.KStep * TensorCoreConvolutionKernel.WeightStride + _wk;
-        _wTarget = wShared + 4u * (uint)_wWord;
+        _wTarget = wShared + 4u * (uint)(t / TensorCoreConvolutionKernel.KStep * TensorCoreConvolutionKernel.WeightStride + _wk);
         _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + t % layout.Columns);
         _chunks = new ChunkCopies(layout, x, w, g, n, m0, p0, t, wShared, xShared);
     }
@@ -225,24 +211,6 @@ internal readonly struct TileCopies
         else IssueWeightWords(wStage, k0, kEnd);
         if (_g.InputChunks != 0) _chunks.IssueInputs(xStage, k0, kEnd);
         else IssueInputWords(xStage, k0, kEnd);
-    }
-
-    /// <summary>The input scales of this thread's weight copies of the k-step at k0: of channel k0 + its k (value by
-    /// value), or of its 4 channels from there (in chunks); scale[scaleAt + k], 0 past the slice's end.</summary>
-    public WeightScales Scales(ArrayView<float> scale, long scaleAt, int k0, int kEnd) =>
-        WeightScales.Of(scale, scaleAt, k0 + (_g.WeightChunks != 0 ? _chunks.FirstK : _wk), kEnd, _g.WeightChunks != 0 ? 4 : 1);
-
-    /// <summary>Multiplies this thread's weight copies of <paramref name="stage"/> in the shared tiles (the words
-    /// <see cref="Issue"/> wrote) by their channels' <paramref name="scales"/>.</summary>
-    public void ScaleWeights(ArrayView<uint> tiles, int stage, WeightScales scales)
-    {
-        int stageWord = stage * _layout.WeightStage;
-        if (_g.WeightChunks != 0)
-        {
-            _chunks.ScaleWeights(tiles, stageWord, scales);
-            return;
-        }
-        for (int i = 0; i < _layout.WeightCopies; i++) WeightScales.Scale(tiles, stageWord + _wWord + CopyRows * i * TensorCoreConvolutionKernel.WeightStride, scales.S0);
     }
 
     private void IssueWeightWords(uint stage, int k0, int kEnd)
@@ -309,7 +277,7 @@ internal readonly struct ChunkCopies
     private const int WeightRowStep = TensorCoreConvolutionKernel.GroupSize / KChunks;
     private readonly TileLayout _layout;
     private readonly long _x, _w, _wRow, _wRowStep, _xColumn;
-    private readonly int _wk, _wRows, _xk, _pixels, _wWord;
+    private readonly int _wk, _wRows, _xk, _pixels;
     private readonly bool _xValid;
     private readonly uint _wTarget, _xTarget;
 
@@ -327,26 +295,8 @@ internal readonly struct ChunkCopies
         _pixels = g.Pixels;
         _xColumn = x + 4L * (PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + (long)_xk * g.Pixels + pixel);
         _xValid = pixel < g.Pixels;
-        _wWord = (m - m0) * TensorCoreConvolutionKernel.WeightStride + _wk;
-        _wTarget = wShared + 4u * (uint)_wWord;
+        _wTarget = wShared + 4u * (uint)((m - m0) * TensorCoreConvolutionKernel.WeightStride + _wk);
         _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + pixel - p0);
-    }
-
-    /// <summary>The first of the 4 k of a k-step this thread's weight chunks hold, past the step's first.</summary>
-    public int FirstK => _wk;
-
-    /// <summary>Multiplies this thread's weight chunks of the stage starting at word <paramref name="stageWord"/> by
-    /// the scales of their 4 channels.</summary>
-    public void ScaleWeights(ArrayView<uint> tiles, int stageWord, WeightScales scales)
-    {
-        for (int i = 0; i < _layout.Rows / WeightRowStep; i++)
-        {
-            int at = stageWord + _wWord + WeightRowStep * i * TensorCoreConvolutionKernel.WeightStride;
-            WeightScales.Scale(tiles, at, scales.S0);
-            WeightScales.Scale(tiles, at + 1, scales.S1);
-            WeightScales.Scale(tiles, at + 2, scales.S2);
-            WeightScales.Scale(tiles, at + 3, scales.S3);
-        }
     }
 
     public void IssueWeights(uint stage, int k0, int kEnd)
@@ -373,29 +323,6 @@ internal readonly struct ChunkCopies
             at += 4L * rowStep * _pixels;
         }
     }
-}
-
-/// <summary>The input scales of up to 4 consecutive channels a thread's weight copies hold (plain fields, so that they
-/// stay in registers).</summary>
-internal struct WeightScales
-{
-    public float S0, S1, S2, S3;
-
-    /// <summary>scale[at + k + i] for i &lt; <paramref name="count"/> (1 or 4), 0 from <paramref name="kEnd"/> on (those
-    /// weights are zero padding).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static WeightScales Of(ArrayView<float> scale, long at, int k, int kEnd, int count) => new()
-    {
-        S0 = k < kEnd ? scale[at + k] : 0f,
-        S1 = count > 1 && k + 1 < kEnd ? scale[at + k + 1] : 0f,
-        S2 = count > 2 && k + 2 < kEnd ? scale[at + k + 2] : 0f,
-        S3 = count > 3 && k + 3 < kEnd ? scale[at + k + 3] : 0f,
-    };
-
-    /// <summary>The shared word at <paramref name="at"/>, an FP32 weight, times <paramref name="factor"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Scale(ArrayView<uint> tiles, int at, float factor) =>
-        tiles[at] = Interop.FloatAsInt(Interop.IntAsFloat(tiles[at]) * factor);
 }
 
 /// <summary>Reduction row k of a GEMM's input as seen from a column's window origin: <see cref="Offset"/> values past

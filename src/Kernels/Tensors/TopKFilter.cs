@@ -9,7 +9,7 @@ namespace MoeDetect.Kernels.Tensors;
 /// index, to a candidate list; one group sorts the candidates by key, ties by index, and writes the first k. The top k
 /// all lie in that bin or above, so this is exactly what the radix select gives. A CenterNet heatmap after the peak
 /// test (1.3 M values, k = 100) has some hundreds of candidates.
-/// Launch order after <see cref="TopKKernels.Clear"/>: <see cref="Histogram"/>, <see cref="Append"/>; the sort of the
+/// Launch order after <see cref="TopKKernels.Clear"/>: <see cref="Histogram"/>, <see cref="PickBin"/>, <see cref="Append"/>; the sort of the
 /// candidates is <see cref="TopKKernels.Sort"/>'s, after the radix kernels.</summary>
 public static class TopKFilter
 {
@@ -39,22 +39,31 @@ public static class TopKFilter
             if (bins[b] != 0) Atomic.Add(ref scratch[histogram + b], bins[b]);
     }
 
-    /// <summary>Grid (chunks, rows): every group finds the bin that holds the row's k-th key from the histogram
-    /// (<see cref="TopKKernels.FindFromTop"/>); the row is the filter's where that bin and those above hold at most
-    /// <see cref="MaxCandidates"/> keys (the row's first group records so for the kernels after). For such a row each
-    /// group appends the key and index of every element of its chunk in that bin or above to the row's candidates, a
-    /// place for each from one shared count per group and one global atomic.</summary>
+    /// <summary>One group per row (grid (1, rows)): the bin that holds the row's k-th key
+    /// (<see cref="TopKKernels.FindFromTop"/>). The row is the filter's where that bin and those above hold at most
+    /// <see cref="MaxCandidates"/> keys. One group searches, not every group of <see cref="Append"/>: at batch 32 those
+    /// would read the 2,048 counts 10,000 times.</summary>
+    public static void PickBin(ArrayView<int> scratch, TopKShape s)
+    {
+        var sums = SharedMemory.Allocate<int>(TopKKernels.MaxGroupSize);
+        var found = SharedMemory.Allocate<int>(2);
+        int row = Grid.IdxY, histogram = s.FilterHistogramBase(row);
+        var (bin, above) = TopKKernels.FindFromTop(scratch, histogram, Bins, s.K, sums, found);
+        if (Group.IdxX != 0) return;
+        scratch[s.FilterBin(row)] = bin;
+        scratch[s.FilterTaken(row)] = bin >= 0 && above + scratch[histogram + bin] <= MaxCandidates ? 1 : 0;
+    }
+
+    /// <summary>Grid (chunks, rows), for rows the filter takes: appends the key and index of every element in the picked
+    /// bin or above to the row's candidates, a place for each from one shared count per group and one global atomic.</summary>
     public static void Append(ArrayView<float> x, ArrayView<int> scratch, TopKShape s)
     {
         var counts = SharedMemory.Allocate<int>(2);
-        var sums = SharedMemory.Allocate<int>(TopKKernels.MaxGroupSize);
-        var found = SharedMemory.Allocate<int>(2);
-        int row = Grid.IdxY, start = Grid.IdxX * TopKKernels.ChunkLength, threads = Group.DimX, histogram = s.FilterHistogramBase(row);
+        int row = Grid.IdxY, start = Grid.IdxX * TopKKernels.ChunkLength, threads = Group.DimX;
+        if (!s.Filtered(scratch, row)) return;
         if (Group.IdxX == 0) counts[0] = 0;
-        var (lowest, above) = TopKKernels.FindFromTop(scratch, histogram, Bins, s.K, sums, found);
-        bool taken = lowest >= 0 && above + scratch[histogram + lowest] <= MaxCandidates;
-        if (Grid.IdxX == 0 && Group.IdxX == 0) scratch[s.FilterTaken(row)] = taken ? 1 : 0;
-        if (!taken) return;
+        Group.Barrier();
+        int lowest = scratch[s.FilterBin(row)];
         int end = XMath.Min(start + TopKKernels.ChunkLength, s.Length), rowStart = s.RowStart(row), mine = 0;
         for (int j = start + Group.IdxX; j < end; j += threads)
             if (Bin(TopKKernels.Key(x[rowStart + j * s.Inner], s.Largest)) >= lowest) mine++;

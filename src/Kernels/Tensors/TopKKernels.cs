@@ -22,7 +22,8 @@ public struct TopKShape
 
     // Int scratch per row: 4 radix histograms of 256 bins, the radix states before each pass and after the last (key
     // prefix, how many equal to it to take), per-chunk counts of (greater, equal), and the k selected indices; then the
-    // filter's (TopKFilter): its histogram, 1 where it took the row, its candidates so far, the candidates' keys and indices.
+    // filter's (TopKFilter): its histogram, its state (bin, 1 where it took the row, candidates so far), the candidates'
+    // keys and indices.
     public readonly int HistogramBase(int row, int pass) => row * ScratchPerRow + pass * 256;
     /// <summary>The radix state before <paramref name="pass"/> (4: after the last pass: the k-th key and how many keys
     /// equal to it to keep).</summary>
@@ -30,12 +31,13 @@ public struct TopKShape
     public readonly int ChunkBase(int row) => row * ScratchPerRow + 1034;
     public readonly int SelectedBase(int row) => ChunkBase(row) + 2 * Chunks;
     public readonly int FilterHistogramBase(int row) => SelectedBase(row) + K;
+    public readonly int FilterBin(int row) => FilterHistogramBase(row) + TopKFilter.Bins;
     /// <summary>1 where the filter found the row's top k (<see cref="TopKFilter"/>): the radix kernels then leave it.</summary>
-    public readonly int FilterTaken(int row) => FilterHistogramBase(row) + TopKFilter.Bins;
-    public readonly int CandidateCount(int row) => FilterTaken(row) + 1;
-    public readonly int CandidateKeysBase(int row) => FilterTaken(row) + 2;
+    public readonly int FilterTaken(int row) => FilterBin(row) + 1;
+    public readonly int CandidateCount(int row) => FilterBin(row) + 2;
+    public readonly int CandidateKeysBase(int row) => FilterBin(row) + 3;
     public readonly int CandidateIndicesBase(int row) => CandidateKeysBase(row) + TopKFilter.MaxCandidates;
-    public readonly int ScratchPerRow => 1034 + 2 * Chunks + K + TopKFilter.Bins + 2 + 2 * TopKFilter.MaxCandidates;
+    public readonly int ScratchPerRow => 1034 + 2 * Chunks + K + TopKFilter.Bins + 3 + 2 * TopKFilter.MaxCandidates;
 
     /// <summary>Whether the filter found the row's top k: the radix kernels then leave it.</summary>
     public readonly bool Filtered(ArrayView<int> scratch, int row) => scratch[FilterTaken(row)] != 0;
@@ -47,9 +49,9 @@ public struct TopKShape
 /// it (<see cref="StateBefore"/>) rather than a launch of its own doing so. An ordered compaction (per-chunk counts, then
 /// a group per chunk that sums the counts before it and scans its threads' runs) keeps every key above T and the first
 /// such ties by index; one group per row then bitonic-sorts those k in shared memory.
-/// Launch order: <see cref="Clear"/>, the filter (<see cref="TopKFilter.Histogram"/>, <see cref="TopKFilter.Append"/>),
-/// then 4 × <see cref="Histogram"/>, <see cref="CountChunks"/> and <see cref="Compact"/>, which return at once for a
-/// row the filter took, and <see cref="Sort"/> for every row: 10 launches. Grouped kernels work with any group size up
+/// Launch order: <see cref="Clear"/>, the filter (<see cref="TopKFilter.Histogram"/>, <see cref="TopKFilter.PickBin"/>,
+/// <see cref="TopKFilter.Append"/>), then 4 × <see cref="Histogram"/>, <see cref="CountChunks"/> and
+/// <see cref="Compact"/>, which return at once for a row the filter took, and <see cref="Sort"/> for every row: 11 launches. Grouped kernels work with any group size up
 /// to <see cref="MaxGroupSize"/> (the CPU accelerator's groups are tiny).</summary>
 public static class TopKKernels
 {

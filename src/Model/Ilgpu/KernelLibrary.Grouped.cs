@@ -12,9 +12,11 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape, int>? _topKHistogram;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCount, _topKCompact, _filterHistogram, _filterAppend;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
+    private Action<KernelConfig, ArrayView<int>, TopKShape>? _filterPickBin;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
+    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
@@ -33,8 +35,8 @@ internal sealed partial class KernelLibrary
     /// <summary>Whether the device can run the tensor-core GEMM: CUDA, compute capability 8.0 or later.</summary>
     public bool HasTensorCores => accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
 
-    /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices in 10 launches, no synchronisation
-    /// (<see cref="TopKKernels"/>): the filter's 2 (<see cref="TopKFilter"/>), the radix select's 6 for rows the filter
+    /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices in 11 launches, no synchronisation
+    /// (<see cref="TopKKernels"/>): the filter's 3 (<see cref="TopKFilter"/>), the radix select's 6 for rows the filter
     /// left, the sort. <paramref name="scratch"/> holds <see cref="TopKShape.ScratchPerRow"/> ints per row.</summary>
     public void TopK(ArrayView<float> x, ArrayView<int> scratch, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
     {
@@ -44,15 +46,18 @@ internal sealed partial class KernelLibrary
         _topKCompact ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.Compact));
         _topKSort ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>(TopKKernels.Sort));
         _filterHistogram ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKFilter.Histogram));
+        _filterPickBin ??= BindConfig(accelerator.LoadKernel<ArrayView<int>, TopKShape>(TopKFilter.PickBin));
         _filterAppend ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKFilter.Append));
         var chunks = new KernelConfig(new Index2D(s.Chunks, s.Rows), new Index2D(GroupSize, 1));
+        var groupPerRow = new KernelConfig(new Index2D(1, s.Rows), new Index2D(GroupSize, 1));
         _topKClear(s.Rows * s.ScratchPerRow, scratch, s);
         _filterHistogram(chunks, x, scratch, s);
+        _filterPickBin(groupPerRow, scratch, s);
         _filterAppend(chunks, x, scratch, s);
         for (int pass = 0; pass < 4; pass++) _topKHistogram(chunks, x, scratch, s, pass);
         _topKCount(chunks, x, scratch, s);
         _topKCompact(chunks, x, scratch, s);
-        _topKSort(new KernelConfig(new Index2D(1, s.Rows), new Index2D(GroupSize, 1)), x, scratch, values, indices, s);
+        _topKSort(groupPerRow, x, scratch, values, indices, s);
     }
 
     /// <summary>CenterNet's peak test of the NCHW x written NHWC into y (<see cref="PoolingKernels.PeaksChannelsLast"/>):
@@ -141,7 +146,8 @@ internal sealed partial class KernelLibrary
     /// geometry flag leaves unused may be any.</summary>
     /// <param name="scale">The per-channel input scale where <see cref="PointwiseGeometry.ScalesInput"/> is 1.</param>
     /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1.</param>
-    /// <param name="workspace"><see cref="PointwiseGeometry.WorkspaceLength"/> floats: the split-K partials where g is split.</param>
+    /// <param name="workspace"><see cref="PointwiseGeometry.WorkspaceLength"/> floats: the tensor cores' scaled weights
+    /// where g has an input scale, then the split-K partials where g is split.</param>
     public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
         ArrayView<float> workspace, ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
@@ -154,18 +160,27 @@ internal sealed partial class KernelLibrary
             return;
         }
         bool split = g.Slices > 1;
+        // ILGPU refuses a sub-view starting at the view's end: take the partials only where there are some.
+        var partials = split ? workspace.SubView(g.ScaledWeightsLength) : workspace;
         if (g.TensorCores != 0)
         {
             var tensorCore = g.Tiling == PointwiseTiling.TensorCoreWide
                 ? (_tensorCoreWide ??= LoadTensorCore<WideTensorCoreTile>())
                 : (_tensorCoreSquare ??= LoadTensorCore<SquareTensorCoreTile>());
+            if (g.ScalesInput != 0)
+            {
+                var scaled = workspace.SubView(0, g.ScaledWeightsLength);
+                _scaleWeights ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>(PointwiseConvolutionKernel.ScaleWeights));
+                _scaleWeights(checked((int)g.ScaledWeightsLength), w, scale, scaled, g);
+                w = scaled;
+            }
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
             var chunked = g with
             {
                 WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
                 InputChunks = g.Windowed == 0 && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
             };
-            tensorCore(new KernelConfig(g.Tiling.LaunchGrid(g), new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, scale, bias, residual, split ? workspace : y, chunked, activation);
+            tensorCore(new KernelConfig(g.Tiling.LaunchGrid(g), new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
         }
         else
         {
@@ -179,18 +194,18 @@ internal sealed partial class KernelLibrary
                 if (dy >= dx) dy /= 2;
                 else dx /= 2;
             var launched = tiling with { GroupX = dx, GroupY = dy };
-            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? workspace : y, g, activation, SpecializedValue.New(launched));
+            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
         }
         if (!split) return;
         _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
-        _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, workspace, bias, residual, y, g, activation);
+        _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
 
     /// <summary>The tensor-core GEMM compiled for one tile. Its mma operands pass through ILGPU's local slots, which ptxas
     /// leaves in memory at the engine's O1: loaded promoted.</summary>
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
+    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
         where TTile : struct, ITensorCoreTile =>
-        BindConfig(PromotedKernelLoader.Load<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
+        BindConfig(PromotedKernelLoader.Load<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
             (ILGPU.Runtime.Cuda.CudaAccelerator)accelerator, TensorCoreConvolutionKernel.Run<TTile>));
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>

@@ -21,7 +21,7 @@ internal static class TensorCoreCheck
             KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1 },
         new() { Batch = 2, Channels = 19, OutChannels = 70, Height = 23, Width = 29, OutHeight = 12, OutWidth = 15,
             KernelHeight = 3, KernelWidth = 3, StrideY = 2, StrideX = 2, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
-        // Rows of an odd number of values: weights and inputs copied value by value (with an input scale: scaled so).
+        // Rows of an odd number of values: weights and inputs copied value by value (with an input scale too).
         new() { Batch = 2, Channels = 37, OutChannels = 20, Height = 13, Width = 11, OutHeight = 13, OutWidth = 11,
             KernelHeight = 1, KernelWidth = 1, StrideY = 1, StrideX = 1, DilationY = 1, DilationX = 1, Groups = 1 },
         // Rows of a multiple of 4 values: weights (both) and inputs (the 1×1) copied in 16-byte chunks.
@@ -55,7 +55,7 @@ internal static class TensorCoreCheck
         var random = new Random(7);
         float[] Values(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
         var accelerator = kernels.Accelerator;
-        // The 1×1 layers also with an input scale per image and channel (applied to the weights in shared memory on tensor cores).
+        // The 1×1 layers also with an input scale per image and channel (weights scaled per image on tensor cores).
         foreach (var (g, scaled) in Layers.SelectMany(l => l.KernelHeight == 1 ? new[] { (l, false), (l, true) } : [(l, false)]))
         {
             var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g) with { ScalesInput = scaled ? 1 : 0, ScaleImageStride = scaled ? g.Channels : 0 };
