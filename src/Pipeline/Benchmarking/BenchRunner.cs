@@ -18,9 +18,12 @@ namespace MoeDetect.Pipeline.Benchmarking;
 /// <param name="Detections">Boxes the decoder kept, summed over the distinct frames the run decoded (each frame counted
 /// once): equal between engines that compute the same model on the same frames, a check that a faster variant still
 /// gives the same answers. Null for the raw baseline, which decodes nothing.</param>
+/// <param name="StageMedianMs">The median milliseconds per frame of each stage, beside <paramref name="StageMs"/>'s means:
+/// a few slow batches (a garbage collection, the operating system) move the mean of a few hundred, not their median.
+/// Null for the raw baseline.</param>
 public sealed record BenchResult(string Variant, string Engine, int Batch, int Frames, double FramesPerSecond,
     IReadOnlyDictionary<string, double> StageMs, string? Error = null, string? BaselineFor = null, long? Detections = null,
-    BenchEfficiency? Efficiency = null)
+    BenchEfficiency? Efficiency = null, IReadOnlyDictionary<string, double>? StageMedianMs = null)
 {
     /// <summary>End to end, over the whole loop.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -96,9 +99,10 @@ public sealed class BenchRunner(string modelPath, BenchFrames frames, DecodeOpti
         for (int i = 0; i < batchesToRun; i++) loop.Next(statistics);
         double seconds = wall.Elapsed.TotalSeconds;
         loop.Finish(untimed);
-        var stages = statistics.Summarise().ToDictionary(s => s.Stage, s => s.MeanMs);
-        return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds, stages,
-            Detections: loop.Detections, Efficiency: loop.Arithmetic.Result(peak));
+        var stages = statistics.Summarise();
+        return new BenchResult(variant.Name, model.Engine.Name, batch, batchesToRun * batch, batchesToRun * batch / seconds,
+            stages.ToDictionary(s => s.Stage, s => s.MeanMs), Detections: loop.Detections, Efficiency: loop.Arithmetic.Result(peak),
+            StageMedianMs: stages.ToDictionary(s => s.Stage, s => s.P50Ms));
     }
 
     /// <summary>Cycles through the frames batch after batch, timing each stage into the given statistics, as

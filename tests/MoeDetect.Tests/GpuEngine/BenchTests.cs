@@ -81,8 +81,13 @@ public sealed class BenchTests : IDisposable
             Assert.Equal(8, r.Frames);
             Assert.True(r.FramesPerSecond > 0);
             foreach (var stage in new[] { Stages.Preprocess, Stages.Upload, Stages.Inference, Stages.Download, Stages.Postprocess })
+            {
                 Assert.True(r.StageMs.ContainsKey(stage), $"no {stage} time for batch {r.Batch}");
+                // A median lies between the fastest and the slowest frame, so at most the mean times the frames.
+                Assert.InRange(r.StageMedianMs![stage], 0, r.StageMs[stage] * r.Frames);
+            }
             Assert.True(r.StageMs[Stages.Inference] > 0);
+            Assert.True(r.StageMedianMs![Stages.Inference] > 0);
             Assert.Null(r.Efficiency); // ONNX Runtime does not say what arithmetic it ran
         }
 
@@ -91,6 +96,7 @@ public sealed class BenchTests : IDisposable
         var first = JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("results")[0];
         Assert.Equal("ort-cpu", first.GetProperty("variant").GetString());
         Assert.True(first.GetProperty("stage_ms").GetProperty("inference").GetDouble() > 0);
+        Assert.True(first.GetProperty("stage_median_ms").GetProperty("inference").GetDouble() > 0);
     }
 
     [Fact]
