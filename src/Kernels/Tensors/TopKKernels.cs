@@ -51,8 +51,9 @@ public struct TopKShape
 /// such ties by index; one group per row then bitonic-sorts those k in shared memory.
 /// Launch order: <see cref="Clear"/>, the filter (<see cref="TopKFilter.Histogram"/>, <see cref="TopKFilter.PickBin"/>,
 /// <see cref="TopKFilter.Append"/>), then 4 × <see cref="Histogram"/>, <see cref="CountChunks"/> and
-/// <see cref="Compact"/>, which return at once for a row the filter took, and <see cref="Sort"/> for every row: 11 launches. Grouped kernels work with any group size up
-/// to <see cref="MaxGroupSize"/> (the CPU accelerator's groups are tiny).</summary>
+/// <see cref="Compact"/>, which return at once for a row the filter took, and <see cref="Sort"/> for every row: 11
+/// launches. Grouped kernels work with any group size up to <see cref="MaxGroupSize"/> (the CPU accelerator's groups are
+/// tiny).</summary>
 public static class TopKKernels
 {
     public const int MaxGroupSize = 256;
@@ -71,7 +72,7 @@ public static class TopKKernels
 
     /// <summary>Zeroes histograms and sets each row's state: empty prefix, k still to take. One thread per scratch int.</summary>
     public static void Clear(Index1D i, ArrayView<int> scratch, TopKShape s) =>
-        scratch[i] = i % s.ScratchPerRow == 1025 ? s.K : 0;
+        scratch[i] = i % s.ScratchPerRow == s.StateBase(0, 0) + 1 ? s.K : 0;
 
     /// <summary>Grid (chunks, rows): counts the 8-bit digit at <paramref name="pass"/> of every key whose higher digits
     /// match the row's prefix (<see cref="StateBefore"/>), in shared memory first, then one global atomic per bin. Each
