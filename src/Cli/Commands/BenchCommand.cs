@@ -130,13 +130,19 @@ public static class BenchCommand
     private static void Print(IReadOnlyList<BenchResult> results, string title)
     {
         // Short headings keep the tables within 80 columns; the JSON uses the full stage names.
-        PrintStages(results, title, ReportedStages, ["prep", "up", "infer", "down", "post"], withFps: true);
+        string[] headings = ["prep", "up", "infer", "down", "post"];
+        PrintStages(results, title, r => r.StageMs, ReportedStages, headings, withFps: true);
+        // Medians too: a few slow batches on the host (a collection, the OS) move the means of a short run.
+        var withMedians = results.Where(r => r.StageMedianMs is not null).ToList();
+        if (withMedians.Count > 0)
+            PrintStages(withMedians, "median ms per frame by stage", r => r.StageMedianMs!, ReportedStages, headings, withFps: false);
         var routed = results.Where(r => r.StageMs.ContainsKey(Stages.Route)).ToList();
         if (routed.Count > 0)
-            PrintStages(routed, "inference of the routed model, split (ms per frame)", InferenceSplit, ["infer", "route", "experts", "rest of net"], withFps: false);
+            PrintStages(routed, "inference of the routed model, split (ms per frame)", r => r.StageMs, InferenceSplit, ["infer", "route", "experts", "rest of net"], withFps: false);
     }
 
-    private static void PrintStages(IReadOnlyList<BenchResult> results, string title, string[] stages, string[] headings, bool withFps)
+    private static void PrintStages(IReadOnlyList<BenchResult> results, string title, Func<BenchResult, IReadOnlyDictionary<string, double>> times,
+        string[] stages, string[] headings, bool withFps)
     {
         var table = new Table().Title(Markup.Escape(title)).Border(TableBorder.Simple);
         table.AddColumn("engine");
@@ -145,7 +151,7 @@ public static class BenchCommand
         foreach (var r in results)
         {
             var cells = r.Error is null
-                ? stages.Select(s => r.StageMs.TryGetValue(s, out var ms) ? $"{ms:0.000}" : "-")
+                ? stages.Select(s => times(r).TryGetValue(s, out var ms) ? $"{ms:0.000}" : "-")
                 : stages.Select(_ => "");
             if (withFps) cells = cells.Append(r.Error is null ? $"{r.FramesPerSecond:0.0}" : "failed");
             table.AddRow([r.Variant, r.Batch.ToString(), .. cells]);
