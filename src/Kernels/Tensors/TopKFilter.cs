@@ -9,8 +9,8 @@ namespace MoeDetect.Kernels.Tensors;
 /// index, to a candidate list; one group sorts the candidates by key, ties by index, and writes the first k. The top k
 /// all lie in that bin or above, so this is exactly what the radix select gives. A CenterNet heatmap after the peak
 /// test (1.3 M values, k = 100) has some hundreds of candidates.
-/// Launch order after <see cref="TopKKernels.Clear"/>: <see cref="Histogram"/>, <see cref="PickBin"/>, <see cref="Append"/>; the sort of the
-/// candidates is <see cref="TopKKernels.Sort"/>'s, after the radix kernels.</summary>
+/// Launch order after <see cref="TopKKernels.Clear"/>: <see cref="Histogram"/>, <see cref="PickBin"/>,
+/// <see cref="Append"/>; the sort of the candidates is <see cref="TopKKernels.Sort"/>'s, after the radix kernels.</summary>
 public static class TopKFilter
 {
     public const int BinBits = 11;
