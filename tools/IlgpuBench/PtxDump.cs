@@ -46,7 +46,7 @@ internal static class PtxDump
     {
         var ptx = Compile(backend, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method));
         File.WriteAllText(path + ".ptx", ptx);
-        File.WriteAllText(path + "-promoted.ptx", PromotedKernelLoader.Rewrite(ptx));
+        File.WriteAllText(path + "-promoted.ptx", KernelLoader.PromotedTensorCorePtx(ptx));
         Console.WriteLine($"wrote {path}.ptx and {path}-promoted.ptx");
     }
 }

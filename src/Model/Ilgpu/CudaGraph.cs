@@ -44,10 +44,38 @@ internal sealed class CudaGraph : IDisposable
         }
         // A capture the driver invalidated (an unsafe call in between) ends with an error and no graph.
         Driver.Check(Driver.StreamEndCapture(s, out graph), "cuStreamEndCapture");
+        if (ProgrammaticLaunches.Enabled && WithProgrammaticEdges(stream, graph) is { } programmatic) return programmatic;
         var instantiated = Driver.GraphInstantiateWithFlags(out nint exec, graph, 0);
         if (instantiated != 0) Driver.GraphDestroy(graph);
         Driver.Check(instantiated, "cuGraphInstantiateWithFlags");
         return new CudaGraph(stream, graph, exec);
+    }
+
+    /// <summary>Kernel-to-kernel edges of the graph made programmatic where the later kernel waits for its
+    /// prerequisites itself (<see cref="ProgrammaticLaunches"/>): the later one is launched while the earlier one runs.</summary>
+    public int ProgrammaticEdges { get; private init; }
+
+    /// <summary>A copy of <paramref name="graph"/> with <see cref="ProgrammaticEdges"/>, instantiated, which then takes
+    /// <paramref name="graph"/>'s place; null, with <paramref name="graph"/> untouched, where there are no such edges or
+    /// the driver refuses them (an older driver lacks the calls), so the caller instantiates the plain graph.</summary>
+    private static CudaGraph? WithProgrammaticEdges(CudaStream stream, nint graph)
+    {
+        var waiting = ProgrammaticLaunches.WaitingFunctions(stream.Accelerator);
+        if (waiting.Count == 0) return null;
+        nint copy = 0;
+        try
+        {
+            if (Driver.GraphClone(out copy, graph) != 0) return null;
+            int edges = Driver.MakeProgrammatic(copy, waiting);
+            if (edges > 0 && Driver.GraphInstantiateWithFlags(out nint exec, copy, 0) == 0)
+            {
+                Driver.GraphDestroy(graph);
+                return new CudaGraph(stream, copy, exec) { ProgrammaticEdges = edges };
+            }
+        }
+        catch (Exception e) when (e is CudaGraphException or EntryPointNotFoundException) { }
+        if (copy != 0) Driver.GraphDestroy(copy);
+        return null;
     }
 
     private static void CaptureBranches(nint stream, IReadOnlyList<Action> launches, IReadOnlyList<int[]> waitsFor)
@@ -148,6 +176,80 @@ internal sealed class CudaGraph : IDisposable
         {
             var distinct = nodes.Distinct().ToArray();
             Check(UpdateDependencies.Value(stream, distinct, 0, (nuint)distinct.Length, SetCaptureDependencies), "cuStreamUpdateCaptureDependencies_v2");
+        }
+
+        // CUresult cuGraphClone(CUgraph* phGraphClone, CUgraph originalGraph);
+        public delegate int CloneFn(out nint clone, nint graph);
+        // CUresult cuGraphGetEdges_v2(CUgraph hGraph, CUgraphNode* from, CUgraphNode* to, CUgraphEdgeData* edgeData, size_t* numEdges);
+        public delegate int GetEdgesFn(nint graph, nint from, nint to, nint edgeData, ref nuint count);
+        // CUresult cuGraphAddDependencies_v2 and cuGraphRemoveDependencies_v2(CUgraph hGraph, const CUgraphNode* from,
+        //     const CUgraphNode* to, const CUgraphEdgeData* edgeData, size_t numDependencies);
+        public delegate int DependenciesFn(nint graph, nint from, nint to, nint edgeData, nuint count);
+        // CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType* type);
+        public delegate int NodeTypeFn(nint node, out int type);
+        // CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS* nodeParams); func comes first.
+        public delegate int KernelParamsFn(nint node, nint parameters);
+
+        private static readonly Lazy<CloneFn> Clone = new(() => Bind<CloneFn>("cuGraphClone"));
+        private static readonly Lazy<GetEdgesFn> GetEdges = new(() => Bind<GetEdgesFn>("cuGraphGetEdges_v2"));
+        private static readonly Lazy<DependenciesFn> AddDependencies = new(() => Bind<DependenciesFn>("cuGraphAddDependencies_v2"));
+        private static readonly Lazy<DependenciesFn> RemoveDependencies = new(() => Bind<DependenciesFn>("cuGraphRemoveDependencies_v2"));
+        private static readonly Lazy<NodeTypeFn> NodeType = new(() => Bind<NodeTypeFn>("cuGraphNodeGetType"));
+        private static readonly Lazy<KernelParamsFn> KernelParams = new(() => Bind<KernelParamsFn>("cuGraphKernelNodeGetParams_v2"));
+
+        /// <summary>CU_GRAPH_NODE_TYPE_KERNEL.</summary>
+        private const int KernelNode = 0;
+        /// <summary>CUgraphEdgeData (from_port, to_port, type, 5 reserved bytes) of an edge that waits for the whole
+        /// earlier kernel (all zero), and of one from CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC with
+        /// CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC: the later kernel may start once every group of the earlier one has
+        /// allowed it (griddepcontrol.launch_dependents) or ended.</summary>
+        private const ulong OrdinaryEdge = 0, ProgrammaticEdge = 0x01_00_01;
+
+        public static int GraphClone(out nint clone, nint graph) => Clone.Value(out clone, graph);
+
+        /// <summary>Makes every ordinary edge between two kernel nodes whose later kernel is one of
+        /// <paramref name="waiting"/> programmatic; returns how many. Throws where the driver refuses (the graph is then
+        /// half changed: the caller drops it).</summary>
+        public static unsafe int MakeProgrammatic(nint graph, IReadOnlySet<nint> waiting)
+        {
+            nuint count = 0;
+            Check(GetEdges.Value(graph, 0, 0, 0, ref count), "cuGraphGetEdges_v2");
+            var from = new nint[count];
+            var to = new nint[count];
+            var data = new ulong[count];
+            fixed (nint* f = from, t = to)
+            fixed (ulong* d = data)
+                Check(GetEdges.Value(graph, (nint)f, (nint)t, (nint)d, ref count), "cuGraphGetEdges_v2");
+            var chosen = Enumerable.Range(0, (int)count)
+                .Where(i => data[i] == OrdinaryEdge && IsKernel(from[i]) && IsKernel(to[i]) && waiting.Contains(Function(to[i])))
+                .ToArray();
+            if (chosen.Length == 0) return 0;
+            var sources = chosen.Select(i => from[i]).ToArray();
+            var targets = chosen.Select(i => to[i]).ToArray();
+            var ordinary = new ulong[chosen.Length];
+            var programmatic = Enumerable.Repeat(ProgrammaticEdge, chosen.Length).ToArray();
+            fixed (nint* f = sources, t = targets)
+            fixed (ulong* o = ordinary, p = programmatic)
+            {
+                Check(RemoveDependencies.Value(graph, (nint)f, (nint)t, (nint)o, (nuint)chosen.Length), "cuGraphRemoveDependencies_v2");
+                Check(AddDependencies.Value(graph, (nint)f, (nint)t, (nint)p, (nuint)chosen.Length), "cuGraphAddDependencies_v2");
+            }
+            return chosen.Length;
+        }
+
+        private static bool IsKernel(nint node)
+        {
+            Check(NodeType.Value(node, out int type), "cuGraphNodeGetType");
+            return type == KernelNode;
+        }
+
+        /// <summary>The CUfunction a kernel node runs: the first field of its CUDA_KERNEL_NODE_PARAMS (72 bytes in
+        /// CUDA 12 and 13; read into more, in case a later driver writes more).</summary>
+        private static unsafe nint Function(nint node)
+        {
+            byte* parameters = stackalloc byte[256];
+            Check(KernelParams.Value(node, (nint)parameters), "cuGraphKernelNodeGetParams_v2");
+            return *(nint*)parameters;
         }
 
         public static void Check(int result, string call)

@@ -165,7 +165,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     {
         var steps = PlanOf(batchSize).Steps;
         return new IlgpuPlanSummary(_graph.Nodes.Count, _graph.Nodes.Count(n => n.OpType == "Transpose"), steps.Launches,
-            steps.DeviceSubmissions, steps.UsesCudaGraphs, _fixedBatchOfOne ? batchSize : 1) { LongestChain = steps.LongestChain };
+            steps.DeviceSubmissions, steps.UsesCudaGraphs, _fixedBatchOfOne ? batchSize : 1) { LongestChain = steps.LongestChain, ProgrammaticEdges = steps.ProgrammaticEdges };
     }
 
     /// <summary>Every kernel launch of the batch's plan timed alone (<see cref="StepSequence.Profile"/>), for
@@ -279,8 +279,10 @@ public sealed record IlgpuPlanSummary(int Nodes, int Transposes, int Launches, i
     /// <summary>Launches on the plan's longest chain of waits (<see cref="StepSequence.LongestChain"/>); a CUDA graph
     /// runs the others beside it.</summary>
     public int LongestChain { get; init; }
+    /// <summary>Graph edges along which a kernel starts while the one before it ends (<see cref="CudaGraph.ProgrammaticEdges"/>).</summary>
+    public int ProgrammaticEdges { get; init; }
 
     public override string ToString() =>
         $"{Nodes} nodes ({Transposes} Transpose), {Launches} kernel launches per plan run ({LongestChain} on the longest chain of waits), " +
-        $"{DeviceSubmissions} device submissions{(CudaGraphs ? " (CUDA graphs)" : "")}, {PlanRunsPerBatch} plan run(s) per batch";
+        $"{DeviceSubmissions} device submissions{(CudaGraphs ? $" (CUDA graphs, {ProgrammaticEdges} programmatic edges)" : "")}, {PlanRunsPerBatch} plan run(s) per batch";
 }

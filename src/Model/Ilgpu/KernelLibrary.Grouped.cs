@@ -40,14 +40,14 @@ internal sealed partial class KernelLibrary
     /// left, the sort. <paramref name="scratch"/> holds <see cref="TopKShape.ScratchPerRow"/> ints per row.</summary>
     public void TopK(ArrayView<float> x, ArrayView<int> scratch, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
     {
-        _topKClear ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, TopKShape>(TopKKernels.Clear));
-        _topKHistogram ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape, int>(TopKKernels.Histogram));
-        _topKCount ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.CountChunks));
-        _topKCompact ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKKernels.Compact));
-        _topKSort ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>(TopKKernels.Sort));
-        _filterHistogram ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKFilter.Histogram));
-        _filterPickBin ??= BindConfig(accelerator.LoadKernel<ArrayView<int>, TopKShape>(TopKFilter.PickBin));
-        _filterAppend ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, TopKShape>(TopKFilter.Append));
+        _topKClear ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<int>, TopKShape>>(TopKKernels.Clear));
+        _topKHistogram ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape, int>>(TopKKernels.Histogram));
+        _topKCount ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>>(TopKKernels.CountChunks));
+        _topKCompact ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>>(TopKKernels.Compact));
+        _topKSort ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>>(TopKKernels.Sort));
+        _filterHistogram ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>>(TopKFilter.Histogram));
+        _filterPickBin ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<int>, TopKShape>>(TopKFilter.PickBin));
+        _filterAppend ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>>(TopKFilter.Append));
         var chunks = new KernelConfig(new Index2D(s.Chunks, s.Rows), new Index2D(GroupSize, 1));
         var groupPerRow = new KernelConfig(new Index2D(1, s.Rows), new Index2D(GroupSize, 1));
         _topKClear(s.Rows * s.ScratchPerRow, scratch, s);
@@ -64,7 +64,7 @@ internal sealed partial class KernelLibrary
     /// 32 × 8 threads a group on a GPU, as many as the device's groups hold on the CPU accelerator.</summary>
     public void PeaksChannelsLast(ArrayView<float> x, ArrayView<float> y, WindowGeometry g)
     {
-        _peaksChannelsLast ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, WindowGeometry>(PoolingKernels.PeaksChannelsLast));
+        _peaksChannelsLast ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, WindowGeometry>>(PoolingKernels.PeaksChannelsLast));
         int side = Math.Min(PoolingKernels.PeakTileSide, accelerator.MaxNumThreadsPerGroup);
         int rows = Math.Clamp(accelerator.MaxNumThreadsPerGroup / side, 1, 8);
         int tiles = (g.Width + side - 1) / side * ((g.Channels + side - 1) / side);
@@ -153,7 +153,7 @@ internal sealed partial class KernelLibrary
     {
         if (g.Pixels <= PointwiseWarpKernel.MaxPixels)
         {
-            _pointwiseWarp ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseWarpKernel.Run));
+            _pointwiseWarp ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(PointwiseWarpKernel.Run));
             int warps = Math.Max(1, Math.Min(8, accelerator.MaxNumThreadsPerGroup / accelerator.WarpSize));
             long values = (long)g.Batch * g.OutChannels * g.Pixels;
             _pointwiseWarp(new KernelConfig(new Index2D((int)((values + warps - 1) / warps), 1), new Index2D(accelerator.WarpSize, warps)), x, scale, w, bias, residual, y, g, activation);
@@ -170,7 +170,7 @@ internal sealed partial class KernelLibrary
             if (g.ScalesInput != 0)
             {
                 var scaled = workspace.SubView(0, g.ScaledWeightsLength);
-                _scaleWeights ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>(PointwiseConvolutionKernel.ScaleWeights));
+                _scaleWeights ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>>(PointwiseConvolutionKernel.ScaleWeights));
                 _scaleWeights(checked((int)g.ScaledWeightsLength), w, scale, scaled, g);
                 w = scaled;
             }
@@ -197,7 +197,7 @@ internal sealed partial class KernelLibrary
             _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
         }
         if (!split) return;
-        _pointwiseSum ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>(PointwiseConvolutionKernel.SumSlices));
+        _pointwiseSum ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
 
@@ -205,8 +205,8 @@ internal sealed partial class KernelLibrary
     /// leaves in memory at the engine's O1: loaded promoted.</summary>
     private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
         where TTile : struct, ITensorCoreTile =>
-        BindConfig(PromotedKernelLoader.Load<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
-            (ILGPU.Runtime.Cuda.CudaAccelerator)accelerator, TensorCoreConvolutionKernel.Run<TTile>));
+        BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
+            TensorCoreConvolutionKernel.Run<TTile>, promoteLocals: true));
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
     private static bool CopiesInChunks(long address, int rowLength) => address % 16 == 0 && rowLength % 4 == 0;
@@ -221,11 +221,11 @@ internal sealed partial class KernelLibrary
         int threads = PowerOfTwoGroup(PoolingKernels.ReduceGroupSize);
         if (reduced < LongReduction || threads < 4)
         {
-            _reduce ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>(PoolingKernels.Reduce));
+            _reduce ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>>(PoolingKernels.Reduce));
             _reduce(outer * inner, x, y, reduced, inner, mode);
             return;
         }
-        _reduceGrouped ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>(PoolingKernels.ReduceGrouped));
+        _reduceGrouped ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>>(PoolingKernels.ReduceGrouped));
         int lanes = inner >= 32 && threads >= 128 ? 32 : 1;
         _reduceGrouped(new KernelConfig(outer * ((inner + lanes - 1) / lanes), threads), x, y, reduced, inner, lanes, mode);
     }
@@ -246,7 +246,7 @@ internal sealed partial class KernelLibrary
     public void Squeeze(ArrayView<float> x, ArrayView<float> parameters, ArrayView<float> y, ArrayView<float> means, ArrayView<int> arrivals,
         SqueezeShape s, Activation hiddenActivation, Activation outputActivation)
     {
-        _squeeze ??= BindConfig(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, SqueezeShape, Activation, Activation>(SqueezeKernel.Run));
+        _squeeze ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, SqueezeShape, Activation, Activation>>(SqueezeKernel.Run));
         _squeeze(new KernelConfig(s.Batch * s.GroupsPerImage, SqueezeGroupSize), x, parameters, y, means, arrivals, s, hiddenActivation, outputActivation);
     }
 
@@ -281,7 +281,7 @@ internal sealed partial class KernelLibrary
         WindowGeometry g, Activation activation)
     {
         var t = DepthwiseTiledKernel.Tiling(g);
-        _depthwiseTiled ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>(DepthwiseTiledKernel.Run);
+        _depthwiseTiled ??= _loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>>(DepthwiseTiledKernel.Run);
         int threads = Math.Min(accelerator.MaxNumThreadsPerGroup, Math.Clamp(t.TileWidth * t.TileHeight / 4, 64, 256));
         var config = new KernelConfig(checked((int)t.Groups), threads, SharedMemoryConfig.RequestDynamic<float>(t.InputRows * t.InputColumns));
         _depthwiseTiled(Stream, config, x, scale, w, bias, y, t, activation);

@@ -12,6 +12,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// which the legacy default stream does not allow.</summary>
 internal sealed partial class KernelLibrary(Accelerator accelerator, AcceleratorStream? stream = null)
 {
+    private readonly KernelLoader _loader = new(accelerator);
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>? _unary;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>? _binary;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator>? _binaryBlock;
@@ -37,29 +38,29 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public AcceleratorStream Stream { get; } = stream ?? accelerator.DefaultStream;
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Activation> Unary =>
-        _unary ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, Activation>(ElementwiseKernels.Unary));
+        _unary ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, Activation>>(ElementwiseKernels.Unary));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator> Binary =>
-        _binary ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>(ElementwiseKernels.Binary));
+        _binary ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>>(ElementwiseKernels.Binary));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator> BinaryBlock =>
-        _binaryBlock ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator>(ElementwiseKernels.BinaryBlock));
+        _binaryBlock ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator>>(ElementwiseKernels.BinaryBlock));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> Copy =>
-        _copy ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation>(ElementwiseKernels.Copy));
+        _copy ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation>>(ElementwiseKernels.Copy));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> Convolution =>
-        _conv ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(ConvolutionKernel.Run));
+        _conv ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>>(ConvolutionKernel.Run));
 
     /// <summary><see cref="BlockedConvolutionKernel"/>: launch with <see cref="BlockedConvolutionKernel.Threads"/>.</summary>
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> BlockedConvolution =>
-        _blockedConv ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>(BlockedConvolutionKernel.Run));
+        _blockedConv ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>>(BlockedConvolutionKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
-        _pool ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>(PoolingKernels.Pool));
+        _pool ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>>(PoolingKernels.Pool));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry> Peaks =>
-        _peaks ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>(PoolingKernels.Peaks));
+        _peaks ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>>(PoolingKernels.Peaks));
 
     /// <summary><see cref="ResizeKernel"/>: 4 outputs a thread where the rows and y allow (<see cref="ResizeKernel.SpansFit"/>,
     /// y 16-byte aligned), else one.</summary>
@@ -68,46 +69,46 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
         int outputs = checked(g.Planes * g.OutHeight * g.OutWidth);
         if (ResizeKernel.SpansFit(g) && DeviceMemory.IsAligned(y, 16))
         {
-            _resizeSpans ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>(ResizeKernel.RunSpans));
+            _resizeSpans ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>>(ResizeKernel.RunSpans));
             _resizeSpans(outputs / ResizeKernel.Span, x, y, g, activation);
             return;
         }
-        _resize ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>(ResizeKernel.Run));
+        _resize ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>>(ResizeKernel.Run));
         _resize(outputs, x, y, g, activation);
     }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct> MatrixMultiply =>
-        _matmul ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>(MatrixKernels.Multiply));
+        _matmul ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>>(MatrixKernels.Multiply));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> Softmax =>
-        _softmax ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(AxisKernels.Softmax));
+        _softmax ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int>>(AxisKernels.Softmax));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Gather =>
-        _gather ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(AxisKernels.Gather));
+        _gather ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>>(AxisKernels.Gather));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float> Pad =>
-        _pad ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float>(PadKernel.Constant));
+        _pad ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, float>>(PadKernel.Constant));
 
     public Action<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> Letterbox =>
-        _letterbox ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(LetterboxKernel.Run));
+        _letterbox ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<LetterboxFrame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>>(LetterboxKernel.Run));
 
     public Action<Index1D, ArrayView<byte>, ArrayView<Yuv420Frame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat> YuvLetterbox =>
-        _yuvLetterbox ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<Yuv420Frame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>(YuvLetterboxKernel.Run));
+        _yuvLetterbox ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<Yuv420Frame>, ArrayView<int>, ArrayView<int>, ArrayView<float>, TensorFormat>>(YuvLetterboxKernel.Run));
 
     public Action<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat> Canvas =>
-        _canvas ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat>(CanvasKernel.Run));
+        _canvas ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<float>, TensorFormat>>(CanvasKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6> Where =>
-        _where ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>(SelectionKernels.Where));
+        _where ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, Dims6>>(SelectionKernels.Where));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int> GatherElements =>
-        _gatherElements ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>(SelectionKernels.GatherElements));
+        _gatherElements ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, int>>(SelectionKernels.GatherElements));
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> GatherFrames =>
-        _gatherFrames ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ExpertDispatchKernels.GatherFrames));
+        _gatherFrames ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>>(ExpertDispatchKernels.GatherFrames));
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> AccumulateWeighted =>
-        _accumulateWeighted ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(ExpertDispatchKernels.AccumulateWeighted));
+        _accumulateWeighted ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>>(ExpertDispatchKernels.AccumulateWeighted));
 
     // ILGPU's stream-bound loaders bind to the accelerator's default stream; these bind to the library's stream.
     private Action<Index1D, T1, T2> Bind<T1, T2>(Action<AcceleratorStream, Index1D, T1, T2> k) =>

@@ -1,10 +1,4 @@
-using System.Reflection;
 using System.Text.RegularExpressions;
-using ILGPU.Backends;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
-using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 
 namespace MoeDetect.Model.Ilgpu;
 
@@ -66,31 +60,4 @@ internal static partial class PtxScalarLocals
     // st.local.T [%rdN], value;  |  ld.local.T value, [%rdN];
     [GeneratedRegex(@"(?<op>st)\.local\.(?<type>[bfsu]32)\s+\[(?<reg>%rd\d+)\],\s*(?<value>[^;]+);|(?<op>ld)\.local\.(?<type>[bfsu]32)\s+(?<value>%\w+),\s*\[(?<reg>%rd\d+)\];")]
     private static partial Regex Access();
-}
-
-/// <summary>Loads an explicitly grouped kernel through <see cref="PtxScalarLocals"/>: compiled by the accelerator's own
-/// PTX backend (the engine's context and optimisation level), its PTX rewritten, then loaded as ILGPU loads any kernel.
-/// ILGPU 1.5 keeps the compiled kernel's constructor and entry point internal, so they are reached by reflection.</summary>
-internal static partial class PromotedKernelLoader
-{
-    public static TDelegate Load<TDelegate>(CudaAccelerator accelerator, Delegate kernel) where TDelegate : Delegate
-    {
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method);
-        var compiled = (PTXCompiledKernel)accelerator.Backend.Compile(entry, KernelSpecialization.Empty);
-        const BindingFlags hidden = BindingFlags.NonPublic | BindingFlags.Instance;
-        var entryPoint = typeof(CompiledKernel).GetProperty("EntryPoint", hidden)?.GetValue(compiled);
-        var constructor = typeof(PTXCompiledKernel).GetConstructors(hidden).SingleOrDefault(c => c.GetParameters().Length == 4);
-        if (entryPoint is null || constructor is null)
-            throw new NotSupportedException($"this ILGPU version does not expose what {nameof(PromotedKernelLoader)} needs (PTXCompiledKernel's constructor, CompiledKernel.EntryPoint)");
-        var promoted = (PTXCompiledKernel)constructor.Invoke([accelerator.Context, entryPoint, compiled.Info, Rewrite(compiled.PTXAssembly)]);
-        return accelerator.LoadKernel(promoted).CreateLauncherDelegate<TDelegate>();
-    }
-
-    /// <summary>The PTX as loaded: locals promoted (<see cref="PtxScalarLocals"/>), and shared arrays, which ILGPU declares
-    /// 4-byte aligned, 16-byte aligned, as the 16-byte <c>cp.async</c> copies of
-    /// <see cref="MoeDetect.Kernels.Tensors.TensorCoreConvolutionKernel"/> need.</summary>
-    public static string Rewrite(string ptx) => SharedDeclaration().Replace(PtxScalarLocals.Promote(ptx), ".shared .align 16 .b8 __shared_alloca");
-
-    [GeneratedRegex(@"\.shared \.align 4 \.b8 __shared_alloca")]
-    private static partial Regex SharedDeclaration();
 }

@@ -52,6 +52,8 @@ internal sealed class StepSequence : IDisposable
     /// <summary>Driver calls per run that start device work: the launches, or one once the graph replays.</summary>
     public int DeviceSubmissions => UsesCudaGraphs ? 1 : _steps.Count;
     public bool UsesCudaGraphs => _graphs[_binding] is not null;
+    /// <summary>Edges of the replayed graph that let a kernel start while the one before it ends (<see cref="CudaGraph.ProgrammaticEdges"/>).</summary>
+    public int ProgrammaticEdges => _graphs[_binding]?.ProgrammaticEdges ?? 0;
 
     /// <summary>Which steps wait for which, from where their tensors lie now (an input binding moves them).</summary>
     public StepDependencies Dependencies() => new(_steps.Select(s => s.Memory.Accesses(MemoryAccess.DeviceAddress)).ToList());

@@ -1,0 +1,42 @@
+using System.Text.RegularExpressions;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Programmatic dependent launch in a kernel's PTX (sm_90 and later, PTX ISA 7.8): the kernel's first
+/// instructions wait until the grids it depends on have finished and their writes are visible
+/// (<c>griddepcontrol.wait</c>), then allow the grids that depend on it to start (<c>griddepcontrol.launch_dependents</c>).
+/// A kernel launched with an ordinary dependency finds nothing to wait for, so the wait costs nothing there; in a CUDA
+/// graph whose edges say so (<see cref="ProgrammaticLaunches"/>), the next kernel is launched and its groups are placed
+/// while this one still runs, instead of after it ends. Because every thread waits before its first memory access, a
+/// kernel never sees its inputs half written, and it ends only after all it depends on has ended, so the guarantee
+/// carries down a chain.</summary>
+internal static partial class GridDependencyControl
+{
+    public const string Instructions = "\tgriddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;\n";
+
+    /// <summary>Whether the PTX's target and ISA version have <c>griddepcontrol</c>.</summary>
+    public static bool Supports(string ptx)
+    {
+        var version = Version().Match(ptx);
+        var target = Target().Match(ptx);
+        if (!version.Success || !target.Success) return false;
+        int major = int.Parse(version.Groups["major"].Value), minor = int.Parse(version.Groups["minor"].Value);
+        return (major > 7 || major == 7 && minor >= 8) && int.Parse(target.Groups["sm"].Value) >= 90;
+    }
+
+    /// <summary>The PTX with <see cref="Instructions"/> before the first instruction of each entry's body (after its
+    /// declarations, so that it runs before anything else, the bounds check of an implicitly grouped kernel included).</summary>
+    public static string Insert(string ptx) =>
+        EntryBody().Replace(ptx, m => m.Groups["declarations"].Value + Instructions);
+
+    // ".entry name(params) {" then the lines that are blank or directives (.reg, .local, .shared), up to the first
+    // instruction or label.
+    [GeneratedRegex(@"(?<declarations>\.entry\s+[^{]*\{\n(?:[ \t]*(?:\..*)?\n)*)")]
+    private static partial Regex EntryBody();
+
+    [GeneratedRegex(@"^\s*\.version\s+(?<major>\d+)\.(?<minor>\d+)", RegexOptions.Multiline)]
+    private static partial Regex Version();
+
+    [GeneratedRegex(@"^\s*\.target\s+sm_(?<sm>\d+)", RegexOptions.Multiline)]
+    private static partial Regex Target();
+}

@@ -1,0 +1,62 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using ILGPU.Backends;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace MoeDetect.Model.Ilgpu;
+
+/// <summary>Loads the library's kernels through the accelerator's own backend (the engine's context and optimisation
+/// level), so that their PTX can be changed before CUDA loads it: on targets that have it (sm_90, PTX 7.8), each kernel
+/// first waits for the grids it depends on (<see cref="GridDependencyControl"/>), which lets a CUDA graph start it
+/// while they finish (<see cref="ProgrammaticLaunches"/>); the tensor-core GEMM also gets its operand slots promoted to
+/// registers (<see cref="PtxScalarLocals"/>). Other accelerators (the CPU one of the tests) load through ILGPU's own
+/// loaders. ILGPU 1.5 keeps the compiled kernel's constructor and entry point internal, so they are reached by
+/// reflection. Kernels with <c>SpecializedValue</c> parameters are compiled per value inside ILGPU's own launcher and cannot come through here.</summary>
+internal sealed partial class KernelLoader(Accelerator accelerator)
+{
+    /// <summary>An implicitly grouped kernel; TDelegate: Action&lt;AcceleratorStream, Index1D, …&gt;.</summary>
+    public TDelegate AutoGrouped<TDelegate>(Delegate kernel) where TDelegate : Delegate =>
+        (accelerator is CudaAccelerator cuda
+            ? LoadRewritten(cuda, EntryPointDescription.FromImplicitlyGroupedKernel(kernel.Method), cuda.LoadAutoGroupedKernel, promoteLocals: false)
+            : accelerator.LoadAutoGroupedKernel(kernel.Method)).CreateLauncherDelegate<TDelegate>();
+
+    /// <summary>An explicitly grouped kernel; TDelegate: Action&lt;AcceleratorStream, KernelConfig, …&gt;.</summary>
+    public TDelegate Grouped<TDelegate>(Delegate kernel, bool promoteLocals = false) where TDelegate : Delegate =>
+        (accelerator is CudaAccelerator cuda
+            ? LoadRewritten(cuda, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method), cuda.LoadKernel, promoteLocals)
+            : accelerator.LoadKernel(kernel.Method)).CreateLauncherDelegate<TDelegate>();
+
+    private static Kernel LoadRewritten(CudaAccelerator cuda, EntryPointDescription entry, Func<CompiledKernel, Kernel> load, bool promoteLocals)
+    {
+        var compiled = (PTXCompiledKernel)cuda.Backend.Compile(entry, KernelSpecialization.Empty);
+        string assembly = promoteLocals ? PromotedTensorCorePtx(compiled.PTXAssembly) : compiled.PTXAssembly;
+        bool waits = GridDependencyControl.Supports(assembly);
+        if (waits) assembly = GridDependencyControl.Insert(assembly);
+        var kernel = load(ReferenceEquals(assembly, compiled.PTXAssembly) ? compiled : WithAssembly(cuda, compiled, assembly));
+        if (waits) ProgrammaticLaunches.Register(cuda, ((CudaKernel)kernel).FunctionPtr);
+        return kernel;
+    }
+
+    private static PTXCompiledKernel WithAssembly(CudaAccelerator cuda, PTXCompiledKernel compiled, string assembly)
+    {
+        const BindingFlags hidden = BindingFlags.NonPublic | BindingFlags.Instance;
+        var entryPoint = typeof(CompiledKernel).GetProperty("EntryPoint", hidden)?.GetValue(compiled);
+        var constructor = typeof(PTXCompiledKernel).GetConstructors(hidden).SingleOrDefault(c => c.GetParameters().Length == 4);
+        if (entryPoint is null || constructor is null)
+            throw new NotSupportedException($"this ILGPU version does not expose what {nameof(KernelLoader)} needs (PTXCompiledKernel's constructor, CompiledKernel.EntryPoint)");
+        return (PTXCompiledKernel)constructor.Invoke([cuda.Context, entryPoint, compiled.Info, assembly]);
+    }
+
+    /// <summary>The PTX of the tensor-core GEMM as loaded: locals promoted (<see cref="PtxScalarLocals"/>), and shared
+    /// arrays, which ILGPU declares 4-byte aligned, 16-byte aligned, as the 16-byte <c>cp.async</c> copies of
+    /// <see cref="MoeDetect.Kernels.Tensors.TensorCoreConvolutionKernel"/> need.</summary>
+    public static string PromotedTensorCorePtx(string ptx) => AlignShared(PtxScalarLocals.Promote(ptx));
+
+    private static string AlignShared(string ptx) => SharedDeclaration().Replace(ptx, ".shared .align 16 .b8 __shared_alloca");
+
+    [GeneratedRegex(@"\.shared \.align 4 \.b8 __shared_alloca")]
+    private static partial Regex SharedDeclaration();
+}
