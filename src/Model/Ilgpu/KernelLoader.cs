@@ -33,11 +33,18 @@ internal sealed partial class KernelLoader(Accelerator accelerator)
     {
         var compiled = (PTXCompiledKernel)cuda.Backend.Compile(entry, KernelSpecialization.Empty);
         string assembly = promoteLocals ? PromotedTensorCorePtx(compiled.PTXAssembly) : compiled.PTXAssembly;
-        bool waits = GridDependencyControl.Supports(assembly);
-        if (waits) assembly = GridDependencyControl.Insert(assembly);
-        var kernel = load(ReferenceEquals(assembly, compiled.PTXAssembly) ? compiled : WithAssembly(cuda, compiled, assembly));
-        if (waits) ProgrammaticLaunches.Register(cuda, ((CudaKernel)kernel).FunctionPtr);
-        return kernel;
+        if (ProgrammaticLaunches.Enabled && GridDependencyControl.Supports(assembly))
+        {
+            try
+            {
+                var waiting = load(WithAssembly(cuda, compiled, GridDependencyControl.Insert(assembly)));
+                ProgrammaticLaunches.Register(cuda, ((CudaKernel)waiting).FunctionPtr);
+                return waiting;
+            }
+            // A driver whose PTX compiler refuses the instructions: the kernel as it was, with ordinary edges into it.
+            catch (CudaException) { }
+        }
+        return load(ReferenceEquals(assembly, compiled.PTXAssembly) ? compiled : WithAssembly(cuda, compiled, assembly));
     }
 
     private static PTXCompiledKernel WithAssembly(CudaAccelerator cuda, PTXCompiledKernel compiled, string assembly)

@@ -7,7 +7,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// <summary>Which loaded kernels begin with <see cref="GridDependencyControl"/>'s wait, per accelerator: only an edge
 /// into such a kernel may become programmatic in a CUDA graph (<see cref="CudaGraph"/>), since a kernel without the wait
 /// would then read its inputs before they are written. Kernels ILGPU compiles itself (those with specialised values)
-/// are not listed and keep ordinary edges. <c>MOEDETECT_PROGRAMMATIC_LAUNCH=0</c> keeps every edge ordinary.</summary>
+/// are not listed and keep ordinary edges. <c>MOEDETECT_PROGRAMMATIC_LAUNCH=0</c> loads every kernel without the wait, so
+/// every edge stays ordinary (the engine as it was before, to compare).</summary>
 internal static class ProgrammaticLaunches
 {
     public const string Switch = "MOEDETECT_PROGRAMMATIC_LAUNCH";
