@@ -9,25 +9,33 @@ namespace MoeDetect.Model.Ilgpu;
 /// graph whose edges say so (<see cref="ProgrammaticLaunches"/>), the next kernel is launched and its groups are placed
 /// while this one still runs, instead of after it ends. Because every thread waits before its first memory access, a
 /// kernel never sees its inputs half written, and it ends only after all it depends on has ended, so the guarantee
-/// carries down a chain.</summary>
+/// carries down a chain. ILGPU 1.5.3 writes <c>.target sm_80</c> even for an sm_90 device (seen on the H100), so the
+/// target is raised to sm_90 where the device has it: the same instructions, which the driver compiles for the device
+/// either way.</summary>
 internal static partial class GridDependencyControl
 {
     public const string Instructions = "\tgriddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;\n";
 
-    /// <summary>Whether the PTX's target and ISA version have <c>griddepcontrol</c>.</summary>
-    public static bool Supports(string ptx)
+    /// <summary>Whether PTX of this ISA version can take <c>griddepcontrol</c> on a device of compute capability
+    /// <paramref name="deviceSm"/> (e.g. 90 for 9.0).</summary>
+    public static bool Supports(string ptx, int deviceSm)
     {
         var version = Version().Match(ptx);
-        var target = Target().Match(ptx);
-        if (!version.Success || !target.Success) return false;
+        if (!version.Success || !Target().IsMatch(ptx) || deviceSm < MinimumSm) return false;
         int major = int.Parse(version.Groups["major"].Value), minor = int.Parse(version.Groups["minor"].Value);
-        return (major > 7 || major == 7 && minor >= 8) && int.Parse(target.Groups["sm"].Value) >= 90;
+        return major > 7 || major == 7 && minor >= 8;
     }
 
-    /// <summary>The PTX with <see cref="Instructions"/> before the first instruction of each entry's body (after its
-    /// declarations, so that it runs before anything else, the bounds check of an implicitly grouped kernel included).</summary>
-    public static string Insert(string ptx) =>
-        EntryBody().Replace(ptx, m => m.Groups["declarations"].Value + Instructions);
+    /// <summary>The PTX targeting at least sm_90, with <see cref="Instructions"/> before the first instruction of each
+    /// entry's body (after its declarations, so that it runs before anything else, the bounds check of an implicitly
+    /// grouped kernel included).</summary>
+    public static string Insert(string ptx)
+    {
+        ptx = Target().Replace(ptx, m => int.Parse(m.Groups["sm"].Value) < MinimumSm ? $"{m.Groups["directive"].Value}sm_{MinimumSm}" : m.Value);
+        return EntryBody().Replace(ptx, m => m.Groups["declarations"].Value + Instructions);
+    }
+
+    private const int MinimumSm = 90;
 
     // ".entry name(params) {" then the lines that are blank or directives (.reg, .local, .shared), up to the first
     // instruction or label.
@@ -37,6 +45,6 @@ internal static partial class GridDependencyControl
     [GeneratedRegex(@"^\s*\.version\s+(?<major>\d+)\.(?<minor>\d+)", RegexOptions.Multiline)]
     private static partial Regex Version();
 
-    [GeneratedRegex(@"^\s*\.target\s+sm_(?<sm>\d+)", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^(?<directive>\s*\.target\s+)sm_(?<sm>\d+)", RegexOptions.Multiline)]
     private static partial Regex Target();
 }

@@ -9,7 +9,8 @@ using ILGPU.Runtime.Cuda;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Loads the library's kernels through the accelerator's own backend (the engine's context and optimisation
-/// level), so that their PTX can be changed before CUDA loads it: on targets that have it (sm_90, PTX 7.8), each kernel
+/// level), so that their PTX can be changed before CUDA loads it: where <see cref="ProgrammaticLaunches"/> is on and the
+/// device and ISA have it (sm_90, PTX 7.8), each kernel
 /// first waits for the grids it depends on (<see cref="GridDependencyControl"/>), which lets a CUDA graph start it
 /// while they finish (<see cref="ProgrammaticLaunches"/>); the tensor-core GEMM also gets its operand slots promoted to
 /// registers (<see cref="PtxScalarLocals"/>). Other accelerators (the CPU one of the tests) load through ILGPU's own
@@ -33,7 +34,7 @@ internal sealed partial class KernelLoader(Accelerator accelerator)
     {
         var compiled = (PTXCompiledKernel)cuda.Backend.Compile(entry, KernelSpecialization.Empty);
         string assembly = promoteLocals ? PromotedTensorCorePtx(compiled.PTXAssembly) : compiled.PTXAssembly;
-        if (ProgrammaticLaunches.Enabled && GridDependencyControl.Supports(assembly))
+        if (ProgrammaticLaunches.Enabled && GridDependencyControl.Supports(assembly, 10 * cuda.Architecture.Major + cuda.Architecture.Minor))
         {
             try
             {

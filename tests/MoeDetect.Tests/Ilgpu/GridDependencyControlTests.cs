@@ -52,14 +52,21 @@ public sealed class GridDependencyControlTests
         Assert.Equal(2, ptx.Split("griddepcontrol.wait;").Length - 1);
     }
 
+    [Fact]
+    public void An_sm_80_target_is_raised_to_sm_90_and_a_later_one_kept()
+    {
+        Assert.Contains("\n.target sm_90\n", GridDependencyControl.Insert(".version 8.5\n.target sm_80\n" + Entry));
+        Assert.Contains("\n.target sm_100\n", GridDependencyControl.Insert(".version 8.7\n.target sm_100\n" + Entry));
+    }
+
     [Theory]
-    [InlineData(".version 8.3\n.target sm_90\n", true)]
-    [InlineData(".version 7.8\n.target sm_90a\n", true)]
-    [InlineData(".version 8.7\n.target sm_120\n", true)]
-    [InlineData(".version 7.7\n.target sm_90\n", false)]
-    [InlineData(".version 8.3\n.target sm_89\n", false)]
-    [InlineData(".version 8.3\n.target sm_80\n", false)]
-    [InlineData(".target sm_90\n", false)]
-    public void Only_sm_90_targets_of_PTX_7_8_or_later_take_it(string header, bool supported) =>
-        Assert.Equal(supported, GridDependencyControl.Supports(header + Entry));
+    [InlineData(".version 8.3\n.target sm_90\n", 90, true)]
+    [InlineData(".version 8.5\n.target sm_80\n", 90, true)] // ILGPU 1.5.3's PTX on the H100
+    [InlineData(".version 7.8\n.target sm_80\n", 100, true)]
+    [InlineData(".version 7.7\n.target sm_80\n", 90, false)]
+    [InlineData(".version 8.5\n.target sm_80\n", 89, false)]
+    [InlineData(".version 8.5\n.target sm_80\n", 80, false)]
+    [InlineData(".target sm_80\n", 90, false)]
+    public void Only_sm_90_devices_and_PTX_7_8_or_later_take_it(string header, int deviceSm, bool supported) =>
+        Assert.Equal(supported, GridDependencyControl.Supports(header + Entry, deviceSm));
 }
