@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Call C: programmatic dependent launch (ILGPU engine's CUDA graphs) on (default) against off
-# (MOEDETECT_PROGRAMMATIC_LAUNCH=0), same build, same machine.
+# Call C: programmatic dependent launch (ILGPU engine's CUDA graphs) on (MOEDETECT_PROGRAMMATIC_LAUNCH=1; the default
+# in 458f3f2, the build it ran) against off (=0), same build, same machine. Carry .gpu/c: ilgpu-bench and moedetect
+# (trimmed single files), libonnxruntime_providers_shared.so, ort.xz, frames/ (two 1280x720 .bgr.xz, frames-512.raw.xz).
 #  1. ilgpu-bench profile: whole-plan medians (device time of one graph replay) of CenterNet (detections output) and
 #     YOLOv8n at batch 1 and 32, on/off alternated for two rounds; the ES-MoE routed run one round each way.
 #  2. outputs with it on against off (numpy: should be equal) and against ONNX Runtime (CPU), CenterNet and YOLOv8n.
