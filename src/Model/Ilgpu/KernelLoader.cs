@@ -10,12 +10,12 @@ namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Loads the library's kernels through the accelerator's own backend (the engine's context and optimisation
 /// level), so that their PTX can be changed before CUDA loads it: where <see cref="ProgrammaticLaunches"/> is on and the
-/// device and ISA have it (sm_90, PTX 7.8), each kernel
-/// first waits for the grids it depends on (<see cref="GridDependencyControl"/>), which lets a CUDA graph start it
-/// while they finish (<see cref="ProgrammaticLaunches"/>); the tensor-core GEMM also gets its operand slots promoted to
-/// registers (<see cref="PtxScalarLocals"/>). Other accelerators (the CPU one of the tests) load through ILGPU's own
-/// loaders. ILGPU 1.5 keeps the compiled kernel's constructor and entry point internal, so they are reached by
-/// reflection. Kernels with <c>SpecializedValue</c> parameters are compiled per value inside ILGPU's own launcher and cannot come through here.</summary>
+/// device and ISA have it (sm_90, PTX 7.8), each kernel first waits for the grids it depends on
+/// (<see cref="GridDependencyControl"/>), which lets a CUDA graph start it while they finish; the tensor-core GEMM also
+/// gets its operand slots promoted to registers (<see cref="PtxScalarLocals"/>). Other accelerators (the CPU one of the
+/// tests) load through ILGPU's own loaders. ILGPU 1.5 keeps the compiled kernel's constructor and entry point internal,
+/// so they are reached by reflection. Kernels with <c>SpecializedValue</c> parameters are compiled per value inside
+/// ILGPU's own launcher and cannot come through here.</summary>
 internal sealed partial class KernelLoader(Accelerator accelerator)
 {
     /// <summary>An implicitly grouped kernel; TDelegate: Action&lt;AcceleratorStream, Index1D, …&gt;.</summary>
