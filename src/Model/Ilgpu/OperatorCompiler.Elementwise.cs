@@ -32,6 +32,7 @@ internal sealed partial class OperatorCompiler
         var f = UnaryFunctions.TryGetValue(_node.OpType, out var u) ? new Activation(u)
             : GraphFusion.ActivationOf(_graph, _node) ?? throw Invalid("Clip bounds must be constants");
         var x = Get(0);
+        if (_node.OpType is "Floor" or "Ceil" or "Round") _wholeNumbers.Add(_node.Outputs[0]);
         if (x.Host is { } host) { Set(0, ShapeFolding.Unary(host, f)); return; }
         var input = x.Device!;
         var y = NewTensor(input.Shape, input.IsInteger);

@@ -65,7 +65,8 @@ internal sealed partial class OperatorCompiler
         long to = _node.Int("to", 1);
         bool toInteger = to is not (1 or 10 or 11 or 16);
         if (to == 9) throw Invalid("Cast to bool is not supported");
-        if (!toInteger || x.IsInteger) { Set(0, Reshaped(x, x.Shape, toInteger)); return; }
+        // Truncating whole numbers changes nothing: such a Cast (CenterNet's decoder, after each Floor) relabels its input.
+        if (!toInteger || x.IsInteger || _wholeNumbers.Contains(InputName(0))) { Set(0, Reshaped(x, x.Shape, toInteger)); return; }
         var truncate = new Activation(UnaryFunction.Truncate);
         if (x.Host is { } h) { Set(0, ShapeFolding.Unary(h, truncate) with { IsInteger = true }); return; }
         var input = x.Device!;

@@ -21,6 +21,8 @@ internal sealed partial class OperatorCompiler
     /// <summary>The value names of the tensors channel ranges were taken of.</summary>
     private readonly Dictionary<DeviceTensor, string> _rangeWholes = new();
     private readonly List<PlanStep> _steps = new();
+    /// <summary>Float values that hold whole numbers (Floor, Ceil, Round outputs): a Cast to an integer type relabels them.</summary>
+    private readonly HashSet<string> _wholeNumbers = new();
     private readonly List<Storage> _storages = new();
     private readonly List<MemoryBuffer> _planOwned = new();
     private GraphNode _node = null!;

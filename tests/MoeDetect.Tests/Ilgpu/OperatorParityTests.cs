@@ -267,6 +267,25 @@ public sealed class OperatorParityTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void A_cast_to_integer_of_floored_values_relabels_them_without_a_launch()
+    {
+        // CenterNet's decoder casts each Floor to int64: truncating whole numbers changes nothing.
+        TinyOnnxGraph Tail() => new TinyOnnxGraph().Input("x", 3, 4, 5).Longs("flat", 0, -1).Longs("k", 6).Floats("w", [5f])
+            .Node("Reshape", ["x", "flat"], ["f"]).Node("TopK", ["f", "k"], ["scores", "idx"], ("axis", 1))
+            .Node("Cast", ["idx"], ["fi"], ("to", 1)).Node("Div", ["fi", "w"], ["d"]).Node("Floor", ["d"], ["row"]);
+        var floored = Tail().Output("row").Build();
+        var cast = Tail().Node("Cast", ["row"], ["rowLong"], ("to", 7)).Output("rowLong", isLong: true).Build();
+        AssertParity("TopK + Div + Floor + Cast to int64", cast, [2, 3, 4, 5], bound: 0);
+
+        int Launches(byte[] model)
+        {
+            using var engine = IlgpuEngine.Load(model, "test graph", IlgpuTarget.CpuAccelerator);
+            return engine.Summary(2).Launches;
+        }
+        Assert.Equal(Launches(floored), Launches(cast));
+    }
+
+    [Fact]
     public void Shape_arithmetic_is_folded_on_the_host()
     {
         var model = new TinyOnnxGraph().Input("x", 4, 6, 6).Longs("i0", 0).Longs("i1", 1).Longs("minus", -1).Longs("ax", 0)
