@@ -14,8 +14,8 @@ public enum UnaryFunction
 }
 
 /// <summary>Two-input pointwise operators. IntegerDivide is ONNX Div on integer tensors (truncates), which the engine
-/// stores as exact floats. PRelu: a &lt; 0 ? a·b : a.</summary>
-public enum BinaryOperator { Add, Sub, Mul, Div, IntegerDivide, Pow, Max, Min, PRelu, Equal, Less, Greater, Mod }
+/// stores as exact floats. FloorDivide: Floor(a / b), a float Div whose only reader was a Floor. PRelu: a &lt; 0 ? a·b : a.</summary>
+public enum BinaryOperator { Add, Sub, Mul, Div, IntegerDivide, Pow, Max, Min, PRelu, Equal, Less, Greater, Mod, FloorDivide }
 
 /// <summary>A unary function with its two parameters, passed by value into kernels.</summary>
 public struct Activation(UnaryFunction function, float alpha = 0, float beta = 0)
@@ -61,6 +61,7 @@ public static class ElementwiseKernels
         BinaryOperator.Mul => a * b,
         BinaryOperator.Div => a / b,
         BinaryOperator.IntegerDivide => Apply(a / b, new Activation(UnaryFunction.Truncate)),
+        BinaryOperator.FloorDivide => XMath.Floor(a / b),
         BinaryOperator.Pow => XMath.Pow(a, b),
         BinaryOperator.Max => XMath.Max(a, b),
         BinaryOperator.Min => XMath.Min(a, b),

@@ -23,6 +23,11 @@ internal sealed partial class OperatorCompiler
     {
         if (BinaryOperators.TryGetValue(_node.OpType, out var op))
         {
+            if (op == BinaryOperator.Div && _node.Int(GraphFusion.FloorAttribute, 0) == 1)
+            {
+                op = BinaryOperator.FloorDivide;
+                _wholeNumbers.Add(_node.Outputs[0]);
+            }
             // Variadic Max/Min/Add fold pairwise.
             var result = Get(0);
             for (int i = 1; i < _node.Inputs.Count; i++) result = BinaryValue(result, Get(i), op, _node.Input(i - 1), _node.Input(i));
