@@ -12,7 +12,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// hard-sigmoid, see <see cref="HardActivations"/>), a residual Add after a pointwise Conv and a squeeze-excite scale
 /// before one computed inside the convolution kernel, CenterNet's peak test as one node (<see cref="PeakFusion"/>), and
 /// a mean followed by two 1×1 layers (squeeze-excite gates, MoE routers) as one node (<see cref="SqueezeFusion"/>),
-/// and TensorFlow's bilinear ×2 written out in slices and arithmetic as one Resize (<see cref="UpsampleFusion"/>).</summary>
+/// and TensorFlow's bilinear ×2 written out in slices and arithmetic as one Resize (<see cref="UpsampleFusion"/>), and a
+/// Floor after a Div inside the Div (<see cref="FuseFloorDivisions"/>).</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
