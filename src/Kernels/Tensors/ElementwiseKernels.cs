@@ -61,7 +61,7 @@ public static class ElementwiseKernels
         BinaryOperator.Mul => a * b,
         BinaryOperator.Div => a / b,
         BinaryOperator.IntegerDivide => Apply(a / b, new Activation(UnaryFunction.Truncate)),
-        BinaryOperator.FloorDivide => XMath.Floor(a / b),
+        BinaryOperator.FloorDivide => Apply(a / b, new Activation(UnaryFunction.Floor)),
         BinaryOperator.Pow => XMath.Pow(a, b),
         BinaryOperator.Max => XMath.Max(a, b),
         BinaryOperator.Min => XMath.Min(a, b),

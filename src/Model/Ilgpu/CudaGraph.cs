@@ -44,7 +44,7 @@ internal sealed class CudaGraph : IDisposable
         }
         // A capture the driver invalidated (an unsafe call in between) ends with an error and no graph.
         Driver.Check(Driver.StreamEndCapture(s, out graph), "cuStreamEndCapture");
-        if (ProgrammaticLaunches.Enabled && WithProgrammaticEdges(stream, graph) is { } programmatic) return programmatic;
+        if (WithProgrammaticEdges(stream, graph) is { } programmatic) return programmatic;
         var instantiated = Driver.GraphInstantiateWithFlags(out nint exec, graph, 0);
         if (instantiated != 0) Driver.GraphDestroy(graph);
         Driver.Check(instantiated, "cuGraphInstantiateWithFlags");
@@ -60,6 +60,7 @@ internal sealed class CudaGraph : IDisposable
     /// the driver refuses them (an older driver lacks the calls), so the caller instantiates the plain graph.</summary>
     private static CudaGraph? WithProgrammaticEdges(CudaStream stream, nint graph)
     {
+        // None unless the switch was on when the kernels were loaded (KernelLoader registers them only then).
         var waiting = ProgrammaticLaunches.WaitingFunctions(stream.Accelerator);
         if (waiting.Count == 0) return null;
         nint copy = 0;
