@@ -3,18 +3,20 @@ using System.Text.RegularExpressions;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Programmatic dependent launch in a kernel's PTX (sm_90 and later, PTX ISA 7.8): the kernel's first
-/// instructions wait until the grids it depends on have finished and their writes are visible
-/// (<c>griddepcontrol.wait</c>), then allow the grids that depend on it to start (<c>griddepcontrol.launch_dependents</c>).
+/// instruction waits until the grids it depends on have finished and their writes are visible (<c>griddepcontrol.wait</c>).
 /// A kernel launched with an ordinary dependency finds nothing to wait for, so the wait costs nothing there; in a CUDA
-/// graph whose edges say so (<see cref="ProgrammaticLaunches"/>), the next kernel is launched and its groups are placed
-/// while this one still runs, instead of after it ends. Because every thread waits before its first memory access, a
-/// kernel never sees its inputs half written, and it ends only after all it depends on has ended, so the guarantee
-/// carries down a chain. ILGPU 1.5.3 writes <c>.target sm_80</c> even for an sm_90 device (seen on the H100), so the
-/// target is raised to sm_90 where the device has it: the same instructions, which the driver compiles for the device
-/// either way.</summary>
+/// graph whose edges say so (<see cref="ProgrammaticLaunches"/>), the next kernel is launched as this one's groups end,
+/// instead of after the grid has ended and its writes have been flushed. Because every thread waits before its first
+/// memory access, a kernel never sees its inputs half written, and it ends only after all it depends on has ended, so
+/// the guarantee carries down a chain. Dependents are released only as each group ends (no
+/// <c>griddepcontrol.launch_dependents</c>): released at once, YOLOv8n's plan took 11 % longer on the H100
+/// (docs/results/2026-12-07-h100-pdl, calls D and E), likely because their groups then hold multiprocessors while they
+/// wait. ILGPU 1.5.3 writes <c>.target sm_80</c> even for an sm_90 device, so the target
+/// is raised to sm_90 where the device has it: the same instructions, which the driver compiles for the device either
+/// way.</summary>
 internal static partial class GridDependencyControl
 {
-    public const string Instructions = "\tgriddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;\n";
+    public const string Instructions = "\tgriddepcontrol.wait;\n";
 
     /// <summary>Whether PTX of this ISA version can take <c>griddepcontrol</c> on a device of compute capability
     /// <paramref name="deviceSm"/> (e.g. 90 for 9.0).</summary>
