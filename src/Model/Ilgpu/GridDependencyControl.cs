@@ -11,9 +11,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// the guarantee carries down a chain. Dependents are released only as each group ends (no
 /// <c>griddepcontrol.launch_dependents</c>): released at once, YOLOv8n's plan took 11 % longer on the H100
 /// (docs/results/2026-12-07-h100-pdl, calls D and E), likely because their groups then hold multiprocessors while they
-/// wait. ILGPU 1.5.3 writes <c>.target sm_80</c> even for an sm_90 device, so the target
-/// is raised to sm_90 where the device has it: the same instructions, which the driver compiles for the device either
-/// way.</summary>
+/// wait. ILGPU 1.5.3 writes <c>.target sm_80</c> even for an sm_90 device, so the target is raised to sm_90 where the
+/// device has it: the same instructions, which the driver compiles for the device either way.</summary>
 internal static partial class GridDependencyControl
 {
     public const string Instructions = "\tgriddepcontrol.wait;\n";
