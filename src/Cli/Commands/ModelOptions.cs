@@ -16,7 +16,7 @@ public sealed class ModelOptions
     public Option<string> Engine { get; } = new("--engine")
     {
         Description = "GPU engine: ort (ONNX Runtime CUDA), ilgpu, or auto: the faster of the two for the model file and batch as this " +
-            "machine's `moedetect bench --device gpu` timed them, else as the project's H100 bench did (ilgpu for the bundled CenterNet and for .moedet models at batch 1-4, ort otherwise)",
+            "machine's `moedetect bench --device gpu` timed them, else as the project's H100 bench did (ilgpu for the bundled CenterNet and for .moedet models at batch 1-4, ort otherwise); ilgpu wherever ort cannot use the GPU (a build without the CUDA provider)",
         DefaultValueFactory = _ => GpuEngines.Auto,
     };
     public Option<float> Confidence { get; } = new("--conf") { Description = "Minimum detection score (0–1)", DefaultValueFactory = _ => 0.25f };

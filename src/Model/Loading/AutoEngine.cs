@@ -16,12 +16,17 @@ internal sealed record AutoEngineMachine(string Gpu, string ChoiceFile)
 
 /// <summary><c>--engine auto</c> on a GPU: runs the engine <see cref="GpuEngineChooser"/> picked for the model file and
 /// batch, says which and why on the request's warning channel, and where that is the ILGPU engine and it cannot take
-/// the model, runs ONNX Runtime instead.</summary>
+/// the model, runs ONNX Runtime instead. Where ONNX Runtime was picked but its CUDA provider cannot run on this machine
+/// (the CPU build, which leaves the provider out, or missing CUDA libraries), the ILGPU engine runs instead: it needs
+/// only the driver, and ONNX Runtime would otherwise take the model to the CPU.</summary>
 internal static class AutoEngine
 {
+    /// <param name="applicationFolder">Where this build's native ONNX Runtime libraries are.</param>
     /// <param name="load">Loads the model with the engine the request names.</param>
-    public static DetectorModel Load(string path, EngineRequest request, EngineChoice choice, Func<EngineRequest, DetectorModel> load)
+    public static DetectorModel Load(string path, EngineRequest request, EngineChoice choice, string applicationFolder, Func<EngineRequest, DetectorModel> load)
     {
+        if (choice.Engine == GpuEngines.Ort && CudaLibraries.FindMissing(applicationFolder) is { } missing)
+            choice = new(GpuEngines.Ilgpu, $"ort, the choice ({choice.Reason}), cannot use the GPU here: {missing}");
         request.Warn?.Invoke($"engine: {choice.Engine} (auto: {choice.Reason})");
         if (choice.Engine == GpuEngines.Ort) return load(request with { Engine = GpuEngines.Ort });
         try

@@ -38,7 +38,7 @@ public static class ModelLoader
         // Read once for both auto choices: the model file's hash and this machine's bench measurements.
         var (model, measured, batch) = (ModelFingerprint.Of(path), EngineChoiceFile.Read(machine.ChoiceFile, request.Warn), Math.Max(1, request.Batch));
         if (autoLayout) request = WithLayout(request, ConvolutionLayoutChooser.Choose(model, batch, machine.Gpu, measured));
-        return autoEngine ? AutoEngine.Load(path, request, GpuEngineChooser.Choose(model, batch, machine.Gpu, measured), LoadWithEngine) : LoadWithEngine(request);
+        return autoEngine ? AutoEngine.Load(path, request, GpuEngineChooser.Choose(model, batch, machine.Gpu, measured), applicationFolder, LoadWithEngine) : LoadWithEngine(request);
     }
 
     /// <summary><c>--cuda-layout auto</c> made concrete, since ONNX Runtime's provider takes one layout

@@ -56,6 +56,26 @@ public sealed class AutoEngineLoadingTests : IDisposable
     }
 
     [Fact]
+    public void When_ort_is_chosen_but_this_build_has_no_cuda_provider_auto_runs_ilgpu()
+    {
+        string model = Path.Combine(_folder, "tiny.onnx");
+        File.WriteAllBytes(model, TinyDetectorGraph.Build());
+        string choices = Path.Combine(_folder, "engine-choice.json");
+        var fingerprint = ModelFingerprint.Of(model);
+        BenchEngineChoices.Record(choices, [new MeasuredEngineChoice("Test GPU", fingerprint.FileName, fingerprint.Sha256, 1, 1.0, 2.0)], _warnings.Add);
+
+        using var loaded = ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, GpuEngines.Auto, Warn: _warnings.Add),
+            inputSize: null, AppContext.BaseDirectory, () => new AutoEngineMachine("Test GPU", choices));
+
+        // This CPU build has no CUDA provider: ILGPU, which needs only the driver, is what could use a GPU.
+        Assert.StartsWith("engine: ilgpu (auto: ort, the choice (faster for tiny.onnx at batch 1 in this machine's bench, 1.000 vs 2.000 ms/frame), " +
+            "cannot use the GPU here: this build of MoeDetect has no CUDA provider", _warnings[0]);
+        // The GPU named here is not real: ILGPU finds no driver, and --device auto takes the model to the CPU.
+        Assert.Contains("running on the CPU", _warnings[^1]);
+        Assert.Equal("onnxruntime-cpu", loaded.Engine.Name);
+    }
+
+    [Fact]
     public void The_layout_left_to_auto_is_the_one_this_machines_bench_measured_fastest()
     {
         string model = Path.Combine(_folder, "tiny.onnx");
