@@ -13,11 +13,13 @@ namespace MoeDetect.Model.Ilgpu;
 /// before one computed inside the convolution kernel, CenterNet's peak test as one node (<see cref="PeakFusion"/>), and
 /// a mean followed by two 1×1 layers (squeeze-excite gates, MoE routers) as one node (<see cref="SqueezeFusion"/>),
 /// and TensorFlow's bilinear ×2 written out in slices and arithmetic as one Resize (<see cref="UpsampleFusion"/>), and a
-/// Floor after a Div inside the Div (<see cref="FuseFloorDivisions"/>).</summary>
+/// Floor after a Div inside the Div (<see cref="FuseFloorDivisions"/>); first, work an exporter repeated is done once
+/// (<see cref="CommonSubexpressions"/>).</summary>
 internal static class GraphFusion
 {
     public static void Apply(OnnxGraph graph)
     {
+        CommonSubexpressions.Apply(graph);
         FoldBatchNorms(graph);
         TransposeSinking.Apply(graph);
         // Before unread nodes go: it leaves the shape arithmetic of the slices it replaces unread.
