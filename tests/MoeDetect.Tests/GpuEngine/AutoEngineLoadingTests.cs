@@ -36,14 +36,8 @@ public sealed class AutoEngineLoadingTests : IDisposable
     public void When_ilgpu_is_chosen_but_cannot_compile_the_model_auto_says_why_and_runs_ort()
     {
         // Softsign: ONNX Runtime runs it, the ILGPU engine has no kernel for it.
-        string model = Path.Combine(_folder, "softsign.onnx");
-        File.WriteAllBytes(model, TinyDetectorGraph.Build(classActivation: "Softsign"));
-        string choices = Path.Combine(_folder, "engine-choice.json");
-        var fingerprint = ModelFingerprint.Of(model);
-        BenchEngineChoices.Record(choices, [new MeasuredEngineChoice("Test GPU", fingerprint.FileName, fingerprint.Sha256, 1, 2.0, 1.0)], _warnings.Add);
-
-        using var loaded = ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, GpuEngines.Auto, Warn: _warnings.Add),
-            inputSize: null, AppContext.BaseDirectory, () => new AutoEngineMachine("Test GPU", choices));
+        using var loaded = LoadOnTestGpu(TinyDetectorGraph.Build(classActivation: "Softsign"), "softsign.onnx", GpuEngines.Auto,
+            new(OrtMsPerFrame: 2.0, IlgpuMsPerFrame: 1.0));
 
         Assert.Equal(3, _warnings.Count);
         Assert.Equal("engine: ilgpu (auto: faster for softsign.onnx at batch 1 in this machine's bench, 1.000 vs 2.000 ms/frame)", _warnings[0]);
@@ -58,14 +52,7 @@ public sealed class AutoEngineLoadingTests : IDisposable
     [Fact]
     public void When_ort_is_chosen_but_this_build_has_no_cuda_provider_auto_runs_ilgpu()
     {
-        string model = Path.Combine(_folder, "tiny.onnx");
-        File.WriteAllBytes(model, TinyDetectorGraph.Build());
-        string choices = Path.Combine(_folder, "engine-choice.json");
-        var fingerprint = ModelFingerprint.Of(model);
-        BenchEngineChoices.Record(choices, [new MeasuredEngineChoice("Test GPU", fingerprint.FileName, fingerprint.Sha256, 1, 1.0, 2.0)], _warnings.Add);
-
-        using var loaded = ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, GpuEngines.Auto, Warn: _warnings.Add),
-            inputSize: null, AppContext.BaseDirectory, () => new AutoEngineMachine("Test GPU", choices));
+        using var loaded = LoadOnTestGpu(TinyDetectorGraph.Build(), "tiny.onnx", GpuEngines.Auto, new(OrtMsPerFrame: 1.0, IlgpuMsPerFrame: 2.0));
 
         // This CPU build has no CUDA provider: ILGPU, which needs only the driver, is what could use a GPU.
         Assert.StartsWith("engine: ilgpu (auto: ort, the choice (faster for tiny.onnx at batch 1 in this machine's bench, 1.000 vs 2.000 ms/frame), " +
@@ -78,18 +65,25 @@ public sealed class AutoEngineLoadingTests : IDisposable
     [Fact]
     public void The_layout_left_to_auto_is_the_one_this_machines_bench_measured_fastest()
     {
-        string model = Path.Combine(_folder, "tiny.onnx");
-        File.WriteAllBytes(model, TinyDetectorGraph.Build());
-        string choices = Path.Combine(_folder, "engine-choice.json");
-        var fingerprint = ModelFingerprint.Of(model);
-        BenchEngineChoices.Record(choices, [new MeasuredEngineChoice("Test GPU", fingerprint.FileName, fingerprint.Sha256, 1, 1.0, 2.0, "nhwc")], _warnings.Add);
-
-        using var loaded = ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, GpuEngines.Ort, Warn: _warnings.Add),
-            inputSize: null, AppContext.BaseDirectory, () => new AutoEngineMachine("Test GPU", choices));
+        using var loaded = LoadOnTestGpu(TinyDetectorGraph.Build(), "tiny.onnx", GpuEngines.Ort, new(OrtMsPerFrame: 1.0, IlgpuMsPerFrame: 2.0), "nhwc");
 
         Assert.Equal("cuda layout: nhwc (auto: fastest for tiny.onnx at batch 1 in this machine's bench)", _warnings[0]);
         // This CPU build has no CUDA provider: --device auto then runs the CPU, where the layout does not apply.
         Assert.Contains("running on the CPU", _warnings[1]);
+    }
+
+    /// <summary>Loads <paramref name="graph"/> with --device auto as if on "Test GPU", whose bench measured it at batch 1
+    /// as <paramref name="times"/> say (<paramref name="layout"/>: ONNX Runtime's fastest layout there).</summary>
+    private DetectorModel LoadOnTestGpu(byte[] graph, string fileName, string engine, EngineTimes times, string? layout = null)
+    {
+        string model = Path.Combine(_folder, fileName);
+        File.WriteAllBytes(model, graph);
+        string choices = Path.Combine(_folder, "engine-choice.json");
+        var fingerprint = ModelFingerprint.Of(model);
+        BenchEngineChoices.Record(choices,
+            [new MeasuredEngineChoice("Test GPU", fingerprint.FileName, fingerprint.Sha256, 1, times.OrtMsPerFrame, times.IlgpuMsPerFrame, layout)], _warnings.Add);
+        return ModelLoader.Load(model, new EngineRequest(ComputeDevice.Auto, engine, Warn: _warnings.Add),
+            inputSize: null, AppContext.BaseDirectory, () => new AutoEngineMachine("Test GPU", choices));
     }
 
     [Fact]
