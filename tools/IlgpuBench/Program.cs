@@ -9,7 +9,7 @@ using Onnx;
 
 // ilgpu-bench <model.onnx> <frames-dir> <out-dir> [--cpu-accelerator] [--batches 1,8] [--iterations 20]
 // ilgpu-bench kernels <model.onnx> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20] [--tensor-cores-only]  (see KernelBench)
-// ilgpu-bench profile <model.onnx|model.moedet> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20] [--outputs a,b]  (see ProfileBench)
+// ilgpu-bench profile <model.onnx|model.moedet> <out-dir> [--cpu-accelerator] [--batches 1,32] [--iterations 20] [--outputs a,b | --as-product]  (see ProfileBench)
 // ilgpu-bench ptx <out-dir>   the tensor-core GEMM's PTX, for ptxas on a CUDA machine (see PtxDump)
 // frames-dir holds raw BGR frames named <name>_<width>x<height>.bgr (e.g. made with ffmpeg -pix_fmt bgr24); a batch
 // cycles through them. For each batch size it writes input_b<B>.bin (the network input the letterbox kernel made,
@@ -28,7 +28,7 @@ if (kernelsMode)
 {
     if (args[0] == "kernels") MoeDetect.Tools.IlgpuBench.KernelBench.Run(args[1], args[2], target, batches, iterations, options.Contains("--tensor-cores-only"));
     else MoeDetect.Tools.IlgpuBench.ProfileBench.Run(args[1], args[2], target, batches, iterations,
-        options.Contains("--outputs") ? Option("--outputs", "").Split(',') : null);
+        options.Contains("--outputs") ? Option("--outputs", "").Split(',') : null, options.Contains("--as-product"));
     return;
 }
 string modelPath = args[0], framesDir = args[1], outDir = args[2];

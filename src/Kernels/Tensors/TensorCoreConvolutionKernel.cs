@@ -37,8 +37,10 @@ public static class TensorCoreConvolutionKernel
     /// <param name="x">The input's device address (<see cref="PointwiseInput"/>'s tensor; the copies need addresses,
     /// which ILGPU does not give out inside a kernel).</param>
     /// <param name="w">The weights' device address, [out channels, channels].</param>
-    public static void Run<TTile>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
-        Activation activation) where TTile : struct, ITensorCoreTile
+    /// <typeparam name="TFragments">How the warps read their weight fragments from shared memory
+    /// (<see cref="MatrixFragments"/> or <see cref="WordFragments"/>).</typeparam>
+    public static void Run<TTile, TFragments>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
+        PointwiseGeometry g, Activation activation) where TTile : struct, ITensorCoreTile where TFragments : struct, IWeightFragments
     {
         var layout = new TileLayout(default(TTile).WarpRows);
         // One allocation (see AsyncCopy.SharedBase): the weight stages, then the input stages.
@@ -58,6 +60,9 @@ public static class TensorCoreConvolutionKernel
         int quad = lane / 4, pair = lane % 4, inputStride = layout.InputStride;
         // This lane's first A word (row quad, k pair) and B word (k pair, column quad) of a stage.
         int aAt = (rowBase + quad) * WeightStride + pair, bAt = pair * inputStride + colBase + quad;
+        // The row this lane points ldmatrix at (MatrixFragments): lanes 8j..8j+7 give matrix j's 8 rows, matrices 0..3 being
+        // (rows 0-7, k 0-3), (rows 8-15, k 0-3), (rows 0-7, k 4-7), (rows 8-15, k 4-7): the mma's a0..a3.
+        uint aMatrix = shared + 4u * (uint)((rowBase + lane % 8 + 8 * (lane / 8 % 2)) * WeightStride + 4 * (lane / 16));
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
@@ -68,10 +73,11 @@ public static class TensorCoreConvolutionKernel
             AsyncCopy.WaitAllButNewest();
             Group.Barrier();
             int a = stage * layout.WeightStage + aAt, b = stage * layout.InputStage + bAt;
-            acc.Multiply(wTiles, a, xTiles, b, inputStride);
-            acc.Multiply(wTiles, a + 8, xTiles, b + 8 * inputStride, inputStride);
-            acc.Multiply(wTiles, a + 16, xTiles, b + 16 * inputStride, inputStride);
-            acc.Multiply(wTiles, a + 24, xTiles, b + 24 * inputStride, inputStride);
+            var weights = new WeightTile(wTiles, a, aMatrix + 4u * (uint)(stage * layout.WeightStage));
+            acc.Multiply<TFragments>(weights, 0, xTiles, b, inputStride);
+            acc.Multiply<TFragments>(weights, 8, xTiles, b + 8 * inputStride, inputStride);
+            acc.Multiply<TFragments>(weights, 16, xTiles, b + 16 * inputStride, inputStride);
+            acc.Multiply<TFragments>(weights, 24, xTiles, b + 24 * inputStride, inputStride);
             // Everyone is done reading this stage before the next iteration's copies overwrite it.
             Group.Barrier();
             stage = 1 - stage;
@@ -79,6 +85,17 @@ public static class TensorCoreConvolutionKernel
         bool partial = g.Slices > 1;
         var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
         acc.Store(output, m0 + rowBase + quad, p0 + colBase + 2 * pair);
+    }
+
+    /// <summary>A 16 × 8 A fragment by one <c>ldmatrix</c>: four 8 × 8 matrices of 16-bit values, which are 8 rows × 4 TF32
+    /// words each, read by the whole warp, each lane giving one row's shared byte address (16-byte aligned) and getting
+    /// word (lane % 4) of row (lane / 4) of each matrix, the layout an mma's A registers have.</summary>
+    public static Fragment LoadMatrices(uint address)
+    {
+        Ref<uint> r0 = 0u, r1 = 0u, r2 = 0u, r3 = 0u;
+        Input<uint> at = address;
+        CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];", ref r0, ref r1, ref r2, ref r3, ref at);
+        return new Fragment { R0 = r0.Value, R1 = r1.Value, R2 = r2.Value, R3 = r3.Value };
     }
 
     /// <summary>D = A·B + D for one 16 × 8 tile (A 16 × 8 row-major, B 8 × 8 column-major, TF32 in, FP32 accumulators).
@@ -91,6 +108,43 @@ public static class TensorCoreConvolutionKernel
         CudaAsm.EmitRef("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
             ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
         return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
+    }
+}
+
+/// <summary>Where a warp's weight fragments lie in a stage of shared memory: <see cref="At"/>, the lane's first word
+/// (row quad, k pair) as an index of the weight tiles; <see cref="MatrixAddress"/>, the shared byte address of the row it
+/// points <c>ldmatrix</c> at.</summary>
+public readonly struct WeightTile(ArrayView<uint> tiles, int at, uint matrixAddress)
+{
+    public readonly ArrayView<uint> Tiles = tiles;
+    public readonly int At = at;
+    public readonly uint MatrixAddress = matrixAddress;
+}
+
+/// <summary>How <see cref="TensorCoreConvolutionKernel"/>'s warps read a 16 × 8 weight fragment, <paramref name="k"/>
+/// words into the k-step and <paramref name="rows"/> rows below the warp's first.</summary>
+public interface IWeightFragments
+{
+    Fragment Load(WeightTile tile, int rows, int k);
+}
+
+/// <summary>Two <c>ldmatrix</c> a k8 step for the warp's two fragments, where word loads take eight.</summary>
+public readonly struct MatrixFragments : IWeightFragments
+{
+    public Fragment Load(WeightTile tile, int rows, int k) =>
+        TensorCoreConvolutionKernel.LoadMatrices(tile.MatrixAddress + 4u * (uint)(rows * TensorCoreConvolutionKernel.WeightStride + k));
+}
+
+/// <summary>A lane's four words, one shared-memory load each (the kernel before <see cref="MatrixFragments"/>;
+/// <see cref="TensorCoreConvolutionKernel"/>'s switch MOEDETECT_ILGPU_LDMATRIX=0 runs it).</summary>
+public readonly struct WordFragments : IWeightFragments
+{
+    public Fragment Load(WeightTile tile, int rows, int k)
+    {
+        const int rows8 = 8 * TensorCoreConvolutionKernel.WeightStride;
+        int a = tile.At + rows * TensorCoreConvolutionKernel.WeightStride + k;
+        var w = tile.Tiles;
+        return new Fragment { R0 = w[a], R1 = w[a + rows8], R2 = w[a + 4], R3 = w[a + rows8 + 4] };
     }
 }
 
@@ -387,7 +441,7 @@ public readonly struct WindowColumn(long start, int originY, int originX, int he
 
 /// <summary>A lane's four A registers of a 16 × 8 TF32 mma tile: (row quad, k pair), (quad + 8, pair), (quad, pair + 4),
 /// (quad + 8, pair + 4).</summary>
-internal struct Fragment
+public struct Fragment
 {
     public uint R0, R1, R2, R3;
 }
@@ -404,17 +458,15 @@ internal struct WarpTile
 {
     public Accumulator T00, T01, T02, T03, T10, T11, T12, T13;
 
-    /// <summary>One k8 step: the two row tiles (A words from <paramref name="a"/>, the lane's (row quad, k pair) of the
-    /// weight tile) times the four column tiles (B words from <paramref name="b"/>, its (k pair, column quad) of the input
-    /// tile, whose k rows are <paramref name="inputStride"/> words apart).</summary>
+    /// <summary>One k8 step, <paramref name="k"/> words into the stage: the two row tiles (A fragments of
+    /// <paramref name="weights"/>) times the four column tiles (B words from <paramref name="b"/>, the lane's (k pair,
+    /// column quad) of the input tile, whose k rows are <paramref name="inputStride"/> words apart).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Multiply(ArrayView<uint> wTile, int a, ArrayView<uint> xTile, int b, int inputStride)
+    public void Multiply<TFragments>(WeightTile weights, int k, ArrayView<uint> xTile, int b, int inputStride) where TFragments : struct, IWeightFragments
     {
-        const int rows8 = 8 * TensorCoreConvolutionKernel.WeightStride;
         int k4 = 4 * inputStride;
-        var top = new Fragment { R0 = wTile[a], R1 = wTile[a + rows8], R2 = wTile[a + 4], R3 = wTile[a + rows8 + 4] };
-        int bottomAt = a + 16 * TensorCoreConvolutionKernel.WeightStride;
-        var bottom = new Fragment { R0 = wTile[bottomAt], R1 = wTile[bottomAt + rows8], R2 = wTile[bottomAt + 4], R3 = wTile[bottomAt + rows8 + 4] };
+        var top = default(TFragments).Load(weights, 0, k);
+        var bottom = default(TFragments).Load(weights, 16, k);
         // Written out per column (no loop, no refs) so the accumulators stay in registers.
         (T00, T10) = Column(T00, T10, top, bottom, xTile[b], xTile[b + k4]);
         (T01, T11) = Column(T01, T11, top, bottom, xTile[b + 8], xTile[b + k4 + 8]);

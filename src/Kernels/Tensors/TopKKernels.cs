@@ -223,6 +223,88 @@ public static class TopKKernels
         }
     }
 
+    /// <summary>Rows of at most this many elements take <see cref="SelectInGroup"/>: one launch where the chunked kernels
+    /// take eleven, each reading a row of this length from cache (YOLOv8n's 8,400 anchors at 640, k = 1,000).</summary>
+    public const int GroupRowLength = 16384;
+
+    /// <summary>Threads of <see cref="SelectInGroup"/>'s groups on a GPU (fewer where the accelerator's groups are smaller).</summary>
+    public const int RowGroupSize = 1024;
+
+    /// <summary>One group per row (grid (1, rows)) of at most <see cref="GroupRowLength"/> elements: the whole top-k of
+    /// the other kernels in one launch, state in shared memory instead of the scratch. Four radix passes over the row
+    /// find the k-th key and how many keys equal to it to keep, the row is compacted in index order (keys above it, then
+    /// the first such ties) and the kept k are sorted as <see cref="Sort"/> sorts them.</summary>
+    public static void SelectInGroup(ArrayView<float> x, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
+    {
+        var bins = SharedMemory.Allocate<int>(256);
+        var sums = SharedMemory.Allocate<int>(RowGroupSize);
+        var equalRuns = SharedMemory.Allocate<int>(RowGroupSize);
+        var found = SharedMemory.Allocate<int>(2);
+        var keys = SharedMemory.Allocate<uint>(MaxK);
+        var positions = SharedMemory.Allocate<int>(MaxK);
+        int row = Grid.IdxY, t = Group.IdxX, threads = Group.DimX, rowStart = s.RowStart(row);
+        uint prefix = 0;
+        int remaining = s.K;
+        for (int pass = 0; pass < 4; pass++)
+        {
+            int shift = 24 - 8 * pass;
+            uint highMask = pass == 0 ? 0u : ~0u << (shift + 8);
+            for (int b = t; b < 256; b += threads) bins[b] = 0;
+            Group.Barrier();
+            int runBin = 0, run = 0;
+            for (int j = t; j < s.Length; j += threads)
+            {
+                uint key = Key(x[rowStart + j * s.Inner], s.Largest);
+                if ((key & highMask) == prefix) CountInRun(bins, (int)((key >> shift) & 255), ref runBin, ref run);
+            }
+            if (run > 0) Atomic.Add(ref bins[runBin], run);
+            Group.Barrier();
+            // The keys matching the prefix number at least those still to take, so the digit is always found.
+            var (digit, above) = FindFromTop(bins, 0, 256, remaining, sums, found);
+            prefix |= (uint)digit << shift;
+            remaining -= above;
+        }
+        CompactInGroup(x, s, rowStart, prefix, s.K - remaining, positions, sums, equalRuns);
+        int n = 1;
+        while (n < s.K) n <<= 1;
+        for (int i = t; i < n; i += threads)
+        {
+            // Padding sorts last: the smallest key with the largest index.
+            if (i >= s.K) positions[i] = int.MaxValue;
+            keys[i] = i >= s.K ? 0u : Key(x[rowStart + positions[i] * s.Inner], s.Largest);
+        }
+        BitonicSortAndWrite(x, keys, positions, n, values, indices, s, row);
+    }
+
+    /// <summary><see cref="SelectInGroup"/>'s compaction: each thread counts a contiguous run of the row, scans of the
+    /// counts place its keys above <paramref name="threshold"/> from 0 and its ties from <paramref name="greater"/> on
+    /// (while fewer than k are kept), as <see cref="Compact"/> does across chunks. Ends with a barrier.</summary>
+    private static void CompactInGroup(ArrayView<float> x, TopKShape s, int rowStart, uint threshold, int greater, ArrayView<int> positions,
+        ArrayView<int> greaterRuns, ArrayView<int> equalRuns)
+    {
+        int t = Group.IdxX, threads = Group.DimX;
+        int run = (s.Length + threads - 1) / threads, first = t * run, end = XMath.Min(first + run, s.Length);
+        int above = 0, equal = 0;
+        for (int j = first; j < end; j++)
+        {
+            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
+            if (key > threshold) above++;
+            else if (key == threshold) equal++;
+        }
+        greaterRuns[t] = above;
+        equalRuns[t] = equal;
+        InclusiveScan(greaterRuns, t, threads);
+        InclusiveScan(equalRuns, t, threads);
+        int nextGreater = greaterRuns[t] - above, nextEqual = greater + equalRuns[t] - equal;
+        for (int j = first; j < end; j++)
+        {
+            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
+            if (key > threshold) positions[nextGreater++] = j;
+            else if (key == threshold && nextEqual < s.K) positions[nextEqual++] = j;
+        }
+        Group.Barrier();
+    }
+
     /// <summary>One group per row (grid (1, rows)): bitonic sort in shared memory of the filter's candidates where it
     /// took the row (<see cref="TopKFilter.Append"/>), else of the k indices the compaction kept, then the first k values
     /// (exact floats) and indices out.</summary>

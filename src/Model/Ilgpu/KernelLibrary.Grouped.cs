@@ -13,6 +13,7 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>? _topKCount, _topKCompact, _filterHistogram, _filterAppend;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
     private Action<KernelConfig, ArrayView<int>, TopKShape>? _filterPickBin;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKInGroup;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
@@ -35,11 +36,27 @@ internal sealed partial class KernelLibrary
     /// <summary>Whether the device can run the tensor-core GEMM: CUDA, compute capability 8.0 or later.</summary>
     public bool HasTensorCores => accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
 
-    /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices in 11 launches, no synchronisation
-    /// (<see cref="TopKKernels"/>): the filter's 3 (<see cref="TopKFilter"/>), the radix select's 6 for rows the filter
-    /// left, the sort. <paramref name="scratch"/> holds <see cref="TopKShape.ScratchPerRow"/> ints per row.</summary>
+    /// <summary>Set to 0, every TopK takes the chunked kernels, short rows too: for comparing the two on a GPU.</summary>
+    public const string TopKInGroupSwitch = "MOEDETECT_ILGPU_TOPK_IN_GROUP";
+
+    /// <summary>Whether a top-k of shape s runs in one launch (<see cref="TopKKernels.SelectInGroup"/>), with no scratch.</summary>
+    public static bool SelectsInOneGroup(TopKShape s) =>
+        s.Length <= TopKKernels.GroupRowLength && Environment.GetEnvironmentVariable(TopKInGroupSwitch) != "0";
+
+    /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices, no synchronisation: rows of at most
+    /// <see cref="TopKKernels.GroupRowLength"/> in one launch, a group each (<see cref="SelectsInOneGroup"/>); longer
+    /// ones in 11 (<see cref="TopKKernels"/>): the filter's 3 (<see cref="TopKFilter"/>), the radix select's 6 for rows
+    /// the filter left, the sort. <paramref name="scratch"/> holds <see cref="TopKShape.ScratchPerRow"/> ints per row
+    /// for those (any view for short rows).</summary>
     public void TopK(ArrayView<float> x, ArrayView<int> scratch, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
     {
+        if (SelectsInOneGroup(s))
+        {
+            _topKInGroup ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TopKShape>>(TopKKernels.SelectInGroup));
+            int threads = Math.Min(TopKKernels.RowGroupSize, accelerator.MaxNumThreadsPerGroup);
+            _topKInGroup(new KernelConfig(new Index2D(1, s.Rows), new Index2D(threads, 1)), x, values, indices, s);
+            return;
+        }
         _topKClear ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<int>, TopKShape>>(TopKKernels.Clear));
         _topKHistogram ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape, int>>(TopKKernels.Histogram));
         _topKCount ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, TopKShape>>(TopKKernels.CountChunks));
@@ -201,12 +218,18 @@ internal sealed partial class KernelLibrary
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
 
+    /// <summary>Set to 0, the tensor-core GEMM reads its weight fragments a word at a time (<see cref="WordFragments"/>)
+    /// instead of by <c>ldmatrix</c> (<see cref="MatrixFragments"/>): for comparing the two on a GPU.</summary>
+    public const string MatrixFragmentSwitch = "MOEDETECT_ILGPU_LDMATRIX";
+
     /// <summary>The tensor-core GEMM compiled for one tile. Its mma operands pass through ILGPU's local slots, which ptxas
     /// leaves in memory at the engine's O1: loaded promoted.</summary>
     private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
         where TTile : struct, ITensorCoreTile =>
         BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
-            TensorCoreConvolutionKernel.Run<TTile>, promoteLocals: true));
+            Environment.GetEnvironmentVariable(MatrixFragmentSwitch) == "0"
+                ? TensorCoreConvolutionKernel.Run<TTile, WordFragments>
+                : TensorCoreConvolutionKernel.Run<TTile, MatrixFragments>, promoteLocals: true));
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
     private static bool CopiesInChunks(long address, int rowLength) => address % 16 == 0 && rowLength % 4 == 0;

@@ -164,9 +164,11 @@ internal sealed partial class OperatorCompiler
         shape[axis] = k;
         var values = NewTensor(shape);
         var indices = NewTensor(shape, isInteger: true);
-        var scratch = NewTensor([s.Rows * s.ScratchPerRow]);
+        // Short rows are selected in one launch, without the scratch.
+        var scratch = KernelLibrary.SelectsInOneGroup(s) ? null : NewTensor([s.Rows * s.ScratchPerRow]);
         var kernels = _kernels;
-        Emit(() => kernels.TopK(x.View, scratch.View.Cast<int>(), values.View, indices.View, s), x, values, indices, scratch);
+        Emit(() => kernels.TopK(x.View, (scratch ?? indices).View.Cast<int>(), values.View, indices.View, s),
+            new[] { x, values, indices, scratch }.OfType<DeviceTensor>().ToArray());
         Set(0, values);
         Set(1, indices);
     }

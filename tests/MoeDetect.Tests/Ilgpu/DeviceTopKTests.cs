@@ -8,8 +8,8 @@ using Xunit.Abstractions;
 
 namespace MoeDetect.Tests.Ilgpu;
 
-/// <summary>The device TopK (radix select, ordered compaction, bitonic sort) against ONNX Runtime (CPU) on
-/// heatmap-like data, on ILGPU's CPU accelerator: values and indices must be identical, ties ordered by index.</summary>
+/// <summary>The device TopK (radix select, ordered compaction, bitonic sort; in one group for short rows) against ONNX
+/// Runtime (CPU) on heatmap-like data, on ILGPU's CPU accelerator: values and indices must be identical, ties ordered by index.</summary>
 public sealed class DeviceTopKTests(ITestOutputHelper log)
 {
     /// <summary>CenterNet's tail: flatten [N, C, H, W] and take the top k of each image.</summary>
@@ -90,7 +90,7 @@ public sealed class DeviceTopKTests(ITestOutputHelper log)
         const int length = 20000;
         var sparse = Heatmap(17, length, 40);
         var constant = Enumerable.Repeat(0.5f, length).ToArray();
-        Assert.Equal([1, 0], TopKMatchesHost(sparse.Concat(constant).ToArray(), length, k: 100));
+        Assert.Equal([1, 0], FilterFlags(TopKMatchesHost(sparse.Concat(constant).ToArray(), length, k: 100), length, rows: 2, k: 100));
     }
 
     /// <summary>Rows the radix select takes (their k-th key's bin holds thousands) whose kept keys lie in every chunk:
@@ -104,19 +104,34 @@ public sealed class DeviceTopKTests(ITestOutputHelper log)
         for (int i = 0; i < 60; i++) spreadAbove[331 * i + 7] = 0.6f + i / 1000f;
         // 21 keys above 4,000 ties (every fifth) above the rest: the 1,979 ties kept reach into the third chunk.
         var spreadTies = Enumerable.Range(0, length).Select(j => j % 997 == 1 ? 0.75f : j % 5 == 0 ? 0.25f : 0.1f).ToArray();
-        Assert.Equal([0, 0], TopKMatchesHost(spreadAbove.Concat(spreadTies).ToArray(), length, k: 2000));
+        Assert.Equal([0, 0], FilterFlags(TopKMatchesHost(spreadAbove.Concat(spreadTies).ToArray(), length, k: 2000), length, rows: 2, k: 2000));
+    }
+
+    /// <summary>Rows of at most <see cref="TopKKernels.GroupRowLength"/> (YOLOv8n's 8,400 anchors at 640, k = 1,000)
+    /// are selected by one group each: the host's answer, with coarse scores (ties across the k-th key) and a constant
+    /// row, and the chunked kernels' scratch left as it was.</summary>
+    [Fact]
+    public void Short_rows_are_selected_by_one_group_each_without_the_scratch()
+    {
+        const int length = 8400;
+        var random = new Random(23);
+        var coarse = Enumerable.Range(0, length).Select(_ => random.Next(40) / 40f).ToArray();
+        var constant = Enumerable.Repeat(0.25f, length).ToArray();
+        Assert.True(KernelLibrary.SelectsInOneGroup(new TopKShape { Length = length }));
+        Assert.All(TopKMatchesHost(coarse.Concat(constant).ToArray(), length, k: 1000), value => Assert.Equal(0, value));
     }
 
     /// <summary>Runs the device TopK on rows of x of the given length, asserts every row's values and indices are the
-    /// host's (largest first, ties by index), and returns each row's filter flag (1: the filter took it).</summary>
+    /// host's (largest first, ties by index), and returns the scratch as the kernels left it.</summary>
     private static int[] TopKMatchesHost(float[] x, int length, int k)
     {
         int rows = x.Length / length;
-        var s = new TopKShape { Rows = rows, Length = length, Inner = 1, K = k, Largest = 1, Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength };
+        var s = Shape(rows, length, k);
         using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
         var kernels = new KernelLibrary(device.Accelerator);
         using var input = device.Accelerator.Allocate1D(x);
         using var scratch = device.Accelerator.Allocate1D<int>((long)rows * s.ScratchPerRow);
+        scratch.MemSetToZero();
         using var values = device.Accelerator.Allocate1D<float>(rows * k);
         using var indices = device.Accelerator.Allocate1D<float>(rows * k);
 
@@ -131,7 +146,13 @@ public sealed class DeviceTopKTests(ITestOutputHelper log)
             Assert.Equal(expected.Select(j => (float)j), gotIndices.Skip(row * k).Take(k));
             Assert.Equal(expected.Select(j => x[row * length + j]), gotValues.Skip(row * k).Take(k));
         }
-        var flags = scratch.GetAsArray1D();
-        return Enumerable.Range(0, rows).Select(row => flags[s.FilterTaken(row)]).ToArray();
+        return scratch.GetAsArray1D();
     }
+
+    private static TopKShape Shape(int rows, int length, int k) =>
+        new() { Rows = rows, Length = length, Inner = 1, K = k, Largest = 1, Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength };
+
+    /// <summary>Each row's filter flag in the scratch (1: the filter took it).</summary>
+    private static int[] FilterFlags(int[] scratch, int length, int rows, int k) =>
+        Enumerable.Range(0, rows).Select(row => scratch[Shape(rows, length, k).FilterTaken(row)]).ToArray();
 }
