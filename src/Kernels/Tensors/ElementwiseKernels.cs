@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Algorithms;
+using ILGPU.Runtime;
 
 namespace MoeDetect.Kernels.Tensors;
 
@@ -98,4 +99,36 @@ public static class ElementwiseKernels
         var at = Dims6.Offsets(i, sizes, xStrides, yStrides);
         y[yStart + at.B] = Apply(x[xStart + at.A], activation);
     }
+
+    /// <summary><see cref="Copy"/> four values a thread, as one 16-byte load and store: sizes, strides and starts count
+    /// 4-value quads (<see cref="CopyLayout.InQuads"/>: the innermost dimension runs contiguously on both sides, and
+    /// everything else lies on quad boundaries). Concat, Split and Slice along any axis but the innermost, moved a value
+    /// a thread, ran at a third of the H100's memory bandwidth.</summary>
+    public static void CopyQuads(Index1D i, ArrayView<float> x, ArrayView<float> y, Dims6 sizes, Dims6 xStrides, int xStart,
+        Dims6 yStrides, int yStart, Activation activation)
+    {
+        var at = Dims6.Offsets(i, sizes, xStrides, yStrides);
+        var y4 = y.AsAligned(16).Cast<Micro4>();
+        y4[yStart + at.B] = x.AsAligned(16).Cast<Micro4>()[xStart + at.A].Activated(activation);
+    }
+}
+
+/// <summary>A strided copy's walk (<see cref="ElementwiseKernels.Copy"/>): sizes, strides and starts of both sides, in values.</summary>
+public readonly record struct CopyLayout(Dims6 Sizes, Dims6 XStrides, int XStart, Dims6 YStrides, int YStart)
+{
+    public int Count => Sizes.D0 * Sizes.D1 * Sizes.D2 * Sizes.D3 * Sizes.D4 * Sizes.D5;
+
+    /// <summary>The same walk in quads of 4 values (<see cref="ElementwiseKernels.CopyQuads"/>), where it divides into
+    /// them: the innermost dimension contiguous on both sides and a multiple of 4 long, every other stride and both
+    /// starts multiples of 4, both arrays starting on 16 bytes (<paramref name="aligned"/>). Null where not.</summary>
+    public CopyLayout? InQuads(bool aligned)
+    {
+        if (!aligned || Sizes.D5 % 4 != 0 || XStrides.D5 != 1 || YStrides.D5 != 1 || XStart % 4 != 0 || YStart % 4 != 0) return null;
+        Dims6 x = XStrides, y = YStrides;
+        int[] outer = [x.D0, x.D1, x.D2, x.D3, x.D4, y.D0, y.D1, y.D2, y.D3, y.D4];
+        if (outer.Any(stride => stride % 4 != 0)) return null;
+        return new CopyLayout(Sizes with { D5 = Sizes.D5 / 4 }, Quarter(x), XStart / 4, Quarter(y), YStart / 4);
+    }
+
+    private static Dims6 Quarter(Dims6 d) => new(d.D0 / 4, d.D1 / 4, d.D2 / 4, d.D3 / 4, d.D4 / 4, 1);
 }

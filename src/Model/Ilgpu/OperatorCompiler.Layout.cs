@@ -186,16 +186,16 @@ internal sealed partial class OperatorCompiler
     private void EmitStridedCopy(DeviceTensor source, DeviceTensor target, int targetImageStride, long targetStart, Activation activation)
     {
         var inner = Layout.Strides(source.Shape)[1..];
-        int count = source.Length, start = checked((int)targetStart);
-        var copy = _kernels.Copy;
+        int start = checked((int)targetStart);
+        var kernels = _kernels;
         string detail = (source.Whole is { } whole ? $"channels {source.FirstChannel}–{source.FirstChannel + source.Shape[1] - 1} of {whole.Shape[1]}" : "placed in a Concat")
             + $", batch {source.Shape[0]}";
         // The source's image stride is final only once the plan is compiled (a later Concat may still place it).
-        (Dims6 Sizes, Dims6 Source, Dims6 Target)? walk = null;
+        CopyLayout? walk = null;
         EmitKind("strided copy", detail, 0, () =>
         {
-            walk ??= Dims6.Collapse(Dims6.From(source.Shape, 1), Dims6.From([source.ImageStride, .. inner], 0), Dims6.From([targetImageStride, .. inner], 0));
-            copy(count, source.StridedView, target.View, walk.Value.Sizes, walk.Value.Source, 0, walk.Value.Target, start, activation);
+            walk ??= CollapsedCopy(source.Shape, [source.ImageStride, .. inner], 0, [targetImageStride, .. inner], start);
+            kernels.Copy(source.StridedView, target.View, walk.Value, activation);
         }, source, target);
     }
 
@@ -391,15 +391,20 @@ internal sealed partial class OperatorCompiler
     private void EmitCopies(DeviceTensor[] inputs, DeviceTensor[] outputs, IReadOnlyList<Layout.Region> regions)
     {
         var activation = _node.Fused;
-        var copy = _kernels.Copy;
+        var kernels = _kernels;
         foreach (var r in regions)
         {
             var (src, dst) = (inputs[r.Source], outputs[r.Target]);
-            int count = Elements(r.Sizes);
-            if (count == 0) continue;
-            var (sizes, srcStrides, dstStrides) = Dims6.Collapse(Dims6.From(r.Sizes, 1), Dims6.From(r.SourceStrides, 0), Dims6.From(r.TargetStrides, 0));
-            int srcStart = r.SourceStart, dstStart = r.TargetStart;
-            Emit(() => copy(count, src.View, dst.View, sizes, srcStrides, srcStart, dstStrides, dstStart, activation), src, dst);
+            if (Elements(r.Sizes) == 0) continue;
+            var walk = CollapsedCopy(r.Sizes, r.SourceStrides, r.SourceStart, r.TargetStrides, r.TargetStart);
+            Emit(() => kernels.Copy(src.View, dst.View, walk, activation), src, dst);
         }
+    }
+
+    /// <summary>A copy's walk over <paramref name="sizes"/> between two layouts, its dimensions collapsed (<see cref="Dims6.Collapse"/>).</summary>
+    private static CopyLayout CollapsedCopy(int[] sizes, int[] sourceStrides, int sourceStart, int[] targetStrides, int targetStart)
+    {
+        var (s, a, b) = Dims6.Collapse(Dims6.From(sizes, 1), Dims6.From(sourceStrides, 0), Dims6.From(targetStrides, 0));
+        return new CopyLayout(s, a, sourceStart, b, targetStart);
     }
 }
