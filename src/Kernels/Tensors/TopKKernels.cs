@@ -199,9 +199,19 @@ public static class TopKKernels
         int ties = s.K - scratch[s.StateBase(row, 4) + 1];
         int greaterBefore = SumBefore(scratch, s.ChunkBase(row), chunk, greaterRuns, t, threads);
         int equalBefore = SumBefore(scratch, s.ChunkBase(row) + 1, chunk, equalRuns, t, threads);
-        int run = (ChunkLength + threads - 1) / threads, rowStart = s.RowStart(row);
+        int run = (ChunkLength + threads - 1) / threads;
         int first = chunk * ChunkLength + t * run, end = XMath.Min(XMath.Min(first + run, (chunk + 1) * ChunkLength), s.Length);
-        int greater = 0, equal = 0;
+        CompactRuns(x, s, s.RowStart(row), first, end, threshold, greaterBefore, ties + equalBefore, scratch, s.SelectedBase(row), greaterRuns, equalRuns);
+    }
+
+    /// <summary>Each thread's run [first, end) of the row: indices of keys above <paramref name="threshold"/> go to
+    /// target[at + …] from <paramref name="greaterFrom"/> on, ties from <paramref name="equalFrom"/> on while fewer than
+    /// k are kept, in index order across the group (a scan of the runs' counts through the two shared arrays, an int
+    /// per thread).</summary>
+    private static void CompactRuns(ArrayView<float> x, TopKShape s, int rowStart, int first, int end, uint threshold, int greaterFrom, int equalFrom,
+        ArrayView<int> target, int at, ArrayView<int> greaterRuns, ArrayView<int> equalRuns)
+    {
+        int t = Group.IdxX, threads = Group.DimX, greater = 0, equal = 0;
         for (int j = first; j < end; j++)
         {
             uint key = Key(x[rowStart + j * s.Inner], s.Largest);
@@ -212,14 +222,12 @@ public static class TopKKernels
         equalRuns[t] = equal;
         InclusiveScan(greaterRuns, t, threads);
         InclusiveScan(equalRuns, t, threads);
-        int nextGreater = greaterBefore + greaterRuns[t] - greater;
-        int nextEqual = ties + equalBefore + equalRuns[t] - equal;
-        int selected = s.SelectedBase(row);
+        int nextGreater = greaterFrom + greaterRuns[t] - greater, nextEqual = equalFrom + equalRuns[t] - equal;
         for (int j = first; j < end; j++)
         {
             uint key = Key(x[rowStart + j * s.Inner], s.Largest);
-            if (key > threshold) scratch[selected + nextGreater++] = j;
-            else if (key == threshold && nextEqual < s.K) scratch[selected + nextEqual++] = j;
+            if (key > threshold) target[at + nextGreater++] = j;
+            else if (key == threshold && nextEqual < s.K) target[at + nextEqual++] = j;
         }
     }
 
@@ -264,7 +272,10 @@ public static class TopKKernels
             prefix |= (uint)digit << shift;
             remaining -= above;
         }
-        CompactInGroup(x, s, rowStart, prefix, s.K - remaining, positions, sums, equalRuns);
+        // The row compacted in index order: keys above the k-th from 0, the first ties after them.
+        int span = (s.Length + threads - 1) / threads, first = t * span;
+        CompactRuns(x, s, rowStart, first, XMath.Min(first + span, s.Length), prefix, 0, s.K - remaining, positions, 0, sums, equalRuns);
+        Group.Barrier();
         int n = 1;
         while (n < s.K) n <<= 1;
         for (int i = t; i < n; i += threads)
@@ -274,35 +285,6 @@ public static class TopKKernels
             keys[i] = i >= s.K ? 0u : Key(x[rowStart + positions[i] * s.Inner], s.Largest);
         }
         BitonicSortAndWrite(x, keys, positions, n, values, indices, s, row);
-    }
-
-    /// <summary><see cref="SelectInGroup"/>'s compaction: each thread counts a contiguous run of the row, scans of the
-    /// counts place its keys above <paramref name="threshold"/> from 0 and its ties from <paramref name="greater"/> on
-    /// (while fewer than k are kept), as <see cref="Compact"/> does across chunks. Ends with a barrier.</summary>
-    private static void CompactInGroup(ArrayView<float> x, TopKShape s, int rowStart, uint threshold, int greater, ArrayView<int> positions,
-        ArrayView<int> greaterRuns, ArrayView<int> equalRuns)
-    {
-        int t = Group.IdxX, threads = Group.DimX;
-        int run = (s.Length + threads - 1) / threads, first = t * run, end = XMath.Min(first + run, s.Length);
-        int above = 0, equal = 0;
-        for (int j = first; j < end; j++)
-        {
-            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
-            if (key > threshold) above++;
-            else if (key == threshold) equal++;
-        }
-        greaterRuns[t] = above;
-        equalRuns[t] = equal;
-        InclusiveScan(greaterRuns, t, threads);
-        InclusiveScan(equalRuns, t, threads);
-        int nextGreater = greaterRuns[t] - above, nextEqual = greater + equalRuns[t] - equal;
-        for (int j = first; j < end; j++)
-        {
-            uint key = Key(x[rowStart + j * s.Inner], s.Largest);
-            if (key > threshold) positions[nextGreater++] = j;
-            else if (key == threshold && nextEqual < s.K) positions[nextEqual++] = j;
-        }
-        Group.Barrier();
     }
 
     /// <summary>One group per row (grid (1, rows)): bitonic sort in shared memory of the filter's candidates where it
