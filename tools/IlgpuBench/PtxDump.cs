@@ -22,8 +22,8 @@ internal static class PtxDump
         Directory.CreateDirectory(outDir);
         using var context = Context.Create(b => b.Default().EnableAlgorithms());
         var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
-        Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, MatrixFragments>, Path.Combine(outDir, "tensor-core-64x64"));
-        Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile, MatrixFragments>, Path.Combine(outDir, "tensor-core-32x128"));
+        Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile>, Path.Combine(outDir, "tensor-core-64x64"));
+        Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile>, Path.Combine(outDir, "tensor-core-32x128"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
         WriteImplicit(backend, copy.Method, Path.Combine(outDir, "copy.ptx"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,

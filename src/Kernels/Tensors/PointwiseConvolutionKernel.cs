@@ -73,8 +73,9 @@ public readonly record struct PointwiseTiling(int GroupX, int GroupY)
     /// the one plans used before tiles were chosen by layer.</summary>
     public static readonly PointwiseTiling Square = new(16, 16);
 
-    /// <summary>32 × 128 tiles: on tensor cores only (<see cref="WideTensorCoreTile"/>), for layers of at most 32 out
-    /// channels. (As SIMT threads, 32 × 8 with 4 × 4 outputs each, the same tile.)</summary>
+    /// <summary>32 × 128 tiles: on tensor cores only (<see cref="WideTensorCoreTile"/>), for layers whose out channels
+    /// leave the last 64-row tile at most half full (<c>KernelLibrary.TensorCoreTilings</c>). (As SIMT threads, 32 × 8
+    /// with 4 × 4 outputs each, the same tile.)</summary>
     public static readonly PointwiseTiling TensorCoreWide = new(32, 8);
 
     public int TilePixels => Micro4x4.Size * GroupX;

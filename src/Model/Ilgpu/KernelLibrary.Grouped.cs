@@ -36,12 +36,8 @@ internal sealed partial class KernelLibrary
     /// <summary>Whether the device can run the tensor-core GEMM: CUDA, compute capability 8.0 or later.</summary>
     public bool HasTensorCores => accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
 
-    /// <summary>Set to 0, every TopK takes the chunked kernels, short rows too: for comparing the two on a GPU.</summary>
-    public const string TopKInGroupSwitch = "MOEDETECT_ILGPU_TOPK_IN_GROUP";
-
     /// <summary>Whether a top-k of shape s runs in one launch (<see cref="TopKKernels.SelectInGroup"/>), with no scratch.</summary>
-    public static bool SelectsInOneGroup(TopKShape s) =>
-        s.Length <= TopKKernels.GroupRowLength && Environment.GetEnvironmentVariable(TopKInGroupSwitch) != "0";
+    public static bool SelectsInOneGroup(TopKShape s) => s.Length <= TopKKernels.GroupRowLength;
 
     /// <summary>Top-k of x viewed as [outer, length, inner] into values and indices, no synchronisation: rows of at most
     /// <see cref="TopKKernels.GroupRowLength"/> in one launch, a group each (<see cref="SelectsInOneGroup"/>); longer
@@ -152,10 +148,11 @@ internal sealed partial class KernelLibrary
     public static PointwiseTiling[] TensorCoreTiles =>
         Environment.GetEnvironmentVariable(WideTileSwitch) == "0" ? [PointwiseTiling.Square] : [PointwiseTiling.Square, PointwiseTiling.TensorCoreWide];
 
-    /// <summary>The tensor-core tiles worth timing for g: 64 × 64, and 32 × 128 (where in use) where g has at most 32 out
-    /// channels (the square tile's rows would be half or more empty).</summary>
+    /// <summary>The tensor-core tiles worth timing for g: 64 × 64, and 32 × 128 (where in use) where the square tiles'
+    /// last row of tiles would be half or more empty: at most 32 out channels, or 80 (96 rows computed instead of 128:
+    /// YOLOv8n's class branch), 144, 160.</summary>
     public static IEnumerable<PointwiseTiling> TensorCoreTilings(PointwiseGeometry g) =>
-        g.OutChannels <= 32 ? TensorCoreTiles : [PointwiseTiling.Square];
+        g.OutChannels % 64 is > 0 and <= 32 ? TensorCoreTiles : [PointwiseTiling.Square];
 
     /// <summary>1×1 stride-1 ungrouped convolution (or, <see cref="PointwiseGeometry.Windowed"/>, any ungrouped one) as a
     /// GEMM per image: on tensor cores where g was planned so (<see cref="PointwiseGeometry.TensorCores"/>), else the
@@ -218,18 +215,12 @@ internal sealed partial class KernelLibrary
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
 
-    /// <summary>Set to 0, the tensor-core GEMM reads its weight fragments a word at a time (<see cref="WordFragments"/>)
-    /// instead of by <c>ldmatrix</c> (<see cref="MatrixFragments"/>): for comparing the two on a GPU.</summary>
-    public const string MatrixFragmentSwitch = "MOEDETECT_ILGPU_LDMATRIX";
-
     /// <summary>The tensor-core GEMM compiled for one tile. Its mma operands pass through ILGPU's local slots, which ptxas
     /// leaves in memory at the engine's O1: loaded promoted.</summary>
     private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
         where TTile : struct, ITensorCoreTile =>
         BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
-            Environment.GetEnvironmentVariable(MatrixFragmentSwitch) == "0"
-                ? TensorCoreConvolutionKernel.Run<TTile, WordFragments>
-                : TensorCoreConvolutionKernel.Run<TTile, MatrixFragments>, promoteLocals: true));
+            TensorCoreConvolutionKernel.Run<TTile>, promoteLocals: true));
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
     private static bool CopiesInChunks(long address, int rowLength) => address % 16 == 0 && rowLength % 4 == 0;

@@ -46,16 +46,12 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator> BinaryBlock =>
         _binaryBlock ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator>>(ElementwiseKernels.BinaryBlock));
 
-    /// <summary>Set to 0, every strided copy moves one value a thread: for comparing the two on a GPU.</summary>
-    public const string QuadCopySwitch = "MOEDETECT_ILGPU_QUAD_COPIES";
-    private static readonly bool QuadCopies = Environment.GetEnvironmentVariable(QuadCopySwitch) != "0";
-
     /// <summary>Copies the strided region <paramref name="walk"/> of x into y (Concat, Split, Slice, Transpose), applying
     /// the activation: four values a thread where the walk divides into quads (<see cref="CopyLayout.InQuads"/>), else
     /// one.</summary>
     public void Copy(ArrayView<float> x, ArrayView<float> y, CopyLayout walk, Activation activation)
     {
-        bool aligned = QuadCopies && x.LoadEffectiveAddressAsPtr() % 16 == 0 && y.LoadEffectiveAddressAsPtr() % 16 == 0;
+        bool aligned = x.LoadEffectiveAddressAsPtr() % 16 == 0 && y.LoadEffectiveAddressAsPtr() % 16 == 0;
         if (walk.InQuads(aligned) is { } quads)
         {
             _copyQuads ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation>>(ElementwiseKernels.CopyQuads));

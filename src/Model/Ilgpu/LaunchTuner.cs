@@ -19,7 +19,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// <item>Where the device has tensor cores (sm_80 on) and <see cref="TensorCoreSwitch"/> is not 0, whether the GEMM runs
 /// on them (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands and FP32 sums, as PyTorch's cuDNN convolutions by
 /// default): more candidates, kept where one is the fastest, for every GEMM (those with an input scale timed with the
-/// per-image weight scaling they need there): its 64 × 64 tile, and for layers of at most 32 out channels its 32 × 128 tile unless
+/// per-image weight scaling they need there): its 64 × 64 tile, and for layers whose last 64-row tile would be at most half full (32, 80 out channels) its 32 × 128 tile unless
 /// <see cref="KernelLibrary.WideTileSwitch"/> turns it off (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
 /// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores). Implicit
 /// GEMMs whose channels allow it are timed tap-major and channel-major (<see cref="PointwiseGeometry.TapMajor"/>).</item>
