@@ -14,7 +14,8 @@ namespace MoeDetect.Kernels.Tensors;
 /// Grid (pixel tiles, out-channel tiles, batch × slices), groups of 128 threads: 4 warps (<see cref="ITensorCoreTile"/>:
 /// 2 × 2 for 64 × 64 tiles, 1 × 4 for 32 × 128), each warp a 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel
 /// global → shared memory by <c>cp.async</c>, never through registers, double-buffered: a k-step's copies are in flight
-/// while the group multiplies the previous one. The FP16 kernel before it loaded through registers and was bound by
+/// while the group multiplies the previous one. Warps read their weight fragments by <c>ldmatrix</c>, their input words
+/// one by one. The FP16 kernel before it loaded through registers and was bound by
 /// those loads (docs/results/2026-12-05-h100-tensor-cores).
 /// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
 /// checks the two against each other on the GPU).</summary>
@@ -69,6 +70,7 @@ public static class TensorCoreConvolutionKernel
             AsyncCopy.Commit();
             AsyncCopy.WaitAllButNewest();
             Group.Barrier();
+            // The k8 steps' fragments lie 8 words (32 bytes) apart along a weight row, 8 input rows apart down the inputs.
             uint a = aMatrix + 4u * (uint)(stage * layout.WeightStage);
             int b = stage * layout.InputStage + bAt;
             acc.Multiply(a, xTiles, b, inputStride);
