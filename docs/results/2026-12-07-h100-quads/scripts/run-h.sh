@@ -5,7 +5,7 @@
 #  1. ilgpu-bench kernels --tensor-cores-only, YOLOv8n, b1 and b32: each GEMM layer on each tile.
 #  2. ilgpu-bench profile --as-product, CenterNet and YOLOv8n, b1 and b32 (against call G's mode 1).
 #  3. scripts/gpu-bench: product path (ilgpu) and PyTorch, CenterNet and YOLOv8n, b1 and b32.
-# Carry .gpu/g. Usage: run-h.sh OUT
+# Carry .gpu/g. Usage: run-h.sh OUT (GPU_BENCH=0: without step 3)
 final=$1; out=/tmp/hout; mkdir -p $out /tmp/c /tmp/frames
 pack() { tar czf $final/all.tgz -C $out . 2>/dev/null; cp $out/rc.txt $final/ 2>/dev/null; }
 left() { (( SECONDS < ${BUDGET_S:-200} )) || { echo "skipped: $*" >> $out/rc.txt; return 1; }; }
@@ -26,7 +26,7 @@ for r in 1; do for m in "centernet models/centernet-mnv3.onnx" "yolov8n /tmp/yol
   set -- $m; left "profile $1 $r" || continue
   timeout 60 $b profile $2 $out/$1-$r --batches 1,32 --iterations 20 --as-product > $out/$1-$r.log 2>&1; note "profile $1 round $r rc $? $(whole $out/$1-$r)"
 done; done
-if left gpu-bench; then
+if [[ ${GPU_BENCH:-1} == 1 ]] && left gpu-bench; then
   ENGINE=ilgpu MODELS='teacher yolov8n' BATCHES=1,32 TOTAL_S=150 MOEDETECT_CAP_S=30 TORCH_CAP_S=60 \
     TORCH_ENGINES=torch-eager,torch-compiled TEACHER=.gpu/g/teacher/centernet.json scripts/gpu-bench .gpu/g/bin /tmp/frames $out/bench
   note "gpu-bench done"
