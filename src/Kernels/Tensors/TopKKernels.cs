@@ -87,19 +87,27 @@ public static class TopKKernels
         if (s.Filtered(scratch, row)) return;
         for (int b = Group.IdxX; b < 256; b += threads) bins[b] = 0;
         uint prefix = StateBefore(scratch, s, row, pass, sums, found).Prefix;
+        CountDigits(x, s, s.RowStart(row), start, XMath.Min(start + ChunkLength, s.Length), prefix, pass, bins);
+        Group.Barrier();
+        for (int b = Group.IdxX; b < 256; b += threads)
+            if (bins[b] != 0) Atomic.Add(ref scratch[s.HistogramBase(row, pass) + b], bins[b]);
+    }
+
+    /// <summary>Counts into the shared <paramref name="bins"/> the 8-bit digit at <paramref name="pass"/> of every key among
+    /// elements <paramref name="first"/> + thread, + threads, … before <paramref name="end"/> whose higher digits match
+    /// <paramref name="prefix"/>, a run of equal digits a thread with one atomic (<see cref="CountInRun"/>). The caller
+    /// clears the bins before and waits for the group after.</summary>
+    private static void CountDigits(ArrayView<float> x, TopKShape s, int rowStart, int first, int end, uint prefix, int pass, ArrayView<int> bins)
+    {
         int shift = 24 - 8 * pass;
         uint highMask = pass == 0 ? 0u : ~0u << (shift + 8);
-        int end = XMath.Min(start + ChunkLength, s.Length), rowStart = s.RowStart(row);
         int runBin = 0, run = 0;
-        for (int j = start + Group.IdxX; j < end; j += threads)
+        for (int j = first + Group.IdxX; j < end; j += Group.DimX)
         {
             uint key = Key(x[rowStart + j * s.Inner], s.Largest);
             if ((key & highMask) == prefix) CountInRun(bins, (int)((key >> shift) & 255), ref runBin, ref run);
         }
         if (run > 0) Atomic.Add(ref bins[runBin], run);
-        Group.Barrier();
-        for (int b = Group.IdxX; b < 256; b += threads)
-            if (bins[b] != 0) Atomic.Add(ref scratch[s.HistogramBase(row, pass) + b], bins[b]);
     }
 
     /// <summary>The row's radix state before <paramref name="pass"/> (1 to 4; 0: the cleared state): the state before the
@@ -255,21 +263,13 @@ public static class TopKKernels
         int remaining = s.K;
         for (int pass = 0; pass < 4; pass++)
         {
-            int shift = 24 - 8 * pass;
-            uint highMask = pass == 0 ? 0u : ~0u << (shift + 8);
             for (int b = t; b < 256; b += threads) bins[b] = 0;
             Group.Barrier();
-            int runBin = 0, run = 0;
-            for (int j = t; j < s.Length; j += threads)
-            {
-                uint key = Key(x[rowStart + j * s.Inner], s.Largest);
-                if ((key & highMask) == prefix) CountInRun(bins, (int)((key >> shift) & 255), ref runBin, ref run);
-            }
-            if (run > 0) Atomic.Add(ref bins[runBin], run);
+            CountDigits(x, s, rowStart, 0, s.Length, prefix, pass, bins);
             Group.Barrier();
             // The keys matching the prefix number at least those still to take, so the digit is always found.
             var (digit, above) = FindFromTop(bins, 0, 256, remaining, sums, found);
-            prefix |= (uint)digit << shift;
+            prefix |= (uint)digit << (24 - 8 * pass);
             remaining -= above;
         }
         // The row compacted in index order: keys above the k-th from 0, the first ties after them.
