@@ -123,12 +123,13 @@ public readonly record struct CopyLayout(Dims6 Sizes, Dims6 XStrides, int XStart
     /// starts multiples of 4, both arrays starting on 16 bytes (<paramref name="aligned"/>). Null where not.</summary>
     public CopyLayout? InQuads(bool aligned)
     {
-        if (!aligned || Sizes.D5 % 4 != 0 || XStrides.D5 != 1 || YStrides.D5 != 1 || XStart % 4 != 0 || YStart % 4 != 0) return null;
-        Dims6 x = XStrides, y = YStrides;
-        int[] outer = [x.D0, x.D1, x.D2, x.D3, x.D4, y.D0, y.D1, y.D2, y.D3, y.D4];
-        if (outer.Any(stride => stride % 4 != 0)) return null;
-        return new CopyLayout(Sizes with { D5 = Sizes.D5 / 4 }, Quarter(x), XStart / 4, Quarter(y), YStart / 4);
+        // Checked at every launch of a plan run without CUDA graphs: plain arithmetic, no allocation.
+        if (!aligned || Sizes.D5 % 4 != 0 || XStrides.D5 != 1 || YStrides.D5 != 1 || XStart % 4 != 0 || YStart % 4 != 0
+            || !OuterInQuads(XStrides) || !OuterInQuads(YStrides)) return null;
+        return new CopyLayout(Sizes with { D5 = Sizes.D5 / 4 }, Quarter(XStrides), XStart / 4, Quarter(YStrides), YStart / 4);
     }
+
+    private static bool OuterInQuads(Dims6 d) => d.D0 % 4 == 0 && d.D1 % 4 == 0 && d.D2 % 4 == 0 && d.D3 % 4 == 0 && d.D4 % 4 == 0;
 
     private static Dims6 Quarter(Dims6 d) => new(d.D0 / 4, d.D1 / 4, d.D2 / 4, d.D3 / 4, d.D4 / 4, 1);
 }
