@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using MoeDetect.Model.Decoding;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Engines.Cuda;
 using MoeDetect.Model.Ilgpu;
@@ -13,7 +12,7 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// <summary><c>ilgpu-bench profile &lt;model.onnx|model.moedet&gt; &lt;out-dir&gt; [--batches 1,32] [--iterations 20]
 /// [--cpu-accelerator] [--outputs a,b | --as-product]</c> (.onnx only: <c>--outputs</c> computes only those graph outputs,
 /// e.g. CenterNet's <c>detections</c>; <c>--as-product</c> the graph `moedetect --engine ilgpu` runs, its decoder's
-/// outputs with the candidate selection of dense-output heads (<see cref="CandidateGraph"/>: YOLO's top 1,000 anchors);
+/// outputs with the candidate selection of dense-output heads (<see cref="ModelLoader.IlgpuGraph"/>: YOLO's top 1,000 anchors);
 /// by default every output):
 /// for each batch, the whole plan's run (median, network only: input written once, outputs left on the device) and
 /// then every kernel launch of the plan timed alone, summed per kind (operator, and the convolution kernel path).
@@ -36,7 +35,11 @@ internal static class ProfileBench
             return;
         }
         var model = File.ReadAllBytes(modelPath);
-        if (asProduct) (model, outputs) = AsProduct(model, modelPath);
+        if (asProduct)
+        {
+            var (graph, _, _, decoder) = ModelLoader.IlgpuGraph(model, modelPath);
+            (model, outputs) = (graph, decoder.OutputNames);
+        }
         using var engine = IlgpuEngine.Load(model, modelPath, target, outputNames: outputs);
         foreach (int batch in batches)
         {
@@ -47,15 +50,6 @@ internal static class ProfileBench
             var summary = Summary(batch, wholeMs, steps);
             Write(outDir, batch, new { summary, plan }, new { summary, plan, steps });
         }
-    }
-
-    /// <summary>The graph and outputs the product's ILGPU engine runs for this model (ModelLoader's --engine ilgpu).</summary>
-    private static (byte[] Model, IReadOnlyList<string> Outputs) AsProduct(byte[] model, string path)
-    {
-        using var session = OrtSessionFactory.Create(model, path, threads: 1, cuda: null, optimise: false);
-        var (_, _, decoder) = OnnxDetectorDescription.Describe(session, path);
-        var (rewritten, candidates) = CandidateGraph.Rewrite(model, decoder);
-        return (rewritten, candidates.OutputNames);
     }
 
     private static void RunRouted(string modelPath, string outDir, IlgpuTarget target, int[] batches, int iterations)

@@ -74,12 +74,10 @@ public static class ModelLoader
     /// --device auto finds no GPU (already warned), so the caller runs the CPU engine.</summary>
     private static DetectorModel? LoadIlgpu(byte[] bytes, string path, EngineRequest request, int? inputSize)
     {
-        using var session = OrtSessionFactory.Create(bytes, path, threads: 1, cuda: null, optimise: false);
-        var (input, names, decoder) = OnnxDetectorDescription.Describe(session, path);
+        var (graph, input, names, decoder) = IlgpuGraph(bytes, path);
         if (inputSize is { } size && (size != input.Width || size != input.Height))
             throw new MoeDetectException($"--engine ilgpu runs '{path}' at its own input size {input.Width}x{input.Height}; drop the input size option or use --engine ort");
-        (bytes, decoder) = CandidateGraph.Rewrite(bytes, decoder);
-        var engine = Ilgpu.IlgpuEngine.ForRequest(bytes, path, request, decoder.OutputNames);
+        var engine = Ilgpu.IlgpuEngine.ForRequest(graph, path, request, decoder.OutputNames);
         if (engine is null) return null;
         try
         {
@@ -90,6 +88,16 @@ public static class ModelLoader
             engine.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The graph the ILGPU engine runs for an ONNX detector (described by ONNX Runtime on the CPU, with the
+    /// <see cref="CandidateGraph"/> of dense-output heads), its input, class names and the decoder of its outputs.</summary>
+    public static (byte[] Graph, InputSpec Input, IReadOnlyList<string> ClassNames, IDetectionDecoder Decoder) IlgpuGraph(byte[] bytes, string path)
+    {
+        using var session = OrtSessionFactory.Create(bytes, path, threads: 1, cuda: null, optimise: false);
+        var (input, names, decoder) = OnnxDetectorDescription.Describe(session, path);
+        var (graph, candidates) = CandidateGraph.Rewrite(bytes, decoder);
+        return (graph, input, names, candidates);
     }
 
     /// <summary>What the model takes as input, read without making an engine (to prepare frames for it).</summary>
