@@ -98,11 +98,10 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         var p = ConvolutionPaths.Pointwise(g);
         var activation = Activation.None;
-        var tensor = p with { Tiling = PointwiseTiling.Square, TensorCores = 1 };
-        using var scratch = new GemmScratch(kernels, p, tensor);
-        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, scratch.Workspace, scratch.Counters, data.Y, p, activation));
+        double simtMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, p, activation));
         var simt = data.Output();
-        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, scratch.Workspace, scratch.Counters, data.Y, tensor, activation));
+        var tensor = p with { Tiling = PointwiseTiling.Square, TensorCores = 1 };
+        double tensorMs = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.W, data.Bias, data.Y, data.Y, data.Y, tensor, activation));
         var (maxDiff, maxRef) = Compare(data.Output(), simt);
         return new
         {
@@ -140,10 +139,10 @@ internal static class KernelBench
         bool tiled = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm && planned.Tiling != default;
         var square = kernels.PlanPointwise(ConvolutionPaths.Gemm(path, g), PointwiseTiling.Square);
         var implicitGemm = path == ConvolutionPath.Blocked ? kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g)) : (PointwiseGeometry?)null;
-        var tensorPlan = tiled && kernels.HasTensorCores ? kernels.PlanTensorCores(ConvolutionPaths.Gemm(path, g)) : (PointwiseGeometry?)null;
-        using var scratch = new GemmScratch(kernels, new[] { planned, square, implicitGemm, tensorPlan }.OfType<PointwiseGeometry>().ToArray());
+        int slices = Math.Max(tiled ? Math.Max(planned.Slices, square.Slices) : 1, implicitGemm?.Slices ?? 1);
+        using var partials = kernels.Accelerator.Allocate1D<float>(slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
         double Gemm(PointwiseGeometry p) =>
-            timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(p), data.Bias, data.Y, scratch.Workspace, scratch.Counters, data.Y, p, activation));
+            timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(p), data.Bias, data.Y, partials.View, data.Y, p, activation));
         double? fixedMs = tiled ? Gemm(square) : null;
         float? fixedDiff = tiled ? Compare(data.Output(), direct).MaxDiff : null;
         bool split = tiled && planned.Slices > 1;
@@ -153,9 +152,9 @@ internal static class KernelBench
         double flops = ConvolutionPaths.Flops(g);
         double? tensorMs = null;
         float? tensorDiff = null;
-        if (tensorPlan is { } onTensorCores)
+        if (tiled && kernels.HasTensorCores)
         {
-            tensorMs = Gemm(onTensorCores);
+            tensorMs = Gemm(kernels.PlanTensorCores(ConvolutionPaths.Gemm(path, g)));
             tensorDiff = Compare(data.Output(), direct).MaxDiff;
         }
         double? implicitMs = implicitGemm is { } implicitPlan ? Gemm(implicitPlan) : null;
@@ -186,8 +185,8 @@ internal static class KernelBench
         var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreTilings(gemm)).Select(plan =>
         {
             var tiling = plan.Tiling;
-            using var scratch = new GemmScratch(kernels, plan);
-            double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(plan), data.Bias, data.Y, scratch.Workspace, scratch.Counters, data.Y, plan, Activation.None));
+            using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
+            double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(plan), data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
             double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
             return new
             {

@@ -42,7 +42,7 @@ internal static class PtxDump
     private static string Compile(PTXBackend backend, EntryPointDescription entry) =>
         ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
 
-    private static void Write(PTXBackend backend, Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, PointwiseGeometry, Activation> kernel, string path)
+    private static void Write(PTXBackend backend, Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel, string path)
     {
         var ptx = Compile(backend, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method));
         File.WriteAllText(path + ".ptx", ptx);

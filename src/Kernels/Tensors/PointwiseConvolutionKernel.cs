@@ -47,10 +47,6 @@ public struct PointwiseGeometry
     /// rows (1 × 1 GEMMs), can be copied in 16-byte chunks (<see cref="ChunkCopies"/>): rows of a multiple of 4 values
     /// starting 16-byte aligned.</summary>
     public int WeightChunks, InputChunks;
-    /// <summary>Split only: 1 where the GEMM's own launch sums the slices (<see cref="SliceSums"/>: the last group of a
-    /// tile to finish adds the others' partials, kept tile by tile), 0 where <see cref="PointwiseConvolutionKernel.SumSlices"/>
-    /// does, a launch of its own.</summary>
-    public int SumsInKernel;
 
     public readonly double Flops => 2.0 * Batch * OutChannels * Channels * Pixels;
 
@@ -66,16 +62,7 @@ public struct PointwiseGeometry
 
     /// <summary>Scratch memory a launch of this geometry needs: the scaled weights, then the split-K partials [slices,
     /// batch, out channels, pixels] where split.</summary>
-    public readonly long WorkspaceLength => ScaledWeightsLength + PartialsLength;
-
-    /// <summary>The split-K partials: [slices, batch, out channels, pixels] for <see cref="PointwiseConvolutionKernel.SumSlices"/>,
-    /// whole tiles [tiles, slices, tile rows, tile columns] where summed in the kernel (<see cref="SliceSums"/>); none unsplit.</summary>
-    public readonly long PartialsLength => Slices <= 1 ? 0
-        : SumsInKernel != 0 ? Tiling.Tiles(this) * Slices * Tiling.TileChannels * Tiling.TilePixels : (long)Slices * Batch * OutChannels * Pixels;
-
-    /// <summary>Ints the GEMM counts its slices in, a tile each (<see cref="SliceSums"/>): zeroed once, the kernel leaves
-    /// them zero; 0 where the slices are not summed in the kernel.</summary>
-    public readonly long SliceCounters => Slices > 1 && SumsInKernel != 0 ? Tiling.Tiles(this) : 0;
+    public readonly long WorkspaceLength => ScaledWeightsLength + (Slices > 1 ? (long)Slices * Batch * OutChannels * Pixels : 0);
 }
 
 /// <summary>The tiled GEMM's launch shape: groups of <paramref name="GroupX"/> pixel threads × <paramref name="GroupY"/>
@@ -110,8 +97,8 @@ public readonly record struct PointwiseTiling(int GroupX, int GroupY)
 /// (<see cref="Micro4x4"/>) strided by the group size, so shared-memory reads and global stores are consecutive across
 /// threads. Any group shape up to the largest tiles (<see cref="MaxTilePixels"/> × <see cref="MaxTileChannels"/>)
 /// works: those <see cref="ChooseTiling"/> picks on a GPU, the CPU accelerator's 2 × 1. Split (Grid.IdxZ = image ·
-/// slices + slice), each group sums its slice of the channels only and stores it raw into the partials, which the
-/// tile's last group (<see cref="SliceSums"/>) or <see cref="SumSlices"/> adds up.</summary>
+/// slices + slice), each group sums its slice of the channels only and stores it raw into the partials [slices, batch,
+/// out channels, pixels]; <see cref="SumSlices"/> adds them up and applies the epilogue.</summary>
 public static class PointwiseConvolutionKernel
 {
     /// <summary>The largest output tile sides (short tiles 64 threads wide; 16 threads tall, as the 64 × 64 tile).</summary>
@@ -172,7 +159,7 @@ public static class PointwiseConvolutionKernel
     /// (ILGPU specialises it on the value), so that the tile sides and strides below are constants: every shared-memory
     /// read of the inner loop is then a per-thread base plus an immediate offset, with no index arithmetic.</summary>
     public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> y, ArrayView<float> partials, ArrayView<int> counters, PointwiseGeometry g, Activation activation, SpecializedValue<PointwiseTiling> shape)
+        ArrayView<float> y, PointwiseGeometry g, Activation activation, SpecializedValue<PointwiseTiling> shape)
     {
         // k-major tiles, sized for the largest shape: the inner loop reads one row of each, the same address for a row
         // of threads (broadcast). The weight tile's rows are one longer than the tile: its loads walk k across threads
@@ -240,15 +227,9 @@ public static class PointwiseConvolutionKernel
                 Group.Barrier();
             }
         }
-        var output = new PointwiseOutput(y, bias, residual, g, n, activation, partial: false);
-        if (g.Slices == 1)
-        {
-            r.Store(output, m0 + ty, dy, p0 + tx, dx);
-            return;
-        }
-        var sums = new SliceSums(partials, counters, g, n, slice, m0, tileM, p0, tileN);
-        r.Store(sums.Partials(), m0 + ty, dy, p0 + tx, dx);
-        sums.Finish(output, t, threads);
+        // Split, y is the partials and image slice · batch + n of them takes the raw sums.
+        bool partial = g.Slices > 1;
+        r.Store(new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial), m0 + ty, dy, p0 + tx, dx);
     }
 
     /// <summary>w[m, k], 0 outside the out channels and past the slice's end.</summary>
@@ -269,9 +250,8 @@ public static class PointwiseConvolutionKernel
         scaled[i] = w[within] * scale[(long)n * g.ScaleImageStride + within % g.Channels];
     }
 
-    /// <summary>The second half of a split GEMM whose slices are not summed in the kernel (<see cref="PointwiseGeometry.SumsInKernel"/>
-    /// 0), a thread per output: the slices' partial sums added in slice order (deterministic, no atomics), then bias,
-    /// activation and residual.</summary>
+    /// <summary>The second half of a split GEMM, a thread per output: the slices' partial sums added in slice order
+    /// (deterministic, no atomics), then bias, activation and residual.</summary>
     public static void SumSlices(Index1D index, ArrayView<float> partials, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
         PointwiseGeometry g, Activation activation)
     {
@@ -281,56 +261,6 @@ public static class PointwiseConvolutionKernel
         for (int s = 0; s < g.Slices; s++) sum += partials[s * outputs + i];
         int pixel = i % g.Pixels, row = i / g.Pixels;
         new PointwiseOutput(y, bias, residual, g, row / g.OutChannels, activation, partial: false).Store(row % g.OutChannels, pixel, sum);
-    }
-}
-
-/// <summary>Split-K's partial sums and, where <see cref="PointwiseGeometry.SumsInKernel"/> is 1, their sum inside the
-/// GEMM's own launch: each group stores its slice's raw sums into its tile's part of the partials, [tiles, slices, tile
-/// rows, tile columns], and counts itself in on the tile; the last of a tile's groups to arrive adds the slices up in
-/// slice order (the sums <see cref="PointwiseConvolutionKernel.SumSlices"/> makes, bit for bit) and stores them through
-/// the epilogue. A split layer is then one launch instead of two, and batch 1, where layers split, runs dozens of them.
-/// The partials lie tile by tile so that no cache line holds two tiles' values: a last group reads only lines no group
-/// of its multiprocessor has read before in the launch, so none can come stale from L1. Grid (pixel tiles, out-channel
-/// tiles, batch × slices), as the GEMMs launch.</summary>
-public readonly struct SliceSums(ArrayView<float> partials, ArrayView<int> counters, PointwiseGeometry g, int n, int slice, int m0, int rows,
-    int p0, int columns)
-{
-    private int Tile => (n * Grid.DimY + Grid.IdxY) * Grid.DimX + Grid.IdxX;
-    private long TileStart => (long)Tile * g.Slices * rows * columns;
-
-    /// <summary>Where this group stores its raw sums: its slice of its tile, or where summed by
-    /// <see cref="PointwiseConvolutionKernel.SumSlices"/>, image slice · batch + n of [slices, batch, out channels, pixels].</summary>
-    public PointwiseOutput Partials() => g.SumsInKernel != 0
-        ? new PointwiseOutput(partials, g, TileStart + (long)slice * rows * columns - p0, m0, columns)
-        : new PointwiseOutput(partials, partials, partials, g, slice * g.Batch + n, default, partial: true);
-
-    /// <summary>Called by all <paramref name="threads"/> of the group after they stored their partials: the tile's last
-    /// group stores the sums into <paramref name="output"/>; the others, and every group where the slices are summed
-    /// by a launch of their own, return at once.</summary>
-    public void Finish(PointwiseOutput output, int thread, int threads)
-    {
-        if (g.SumsInKernel == 0) return;
-        // Every thread's partials visible device-wide before the group counts itself in.
-        MemoryFence.DeviceLevel();
-        Group.Barrier();
-        bool last = false;
-        if (thread == 0)
-        {
-            last = Atomic.Add(ref counters[Tile], 1) == g.Slices - 1;
-            // Every slice has counted: zero again for the next run.
-            if (last) counters[Tile] = 0;
-        }
-        if (!Group.BarrierOr(last)) return;
-        MemoryFence.DeviceLevel();
-        long start = TileStart, sliceLength = (long)rows * columns;
-        for (int i = thread; i < rows * columns; i += threads)
-        {
-            int m = m0 + i / columns, p = p0 + i % columns;
-            if (m >= g.OutChannels | p >= g.Pixels) continue;
-            float sum = 0;
-            for (int s = 0; s < g.Slices; s++) sum += partials[start + s * sliceLength + i];
-            output.Store(m, p, sum);
-        }
     }
 }
 
@@ -489,22 +419,12 @@ public readonly struct PointwiseInput(ArrayView<float> x, ArrayView<float> scale
 public readonly struct PointwiseOutput(ArrayView<float> y, ArrayView<float> bias, ArrayView<float> residual, PointwiseGeometry g, int n,
     Activation activation, bool partial)
 {
-    /// <summary>Raw sums of one tile into partials: row m at <paramref name="start"/> + (m - <paramref name="m0"/>) ·
-    /// <paramref name="rowLength"/> + pixel (<see cref="SliceSums"/>' tile-local layout).</summary>
-    private readonly long _start, _rowLength;
-    private readonly int _m0;
-    private readonly bool _tileLocal;
-
-    public PointwiseOutput(ArrayView<float> partials, PointwiseGeometry g, long start, int m0, long rowLength)
-        : this(partials, partials, partials, g, 0, default, partial: true) => (_start, _m0, _rowLength, _tileLocal) = (start, m0, rowLength, true);
-
     public void Store(int outChannel, int pixel, float value) => Row(outChannel).Store(pixel, value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public OutputRow Row(int outChannel)
     {
         bool valid = outChannel < g.OutChannels;
-        if (_tileLocal) return new OutputRow(y, residual, g, _start + (outChannel - _m0) * _rowLength, 0, 0f, valid, activation, partial);
         long image = (long)g.OutChannels * g.Pixels, within = (long)outChannel * g.Pixels;
         if (partial) return new OutputRow(y, residual, g, n * image + within, 0, 0f, valid, activation, partial);
         return new OutputRow(y, residual, g, PointwiseInput.ImageStart(g.OutImageStride, n, image) + within,

@@ -8,7 +8,8 @@ namespace MoeDetect.Kernels.Tensors;
 /// <see cref="PointwiseGeometry.TensorCores"/> = 1: inline PTX <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>
 /// (sm_80 and later) on the FP32 tensors as they are, the tensor cores reading each operand's upper 19 bits (TF32: FP32's
 /// range, FP16's 10-bit mantissa); sums, bias, activation and the stored output stay FP32. It takes everything the SIMT
-/// GEMM takes: implicit-GEMM windows, residual, split-K slices (<see cref="SliceSums"/>), and the input scale as weights scaled per image beforehand
+/// GEMM takes: implicit-GEMM windows, residual, split-K slices (raw partials, summed by
+/// <see cref="PointwiseConvolutionKernel.SumSlices"/>), and the input scale as weights scaled per image beforehand
 /// (<see cref="PointwiseGeometry.WeightImageStride"/>).
 /// Grid (pixel tiles, out-channel tiles, batch × slices), groups of 128 threads: 4 warps (<see cref="ITensorCoreTile"/>:
 /// 2 × 2 for 64 × 64 tiles, 1 × 4 for 32 × 128), each warp a 32 × 32 block of 2 × 4 mma tiles (16 × 8). Operands travel
@@ -37,8 +38,8 @@ public static class TensorCoreConvolutionKernel
     /// <param name="x">The input's device address (<see cref="PointwiseInput"/>'s tensor; the copies need addresses,
     /// which ILGPU does not give out inside a kernel).</param>
     /// <param name="w">The weights' device address, [out channels, channels].</param>
-    public static void Run<TTile>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, ArrayView<float> partials,
-        ArrayView<int> counters, PointwiseGeometry g, Activation activation) where TTile : struct, ITensorCoreTile
+    public static void Run<TTile>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile
     {
         var layout = new TileLayout(default(TTile).WarpRows);
         // One allocation (see AsyncCopy.SharedBase): the weight stages (read by address, LoadMatrices), then the input stages.
@@ -80,15 +81,9 @@ public static class TensorCoreConvolutionKernel
             Group.Barrier();
             stage = 1 - stage;
         }
-        var output = new PointwiseOutput(y, bias, residual, g, n, activation, partial: false);
-        if (g.Slices == 1)
-        {
-            acc.Store(output, m0 + rowBase + quad, p0 + colBase + 2 * pair);
-            return;
-        }
-        var sums = new SliceSums(partials, counters, g, n, slice, m0, layout.Rows, p0, layout.Columns);
-        acc.Store(sums.Partials(), m0 + rowBase + quad, p0 + colBase + 2 * pair);
-        sums.Finish(output, t, GroupSize);
+        bool partial = g.Slices > 1;
+        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
+        acc.Store(output, m0 + rowBase + quad, p0 + colBase + 2 * pair);
     }
 
     /// <summary>A 16 × 8 A fragment by one <c>ldmatrix</c>: four 8 × 8 matrices of 16-bit values, which are 8 rows × 4 TF32

@@ -71,7 +71,7 @@ internal static class ConvolutionPaths
         switch (path)
         {
             case ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm:
-                kernels.PointwiseConvolution(x, x, w, bias, y, y, y.Cast<int>(), y, Gemm(path, g), activation); break;
+                kernels.PointwiseConvolution(x, x, w, bias, y, y, y, Gemm(path, g), activation); break;
             case ConvolutionPath.Depthwise: kernels.DepthwiseConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.DepthwiseRows: kernels.DepthwiseRowsConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.DepthwiseTiled: kernels.DepthwiseTiledConvolution(x, scale, w, bias, y, g, activation); break;

@@ -14,10 +14,10 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
     private Action<KernelConfig, ArrayView<int>, TopKShape>? _filterPickBin;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKInGroup;
-    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
+    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
@@ -120,21 +120,7 @@ internal sealed partial class KernelLibrary
             if (Tuner is not null) return Tuner.Pointwise(g, rule);
             tiling = rule;
         }
-        return SplitK(g with { Tiling = tiling.Value, TensorCores = 0 });
-    }
-
-    /// <summary>Set to 0 to sum split-K slices in a launch of their own (<see cref="PointwiseConvolutionKernel.SumSlices"/>)
-    /// instead of in the GEMM's (<see cref="SliceSums"/>), to time the two against each other.</summary>
-    public const string SliceSumsSwitch = "MOEDETECT_ILGPU_SLICE_SUMS";
-
-    private static bool SumsSlicesInKernel => Environment.GetEnvironmentVariable(SliceSumsSwitch) != "0";
-
-    /// <summary>The split-K rule's slices for g on this device (<see cref="PointwiseConvolutionKernel.SplitK"/>), summed in
-    /// the GEMM's launch (<see cref="SliceSums"/>) unless <see cref="SliceSumsSwitch"/> is 0.</summary>
-    private PointwiseGeometry SplitK(PointwiseGeometry g)
-    {
-        var split = PointwiseConvolutionKernel.SplitK(g, Multiprocessors);
-        return split with { SumsInKernel = split.Slices > 1 && SumsSlicesInKernel ? 1 : 0 };
+        return PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling.Value, TensorCores = 0 }, Multiprocessors);
     }
 
     /// <summary>g planned on tensor cores (<see cref="TensorCoreConvolutionKernel"/>) in <paramref name="tiling"/>, one of
@@ -142,10 +128,10 @@ internal sealed partial class KernelLibrary
     /// tap-major where it fits (<see cref="TensorCoreConvolutionKernel.TapMajorFits"/>: the caller then passes the weights
     /// so, <see cref="TapMajorWeights"/>); the device must have them (<see cref="HasTensorCores"/>).</summary>
     public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null) =>
-        SplitK(g with
+        PointwiseConvolutionKernel.SplitK(g with
         {
             Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
-        });
+        }, Multiprocessors);
 
     /// <summary>g planned on tensor cores in each of <paramref name="tilings"/>, and where it runs tap-major also
     /// channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3 layers, channel-major
@@ -176,10 +162,8 @@ internal sealed partial class KernelLibrary
     /// <param name="residual">Added to the output where <see cref="PointwiseGeometry.AddsResidual"/> is 1.</param>
     /// <param name="workspace"><see cref="PointwiseGeometry.WorkspaceLength"/> floats: the tensor cores' scaled weights
     /// where g has an input scale, then the split-K partials where g is split.</param>
-    /// <param name="counters"><see cref="PointwiseGeometry.SliceCounters"/> ints, zero (the launch leaves them so), where
-    /// g sums its slices in the kernel; launches that may run side by side need counters of their own. Any view else.</param>
     public void PointwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> workspace, ArrayView<int> counters, ArrayView<float> y, PointwiseGeometry g, Activation activation)
+        ArrayView<float> workspace, ArrayView<float> y, PointwiseGeometry g, Activation activation)
     {
         if (g.Pixels <= PointwiseWarpKernel.MaxPixels)
         {
@@ -192,8 +176,6 @@ internal sealed partial class KernelLibrary
         bool split = g.Slices > 1;
         // ILGPU refuses a sub-view starting at the view's end: take the partials only where there are some.
         var partials = split ? workspace.SubView(g.ScaledWeightsLength) : workspace;
-        if (split && g.SumsInKernel != 0 && counters.Length < g.SliceCounters)
-            throw new ArgumentException($"split-K summed in the kernel needs {g.SliceCounters} zeroed counters, got {counters.Length}", nameof(counters));
         if (g.TensorCores != 0)
         {
             var tensorCore = g.Tiling == PointwiseTiling.TensorCoreWide
@@ -212,13 +194,13 @@ internal sealed partial class KernelLibrary
                 WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
                 InputChunks = g.Windowed == 0 && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
             };
-            tensorCore(new KernelConfig(g.Tiling.LaunchGrid(g), new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, y, partials, counters, chunked, activation);
+            tensorCore(new KernelConfig(g.Tiling.LaunchGrid(g), new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
         }
         else
         {
             // Not planned (ConvolutionPaths.Launch): the tiles a plan would choose, unsplit unless g says otherwise.
             var tiling = g.Tiling == default ? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) : g.Tiling;
-            _pointwise ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>(PointwiseConvolutionKernel.Run);
+            _pointwise ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>(PointwiseConvolutionKernel.Run);
             // The CPU accelerator may allow fewer threads a group than the GPU's shape: the same 4 × 4 blocks on a smaller
             // group, kept wider than tall (2 × 1 on the engine's CPU device).
             int dx = tiling.GroupX, dy = tiling.GroupY;
@@ -226,20 +208,18 @@ internal sealed partial class KernelLibrary
                 if (dy >= dx) dy /= 2;
                 else dx /= 2;
             var launched = tiling with { GroupX = dx, GroupY = dy };
-            // Smaller tiles than planned would outnumber the counters and overrun the tile-by-tile partials.
-            if (launched != tiling) g = g with { SumsInKernel = 0 };
-            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, y, partials, counters, g, activation, SpecializedValue.New(launched));
+            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
         }
-        if (!split || g.SumsInKernel != 0) return;
+        if (!split) return;
         _pointwiseSum ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
 
     /// <summary>The tensor-core GEMM compiled for one tile. Its mma operands pass through ILGPU's local slots, which ptxas
     /// leaves in memory at the engine's O1: loaded promoted.</summary>
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
+    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
         where TTile : struct, ITensorCoreTile =>
-        BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, PointwiseGeometry, Activation>>(
+        BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
             TensorCoreConvolutionKernel.Run<TTile>, promoteLocals: true));
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
@@ -337,7 +317,4 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> BindConfig<T1, T2, T3, T4, T5, T6, T7, T8>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> k)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
         (c, a, b, d, e, f, g, h, i) => k(Stream, c, a, b, d, e, f, g, h, i);
-    private Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> BindConfig<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> k)
-        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct =>
-        (c, a, b, d, e, f, g, h, i, j) => k(Stream, c, a, b, d, e, f, g, h, i, j);
 }

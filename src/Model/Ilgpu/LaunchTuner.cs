@@ -130,14 +130,13 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         var gemm = kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g));
         long output = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
         var scratch = Scratch([(long)g.Batch * g.Channels * g.Height * g.Width, output, (long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth,
-            g.OutChannels, gemm.WorkspaceLength, gemm.SliceCounters]);
+            g.OutChannels, gemm.Slices > 1 ? gemm.Slices * output : 0]);
         if (scratch is null) return _blocked[g] = ConvolutionPath.Blocked;
         using (scratch.Value.Buffer)
         {
-            var (x, y, w, bias, workspace, counters) = (scratch.Value.Views[0], scratch.Value.Views[1], scratch.Value.Views[2], scratch.Value.Views[3],
-                scratch.Value.Views[4], scratch.Value.Views[5].Cast<int>());
+            var (x, y, w, bias, partials) = (scratch.Value.Views[0], scratch.Value.Views[1], scratch.Value.Views[2], scratch.Value.Views[3], scratch.Value.Views[4]);
             double blockedMs = Ms(() => ConvolutionPaths.Launch(kernels, ConvolutionPath.Blocked, x, x, w, bias, y, g, Activation.None));
-            double gemmMs = Ms(() => kernels.PointwiseConvolution(x, x, w, bias, y, workspace, counters, y, gemm, Activation.None));
+            double gemmMs = Ms(() => kernels.PointwiseConvolution(x, x, w, bias, y, partials, y, gemm, Activation.None));
             return _blocked[g] = gemmMs < blockedMs ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Blocked;
         }
     }
@@ -149,14 +148,14 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         long input = first.Windowed == 1 ? (long)first.Batch * first.Window.Channels * first.Window.Height * first.Window.Width : (long)first.Batch * first.Channels * first.Pixels;
         long output = (long)first.Batch * first.OutChannels * first.Pixels;
         var scratch = Scratch([input, output, (long)first.OutChannels * first.Channels, (long)first.Batch * first.Channels, first.OutChannels,
-            plans.Max(p => p.WorkspaceLength), plans.Max(p => p.SliceCounters)]);
+            plans.Max(p => p.WorkspaceLength)]);
         if (scratch is null) return first;
         using (scratch.Value.Buffer)
         {
             var v = scratch.Value.Views;
-            var (x, y, w, scale, bias, workspace, counters) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6].Cast<int>());
+            var (x, y, w, scale, bias, workspace) = (v[0], v[1], v[2], v[3], v[4], v[5]);
             // The residual, where the layer adds one, is read from y itself: the same traffic, and only the time counts.
-            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(x, scale, w, bias, y, workspace, counters, y, p, Activation.None)));
+            return plans.MinBy(p => Ms(() => kernels.PointwiseConvolution(x, scale, w, bias, y, workspace, y, p, Activation.None)));
         }
     }
 

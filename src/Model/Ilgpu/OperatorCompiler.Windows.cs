@@ -50,13 +50,11 @@ internal sealed partial class OperatorCompiler
             // Scaled weights and split-K partials: plan memory, live for this step only (a launch never allocates: plans are
             // captured into CUDA graphs).
             var workspace = p.WorkspaceLength > 0 ? NewTensor([checked((int)p.WorkspaceLength)]) : null;
-            // Split-K counters, this step's own: another GEMM may run beside it in the plan's graph.
-            ArrayView<int>? counters = p.SliceCounters > 0 ? ZeroedCounters(p.SliceCounters) : null;
             if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores != 0 ? " on tensor cores" : "")}{(p.TapMajor != 0 ? ", tap-major" : "")}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             // Image strides are read as the plan runs: a Concat compiled later may still place x's whole, the residual's or y.
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.StridedView, (scale ?? x).View, w.View, bias.View,
-                (fused ?? y).StridedView, (workspace ?? y).View, counters ?? y.View.Cast<int>(), placement!.View(y), p with
+                (fused ?? y).StridedView, (workspace ?? y).View, placement!.View(y), p with
                 {
                     OutImageStride = placement.ImageStride, InImageStride = x.ImageStride, ResidualImageStride = (fused ?? y).ImageStride,
                 }, placement.Activation),

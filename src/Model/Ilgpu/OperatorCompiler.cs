@@ -211,15 +211,6 @@ internal sealed partial class OperatorCompiler
         return new Storage(length, -1) { Pinned = true, View = buffer.View };
     }
 
-    /// <summary>Ints of the plan's own memory, zeroed once: counters its launches leave zero again (<see cref="SliceSums"/>).</summary>
-    private ArrayView<int> ZeroedCounters(long length)
-    {
-        var counters = Own(length).View.Cast<int>();
-        counters.MemSetToZero(_kernels.Stream);
-        _kernels.Stream.Synchronize();
-        return counters;
-    }
-
     /// <summary>Appends a launch; the tensors it touches stay alive at least until it has run.</summary>
     private void Emit(Action launch, params DeviceTensor[] touched) => Append(new PlanStep(launch, _node.OpType, _node.Name), touched);
 

@@ -69,10 +69,10 @@ internal static class TensorCoreCheck
             using var wTapMajor = accelerator.Allocate1D(TapMajorWeights.From<float>(weights, g.OutChannels, g.Channels, g.KernelHeight * g.KernelWidth));
             using var bias = accelerator.Allocate1D(Values(g.OutChannels));
             using var y = accelerator.Allocate1D<float>(outputs);
-            using var scratch = new GemmScratch(kernels, simt, tensor);
+            using var workspace = accelerator.Allocate1D<float>(Math.Max(1, Math.Max(simt.WorkspaceLength, tensor.WorkspaceLength)));
             float[] Run(PointwiseGeometry p)
             {
-                kernels.PointwiseConvolution(x.View, scale.View, p.TapMajor != 0 ? wTapMajor.View : w.View, bias.View, y.View, scratch.Workspace, scratch.Counters, y.View, p, Activation.None);
+                kernels.PointwiseConvolution(x.View, scale.View, p.TapMajor != 0 ? wTapMajor.View : w.View, bias.View, y.View, workspace.View, y.View, p, Activation.None);
                 kernels.Stream.Synchronize();
                 return y.GetAsArray1D();
             }

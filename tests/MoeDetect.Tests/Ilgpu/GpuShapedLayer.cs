@@ -39,12 +39,9 @@ internal sealed class GpuShapedLayer : IDisposable
     public float[] Run(Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> launch) =>
         Output(y => launch(_x.View, _x.View, _w.View, _bias.View, y));
 
-    /// <summary>The pointwise GEMM as <paramref name="p"/> has it (residual, where it adds one; split-K), its output read back.</summary>
-    public float[] Pointwise(PointwiseGeometry p, ArrayView<float>? residual, Activation activation)
-    {
-        using var scratch = new GemmScratch(Kernels, p);
-        return Output(y => Kernels.PointwiseConvolution(_x.View, _x.View, _w.View, _bias.View, residual ?? scratch.Workspace, scratch.Workspace, scratch.Counters, y, p, activation));
-    }
+    /// <summary>The pointwise GEMM as <paramref name="p"/> has it (residual, split-K), its output read back.</summary>
+    public float[] Pointwise(PointwiseGeometry p, ArrayView<float> residual, ArrayView<float> partials, Activation activation) =>
+        Output(y => Kernels.PointwiseConvolution(_x.View, _x.View, _w.View, _bias.View, residual, partials, y, p, activation));
 
     private float[] Output(Action<ArrayView<float>> launch)
     {

@@ -26,9 +26,10 @@ public sealed class ImplicitGemmTests(ITestOutputHelper log)
         var g = Window(batch, channels, outChannels, kernelHeight, kernelWidth, stride, pad, dilation, height, width);
         using var layer = new GpuShapedLayer(g, seed: 61);
         var planned = layer.Kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g));
+        using var partials = layer.Accelerator.Allocate1D<float>(Math.Max(1, planned.Slices * (long)layer.Outputs));
         var silu = new Activation(UnaryFunction.Silu);
 
-        var gemm = layer.Pointwise(planned, null, silu);
+        var gemm = layer.Pointwise(planned, partials.View, partials.View, silu);
         var direct = layer.Run(ConvolutionPath.Direct, silu);
 
         float error = gemm.Zip(direct, (a, b) => Math.Abs(a - b)).Max();
