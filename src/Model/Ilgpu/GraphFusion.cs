@@ -21,6 +21,8 @@ internal static class GraphFusion
     {
         CommonSubexpressions.Apply(graph);
         FoldBatchNorms(graph);
+        // Before the transposes move: it matches the export's Transpose before the DFL's Softmax.
+        DistanceBoxFusion.Apply(graph);
         TransposeSinking.Apply(graph);
         // Before unread nodes go: it leaves the shape arithmetic of the slices it replaces unread.
         UpsampleFusion.Apply(graph);

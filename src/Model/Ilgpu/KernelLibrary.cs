@@ -21,6 +21,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _blockedConv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaks;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>? _distanceBoxes;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>? _resize, _resizeSpans;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
@@ -71,6 +72,9 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
         _pool ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>>(PoolingKernels.Pool));
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape> DistanceBoxes =>
+        _distanceBoxes ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>>(DistanceBoxKernel.Run));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry> Peaks =>
         _peaks ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>>(PoolingKernels.Peaks));

@@ -4,7 +4,7 @@ using MoeDetect.Kernels.Tensors;
 
 namespace MoeDetect.Model.Ilgpu;
 
-/// <summary>Conv, pooling and BatchNormalization (NCHW, 2-D).</summary>
+/// <summary>Conv, pooling and BatchNormalization (NCHW, 2-D), and the fused detection-head nodes.</summary>
 internal sealed partial class OperatorCompiler
 {
     private readonly Dictionary<(string, string), DeviceTensor> _gatedProducts = new();
@@ -132,6 +132,24 @@ internal sealed partial class OperatorCompiler
             var peaks = kernels.Peaks;
             Emit(() => peaks(y.Length, x.View, y.View, g), x, y);
         }
+        Set(0, y);
+    }
+
+    /// <summary><see cref="DistanceBoxFusion.Boxes"/>: YOLOv8's head decode, [N, 4 · bins + classes, anchors] → [N, 4 +
+    /// classes, anchors], in one pass.</summary>
+    private void DistanceBoxes()
+    {
+        var x = DeviceInput(0);
+        int bins = (int)_node.Int(DistanceBoxFusion.Bins, 0);
+        if (x.Shape is not [var batch, var rows, var anchors] || rows <= 4 * bins)
+            throw Invalid($"the head's output [{string.Join(",", x.Shape)}] is not [N, 4 × {bins} box bins + classes, anchors]");
+        var (weights, anchorPoints, strides) = (DeviceInput(1), DeviceInput(2), DeviceInput(3));
+        if (anchorPoints.Length != 2 * anchors || strides.Length != anchors)
+            throw Invalid($"{anchorPoints.Length / 2} anchor points and {strides.Length} strides for a head of {anchors} anchors");
+        var s = new DistanceBoxShape(batch, bins, rows - 4 * bins, anchors);
+        var y = NewTensor([batch, s.OutputRows, anchors]);
+        var decode = _kernels.DistanceBoxes;
+        Emit(() => decode(batch * anchors, x.View, weights.View, anchorPoints.View, strides.View, y.View, s), x, weights, anchorPoints, strides, y);
         Set(0, y);
     }
 

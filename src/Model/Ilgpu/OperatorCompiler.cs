@@ -99,6 +99,7 @@ internal sealed partial class OperatorCompiler
             case "Conv": Convolution(); break;
             case "MaxPool": Pool(Kernels.Tensors.PoolMode.Max); break;
             case PeakFusion.Peaks: Peaks(); break;
+            case DistanceBoxFusion.Boxes: DistanceBoxes(); break;
             case SqueezeFusion.SqueezeMlp: Squeeze(); break;
             case "AveragePool": Pool(node.Int("count_include_pad", 0) != 0 ? Kernels.Tensors.PoolMode.AverageIncludingPad : Kernels.Tensors.PoolMode.Average); break;
             case "GlobalAveragePool": GlobalPool(Kernels.Tensors.ReduceMode.Mean); break;

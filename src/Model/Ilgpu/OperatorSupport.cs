@@ -23,7 +23,7 @@ internal static class OperatorSupport
         "Gather", "TopK", "Shape", "ConstantOfShape", "Range",
         "Pad", "Where", "GatherElements", "Not", "And", "Or", "Xor",
         // The engine's own, made by load-time rewrites.
-        HardActivations.HardSwishRelu6, HardActivations.HardSigmoidRelu6, PeakFusion.Peaks, SqueezeFusion.SqueezeMlp,
+        HardActivations.HardSwishRelu6, HardActivations.HardSigmoidRelu6, PeakFusion.Peaks, SqueezeFusion.SqueezeMlp, DistanceBoxFusion.Boxes,
     };
 
     public static void Check(OnnxGraph graph)
