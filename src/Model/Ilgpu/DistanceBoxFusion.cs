@@ -29,27 +29,52 @@ internal static class DistanceBoxFusion
         if (graph.Opset < 13 || Environment.GetEnvironmentVariable(Switch) == "0") return;
         foreach (var split in graph.Nodes.Where(n => n.OpType == "Split" && n.Outputs.Count == 2).ToList())
         {
-            if (Match(graph, graph.ReaderCounts(), split) is not { } match) continue;
+            if (Match(graph, split) is not { } match) continue;
+            var before = graph.Nodes.ToList();
             var attributes = new Dictionary<string, AttributeProto> { [Bins] = OnnxProtos.IntAttribute(Bins, match.Bins) };
             graph.Nodes[graph.Nodes.IndexOf(match.Output)] = new GraphNode(Boxes, match.Output.Name,
                 [split.Inputs[0], match.BinWeights, match.Anchors, match.Strides], [match.Output.Outputs[0]], attributes);
             foreach (var replaced in match.Replaced) graph.Nodes.Remove(replaced);
+            if (DropReadersOf(graph, match.Replaced.SelectMany(n => n.Outputs).ToHashSet())) continue;
+            graph.Nodes.Clear();
+            graph.Nodes.AddRange(before);
         }
     }
 
+    /// <summary>Removes what reads the replaced values, and what reads that: the shape arithmetic a dynamic batch
+    /// computes from them (the Reshapes' targets, the halves' bounds). False where some of it is more than shape
+    /// arithmetic or a graph output.</summary>
+    private static bool DropReadersOf(OnnxGraph graph, HashSet<string> gone)
+    {
+        while (graph.Nodes.Where(n => n.Inputs.Any(gone.Contains)).ToList() is { Count: > 0 } readers)
+        {
+            if (readers.Any(r => !ShapeOperators.Contains(r.OpType))) return false;
+            foreach (var reader in readers)
+            {
+                graph.Nodes.Remove(reader);
+                gone.UnionWith(reader.Outputs);
+            }
+        }
+        return !graph.OutputNames.Any(gone.Contains);
+    }
+
+    private static readonly HashSet<string> ShapeOperators = ["Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Add", "Sub", "Mul", "Div", "Cast", "Identity"];
+
     private sealed record Decode(GraphNode Output, int Bins, string BinWeights, string Anchors, string Strides, GraphNode[] Replaced);
 
-    private static Decode? Match(OnnxGraph graph, Dictionary<string, int> readers, GraphNode split)
+    private static Decode? Match(OnnxGraph graph, GraphNode split)
     {
+        // Shape nodes read no data: PyTorch's exports read the shapes of the values in between (a dynamic batch).
+        var readers = graph.ReaderCounts(n => n.OpType != "Shape");
+        var readersOf = (string value) => graph.Nodes.Where(n => n.OpType != "Shape" && n.Inputs.Contains(value)).ToList();
         GraphNode? Reader(GraphNode node, string opType, int output = 0) =>
-            GraphFusion.SoleReader(graph, readers, node.Outputs[output]) is { } r && r.OpType == opType ? r : null;
+            readersOf(node.Outputs[output]) is [var r] && r.OpType == opType && readers.GetValueOrDefault(node.Outputs[output]) == 1 ? r : null;
         if (graph.IntsOf(split, "split", 1) is not [var boxRows, _] || split.Int("axis", 0) != 1) return null;
         if (Reader(split, "Reshape") is not { } boxes || Reader(boxes, "Transpose") is not { } transpose || transpose.Ints("perm") is not [0, 2, 1, 3]) return null;
         if (Reader(transpose, "Softmax") is not { } softmax || softmax.Int("axis", -1) != 1) return null;
         if (Reader(softmax, "Conv") is not { } dfl || DflBins(graph, dfl) is not int bins || boxRows != 4 * bins) return null;
-        if (Reader(dfl, "Reshape") is not { } distances || Halves(graph, readers, distances.Outputs[0]) is not var (halves, lt, rb)) return null;
+        if (Reader(dfl, "Reshape") is not { } distances || Halves(graph, readersOf(distances.Outputs[0]), distances) is not var (halves, lt, rb)) return null;
         if (Reader(split, "Sigmoid", output: 1) is not { } classes) return null;
-        var readersOf = (string value) => graph.Nodes.Where(n => n.Inputs.Contains(value)).ToList();
         if (readersOf(lt) is not [{ OpType: "Sub" } topLeft] || topLeft.Inputs[1] != lt || !IsConstant(graph, topLeft.Inputs[0])) return null;
         string anchors = topLeft.Inputs[0];
         if (readersOf(rb) is not [{ OpType: "Add" } bottomRight] || !new[] { anchors, rb }.Order().SequenceEqual(bottomRight.Inputs.Order())) return null;
@@ -59,10 +84,10 @@ internal static class DistanceBoxFusion
         if (sum is null || size is null || readers.GetValueOrDefault(x1y1) != 2 || readers.GetValueOrDefault(x2y2) != 2) return null;
         if (Reader(sum, "Div") is not { } half || half.Inputs[0] != sum.Outputs[0] || !IsScalar(graph, half.Inputs[1], 2)) return null;
         if (Reader(half, "Concat") is not { } box || box.Int("axis", 0) != 1 || !box.Inputs.SequenceEqual([half.Outputs[0], size.Outputs[0]])
-            || GraphFusion.SoleReader(graph, readers, size.Outputs[0]) != box) return null;
+            || Reader(size, "Concat") != box) return null;
         if (Reader(box, "Mul") is not { } scaled || scaled.Inputs.FirstOrDefault(i => i != box.Outputs[0]) is not { } strides || !IsConstant(graph, strides)) return null;
         if (Reader(scaled, "Concat") is not { } output || output.Int("axis", 0) != 1 || !output.Inputs.SequenceEqual([scaled.Outputs[0], classes.Outputs[0]])
-            || GraphFusion.SoleReader(graph, readers, classes.Outputs[0]) != output) return null;
+            || Reader(classes, "Concat") != output) return null;
         int anchorCount = graph.Constants[strides].Data.Length;
         if (graph.Constants[anchors].Data.Length != 2 * anchorCount || graph.Constants[anchors].Shape.Reverse().Skip(1).FirstOrDefault() != 2) return null;
         return new Decode(output, bins, dfl.Inputs[1], anchors, strides,
@@ -79,31 +104,68 @@ internal static class DistanceBoxFusion
         return plain ? bins : null;
     }
 
-    /// <summary>The two halves of [N, 4, A] along axis 1, (left, top) and (right, bottom): a Split in two, or two Slices
-    /// of constant bounds [0, 2) and [2, 4).</summary>
-    private static (GraphNode[] Nodes, string Lt, string Rb)? Halves(OnnxGraph graph, Dictionary<string, int> readers, string distances)
+    /// <summary>The two halves of the distances [N, 4, A] along axis 1, (left, top) and (right, bottom): a Split in two,
+    /// or two Slices [0, 2) and [2, 4), their bounds constant or computed from the distances' shape (PyTorch's chunk
+    /// with a dynamic batch: ((4 + 1) / 2) · 1 and · 2).</summary>
+    private static (GraphNode[] Nodes, string Lt, string Rb)? Halves(OnnxGraph graph, List<GraphNode> nodes, GraphNode distances)
     {
-        var nodes = graph.Nodes.Where(n => n.Inputs.Contains(distances)).ToList();
-        if (readers.GetValueOrDefault(distances) != nodes.Count || graph.OutputNames.Contains(distances)) return null;
+        if (graph.OutputNames.Contains(distances.Outputs[0])) return null;
         if (nodes is [{ OpType: "Split" } split] && split.Outputs.Count == 2 && split.Int("axis", 0) == 1
             && (graph.IntsOf(split, "split", 1) is null or [2, 2]))
             return ([split], split.Outputs[0], split.Outputs[1]);
         if (nodes.Count != 2 || nodes.Any(n => n.OpType != "Slice")) return null;
-        var lt = nodes.SingleOrDefault(n => SliceBounds(graph, n) == (0, 2));
-        var rb = nodes.SingleOrDefault(n => SliceBounds(graph, n) is (2, >= 4));
+        var arithmetic = new ShapeArithmetic(graph, distances);
+        var lt = nodes.SingleOrDefault(n => arithmetic.SliceBounds(n) == (0, 2));
+        var rb = nodes.SingleOrDefault(n => arithmetic.SliceBounds(n) is (2, >= 4));
         return lt is null || rb is null ? null : (nodes.ToArray(), lt.Outputs[0], rb.Outputs[0]);
-    }
-
-    /// <summary>A Slice's [start, end) along axis 1, step 1, from constant inputs (opset 10 on); null otherwise.</summary>
-    private static (long Start, long End)? SliceBounds(OnnxGraph graph, GraphNode slice)
-    {
-        if (graph.IntsOf(slice, "starts", 1) is not [var start] || graph.IntsOf(slice, "ends", 2) is not [var end]) return null;
-        if (graph.IntsOf(slice, "axes", 3) is not [1] || (graph.IntsOf(slice, "steps", 4) ?? [1]) is not [1]) return null;
-        return (start, end);
     }
 
     private static bool IsConstant(OnnxGraph graph, string name) => graph.Constants.ContainsKey(name);
 
     private static bool IsScalar(OnnxGraph graph, string name, double value) =>
         graph.Constants.TryGetValue(name, out var t) && t.Data is [var v] && v == value;
+
+    /// <summary>Integer shape arithmetic evaluated at load time as far as it is known: constants, and the shape of a
+    /// Reshape's output as its target gives it (0 and −1 unknown), through Shape, Gather, Unsqueeze, Squeeze, Cast,
+    /// Concat and the four operations. Enough for the bounds PyTorch computes for a chunk of a dynamic-batch tensor.</summary>
+    private sealed class ShapeArithmetic(OnnxGraph graph, GraphNode reshape)
+    {
+        /// <summary>A Slice's [start, end) along axis 1 with step 1; null where not known or otherwise.</summary>
+        public (long Start, long End)? SliceBounds(GraphNode slice)
+        {
+            if (Values(slice.Input(1)) is not [long start] || Values(slice.Input(2)) is not [long end]) return null;
+            if (Values(slice.Input(3)) is not [1L] || (slice.Input(4) is { } steps && Values(steps) is not [1L])) return null;
+            return (start, end);
+        }
+
+        private long?[]? Values(string? name)
+        {
+            if (name is null) return null;
+            if (graph.Constants.TryGetValue(name, out var constant)) return constant.ToLongs().Select(v => (long?)v).ToArray();
+            if (graph.Nodes.FirstOrDefault(n => n.Outputs.Contains(name)) is not { } node) return null;
+            var first = node.Input(0);
+            return node.OpType switch
+            {
+                "Shape" when first == reshape.Outputs[0] => Values(reshape.Input(1))?.Select(d => d > 0 ? d : null).ToArray(),
+                "Unsqueeze" or "Squeeze" or "Cast" or "Identity" => Values(first),
+                // Unknown data (another tensor's shape): as many unknowns as indices.
+                "Gather" when node.Int("axis", 0) == 0 && Values(node.Input(1)) is { } at => Values(first) is { } data
+                    ? at.Select(i => i is long k && k >= -data.Length && k < data.Length ? data[k < 0 ? k + data.Length : k] : null).ToArray()
+                    : new long?[at.Length],
+                "Concat" when node.Inputs.Select(Values).ToList() is var parts && parts.All(p => p is not null) => parts.SelectMany(p => p!).ToArray(),
+                "Add" or "Sub" or "Mul" or "Div" => Combine(node.OpType, Values(first), Values(node.Input(1))),
+                _ => null,
+            };
+        }
+
+        private static long?[]? Combine(string op, long?[]? a, long?[]? b)
+        {
+            if (a is null || b is null || (a.Length != b.Length && a.Length != 1 && b.Length != 1)) return null;
+            return Enumerable.Range(0, Math.Max(a.Length, b.Length)).Select(i =>
+            {
+                if (a[a.Length == 1 ? 0 : i] is not long x || b[b.Length == 1 ? 0 : i] is not long y) return (long?)null;
+                return op switch { "Add" => x + y, "Sub" => x - y, "Mul" => x * y, _ => y == 0 ? null : x / y };
+            }).ToArray();
+        }
+    }
 }

@@ -13,25 +13,28 @@ public sealed class DistanceBoxFusionTests(ITestOutputHelper log)
 {
     private const int Bins = 4, Classes = 3, Anchors = 10;
 
+    /// <summary>Halves: <paramref name="halves"/> "split", "slices" (constant bounds) or "dynamic" (PyTorch's export with a
+    /// dynamic batch: the Reshape targets and the Slices' bounds computed from Shape nodes, which read no data).</summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void The_head_decode_runs_as_one_kernel_with_onnx_runtimes_outputs(bool halvesBySplit)
+    [InlineData("split")]
+    [InlineData("slices")]
+    [InlineData("dynamic")]
+    public void The_head_decode_runs_as_one_kernel_with_onnx_runtimes_outputs(string halves)
     {
-        var model = Head(halvesBySplit, divisor: 2);
+        var model = Head(halves, divisor: 2);
 
         var graph = IlgpuEngine.PrepareGraph(model, "yolo head", null);
 
         var boxes = Assert.Single(graph.Nodes);
         Assert.Equal(DistanceBoxFusion.Boxes, boxes.OpType);
         Assert.Equal(Bins, boxes.Int(DistanceBoxFusion.Bins, 0));
-        AssertParity($"head decode, halves by {(halvesBySplit ? "Split" : "Slices")}", model);
+        AssertParity($"head decode, halves by {halves}", model);
     }
 
     [Fact]
     public void A_decode_with_other_arithmetic_keeps_its_nodes()
     {
-        var model = Head(halvesBySplit: false, divisor: 3);
+        var model = Head("dynamic", divisor: 3);
 
         var graph = IlgpuEngine.PrepareGraph(model, "other head", null);
 
@@ -40,21 +43,34 @@ public sealed class DistanceBoxFusionTests(ITestOutputHelper log)
         AssertParity("head with a divisor of 3", model);
     }
 
-    private static byte[] Head(bool halvesBySplit, float divisor)
+    private static byte[] Head(string halves, float divisor)
     {
         var anchors = Enumerable.Range(0, 2 * Anchors).Select(i => i % Anchors + 0.5f + (i >= Anchors ? 3 : 0)).ToArray();
         var strides = Enumerable.Range(0, Anchors).Select(i => i < 6 ? 8f : 16f).ToArray();
+        bool dynamic = halves == "dynamic";
         var g = new TinyOnnxGraph(opset: 17).Input("x", 4 * Bins + Classes, Anchors)
             .Longs("sizes", 4 * Bins, Classes).Longs("box_shape", -1, 4, Bins, Anchors).Longs("distance_shape", -1, 4, Anchors)
             .Floats("dfl", Enumerable.Range(0, Bins).Select(i => (float)i).ToArray(), 1, Bins, 1, 1)
             .Floats("anchors", anchors, 2, Anchors).Floats("strides", strides, 1, Anchors).Floats("divisor", [divisor])
-            .Node("Split", ["x", "sizes"], ["box", "cls"], ("axis", 1))
-            .Node("Reshape", ["box", "box_shape"], ["box4"]).Node("Transpose", ["box4"], ["bins"], ("perm", new[] { 0, 2, 1, 3 }))
-            .Node("Softmax", ["bins"], ["p"], ("axis", 1)).Node("Conv", ["p", "dfl"], ["d"])
-            .Node("Reshape", ["d", "distance_shape"], ["distances"]);
-        if (halvesBySplit) g.Longs("halves", 2, 2).Node("Split", ["distances", "halves"], ["lt", "rb"], ("axis", 1));
-        else g.Longs("zero", 0).Longs("two", 2).Longs("four", 4).Longs("one", 1)
-            .Node("Slice", ["distances", "zero", "two", "one"], ["lt"]).Node("Slice", ["distances", "two", "four", "one"], ["rb"]);
+            .Longs("zero", 0).Longs("one", 1).Longs("two", 2).Longs("four", 4).Longs("minus_one", -1).Longs("bins", Bins)
+            .Node("Split", ["x", "sizes"], ["box", "cls"], ("axis", 1));
+        if (dynamic)
+            // As PyTorch writes box.view(n, 4, bins, a) and dist.view(n, 4, a): n and a from Shape nodes.
+            g.Node("Shape", ["x"], ["x_shape"]).Node("Gather", ["x_shape", "zero"], ["n"], ("axis", 0))
+                .Node("Shape", ["box"], ["box_dims"]).Node("Gather", ["box_dims", "two"], ["a"], ("axis", 0))
+                .Node("Concat", ["n", "four", "bins", "a"], ["box_target"], ("axis", 0))
+                .Node("Concat", ["n", "four", "a"], ["distance_target"], ("axis", 0));
+        g.Node("Reshape", ["box", dynamic ? "box_target" : "box_shape"], ["box4"]).Node("Transpose", ["box4"], ["bin_rows"], ("perm", new[] { 0, 2, 1, 3 }))
+            .Node("Softmax", ["bin_rows"], ["p"], ("axis", 1)).Node("Conv", ["p", "dfl"], ["d"])
+            .Node("Reshape", ["d", dynamic ? "distance_target" : "distance_shape"], ["distances"]);
+        if (halves == "split") g.Longs("halves", 2, 2).Node("Split", ["distances", "halves"], ["lt", "rb"], ("axis", 1));
+        else if (dynamic)
+            // PyTorch's chunk(2, 1): size (rows + 1) / 2 from the shape, bounds size · 1 and size · 2.
+            g.Node("Shape", ["distances"], ["distance_dims"]).Node("Gather", ["distance_dims", "one"], ["rows"], ("axis", 0))
+                .Node("Add", ["rows", "one"], ["rows_up"]).Node("Div", ["rows_up", "two"], ["chunk"])
+                .Node("Mul", ["chunk", "one"], ["middle"]).Node("Mul", ["chunk", "two"], ["end"])
+                .Node("Slice", ["distances", "zero", "middle", "one"], ["lt"]).Node("Slice", ["distances", "middle", "end", "one"], ["rb"]);
+        else g.Node("Slice", ["distances", "zero", "two", "one"], ["lt"]).Node("Slice", ["distances", "two", "four", "one"], ["rb"]);
         return g.Node("Sub", ["anchors", "lt"], ["x1y1"]).Node("Add", ["anchors", "rb"], ["x2y2"])
             .Node("Add", ["x1y1", "x2y2"], ["sum"]).Node("Div", ["sum", "divisor"], ["centre"]).Node("Sub", ["x2y2", "x1y1"], ["size"])
             .Node("Concat", ["centre", "size"], ["xywh"], ("axis", 1)).Node("Mul", ["xywh", "strides"], ["scaled"])
