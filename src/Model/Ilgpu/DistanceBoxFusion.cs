@@ -77,7 +77,9 @@ internal static class DistanceBoxFusion
         if (Reader(split, "Sigmoid", output: 1) is not { } classes) return null;
         if (readersOf(lt) is not [{ OpType: "Sub" } topLeft] || topLeft.Inputs[1] != lt || !IsConstant(graph, topLeft.Inputs[0])) return null;
         string anchors = topLeft.Inputs[0];
-        if (readersOf(rb) is not [{ OpType: "Add" } bottomRight] || !new[] { anchors, rb }.Order().SequenceEqual(bottomRight.Inputs.Order())) return null;
+        // PyTorch writes the anchors once for each use: equal constants, named apart.
+        if (readersOf(rb) is not [{ OpType: "Add" } bottomRight] || bottomRight.Inputs.FirstOrDefault(i => i != rb) is not { } otherAnchors
+            || !SameConstant(graph, anchors, otherAnchors)) return null;
         string x1y1 = topLeft.Outputs[0], x2y2 = bottomRight.Outputs[0];
         var sum = readersOf(x1y1).SingleOrDefault(n => n.OpType == "Add" && new[] { x1y1, x2y2 }.Order().SequenceEqual(n.Inputs.Order()));
         var size = readersOf(x1y1).SingleOrDefault(n => n.OpType == "Sub" && n.Inputs.SequenceEqual([x2y2, x1y1]));
@@ -121,6 +123,9 @@ internal static class DistanceBoxFusion
     }
 
     private static bool IsConstant(OnnxGraph graph, string name) => graph.Constants.ContainsKey(name);
+
+    private static bool SameConstant(OnnxGraph graph, string a, string b) =>
+        graph.Constants.TryGetValue(a, out var x) && graph.Constants.TryGetValue(b, out var y) && x.Shape.SequenceEqual(y.Shape) && x.Data.SequenceEqual(y.Data);
 
     private static bool IsScalar(OnnxGraph graph, string name, double value) =>
         graph.Constants.TryGetValue(name, out var t) && t.Data is [var v] && v == value;

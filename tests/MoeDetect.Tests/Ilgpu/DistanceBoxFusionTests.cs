@@ -51,7 +51,7 @@ public sealed class DistanceBoxFusionTests(ITestOutputHelper log)
         var g = new TinyOnnxGraph(opset: 17).Input("x", 4 * Bins + Classes, Anchors)
             .Longs("sizes", 4 * Bins, Classes).Longs("box_shape", -1, 4, Bins, Anchors).Longs("distance_shape", -1, 4, Anchors)
             .Floats("dfl", Enumerable.Range(0, Bins).Select(i => (float)i).ToArray(), 1, Bins, 1, 1)
-            .Floats("anchors", anchors, 2, Anchors).Floats("strides", strides, 1, Anchors).Floats("divisor", [divisor])
+            .Floats("anchors", anchors, 2, Anchors).Floats("anchors_again", anchors, 2, Anchors).Floats("strides", strides, 1, Anchors).Floats("divisor", [divisor])
             .Longs("zero", 0).Longs("one", 1).Longs("two", 2).Longs("four", 4).Longs("minus_one", -1).Longs("bins", Bins)
             .Node("Split", ["x", "sizes"], ["box", "cls"], ("axis", 1));
         if (dynamic)
@@ -71,7 +71,8 @@ public sealed class DistanceBoxFusionTests(ITestOutputHelper log)
                 .Node("Mul", ["chunk", "one"], ["middle"]).Node("Mul", ["chunk", "two"], ["end"])
                 .Node("Slice", ["distances", "zero", "middle", "one"], ["lt"]).Node("Slice", ["distances", "middle", "end", "one"], ["rb"]);
         else g.Node("Slice", ["distances", "zero", "two", "one"], ["lt"]).Node("Slice", ["distances", "two", "four", "one"], ["rb"]);
-        return g.Node("Sub", ["anchors", "lt"], ["x1y1"]).Node("Add", ["anchors", "rb"], ["x2y2"])
+        // PyTorch's export writes the anchors once for each use.
+        return g.Node("Sub", ["anchors", "lt"], ["x1y1"]).Node("Add", [dynamic ? "anchors_again" : "anchors", "rb"], ["x2y2"])
             .Node("Add", ["x1y1", "x2y2"], ["sum"]).Node("Div", ["sum", "divisor"], ["centre"]).Node("Sub", ["x2y2", "x1y1"], ["size"])
             .Node("Concat", ["centre", "size"], ["xywh"], ("axis", 1)).Node("Mul", ["xywh", "strides"], ["scaled"])
             .Node("Sigmoid", ["cls"], ["scores"]).Node("Concat", ["scaled", "scores"], ["y"], ("axis", 1))
