@@ -149,7 +149,7 @@ internal sealed partial class OperatorCompiler
         var s = new DistanceBoxShape(batch, bins, rows - 4 * bins, anchors);
         var y = NewTensor([batch, s.OutputRows, anchors]);
         var decode = _kernels.DistanceBoxes;
-        Emit(() => decode(batch * anchors, x.View, weights.View, anchorPoints.View, strides.View, y.View, s), x, weights, anchorPoints, strides, y);
+        Emit(() => decode(y.Length, x.View, weights.View, anchorPoints.View, strides.View, y.View, s), x, weights, anchorPoints, strides, y);
         Set(0, y);
     }
 
