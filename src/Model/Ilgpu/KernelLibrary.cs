@@ -21,7 +21,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _blockedConv;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>? _pool;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaks;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>? _distanceBoxes;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>? _boxesPerAnchor, _boxesPerValue;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeGeometry, Activation>? _resize, _resizeSpans;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatrixProduct>? _matmul;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _softmax;
@@ -73,8 +73,22 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode> Pool =>
         _pool ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry, PoolMode>>(PoolingKernels.Pool));
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape> DistanceBoxes =>
-        _distanceBoxes ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>>(DistanceBoxKernel.Run));
+    /// <summary>YOLOv8's head decode (<see cref="DistanceBoxKernel"/>): a thread per anchor where the batch's anchors
+    /// fill at least half the threads the device keeps resident (batch 32 at 640: 268,800 anchors on an H100's 270,336),
+    /// a thread per value otherwise.</summary>
+    public void DistanceBoxes(ArrayView<float> x, ArrayView<float> binWeights, ArrayView<float> anchors, ArrayView<float> strides, ArrayView<float> y,
+        DistanceBoxShape s)
+    {
+        long imageAnchors = (long)s.Batch * s.Anchors;
+        if (imageAnchors >= (long)accelerator.NumMultiprocessors * accelerator.MaxNumThreadsPerMultiprocessor / 2)
+        {
+            _boxesPerAnchor ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>>(DistanceBoxKernel.PerAnchor));
+            _boxesPerAnchor(checked((int)imageAnchors), x, binWeights, anchors, strides, y, s);
+            return;
+        }
+        _boxesPerValue ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>>(DistanceBoxKernel.PerValue));
+        _boxesPerValue(checked((int)(imageAnchors * s.OutputRows)), x, binWeights, anchors, strides, y, s);
+    }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry> Peaks =>
         _peaks ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>>(PoolingKernels.Peaks));

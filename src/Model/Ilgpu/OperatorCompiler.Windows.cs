@@ -148,8 +148,8 @@ internal sealed partial class OperatorCompiler
             throw Invalid($"{anchorPoints.Length / 2} anchor points and {strides.Length} strides for a head of {anchors} anchors");
         var s = new DistanceBoxShape(batch, bins, rows - 4 * bins, anchors);
         var y = NewTensor([batch, s.OutputRows, anchors]);
-        var decode = _kernels.DistanceBoxes;
-        Emit(() => decode(y.Length, x.View, weights.View, anchorPoints.View, strides.View, y.View, s), x, weights, anchorPoints, strides, y);
+        var kernels = _kernels;
+        Emit(() => kernels.DistanceBoxes(x.View, weights.View, anchorPoints.View, strides.View, y.View, s), x, weights, anchorPoints, strides, y);
         Set(0, y);
     }
 

@@ -1,3 +1,7 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using MoeDetect.Kernels.Tensors;
 using MoeDetect.Model.Ilgpu;
 using MoeDetect.Tests.Support;
 using Xunit;
@@ -41,6 +45,33 @@ public sealed class DistanceBoxFusionTests(ITestOutputHelper log)
         Assert.DoesNotContain(graph.Nodes, n => n.OpType == DistanceBoxFusion.Boxes);
         Assert.Contains(graph.Nodes, n => n.OpType == "Softmax");
         AssertParity("head with a divisor of 3", model);
+    }
+
+    /// <summary>The decode's two launch shapes (a thread per anchor, a thread per value) compute each value alike: the
+    /// same outputs, bit for bit.</summary>
+    [Fact]
+    public void A_thread_per_anchor_and_a_thread_per_value_give_the_same_values()
+    {
+        var s = new DistanceBoxShape(2, Bins, Classes, Anchors);
+        using var context = Context.Create(b => b.CPU(new CPUDevice(32, 8, 1)));
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var x = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(51, s.Batch * s.InputRows * Anchors, scale: 4));
+        using var weights = accelerator.Allocate1D(Enumerable.Range(0, Bins).Select(i => (float)i).ToArray());
+        using var anchors = accelerator.Allocate1D(TinyOnnxGraph.RandomValues(52, 2 * Anchors, scale: 50));
+        using var strides = accelerator.Allocate1D(Enumerable.Range(0, Anchors).Select(i => 8f * (1 + i % 3)).ToArray());
+        float[] Run(Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape> kernel, int threads)
+        {
+            using var y = accelerator.Allocate1D<float>(s.Batch * s.OutputRows * Anchors);
+            accelerator.LoadAutoGroupedStreamKernel(kernel)(threads, x.View, weights.View, anchors.View, strides.View, y.View, s);
+            accelerator.Synchronize();
+            return y.GetAsArray1D();
+        }
+
+        var perAnchor = Run(DistanceBoxKernel.PerAnchor, s.Batch * Anchors);
+        var perValue = Run(DistanceBoxKernel.PerValue, s.Batch * s.OutputRows * Anchors);
+
+        Assert.Equal(perAnchor, perValue);
+        Assert.DoesNotContain(perAnchor, float.IsNaN);
     }
 
     private static byte[] Head(string halves, float divisor)
