@@ -10,7 +10,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// and bias Adds folded into the Conv / MaxPool they feed, and the activation that follows a Conv (Relu, Clip,
 /// Sigmoid, LeakyRelu, HardSigmoid, HardSwish, SiLU written as x·sigmoid(x), TensorFlow's arithmetic hard-swish and
 /// hard-sigmoid, see <see cref="HardActivations"/>), a residual Add after a pointwise Conv and a squeeze-excite scale
-/// before one computed inside the convolution kernel, CenterNet's peak test as one node (<see cref="PeakFusion"/>), and
+/// before one computed inside the convolution kernel, CenterNet's peak test as one node (<see cref="PeakFusion"/>),
+/// YOLOv8's head decode as one node (<see cref="DistanceBoxFusion"/>), and
 /// a mean followed by two 1×1 layers (squeeze-excite gates, MoE routers) as one node (<see cref="SqueezeFusion"/>),
 /// and TensorFlow's bilinear ×2 written out in slices and arithmetic as one Resize (<see cref="UpsampleFusion"/>), and a
 /// Floor after a Div inside the Div (<see cref="FuseFloorDivisions"/>); first, work an exporter repeated is done once
