@@ -148,7 +148,9 @@ internal static class DistanceBoxFusion
             var first = node.Input(0);
             return node.OpType switch
             {
-                "Shape" when first == reshape.Outputs[0] => Values(reshape.Input(1))?.Select(d => d > 0 ? d : null).ToArray(),
+                // The whole shape (opset 15's start and end absent or covering it).
+                "Shape" when first == reshape.Outputs[0] && node.Int("start", 0) == 0 && !node.Attributes.ContainsKey("end") =>
+                    Values(reshape.Input(1))?.Select(d => d > 0 ? d : null).ToArray(),
                 "Unsqueeze" or "Squeeze" or "Cast" or "Identity" => Values(first),
                 // Unknown data (another tensor's shape): as many unknowns as indices.
                 "Gather" when node.Int("axis", 0) == 0 && Values(node.Input(1)) is { } at => Values(first) is { } data
