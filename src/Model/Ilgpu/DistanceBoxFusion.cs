@@ -70,7 +70,13 @@ internal static class DistanceBoxFusion
         if (Reader(split, "Reshape") is not { } boxes || Reader(boxes, "Transpose") is not { } transpose || transpose.Ints("perm") is not [0, 2, 1, 3]) return null;
         if (Reader(transpose, "Softmax") is not { } softmax || softmax.Int("axis", -1) != 1) return null;
         if (Reader(softmax, "Conv") is not { } dfl || DflBins(graph, dfl) is not int bins || boxRows != 4 * bins) return null;
-        if (Reader(dfl, "Reshape") is not { } distances || Halves(graph, readersOf(distances.Outputs[0]), distances) is not var (halves, lt, rb)) return null;
+        if (Reader(dfl, "Reshape") is not { } distances) return null;
+        // [N, 4 · bins, A] → [N, 4, bins, A], so that the Softmax after the Transpose runs over the bins (with 4 bins the
+        // shapes cannot tell sides from bins: not fused); [N, 1, 4, A] → [N, 4, A].
+        var arithmetic = new ShapeArithmetic(graph, distances);
+        if (bins == 4 || arithmetic.Values(boxes.Input(1)) is not [_, 4L, var perSide, _] || perSide != bins
+            || arithmetic.Values(distances.Input(1)) is not [_, 4L, _]) return null;
+        if (Halves(graph, readersOf(distances.Outputs[0]), distances, arithmetic) is not var (halves, lt, rb)) return null;
         if (Reader(split, "Sigmoid", output: 1) is not { } classes) return null;
         if (readersOf(lt) is not [{ OpType: "Sub" } topLeft] || topLeft.Inputs[1] != lt || !IsConstant(graph, topLeft.Inputs[0])) return null;
         string anchors = topLeft.Inputs[0];
@@ -106,14 +112,13 @@ internal static class DistanceBoxFusion
     /// <summary>The two halves of the distances [N, 4, A] along axis 1, (left, top) and (right, bottom): a Split in two,
     /// or two Slices [0, 2) and [2, 4), their bounds constant or computed from the distances' shape (PyTorch's chunk
     /// with a dynamic batch: ((4 + 1) / 2) · 1 and · 2).</summary>
-    private static (GraphNode[] Nodes, string Lt, string Rb)? Halves(OnnxGraph graph, List<GraphNode> nodes, GraphNode distances)
+    private static (GraphNode[] Nodes, string Lt, string Rb)? Halves(OnnxGraph graph, List<GraphNode> nodes, GraphNode distances, ShapeArithmetic arithmetic)
     {
         if (graph.OutputNames.Contains(distances.Outputs[0])) return null;
         if (nodes is [{ OpType: "Split" } split] && split.Outputs.Count == 2 && split.Int("axis", 0) == 1
             && (graph.IntsOf(split, "split", 1) is null or [2, 2]))
             return ([split], split.Outputs[0], split.Outputs[1]);
         if (nodes.Count != 2 || nodes.Any(n => n.OpType != "Slice")) return null;
-        var arithmetic = new ShapeArithmetic(graph, distances);
         var lt = nodes.SingleOrDefault(n => arithmetic.SliceBounds(n) == (0, 2));
         var rb = nodes.SingleOrDefault(n => arithmetic.SliceBounds(n) is (2, >= 4));
         return lt is null || rb is null ? null : (nodes.ToArray(), lt.Outputs[0], rb.Outputs[0]);
@@ -140,7 +145,8 @@ internal static class DistanceBoxFusion
             return (start, end);
         }
 
-        private long?[]? Values(string? name)
+        /// <summary>The integers <paramref name="name"/> holds, null elements where unknown; null where not worked out.</summary>
+        public long?[]? Values(string? name)
         {
             if (name is null) return null;
             if (graph.Constants.TryGetValue(name, out var constant)) return constant.ToLongs().Select(v => (long?)v).ToArray();
