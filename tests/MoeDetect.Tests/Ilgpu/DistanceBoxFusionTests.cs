@@ -90,9 +90,11 @@ public sealed class DistanceBoxFusionTests(ITestOutputHelper log)
             .Longs("zero", 0).Longs("one", 1).Longs("two", 2).Longs("four", 4).Longs("minus_one", -1).Longs("bins", bins)
             .Node("Split", ["x", "sizes"], ["box", "cls"], ("axis", 1));
         if (dynamic)
-            // As PyTorch writes box.view(n, 4, bins, a) and dist.view(n, 4, a): n and a from Shape nodes.
-            g.Node("Shape", ["x"], ["x_shape"]).Node("Gather", ["x_shape", "zero"], ["n"], ("axis", 0))
-                .Node("Shape", ["box"], ["box_dims"]).Node("Gather", ["box_dims", "two"], ["a"], ("axis", 0))
+            // As PyTorch writes box.view(n, 4, bins, a) and dist.view(n, 4, a): n and a gathered from Shape nodes by
+            // 0-D indices, then unsqueezed.
+            g.LongScalar("first", 0).LongScalar("third", 2)
+                .Node("Shape", ["x"], ["x_shape"]).Node("Gather", ["x_shape", "first"], ["n0"], ("axis", 0)).Node("Unsqueeze", ["n0", "zero"], ["n"])
+                .Node("Shape", ["box"], ["box_dims"]).Node("Gather", ["box_dims", "third"], ["a0"], ("axis", 0)).Node("Unsqueeze", ["a0", "zero"], ["a"])
                 .Node("Concat", ["n", "four", "bins", "a"], ["box_target"], ("axis", 0))
                 .Node("Concat", ["n", "four", "a"], ["distance_target"], ("axis", 0));
         g.Node("Reshape", ["box", dynamic ? "box_target" : "box_shape"], ["box4"]).Node("Transpose", ["box4"], ["bin_rows"], ("perm", new[] { 0, 2, 1, 3 }))

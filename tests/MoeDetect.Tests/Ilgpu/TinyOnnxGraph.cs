@@ -37,6 +37,15 @@ internal sealed class TinyOnnxGraph(int opset = 13)
         return this;
     }
 
+    /// <summary>A 0-D int64 constant (PyTorch's Gather indices that drop the axis).</summary>
+    public TinyOnnxGraph LongScalar(string name, long value)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+        t.Int64Data.Add(value);
+        _graph.Initializer.Add(t);
+        return this;
+    }
+
     public TinyOnnxGraph Node(string op, string[] inputs, string[] outputs, params (string Name, object Value)[] attributes)
     {
         var node = new NodeProto { OpType = op, Name = $"{op.ToLowerInvariant()}_{_graph.Node.Count}" };
