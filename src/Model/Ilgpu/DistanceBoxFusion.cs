@@ -61,9 +61,8 @@ internal static class DistanceBoxFusion
 
     private static Decode? Match(OnnxGraph graph, GraphNode split)
     {
-        // Shape nodes read no data: PyTorch's exports read the shapes of the values in between (a dynamic batch).
-        var readers = graph.ReaderCounts(n => n.OpType != "Shape");
-        var readersOf = (string value) => graph.Nodes.Where(n => n.OpType != "Shape" && n.Inputs.Contains(value)).ToList();
+        var readers = graph.DataReaderCounts();
+        var readersOf = (string value) => graph.Nodes.Where(n => n.ReadsData && n.Inputs.Contains(value)).ToList();
         GraphNode? Reader(GraphNode node, string opType, int output = 0) =>
             readersOf(node.Outputs[output]) is [var r] && r.OpType == opType && readers.GetValueOrDefault(node.Outputs[output]) == 1 ? r : null;
         if (graph.IntsOf(split, "split", 1) is not [var boxRows, _] || split.Int("axis", 0) != 1) return null;
@@ -154,8 +153,7 @@ internal static class DistanceBoxFusion
             var first = node.Input(0);
             return node.OpType switch
             {
-                // The whole shape (opset 15's start and end absent or covering it).
-                "Shape" when first == reshape.Outputs[0] && node.Int("start", 0) == 0 && !node.Attributes.ContainsKey("end") =>
+                "Shape" when first == reshape.Outputs[0] && node.IsWholeShape =>
                     Values(reshape.Input(1))?.Select(d => d > 0 ? d : null).ToArray(),
                 "Unsqueeze" or "Squeeze" or "Cast" or "Identity" => Values(first),
                 // Unknown data (another tensor's shape): as many unknowns as indices.

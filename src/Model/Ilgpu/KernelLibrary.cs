@@ -52,8 +52,7 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
     /// one.</summary>
     public void Copy(ArrayView<float> x, ArrayView<float> y, CopyLayout walk, Activation activation)
     {
-        bool aligned = x.LoadEffectiveAddressAsPtr() % 16 == 0 && y.LoadEffectiveAddressAsPtr() % 16 == 0;
-        if (walk.InQuads(aligned) is { } quads)
+        if (walk.InQuads(DeviceMemory.IsAligned(x, 16) && DeviceMemory.IsAligned(y, 16)) is { } quads)
         {
             _copyQuads ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation>>(ElementwiseKernels.CopyQuads));
             _copyQuads(quads.Count, x, y, quads.Sizes, quads.XStrides, quads.XStart, quads.YStrides, quads.YStart, activation);
@@ -80,15 +79,14 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
         DistanceBoxShape s)
     {
         long imageAnchors = (long)s.Batch * s.Anchors;
-        if (imageAnchors >= (long)accelerator.NumMultiprocessors * accelerator.MaxNumThreadsPerMultiprocessor / 2)
-        {
-            _boxesPerAnchor ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>>(DistanceBoxKernel.PerAnchor));
-            _boxesPerAnchor(checked((int)imageAnchors), x, binWeights, anchors, strides, y, s);
-            return;
-        }
-        _boxesPerValue ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>>(DistanceBoxKernel.PerValue));
-        _boxesPerValue(checked((int)(imageAnchors * s.OutputRows)), x, binWeights, anchors, strides, y, s);
+        bool perAnchor = imageAnchors >= (long)accelerator.NumMultiprocessors * accelerator.MaxNumThreadsPerMultiprocessor / 2;
+        var decode = perAnchor ? (_boxesPerAnchor ??= LoadBoxes(DistanceBoxKernel.PerAnchor)) : (_boxesPerValue ??= LoadBoxes(DistanceBoxKernel.PerValue));
+        decode(checked((int)(perAnchor ? imageAnchors : imageAnchors * s.OutputRows)), x, binWeights, anchors, strides, y, s);
     }
+
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape> LoadBoxes(
+        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape> kernel) =>
+        Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape>>(kernel));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry> Peaks =>
         _peaks ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, WindowGeometry>>(PoolingKernels.Peaks));

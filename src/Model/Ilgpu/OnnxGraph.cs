@@ -59,6 +59,13 @@ internal sealed class GraphNode(string opType, string name, List<string> inputs,
     public float Float(string key, float fallback) => Attributes.TryGetValue(key, out var a) ? a.F : fallback;
     public string Text(string key, string fallback) => Attributes.TryGetValue(key, out var a) ? a.S.ToStringUtf8() : fallback;
     public long[]? Ints(string key) => Attributes.TryGetValue(key, out var a) ? a.Ints.ToArray() : null;
+
+    /// <summary>False for a Shape node: it reads only its input's shape, which a plan knows (PyTorch's exports with a
+    /// dynamic batch compute reshape targets and chunk sizes from the shapes of values in between).</summary>
+    public bool ReadsData => OpType != "Shape";
+
+    /// <summary>A Shape node giving every axis (opset 15's start = 0, no end, as PyTorch writes it, or neither).</summary>
+    public bool IsWholeShape => OpType == "Shape" && Int("start", 0) == 0 && !Attributes.ContainsKey("end");
 }
 
 /// <summary>An ONNX graph as the ILGPU engine needs it: nodes in topological order, constants on the host,
@@ -140,4 +147,7 @@ internal sealed class OnnxGraph
             counts[name] = counts.GetValueOrDefault(name) + 1;
         return counts;
     }
+
+    /// <summary><see cref="ReaderCounts"/> of the nodes that read data (<see cref="GraphNode.ReadsData"/>).</summary>
+    public Dictionary<string, int> DataReaderCounts() => ReaderCounts(n => n.ReadsData);
 }

@@ -39,9 +39,8 @@ internal sealed partial class OperatorCompiler
     private Dictionary<string, int>? _dataReaders;
     /// <summary>How many node inputs read each value's data: a Shape node reads only its shape, which the plan knows
     /// (PyTorch exports with a dynamic batch compute a chunk's size from its input's shape).</summary>
-    private Dictionary<string, int> DataReaders => _dataReaders ??= _graph.ReaderCounts(ReadsData);
+    private Dictionary<string, int> DataReaders => _dataReaders ??= _graph.DataReaderCounts();
 
-    private static bool ReadsData(GraphNode node) => node.OpType != "Shape";
 
     public static ExecutionPlan Build(OnnxGraph graph, KernelLibrary kernels, ConstantCache constants, int[] inputShape,
         Action<string>? warn = null) =>
@@ -74,7 +73,7 @@ internal sealed partial class OperatorCompiler
         foreach (var node in _graph.Nodes)
         {
             _node = node;
-            if (ReadsData(node))
+            if (node.ReadsData)
                 foreach (var input in node.Inputs.Where(i => i.Length > 0)) _dataReadsSoFar[input] = _dataReadsSoFar.GetValueOrDefault(input) + 1;
             int firstStep = _steps.Count, firstStorage = _storages.Count;
             CompileNode(node);

@@ -19,7 +19,7 @@ internal static class UpsampleFusion
         if (graph.Opset < 11) return;  // Resize's inputs were different before opset 11
         var producers = Producers(graph);
         // Shape nodes read only the sizes, which the Resize keeps: the interleaved pair's Shape feeds the reshape target.
-        var readers = graph.ReaderCounts(n => n.OpType != "Shape");
+        var readers = graph.DataReaderCounts();
         foreach (var reshape in graph.Nodes.Where(n => n.OpType == "Reshape").ToList())
         {
             if (Match(graph, producers, readers, reshape) is not { } match) continue;
@@ -33,7 +33,7 @@ internal static class UpsampleFusion
             graph.Nodes[graph.Nodes.IndexOf(reshape)] = new GraphNode("Resize", reshape.Name, [match.Tensor, "", scales], [reshape.Outputs[0]], attributes);
             foreach (var replaced in match.Replaced) graph.Nodes.Remove(replaced);
             producers = Producers(graph);
-            readers = graph.ReaderCounts(n => n.OpType != "Shape");
+            readers = graph.DataReaderCounts();
         }
     }
 
@@ -87,7 +87,7 @@ internal static class UpsampleFusion
     /// <summary>Shape(x)[from:to] (an end past the rank counts as the rank, here 5).</summary>
     private static bool IsShapeSlice(OnnxGraph graph, Dictionary<string, GraphNode> producers, string value, string x, long from, long to) =>
         producers.TryGetValue(value, out var slice) && slice.OpType == "Slice"
-        && producers.TryGetValue(slice.Inputs[0], out var shape) && IsWholeShape(shape) && shape.Inputs[0] == x
+        && producers.TryGetValue(slice.Inputs[0], out var shape) && shape.IsWholeShape && shape.Inputs[0] == x
         && IsConstant(graph, slice.Inputs[1], from)
         && graph.Constants.TryGetValue(slice.Inputs[2], out var end) && end.Data is [var e] && (e == to || to == 5 && e >= 5)
         && (slice.Input(3) is not { } axes || IsConstant(graph, axes, 0)) && (slice.Input(4) is not { } steps || IsConstant(graph, steps, 1));
@@ -105,7 +105,7 @@ internal static class UpsampleFusion
         {
             case "Unsqueeze" or "Squeeze" or "Cast" or "Identity":
                 return Scalar(graph, producers, node.Inputs[0]);
-            case "Gather" when producers.TryGetValue(node.Inputs[0], out var shape) && IsWholeShape(shape)
+            case "Gather" when producers.TryGetValue(node.Inputs[0], out var shape) && shape.IsWholeShape
                 && graph.Constants.TryGetValue(node.Inputs[1], out var index) && index.Data is [var i]:
                 return new Offset(shape.Inputs[0], (int)i, 0);
             case "Add" or "Sub":
@@ -119,10 +119,6 @@ internal static class UpsampleFusion
                 return null;
         }
     }
-
-    /// <summary>Shape of every axis (opset 15's start = 0, no end, as PyTorch writes it, or neither).</summary>
-    private static bool IsWholeShape(GraphNode node) =>
-        node.OpType == "Shape" && node.Int("start", 0) == 0 && !node.Attributes.ContainsKey("end");
 
     private static string? OtherInput(GraphNode node, string input) =>
         node.Inputs.Count == 2 && node.Inputs.Contains(input) ? node.Inputs.First(i => i != input) : null;

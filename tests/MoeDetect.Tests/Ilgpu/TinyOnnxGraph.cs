@@ -28,20 +28,16 @@ internal sealed class TinyOnnxGraph(int opset = 13)
     public TinyOnnxGraph Random(string name, int seed, params int[] shape) =>
         Floats(name, RandomValues(seed, shape.Aggregate(1, (a, b) => a * b)), shape);
 
-    public TinyOnnxGraph Longs(string name, params long[] data)
-    {
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
-        t.Dims.Add(data.Length);
-        t.Int64Data.AddRange(data);
-        _graph.Initializer.Add(t);
-        return this;
-    }
+    public TinyOnnxGraph Longs(string name, params long[] data) => Int64(name, [data.Length], data);
 
     /// <summary>A 0-D int64 constant (PyTorch's Gather indices that drop the axis).</summary>
-    public TinyOnnxGraph LongScalar(string name, long value)
+    public TinyOnnxGraph LongScalar(string name, long value) => Int64(name, [], [value]);
+
+    private TinyOnnxGraph Int64(string name, long[] dims, long[] data)
     {
         var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
-        t.Int64Data.Add(value);
+        t.Dims.AddRange(dims);
+        t.Int64Data.AddRange(data);
         _graph.Initializer.Add(t);
         return this;
     }
