@@ -135,13 +135,21 @@ internal sealed partial class KernelLibrary
         }, Multiprocessors);
 
     /// <summary>g planned on tensor cores by each of <paramref name="gemms"/> (those whose tiles
-    /// <see cref="TensorCoreTilings"/> offers g), and where it runs tap-major also channel-major: the candidates the launch
-    /// search times (tap-major won on most of YOLOv8n's 3×3 layers, channel-major on some stride-2 ones,
-    /// docs/results/2026-12-06-h100-stages).</summary>
-    public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<TensorCoreGemm> gemms) =>
-        gemms.Where(k => TensorCoreTilings(g).Contains(k.Tiling))
+    /// <see cref="TensorCoreTilings"/> offers g), and where it runs tap-major also channel-major, and where split also
+    /// whole unless <see cref="SplitSearchSwitch"/> is 0: the candidates the launch search times (tap-major won on most
+    /// of YOLOv8n's 3×3 layers, channel-major on some stride-2 ones, docs/results/2026-12-06-h100-stages). A split layer
+    /// is two launches (the slices, then their sum), which a deeper pipeline may make not worth it.</summary>
+    public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<TensorCoreGemm> gemms)
+    {
+        bool searchSplits = Environment.GetEnvironmentVariable(SplitSearchSwitch) != "0";
+        return gemms.Where(k => TensorCoreTilings(g).Contains(k.Tiling))
             .Select(k => PlanTensorCores(g, k.Tiling) with { DeepPipeline = k.DeepPipeline })
-            .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
+            .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p])
+            .SelectMany(p => p.Slices > 1 && searchSplits ? new[] { p, p with { Slices = 1, SliceChannels = p.Channels } } : [p]);
+    }
+
+    /// <summary>Set to 0 to plan tensor-core GEMMs with the split-K of the SIMT GEMM's rule only (to compare).</summary>
+    public const string SplitSearchSwitch = "MOEDETECT_ILGPU_SPLIT_SEARCH";
 
     /// <summary>Set to 0 to keep plans (and the benches) off the tensor-core GEMMs of four 16-k stages, to time them
     /// against the two 32-k stages alone.</summary>
