@@ -19,6 +19,8 @@ public sealed class IlgpuEngine : IInferenceEngine
     private readonly OnnxGraph _graph;
     private readonly Dictionary<int, ExecutionPlan> _plans = new();
     private readonly bool _fixedBatchOfOne;
+    /// <summary>The graph's NHWC input is read channels first (<see cref="InputTransposeFolding"/>): written so.</summary>
+    private readonly bool _inputChannelsFirst;
     private readonly Action<string> _warn;
     private DeviceLetterbox? _letterbox;
 
@@ -27,6 +29,7 @@ public sealed class IlgpuEngine : IInferenceEngine
         _device = device;
         var accelerator = device.Accelerator;
         _graph = graph;
+        _inputChannelsFirst = InputTransposeFolding.Apply(graph);
         _kernels = new KernelLibrary(accelerator, device.Stream);
         _warn = warn ?? (_ => { });
         _kernels.Tuner = LaunchTuner.ForDevice(_kernels, _warn);
@@ -90,9 +93,24 @@ public sealed class IlgpuEngine : IInferenceEngine
     public EngineOutput Run(ReadOnlyMemory<float> input, int batchSize)
     {
         int perItem = input.Length / Math.Max(1, batchSize);
-        return RunBatch(batchSize, input.Length, (view, first, count) =>
-            DeviceMemory.Upload(view, input.Span.Slice(first * perItem, count * perItem)));
+        return RunBatch(batchSize, input.Length, (view, first, count) => Upload(view, input.Span.Slice(first * perItem, count * perItem)));
     }
+
+    /// <summary>Host values of the input, laid out as the model describes it, into the plan's input.</summary>
+    private void Upload(ArrayView<float> view, ReadOnlySpan<float> values)
+    {
+        if (!_inputChannelsFirst)
+        {
+            DeviceMemory.Upload(view, values);
+            return;
+        }
+        var channelsFirst = GC.AllocateUninitializedArray<float>(values.Length);
+        InputTransposeFolding.ToChannelsFirst(values, channelsFirst, _graph.InputShape[1] * _graph.InputShape[2]);
+        DeviceMemory.Upload(view, channelsFirst);
+    }
+
+    /// <summary>spec as the device preprocessing writes this engine's input: channels first where the graph reads it so.</summary>
+    private InputSpec DeviceSpec(InputSpec spec) => _inputChannelsFirst ? spec with { Layout = TensorLayout.Nchw } : spec;
 
     /// <summary>Preprocesses decoded frames on the device straight into the network input and runs the batch;
     /// only the frames' bytes cross the bus. The letterboxes map boxes back to each frame.</summary>
@@ -108,7 +126,7 @@ public sealed class IlgpuEngine : IInferenceEngine
         Func<DeviceLetterbox, IReadOnlyList<TImage>, ArrayView<float>, LetterboxTransform[]> fill)
     {
         _device.BindToThisThread();
-        var letterbox = Letterbox(spec);
+        var letterbox = Letterbox(DeviceSpec(spec));
         var letterboxes = new LetterboxTransform[images.Count];
         var output = RunBatch(images.Count, images.Count * spec.ValuesPerImage, (view, first, count) =>
             fill(letterbox, images.Skip(first).Take(count).ToList(), view).CopyTo(letterboxes, first));
@@ -120,7 +138,7 @@ public sealed class IlgpuEngine : IInferenceEngine
     internal DeviceCanvases Canvases(InputSpec spec, int capacity, int slots)
     {
         _device.BindToThisThread();
-        return new DeviceCanvases(_kernels, spec, capacity, slots);
+        return new DeviceCanvases(_kernels, DeviceSpec(spec), capacity, slots);
     }
 
     /// <summary>Graphs exported with a fixed batch of 1 (their reshapes may bake the 1 in) run item by item through

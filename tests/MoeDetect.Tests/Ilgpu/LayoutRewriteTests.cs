@@ -145,9 +145,10 @@ public sealed class LayoutRewriteTests(ITestOutputHelper log)
         using var engine = IlgpuEngine.Load(model, TestPaths.DefaultModel, IlgpuTarget.CpuAccelerator);
         var summary = engine.Summary(1);
         log.WriteLine($"{parsed.Nodes.Count} nodes ({transposesBefore} Transpose) as stored; after load: {summary}");
-        // Left: the NHWC input, and the NHWC heatmap and wh outputs and the reshapes that read them in that order.
+        // Left: the NHWC heatmap and wh outputs and the reshapes that read them in that order; the NHWC input's is read
+        // channels first (InputTransposeFolding).
         Assert.Equal(186, transposesBefore);
-        Assert.True(summary.Transposes <= 5, summary.ToString());
+        Assert.True(summary.Transposes <= 4, summary.ToString());
         // 175 → 162 with the 13 residual Adds in the GEMM epilogue, → 154 with the 8 squeeze-excite scales in its prologue;
         // about 400 before the rewrite.
         Assert.True(summary.Launches <= 154, summary.ToString());
