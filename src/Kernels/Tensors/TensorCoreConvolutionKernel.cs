@@ -318,7 +318,8 @@ internal readonly struct TileCopies
         long step = 4L * rowsAtOnce * _g.Window.Height * _g.Window.Width;
         for (int half = 0; half < 2; half++)
         {
-            long at = _column.At(WindowRow.OfTapMajor(_g, k0 + half * TensorCoreConvolutionKernel.TapRows + _xk, kEnd));
+            // The k row of the half's first copy, where that copy lands (rowsAtOnce · i + _xk for i = half · perHalf).
+            long at = _column.At(WindowRow.OfTapMajor(_g, k0 + rowsAtOnce * half * perHalf + _xk, kEnd));
             bool valid = at >= 0;
             long source = valid ? _x + 4L * at : _x;
             for (int i = half * perHalf; i < (half + 1) * perHalf; i++)
