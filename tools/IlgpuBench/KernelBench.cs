@@ -44,11 +44,11 @@ internal static class KernelBench
 
         if (kernels.HasTensorCores)
         {
-            foreach (var gemm in KernelLibrary.TensorCoreGemms)
+            foreach (var tiling in KernelLibrary.TensorCoreTiles)
                 Report(new
                 {
-                    tensor_core_check = $"{gemm}: " +
-                        (TensorCoreCheck.Disagreement(kernels, gemm) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output"),
+                    tensor_core_check = $"{tiling.TileChannels}×{tiling.TilePixels} tiles: " +
+                        (TensorCoreCheck.Disagreement(kernels, tiling) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output"),
                 });
             if (!tensorCoresOnly)
                 foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
@@ -182,7 +182,7 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None);
         var direct = data.Output();
-        var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreGemms).Select(plan =>
+        var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreTilings(gemm)).Select(plan =>
         {
             var tiling = plan.Tiling;
             using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
@@ -190,7 +190,7 @@ internal static class KernelBench
             double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
             return new
             {
-                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", tap_major = plan.TapMajor != 0, deep_pipeline = plan.DeepPipeline != 0, slices = plan.Slices, ms, tflops,
+                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", tap_major = plan.TapMajor != 0, slices = plan.Slices, ms, tflops,
                 fraction_of_tf32_peak = tflops / GpuPeak.H100Sxm.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
             };
         }).ToList();

@@ -24,8 +24,6 @@ internal static class PtxDump
         var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
         Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile>, Path.Combine(outDir, "tensor-core-64x64"));
         Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile>, Path.Combine(outDir, "tensor-core-32x128"));
-        Write(backend, TensorCoreConvolutionKernel.Run<DeepSquareTensorCoreTile>, Path.Combine(outDir, "tensor-core-64x64-deep"));
-        Write(backend, TensorCoreConvolutionKernel.Run<DeepWideTensorCoreTile>, Path.Combine(outDir, "tensor-core-32x128-deep"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
         WriteImplicit(backend, copy.Method, Path.Combine(outDir, "copy.ptx"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,

@@ -41,9 +41,6 @@ public struct PointwiseGeometry
     /// <see cref="TensorCoreConvolutionKernel.TapRows"/>: each half k-step is then channels of one tap, whose bounds a
     /// thread checks once for all its copies (<see cref="TileCopies"/>).</summary>
     public int TapMajor;
-    /// <summary>Tensor cores only: 1 where the GEMM's copies run four stages of 16 reduction rows deep
-    /// (<see cref="DeepSquareTensorCoreTile"/>, <see cref="DeepWideTensorCoreTile"/>), 0 for two stages of 32.</summary>
-    public int DeepPipeline;
     /// <summary>Where <see cref="Windowed"/> is 1: division by the window's input channels (a tap-major row's tap).</summary>
     public FastDivisor ByWindowChannels;
     /// <summary>Tensor cores only, set at launch from the operands' addresses: 1 where the weight rows, 1 where the input

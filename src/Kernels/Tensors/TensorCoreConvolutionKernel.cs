@@ -22,72 +22,64 @@ namespace MoeDetect.Kernels.Tensors;
 public static class TensorCoreConvolutionKernel
 {
     public const int GroupSize = 128;
-    /// <summary>Rows of a tap-major reduction's half k-step at most: its input channels are a multiple of it
-    /// (<see cref="PointwiseGeometry.TapMajor"/>), so that a half k-step of either pipeline (16 or 8 rows, starting at a
-    /// multiple of 16) is channels of one tap.</summary>
-    public const int TapRows = 16;
+    internal const int KStep = 32, Stages = 2;
+    /// <summary>Rows of half a k-step: a tap-major reduction's channels are a multiple of it
+    /// (<see cref="PointwiseGeometry.TapMajor"/>), so that these rows are channels of one tap.</summary>
+    public const int TapRows = KStep / 2;
 
     /// <summary>Whether g (an implicit GEMM) runs tap-major on tensor cores: its input channels divide into
     /// <see cref="TapRows"/>.</summary>
     public static bool TapMajorFits(PointwiseGeometry g) => g.Windowed != 0 && g.Window.Channels % TapRows == 0;
+    /// <summary>Weight row stride in words, [out channel][k]: 32 k + 4, so a fragment's 8 rows × 4 k fall on 32 banks.</summary>
+    internal const int WeightStride = KStep + 4;
 
-    /// <summary>Compiled once per tile type (<see cref="SquareTensorCoreTile"/>, <see cref="WideTensorCoreTile"/> and their
-    /// deep-pipeline twins), so that the tile's sizes, strides and stages are constants.</summary>
+    /// <summary>Compiled once per tile type (<see cref="SquareTensorCoreTile"/>, <see cref="WideTensorCoreTile"/>), so
+    /// that the tile's sizes and strides are constants.</summary>
     /// <param name="x">The input's device address (<see cref="PointwiseInput"/>'s tensor; the copies need addresses,
     /// which ILGPU does not give out inside a kernel).</param>
     /// <param name="w">The weights' device address, [out channels, channels].</param>
     public static void Run<TTile>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
         Activation activation) where TTile : struct, ITensorCoreTile
     {
-        var tile = default(TTile);
-        var layout = new TileLayout(tile.WarpRows, tile.KStep);
-        int stages = tile.Stages, kStep = layout.KStep;
+        var layout = new TileLayout(default(TTile).WarpRows);
         // One allocation (see AsyncCopy.SharedBase): the weight stages (read by address, LoadMatrices), then the input stages.
-        var tiles = SharedMemory.Allocate<uint>(stages * (layout.WeightStage + layout.InputStage));
-        var xTiles = tiles.SubView(stages * layout.WeightStage);
+        var tiles = SharedMemory.Allocate<uint>(Stages * (layout.WeightStage + layout.InputStage));
+        var xTiles = tiles.SubView(Stages * layout.WeightStage);
         int t = Group.IdxX, lane = t % 32, warp = t / 32;
         int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
         int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
         uint shared = AsyncCopy.SharedBase();
         // An input scale comes multiplied into a weight matrix per image (PointwiseGeometry.WeightImageStride).
         long wImage = w + 4L * n * g.WeightImageStride;
-        var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * (uint)(stages * layout.WeightStage));
-        int steps = (kEnd - kBegin + kStep - 1) / kStep;
-        // The first stages - 1 k-steps in flight before any multiply; each is a commit group, even an empty one, so that
-        // "all but the newest stages - 2 groups" below is always the k-step about to be multiplied.
-        for (int s = 0; s < stages - 1; s++)
-        {
-            if (s < steps) copies.Issue(s, kBegin + s * kStep, kEnd);
-            AsyncCopy.Commit();
-        }
+        var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * Stages * (uint)layout.WeightStage);
+        copies.Issue(0, kBegin, kEnd);
+        AsyncCopy.Commit();
         int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
-        int quad = lane / 4, pair = lane % 4, inputStride = layout.InputStride, weightStride = layout.WeightStride;
+        int quad = lane / 4, pair = lane % 4, inputStride = layout.InputStride;
         // This lane's B word (k pair, column quad) of a stage, and the weight row it points ldmatrix at (LoadMatrices):
         // lanes 8j..8j+7 give matrix j's 8 rows, matrices 0..3 being (rows 0-7, k 0-3), (rows 8-15, k 0-3),
         // (rows 0-7, k 4-7), (rows 8-15, k 4-7): the mma's a0..a3.
         int bAt = pair * inputStride + colBase + quad;
-        uint aMatrix = shared + 4u * (uint)((rowBase + lane % 8 + 8 * (lane / 8 % 2)) * weightStride + 4 * (lane / 16));
+        uint aMatrix = shared + 4u * (uint)((rowBase + lane % 8 + 8 * (lane / 8 % 2)) * WeightStride + 4 * (lane / 16));
         WarpTile acc = default;
-        for (int i = 0; i < steps; i++)
+        int stage = 0;
+        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
-            AsyncCopy.WaitAllBut(stages - 2);
-            // Step i's copies, every thread's, have landed; and everyone has multiplied step i - 1, whose stage the copies
-            // issued next may overwrite: one barrier a k-step.
-            Group.Barrier();
-            int ahead = i + stages - 1;
-            if (ahead < steps) copies.Issue(ahead % stages, kBegin + ahead * kStep, kEnd);
+            if (k0 + KStep < kEnd) copies.Issue(1 - stage, k0 + KStep, kEnd);
+            // Always a group, even an empty one, so that "all but the newest" is this stage's copies.
             AsyncCopy.Commit();
-            int stage = i % stages;
+            AsyncCopy.WaitAllButNewest();
+            Group.Barrier();
             // The k8 steps' fragments lie 8 words (32 bytes) apart along a weight row, 8 input rows apart down the inputs.
             uint a = aMatrix + 4u * (uint)(stage * layout.WeightStage);
             int b = stage * layout.InputStage + bAt;
-            acc.Multiply(a, weightStride, xTiles, b, inputStride);
-            acc.Multiply(a + 32, weightStride, xTiles, b + 8 * inputStride, inputStride);
-            if (kStep == 32)
-            {
-                acc.Multiply(a + 64, weightStride, xTiles, b + 16 * inputStride, inputStride);
-                acc.Multiply(a + 96, weightStride, xTiles, b + 24 * inputStride, inputStride);
-            }
+            acc.Multiply(a, xTiles, b, inputStride);
+            acc.Multiply(a + 32, xTiles, b + 8 * inputStride, inputStride);
+            acc.Multiply(a + 64, xTiles, b + 16 * inputStride, inputStride);
+            acc.Multiply(a + 96, xTiles, b + 24 * inputStride, inputStride);
+            // Everyone is done reading this stage before the next iteration's copies overwrite it.
+            Group.Barrier();
+            stage = 1 - stage;
         }
         bool partial = g.Slices > 1;
         var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
@@ -119,72 +111,37 @@ public static class TensorCoreConvolutionKernel
 }
 
 /// <summary>A block tile of <see cref="TensorCoreConvolutionKernel"/>: its 4 warps, each a 32 × 32 block of outputs,
-/// stacked <see cref="WarpRows"/> high and 4 / <see cref="WarpRows"/> wide, and its pipeline: <see cref="Stages"/>
-/// shared-memory stages of <see cref="KStep"/> reduction rows each, all but one in flight while the group multiplies one.</summary>
+/// stacked <see cref="WarpRows"/> high and 4 / <see cref="WarpRows"/> wide.</summary>
 public interface ITensorCoreTile
 {
     int WarpRows { get; }
-    /// <summary>32 or 16.</summary>
-    int KStep { get; }
-    /// <summary>Stages - 2 is at most 2 (<see cref="AsyncCopy.WaitAllBut"/>).</summary>
-    int Stages { get; }
 }
 
-/// <summary>64 out channels × 64 pixels (2 × 2 warps), two stages of 32 k.</summary>
+/// <summary>64 out channels × 64 pixels (2 × 2 warps).</summary>
 public readonly struct SquareTensorCoreTile : ITensorCoreTile
 {
     public int WarpRows => 2;
-    public int KStep => 32;
-    public int Stages => 2;
 }
 
-/// <summary>32 out channels × 128 pixels (1 × 4 warps), two stages of 32 k: for layers that leave half or more of the
-/// square tiles' last row of tiles empty (at most 32 out channels, or 80).</summary>
+/// <summary>32 out channels × 128 pixels (1 × 4 warps): for layers that leave half or more of the square tiles' last row
+/// of tiles empty (at most 32 out channels, or 80).</summary>
 public readonly struct WideTensorCoreTile : ITensorCoreTile
 {
     public int WarpRows => 1;
-    public int KStep => 32;
-    public int Stages => 2;
-}
-
-/// <summary>The 64 × 64 tile with four stages of 16 k: 48 reduction rows in flight instead of 32, for groups that wait on
-/// their copies (short reductions, few groups a multiprocessor), in the same shared memory (39 KB).</summary>
-public readonly struct DeepSquareTensorCoreTile : ITensorCoreTile
-{
-    public int WarpRows => 2;
-    public int KStep => 16;
-    public int Stages => 4;
-}
-
-/// <summary>The 32 × 128 tile with four stages of 16 k (45 KB of shared memory).</summary>
-public readonly struct DeepWideTensorCoreTile : ITensorCoreTile
-{
-    public int WarpRows => 1;
-    public int KStep => 16;
-    public int Stages => 4;
 }
 
 /// <summary>A tile's sizes, in words: its rows (out channels) and columns (pixels), the shared-memory stages of its
-/// operands (weights [row][k], k-step + 4 words a row, so that a fragment's 8 rows × 4 k fall on 32 banks, and rows start
-/// 16-byte aligned for ldmatrix; inputs [k][column], rows of columns + 8, so that a fragment's 4 k rows × 8 columns fall
-/// on 32 banks) and each thread's copies into them.</summary>
-internal readonly struct TileLayout(int warpRows, int kStep)
+/// operands (weights [row][k], 32 k a row; inputs [k][column], rows of columns + 8, so that a fragment's 4 k rows × 8
+/// columns fall on 32 banks) and each thread's copies into them.</summary>
+internal readonly struct TileLayout(int warpRows)
 {
-    public readonly int Rows = 32 * warpRows, Columns = 32 * (4 / warpRows), WarpColumns = 4 / warpRows, KStep = kStep;
-    public int WeightStride => KStep + 4;
+    public readonly int Rows = 32 * warpRows, Columns = 32 * (4 / warpRows), WarpColumns = 4 / warpRows;
     public int InputStride => Columns + 8;
-    public int WeightStage => Rows * WeightStride;
-    public int InputStage => KStep * InputStride;
-    /// <summary>Weight and input values a thread copies a k-step: the tile's Rows × KStep and KStep × Columns over 128
-    /// threads.</summary>
-    public int WeightCopies => Rows * KStep / TensorCoreConvolutionKernel.GroupSize;
-    public int InputCopies => KStep * Columns / TensorCoreConvolutionKernel.GroupSize;
-    /// <summary>Weight rows the group's word copies cover at once: a thread per k.</summary>
-    public int WeightRowsAtOnce => TensorCoreConvolutionKernel.GroupSize / KStep;
-    /// <summary>Weight rows, and input k rows, the group's 16-byte copies cover at once (<see cref="ChunkCopies"/>): a
-    /// thread per 4 k, per 4 columns.</summary>
-    public int WeightChunkRowsAtOnce => TensorCoreConvolutionKernel.GroupSize / (KStep / 4);
-    public int InputChunkRowsAtOnce => TensorCoreConvolutionKernel.GroupSize / (Columns / 4);
+    public int WeightStage => Rows * TensorCoreConvolutionKernel.WeightStride;
+    public int InputStage => TensorCoreConvolutionKernel.KStep * InputStride;
+    /// <summary>Weight and input values a thread copies a k-step: the tile's Rows × 32 and 32 × Columns over 128 threads.</summary>
+    public int WeightCopies => Rows * TensorCoreConvolutionKernel.KStep / TensorCoreConvolutionKernel.GroupSize;
+    public int InputCopies => TensorCoreConvolutionKernel.KStep * Columns / TensorCoreConvolutionKernel.GroupSize;
     /// <summary>k rows the group's input copies cover at once: a thread per column.</summary>
     public int InputRowsAtOnce => TensorCoreConvolutionKernel.GroupSize / Columns;
 }
@@ -216,18 +173,12 @@ internal static class AsyncCopy
 
     public static void Commit() => CudaAsm.Emit("cp.async.commit_group;");
 
-    /// <summary>Waits for every committed group but the newest <paramref name="pending"/> (0 to 2; a constant where
-    /// the kernel is compiled, so one instruction remains: wait_group takes an immediate).</summary>
-    public static void WaitAllBut(int pending)
-    {
-        if (pending <= 0) CudaAsm.Emit("cp.async.wait_group 0;");
-        else if (pending == 1) CudaAsm.Emit("cp.async.wait_group 1;");
-        else CudaAsm.Emit("cp.async.wait_group 2;");
-    }
+    /// <summary>Waits for every committed group but the newest.</summary>
+    public static void WaitAllButNewest() => CudaAsm.Emit("cp.async.wait_group 1;");
 }
 
-/// <summary>One thread's share of a k-step's copies into a stage: weights w[m0 + t / K + (128 / K) i, k + t % K] for
-/// k-steps of K rows (a warp copies 32 consecutive k of one out channel, or 16 of two) and inputs x[k + t / C + (128 / C) i, p0 + t % C] for a tile of C columns
+/// <summary>One thread's share of a k-step's copies into a stage: weights w[m0 + t / 32 + 4 i, k + t % 32] (a warp
+/// copies 32 consecutive k of one out channel) and inputs x[k + t / C + (128 / C) i, p0 + t % C] for a tile of C columns
 /// (a warp copies 32 consecutive pixels of one k row). Everything that does not change with k is worked out once per
 /// thread (the weight row's address, the pixel's window, <see cref="WindowColumn"/>), and a row's place in the window
 /// once per warp and k-step: a warp's 32 lanes copy the same k rows, so lane i works out row i
@@ -236,6 +187,7 @@ internal static class AsyncCopy
 /// instructions.</summary>
 internal readonly struct TileCopies
 {
+    private const int CopyRows = TensorCoreConvolutionKernel.GroupSize / TensorCoreConvolutionKernel.KStep;
     private readonly TileLayout _layout;
     private readonly long _x, _w, _wRow, _wRowStep;
     private readonly PointwiseGeometry _g;
@@ -250,16 +202,16 @@ internal readonly struct TileCopies
         _x = x;
         _w = w;
         _g = g;
-        int m = m0 + t / layout.KStep;
-        _wk = t % layout.KStep;
+        int m = m0 + t / TensorCoreConvolutionKernel.KStep;
+        _wk = t % TensorCoreConvolutionKernel.KStep;
         _wRow = w + 4L * m * g.Channels;
-        _wRowStep = 4L * layout.WeightRowsAtOnce * g.Channels;
-        // This thread's rows m, m + 4 (or 8), … that are out channels.
-        _wRows = OutChannelRows(g, m, layout.WeightRowsAtOnce, layout.WeightCopies);
+        _wRowStep = 4L * CopyRows * g.Channels;
+        // This thread's rows m, m + 4, … that are out channels.
+        _wRows = OutChannelRows(g, m, CopyRows, layout.WeightCopies);
         _xk = t / layout.Columns;
         _lane = t % 32;
         _column = WindowColumn.Of(g, n, p0 + t % layout.Columns);
-        _wTarget = wShared + 4u * (uint)(t / layout.KStep * layout.WeightStride + _wk);
+        _wTarget = wShared + 4u * (uint)(t / TensorCoreConvolutionKernel.KStep * TensorCoreConvolutionKernel.WeightStride + _wk);
         _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + t % layout.Columns);
         _chunks = new ChunkCopies(layout, x, w, g, n, m0, p0, t, wShared, xShared);
     }
@@ -286,7 +238,7 @@ internal readonly struct TileCopies
         for (int i = 0; i < _layout.WeightCopies; i++)
         {
             bool wValid = wkValid & i < _wRows;
-            AsyncCopy.Copy(wTarget + 4u * (uint)(_layout.WeightRowsAtOnce * i * _layout.WeightStride), wValid ? wAt : _w, wValid);
+            AsyncCopy.Copy(wTarget + 4u * (uint)(CopyRows * i * TensorCoreConvolutionKernel.WeightStride), wValid ? wAt : _w, wValid);
             wAt += _wRowStep;
         }
     }
@@ -318,8 +270,7 @@ internal readonly struct TileCopies
         long step = 4L * rowsAtOnce * _g.Window.Height * _g.Window.Width;
         for (int half = 0; half < 2; half++)
         {
-            // The k row of the half's first copy, where that copy lands (rowsAtOnce · i + _xk for i = half · perHalf).
-            long at = _column.At(WindowRow.OfTapMajor(_g, k0 + rowsAtOnce * half * perHalf + _xk, kEnd));
+            long at = _column.At(WindowRow.OfTapMajor(_g, k0 + half * TensorCoreConvolutionKernel.TapRows + _xk, kEnd));
             bool valid = at >= 0;
             long source = valid ? _x + 4L * at : _x;
             for (int i = half * perHalf; i < (half + 1) * perHalf; i++)
@@ -333,11 +284,13 @@ internal readonly struct TileCopies
 
 /// <summary>The copies of <see cref="TileCopies"/> in 16-byte chunks (4 values), a quarter as many, where the operand
 /// allows (<see cref="PointwiseGeometry.WeightChunks"/>, <see cref="PointwiseGeometry.InputChunks"/>): weights
-/// w[m0 + t / (K / 4) + (512 / K) i, k + 4 (t % (K / 4)) …] for k-steps of K rows, inputs x[k + t / (C / 4) + (512 / C) i,
-/// p0 + 4 (t % (C / 4)) …] for a tile of C columns. A chunk lies wholly inside or wholly outside the operand: rows of a multiple of 4 values, slices of whole
+/// w[m0 + t / 8 + 16 i, k + 4 (t % 8) …], inputs x[k + t / (C / 4) + (512 / C) i, p0 + 4 (t % (C / 4)) …] for a tile of
+/// C columns. A chunk lies wholly inside or wholly outside the operand: rows of a multiple of 4 values, slices of whole
 /// k-tiles.</summary>
 internal readonly struct ChunkCopies
 {
+    private const int KChunks = TensorCoreConvolutionKernel.KStep / 4;
+    private const int WeightRowStep = TensorCoreConvolutionKernel.GroupSize / KChunks;
     private readonly TileLayout _layout;
     private readonly long _x, _w, _wRow, _wRowStep, _xColumn;
     private readonly int _wk, _wRows, _xk, _pixels;
@@ -349,16 +302,16 @@ internal readonly struct ChunkCopies
         _layout = layout;
         _x = x;
         _w = w;
-        int kChunks = layout.KStep / 4, m = m0 + t / kChunks, columnChunks = layout.Columns / 4, pixel = p0 + 4 * (t % columnChunks);
-        _wk = 4 * (t % kChunks);
+        int m = m0 + t / KChunks, columnChunks = layout.Columns / 4, pixel = p0 + 4 * (t % columnChunks);
+        _wk = 4 * (t % KChunks);
         _wRow = w + 4L * ((long)m * g.Channels + _wk);
-        _wRowStep = 4L * layout.WeightChunkRowsAtOnce * g.Channels;
-        _wRows = TileCopies.OutChannelRows(g, m, layout.WeightChunkRowsAtOnce, layout.Rows / layout.WeightChunkRowsAtOnce);
+        _wRowStep = 4L * WeightRowStep * g.Channels;
+        _wRows = TileCopies.OutChannelRows(g, m, WeightRowStep, layout.Rows / WeightRowStep);
         _xk = t / columnChunks;
         _pixels = g.Pixels;
         _xColumn = x + 4L * (PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + (long)_xk * g.Pixels + pixel);
         _xValid = pixel < g.Pixels;
-        _wTarget = wShared + 4u * (uint)((m - m0) * layout.WeightStride + _wk);
+        _wTarget = wShared + 4u * (uint)((m - m0) * TensorCoreConvolutionKernel.WeightStride + _wk);
         _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + pixel - p0);
     }
 
@@ -366,20 +319,20 @@ internal readonly struct ChunkCopies
     {
         bool kValid = k0 + _wk < kEnd;
         long at = _wRow + 4L * k0;
-        int rowStep = _layout.WeightChunkRowsAtOnce;
-        for (int i = 0; i < _layout.Rows / rowStep; i++)
+        for (int i = 0; i < _layout.Rows / WeightRowStep; i++)
         {
             bool valid = kValid & i < _wRows;
-            AsyncCopy.Copy16(_wTarget + stage + 4u * (uint)(rowStep * i * _layout.WeightStride), valid ? at : _w, valid);
+            AsyncCopy.Copy16(_wTarget + stage + 4u * (uint)(WeightRowStep * i * TensorCoreConvolutionKernel.WeightStride), valid ? at : _w, valid);
             at += _wRowStep;
         }
     }
 
     public void IssueInputs(uint stage, int k0, int kEnd)
     {
-        int rowStep = _layout.InputChunkRowsAtOnce;
+        // Each pass of the group's copies covers this many k rows.
+        int rowStep = TensorCoreConvolutionKernel.GroupSize / (_layout.Columns / 4);
         long at = _xColumn + 4L * k0 * _pixels;
-        for (int i = 0; i < _layout.KStep / rowStep; i++)
+        for (int i = 0; i < TensorCoreConvolutionKernel.KStep / rowStep; i++)
         {
             bool valid = _xValid & k0 + _xk + rowStep * i < kEnd;
             AsyncCopy.Copy16(_xTarget + stage + 4u * (uint)(rowStep * i * _layout.InputStride), valid ? at : _x, valid);
@@ -468,16 +421,16 @@ internal struct WarpTile
     public Accumulator T00, T01, T02, T03, T10, T11, T12, T13;
 
     /// <summary>One k8 step: the two row tiles (A fragments by ldmatrix from the lane's row address <paramref name="a"/>
-    /// and 16 rows of <paramref name="weightStride"/> words below it) times the four column tiles (B words from <paramref name="b"/>, the lane's (k pair, column
+    /// and 16 rows below it) times the four column tiles (B words from <paramref name="b"/>, the lane's (k pair, column
     /// quad) of the input tile, whose k rows are <paramref name="inputStride"/> words apart). Two ldmatrix take the place
     /// of eight word loads: 4 % less time on YOLOv8n's tensor-core layers at batch 32 on the H100
     /// (docs/results/2026-12-07-h100-quads).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Multiply(uint a, int weightStride, ArrayView<uint> xTile, int b, int inputStride)
+    public void Multiply(uint a, ArrayView<uint> xTile, int b, int inputStride)
     {
         int k4 = 4 * inputStride;
         var top = TensorCoreConvolutionKernel.LoadMatrices(a);
-        var bottom = TensorCoreConvolutionKernel.LoadMatrices(a + 4u * 16 * (uint)weightStride);
+        var bottom = TensorCoreConvolutionKernel.LoadMatrices(a + 4u * 16 * TensorCoreConvolutionKernel.WeightStride);
         // Written out per column (no loop, no refs) so the accumulators stay in registers.
         (T00, T10) = Column(T00, T10, top, bottom, xTile[b], xTile[b + k4]);
         (T01, T11) = Column(T01, T11, top, bottom, xTile[b + 8], xTile[b + k4 + 8]);

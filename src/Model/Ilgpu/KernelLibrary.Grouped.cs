@@ -17,8 +17,7 @@ internal sealed partial class KernelLibrary
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide,
-        _tensorCoreDeepSquare, _tensorCoreDeepWide;
+    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
@@ -134,32 +133,11 @@ internal sealed partial class KernelLibrary
             Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
         }, Multiprocessors);
 
-    /// <summary>g planned on tensor cores by each of <paramref name="gemms"/> (those whose tiles
-    /// <see cref="TensorCoreTilings"/> offers g), and where it runs tap-major also channel-major, and where split also
-    /// whole unless <see cref="SplitSearchSwitch"/> is 0: the candidates the launch search times (tap-major won on most
-    /// of YOLOv8n's 3×3 layers, channel-major on some stride-2 ones, docs/results/2026-12-06-h100-stages). A split layer
-    /// is two launches (the slices, then their sum), which a deeper pipeline may make not worth it.</summary>
-    public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<TensorCoreGemm> gemms)
-    {
-        bool searchSplits = Environment.GetEnvironmentVariable(SplitSearchSwitch) != "0";
-        return gemms.Where(k => TensorCoreTilings(g).Contains(k.Tiling))
-            .Select(k => PlanTensorCores(g, k.Tiling) with { DeepPipeline = k.DeepPipeline })
-            .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p])
-            .SelectMany(p => p.Slices > 1 && searchSplits ? new[] { p, p with { Slices = 1, SliceChannels = p.Channels } } : [p]);
-    }
-
-    /// <summary>Set to 0 to plan tensor-core GEMMs with the split-K of the SIMT GEMM's rule only (to compare).</summary>
-    public const string SplitSearchSwitch = "MOEDETECT_ILGPU_SPLIT_SEARCH";
-
-    /// <summary>Set to 0 to keep plans (and the benches) off the tensor-core GEMMs of four 16-k stages, to time them
-    /// against the two 32-k stages alone.</summary>
-    public const string DeepPipelineSwitch = "MOEDETECT_ILGPU_DEEP_PIPELINE";
-
-    /// <summary>The tensor-core GEMMs in use: each of <see cref="TensorCoreTiles"/> with two stages of 32 k, and with four
-    /// of 16 k unless <see cref="DeepPipelineSwitch"/> is 0.</summary>
-    public static TensorCoreGemm[] TensorCoreGemms =>
-        TensorCoreTiles.SelectMany(t => Environment.GetEnvironmentVariable(DeepPipelineSwitch) == "0"
-            ? new[] { new TensorCoreGemm(t, 0) } : [new TensorCoreGemm(t, 0), new TensorCoreGemm(t, 1)]).ToArray();
+    /// <summary>g planned on tensor cores in each of <paramref name="tilings"/>, and where it runs tap-major also
+    /// channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3 layers, channel-major
+    /// on some stride-2 ones, docs/results/2026-12-06-h100-stages).</summary>
+    public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<PointwiseTiling> tilings) =>
+        tilings.Select(t => PlanTensorCores(g, t)).SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
 
     /// <summary>Set to 0 to keep plans (and the benches) off the 32 × 128 tensor-core tile, to time it against the 64 × 64
     /// one alone. On the H100 it took every layer of at most 32 out channels it was offered (0.53–0.76× the 64 × 64
@@ -200,13 +178,9 @@ internal sealed partial class KernelLibrary
         var partials = split ? workspace.SubView(g.ScaledWeightsLength) : workspace;
         if (g.TensorCores != 0)
         {
-            var tensorCore = (g.Tiling == PointwiseTiling.TensorCoreWide, g.DeepPipeline != 0) switch
-            {
-                (true, false) => _tensorCoreWide ??= LoadTensorCore<WideTensorCoreTile>(),
-                (false, false) => _tensorCoreSquare ??= LoadTensorCore<SquareTensorCoreTile>(),
-                (true, true) => _tensorCoreDeepWide ??= LoadTensorCore<DeepWideTensorCoreTile>(),
-                (false, true) => _tensorCoreDeepSquare ??= LoadTensorCore<DeepSquareTensorCoreTile>(),
-            };
+            var tensorCore = g.Tiling == PointwiseTiling.TensorCoreWide
+                ? (_tensorCoreWide ??= LoadTensorCore<WideTensorCoreTile>())
+                : (_tensorCoreSquare ??= LoadTensorCore<SquareTensorCoreTile>());
             if (g.ScalesInput != 0)
             {
                 var scaled = workspace.SubView(0, g.ScaledWeightsLength);
@@ -343,11 +317,4 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> BindConfig<T1, T2, T3, T4, T5, T6, T7, T8>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> k)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
         (c, a, b, d, e, f, g, h, i) => k(Stream, c, a, b, d, e, f, g, h, i);
-}
-
-/// <summary>One compiled tensor-core GEMM: its tile (<see cref="KernelLibrary.TensorCoreTiles"/>) and its pipeline
-/// (<see cref="PointwiseGeometry.DeepPipeline"/>).</summary>
-internal readonly record struct TensorCoreGemm(PointwiseTiling Tiling, int DeepPipeline)
-{
-    public override string ToString() => $"{Tiling.TileChannels}×{Tiling.TilePixels} tiles{(DeepPipeline != 0 ? ", four 16-k stages" : "")}";
 }

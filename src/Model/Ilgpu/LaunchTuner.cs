@@ -40,10 +40,9 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// <summary>Set to 0 to keep every GEMM off tensor cores (FP32 throughout).</summary>
     public const string TensorCoreSwitch = "MOEDETECT_ILGPU_TENSOR_CORES";
 
-    /// <summary>The tensor-core GEMMs (tiles, pipelines) plans may use: none where the switch forbids them or the device has
-    /// none, else those that agree with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is
-    /// planned).</summary>
-    private readonly Lazy<TensorCoreGemm[]> _tensorCoreGemms = new(() => TensorCoreGemmsHere(kernels, warn));
+    /// <summary>The tensor-core tiles GEMMs may run in: none where the switch forbids them or the device has none, else
+    /// those that agree with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is planned).</summary>
+    private readonly Lazy<PointwiseTiling[]> _tensorCoreTiles = new(() => TensorCoreTilesHere(kernels, warn));
 
     /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
     /// keep the rule's choice.</summary>
@@ -67,13 +66,13 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     public static LaunchTuner? ForDevice(KernelLibrary kernels, Action<string> warn) =>
         kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0" ? new LaunchTuner(kernels, warn) : null;
 
-    private static TensorCoreGemm[] TensorCoreGemmsHere(KernelLibrary kernels, Action<string> warn)
+    private static PointwiseTiling[] TensorCoreTilesHere(KernelLibrary kernels, Action<string> warn)
     {
         if (Environment.GetEnvironmentVariable(TensorCoreSwitch) == "0" || !kernels.HasTensorCores) return [];
-        return KernelLibrary.TensorCoreGemms.Where(gemm =>
+        return KernelLibrary.TensorCoreTiles.Where(tiling =>
         {
-            if (TensorCoreCheck.Disagreement(kernels, gemm) is not { } disagreement) return true;
-            warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores in {gemm}: {disagreement}");
+            if (TensorCoreCheck.Disagreement(kernels, tiling) is not { } disagreement) return true;
+            warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores in {tiling.TileChannels}×{tiling.TilePixels} tiles: {disagreement}");
             return false;
         }).ToArray();
     }
@@ -93,7 +92,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            plans.AddRange(kernels.TensorCorePlans(g, _tensorCoreGemms.Value));
+            plans.AddRange(kernels.TensorCorePlans(g, KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value)));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };

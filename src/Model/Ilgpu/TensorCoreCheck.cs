@@ -38,11 +38,11 @@ internal static class TensorCoreCheck
 
     /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
     /// could not be compiled or loaded here).</summary>
-    public static string? Disagreement(KernelLibrary kernels, TensorCoreGemm tensorCores)
+    public static string? Disagreement(KernelLibrary kernels, PointwiseTiling tiling)
     {
         try
         {
-            return Compare(kernels, tensorCores);
+            return Compare(kernels, tiling);
         }
         catch (Exception e) when (e is ILGPU.InternalCompilerException or ILGPU.Runtime.Cuda.CudaException or NotSupportedException)
         {
@@ -50,7 +50,7 @@ internal static class TensorCoreCheck
         }
     }
 
-    private static string? Compare(KernelLibrary kernels, TensorCoreGemm tensorCores)
+    private static string? Compare(KernelLibrary kernels, PointwiseTiling tiling)
     {
         var random = new Random(7);
         float[] Values(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
@@ -60,7 +60,7 @@ internal static class TensorCoreCheck
         {
             var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g) with { ScalesInput = scaled ? 1 : 0, ScaleImageStride = scaled ? g.Channels : 0 };
             var simt = kernels.PlanPointwise(gemm, PointwiseTiling.Square);
-            var tensor = kernels.PlanTensorCores(gemm, tensorCores.Tiling) with { DeepPipeline = tensorCores.DeepPipeline };
+            var tensor = kernels.PlanTensorCores(gemm, tiling);
             long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
             using var x = accelerator.Allocate1D(Values((long)g.Batch * g.Channels * g.Height * g.Width));
             using var scale = accelerator.Allocate1D(Values((long)g.Batch * g.Channels));
