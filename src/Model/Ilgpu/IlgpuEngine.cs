@@ -1,3 +1,4 @@
+using System.Buffers;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -104,9 +105,17 @@ public sealed class IlgpuEngine : IInferenceEngine
             DeviceMemory.Upload(view, values);
             return;
         }
-        var channelsFirst = GC.AllocateUninitializedArray<float>(values.Length);
-        InputTransposeFolding.ToChannelsFirst(values, channelsFirst, _graph.InputShape[1] * _graph.InputShape[2]);
-        DeviceMemory.Upload(view, channelsFirst);
+        var channelsFirst = ArrayPool<float>.Shared.Rent(values.Length);
+        try
+        {
+            var nchw = channelsFirst.AsSpan(0, values.Length);
+            InputTransposeFolding.ToChannelsFirst(values, nchw, _graph.InputShape[1] * _graph.InputShape[2]);
+            DeviceMemory.Upload(view, nchw);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(channelsFirst);
+        }
     }
 
     /// <summary>spec as the device preprocessing writes this engine's input: channels first where the graph reads it so.</summary>

@@ -148,10 +148,11 @@ public sealed class LayoutRewriteTests(ITestOutputHelper log)
         // Left: the NHWC heatmap and wh outputs and the reshapes that read them in that order; the NHWC input's is read
         // channels first (InputTransposeFolding).
         Assert.Equal(186, transposesBefore);
-        Assert.True(summary.Transposes <= 4, summary.ToString());
-        // 175 → 162 with the 13 residual Adds in the GEMM epilogue, → 154 with the 8 squeeze-excite scales in its prologue;
-        // about 400 before the rewrite.
-        Assert.True(summary.Launches <= 154, summary.ToString());
+        Assert.True(summary.Transposes <= 3, summary.ToString());
+        // 175 → 162 with the 13 residual Adds in the GEMM epilogue, → 154 with the 8 squeeze-excite scales in its prologue,
+        // → 124 with the later fusions (squeeze MLPs, peaks, repeated decoder arithmetic), → 123 with the input read
+        // channels first; about 400 before the rewrite.
+        Assert.True(summary.Launches <= 123, summary.ToString());
         Assert.Equal(summary.Launches, summary.DeviceSubmissions); // no CUDA graphs on the CPU accelerator
         Assert.False(summary.CudaGraphs);
     }
