@@ -9,7 +9,7 @@ using MoeDetect.Model.Ilgpu;
 
 namespace MoeDetect.Tools.IlgpuBench;
 
-/// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90, per tile
+/// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90 (compiled with SiLU fused, as YOLOv8's layers), per tile
 /// (<c>tensor-core-64x64</c>, <c>tensor-core-32x128</c>), as ILGPU writes it (<c>.ptx</c>) and as the engine loads it,
 /// its inline-PTX slots made registers (<c>-promoted.ptx</c>); and the strided copy of Concat/Split/Transpose
 /// (<c>copy.ptx</c>) and the 16-byte depthwise kernel (<c>depthwise-rows.ptx</c>).
@@ -22,12 +22,12 @@ internal static class PtxDump
         Directory.CreateDirectory(outDir);
         using var context = Context.Create(b => b.Default().EnableAlgorithms());
         var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
-        Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile>, Path.Combine(outDir, "tensor-core-64x64"));
-        Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile>, Path.Combine(outDir, "tensor-core-32x128"));
+        Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-64x64"));
+        Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-32x128"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
         WriteImplicit(backend, copy.Method, Path.Combine(outDir, "copy.ptx"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,
-            SpecializedValue<DepthwiseRowsWindow>> depthwiseRows = DepthwiseRowsKernel.Run;
+            SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>> depthwiseRows = DepthwiseRowsKernel.Run;
         WriteImplicit(backend, depthwiseRows.Method, Path.Combine(outDir, "depthwise-rows.ptx"));
     }
 

@@ -44,7 +44,7 @@ public static class ConvolutionKernel
                 }
             }
         }
-        y[i] = ElementwiseKernels.Apply(sum, activation);
+        y[i] = ElementwiseKernels.ApplyFused(sum, activation);
     }
 }
 
@@ -106,13 +106,13 @@ public static class BlockedConvolutionKernel
         }
         int planeSize = g.OutHeight * g.OutWidth;
         int o = ((n * g.OutChannels + oc) * g.OutHeight + oy) * g.OutWidth + ox;
-        y[o] = ElementwiseKernels.Apply(s0, activation);
-        y[o + planeSize] = ElementwiseKernels.Apply(s1, activation);
-        y[o + 2 * planeSize] = ElementwiseKernels.Apply(s2, activation);
-        y[o + 3 * planeSize] = ElementwiseKernels.Apply(s3, activation);
-        y[o + 4 * planeSize] = ElementwiseKernels.Apply(s4, activation);
-        y[o + 5 * planeSize] = ElementwiseKernels.Apply(s5, activation);
-        y[o + 6 * planeSize] = ElementwiseKernels.Apply(s6, activation);
-        y[o + 7 * planeSize] = ElementwiseKernels.Apply(s7, activation);
+        y[o] = ElementwiseKernels.ApplyFused(s0, activation);
+        y[o + planeSize] = ElementwiseKernels.ApplyFused(s1, activation);
+        y[o + 2 * planeSize] = ElementwiseKernels.ApplyFused(s2, activation);
+        y[o + 3 * planeSize] = ElementwiseKernels.ApplyFused(s3, activation);
+        y[o + 4 * planeSize] = ElementwiseKernels.ApplyFused(s4, activation);
+        y[o + 5 * planeSize] = ElementwiseKernels.ApplyFused(s5, activation);
+        y[o + 6 * planeSize] = ElementwiseKernels.ApplyFused(s6, activation);
+        y[o + 7 * planeSize] = ElementwiseKernels.ApplyFused(s7, activation);
     }
 }

@@ -20,9 +20,10 @@ public static class DepthwiseConvolutionKernel
     /// a handful, 3×3 and 5×5 at strides 1 and 2), so that its sizes and strides are constants. Rows of such windows are
     /// written out (<see cref="AddRow"/>); others loop over the window's columns.</summary>
     public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
-        WindowGeometry g, Activation activation, SpecializedValue<DepthwiseWindow> window)
+        WindowGeometry g, Activation activation, SpecializedValue<DepthwiseWindow> window, SpecializedValue<FusedFunction> function)
     {
         var k = window.Value;
+        activation = function.Value.Of(activation);
         int blocks = (g.OutWidth + Span - 1) / Span;
         int block = i % blocks, t = i / blocks;
         int oy = t % g.OutHeight, plane = t / g.OutHeight, c = plane % g.Channels;

@@ -50,9 +50,10 @@ public static class DepthwiseRowsKernel
         checked(g.Batch * g.Channels * ((g.OutHeight + rows - 1) / rows) * (g.OutWidth / Columns));
 
     public static void Run(Index1D i, ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
-        WindowGeometry g, Activation activation, SpecializedValue<DepthwiseRowsWindow> window)
+        WindowGeometry g, Activation activation, SpecializedValue<DepthwiseRowsWindow> window, SpecializedValue<FusedFunction> function)
     {
         var k = window.Value;
+        activation = function.Value.Of(activation);
         var x4 = x.AsAligned(16).Cast<Micro4>();
         int quadsIn = g.Width / Columns, quadsOut = g.OutWidth / Columns, rowBlocks = (g.OutHeight + k.Rows - 1) / k.Rows;
         int column = i % quadsOut, t = i / quadsOut;

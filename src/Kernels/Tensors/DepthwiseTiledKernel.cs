@@ -96,7 +96,7 @@ public static class DepthwiseTiledKernel
                 for (int kx = 0; kx < g.KernelWidth; kx++) sum += w[weights + ky * g.KernelWidth + kx] * window[line + kx * g.DilationX];
             }
             if (scaled) sum = sum * factor + b;
-            y[outputStart + (long)oy * g.OutWidth + ox] = ElementwiseKernels.Apply(sum, activation);
+            y[outputStart + (long)oy * g.OutWidth + ox] = ElementwiseKernels.ApplyFused(sum, activation);
         }
     }
 }

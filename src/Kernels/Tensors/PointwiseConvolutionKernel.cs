@@ -159,8 +159,9 @@ public static class PointwiseConvolutionKernel
     /// (ILGPU specialises it on the value), so that the tile sides and strides below are constants: every shared-memory
     /// read of the inner loop is then a per-thread base plus an immediate offset, with no index arithmetic.</summary>
     public static void Run(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual,
-        ArrayView<float> y, PointwiseGeometry g, Activation activation, SpecializedValue<PointwiseTiling> shape)
+        ArrayView<float> y, PointwiseGeometry g, Activation activation, SpecializedValue<PointwiseTiling> shape, SpecializedValue<FusedFunction> function)
     {
+        activation = function.Value.Of(activation);
         // k-major tiles, sized for the largest shape: the inner loop reads one row of each, the same address for a row
         // of threads (broadcast). The weight tile's rows are one longer than the tile: its loads walk k across threads
         // (consecutive in global memory), and with a row stride of 65 instead of 64 the 16 k of one out channel land in
@@ -357,8 +358,8 @@ public struct Micro4
     /// <summary>The activation applied to each value.</summary>
     public readonly Micro4 Activated(Activation activation) => new()
     {
-        C0 = ElementwiseKernels.Apply(C0, activation), C1 = ElementwiseKernels.Apply(C1, activation),
-        C2 = ElementwiseKernels.Apply(C2, activation), C3 = ElementwiseKernels.Apply(C3, activation),
+        C0 = ElementwiseKernels.ApplyFused(C0, activation), C1 = ElementwiseKernels.ApplyFused(C1, activation),
+        C2 = ElementwiseKernels.ApplyFused(C2, activation), C3 = ElementwiseKernels.ApplyFused(C3, activation),
     };
 
     public void Add(float w, float x0, float x1, float x2, float x3)
@@ -455,7 +456,7 @@ public readonly struct OutputRow(ArrayView<float> y, ArrayView<float> residual, 
             y[outAt + pixel] = value;
             return;
         }
-        float v = ElementwiseKernels.Apply(value + bias, activation);
+        float v = ElementwiseKernels.ApplyFused(value + bias, activation);
         if (g.AddsResidual != 0) v += residual[residualAt + pixel];
         y[outAt + pixel] = v;
     }

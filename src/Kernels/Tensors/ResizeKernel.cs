@@ -41,7 +41,7 @@ public static class ResizeKernel
         int ox = i % g.OutWidth, t = i / g.OutWidth;
         int oy = t % g.OutHeight, plane = t / g.OutHeight;
         var row = SourceRows.Of(g, plane, oy);
-        y[OutputAt(g, plane, oy, ox)] = ElementwiseKernels.Apply(row.Value(x, g, ox), activation);
+        y[OutputAt(g, plane, oy, ox)] = ElementwiseKernels.ApplyFused(row.Value(x, g, ox), activation);
     }
 
     /// <summary>A thread per <see cref="Span"/> outputs of a row (<see cref="SpansFit"/>).</summary>

@@ -95,7 +95,7 @@ public static class SqueezeKernel
             {
                 float v = parameters[bias + o];
                 for (int q = 0; q < parts; q++) v += partial[q * width + t];
-                output[outputBase + o] = ElementwiseKernels.Apply(v, activation);
+                output[outputBase + o] = ElementwiseKernels.ApplyFused(v, activation);
             }
             Group.Barrier();
         }

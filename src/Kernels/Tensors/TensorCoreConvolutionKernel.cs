@@ -33,13 +33,15 @@ public static class TensorCoreConvolutionKernel
     /// <summary>Weight row stride in words, [out channel][k]: 32 k + 4, so a fragment's 8 rows × 4 k fall on 32 banks.</summary>
     internal const int WeightStride = KStep + 4;
 
-    /// <summary>Compiled once per tile type (<see cref="SquareTensorCoreTile"/>, <see cref="WideTensorCoreTile"/>), so
-    /// that the tile's sizes and strides are constants.</summary>
+    /// <summary>Compiled once per tile type (<see cref="SquareTensorCoreTile"/>, <see cref="WideTensorCoreTile"/>) and fused
+    /// activation (<see cref="IFusedFunction"/>), so that the tile's sizes and strides and the epilogue's function are
+    /// constants.</summary>
     /// <param name="x">The input's device address (<see cref="PointwiseInput"/>'s tensor; the copies need addresses,
     /// which ILGPU does not give out inside a kernel).</param>
     /// <param name="w">The weights' device address, [out channels, channels].</param>
-    public static void Run<TTile>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
-        Activation activation) where TTile : struct, ITensorCoreTile
+    /// <param name="activation">Its function is TFunction's (<see cref="FusedFunctions.Of{TFunction}"/>).</param>
+    public static void Run<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
     {
         var layout = new TileLayout(default(TTile).WarpRows);
         // One allocation (see AsyncCopy.SharedBase): the weight stages (read by address, LoadMatrices), then the input stages.
@@ -82,7 +84,7 @@ public static class TensorCoreConvolutionKernel
             stage = 1 - stage;
         }
         bool partial = g.Slices > 1;
-        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, activation, partial);
+        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
         acc.Store(output, m0 + rowBase + quad, p0 + colBase + 2 * pair);
     }
 

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using MoeDetect.Kernels.Tensors;
+using TensorCoreLaunch = System.Action<ILGPU.KernelConfig, long, long, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, MoeDetect.Kernels.Tensors.PointwiseGeometry, MoeDetect.Kernels.Tensors.Activation>;
 
 namespace MoeDetect.Model.Ilgpu;
 
@@ -14,12 +15,12 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKSort;
     private Action<KernelConfig, ArrayView<int>, TopKShape>? _filterPickBin;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TopKShape>? _topKInGroup;
-    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>? _pointwise;
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>, SpecializedValue<FusedFunction>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _tensorCoreSquare, _tensorCoreWide;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>? _depthwise;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>? _depthwiseRows;
+    private readonly Dictionary<(PointwiseTiling, UnaryFunction), TensorCoreLaunch> _tensorCores = [];
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>, SpecializedValue<FusedFunction>>? _depthwise;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
@@ -178,9 +179,7 @@ internal sealed partial class KernelLibrary
         var partials = split ? workspace.SubView(g.ScaledWeightsLength) : workspace;
         if (g.TensorCores != 0)
         {
-            var tensorCore = g.Tiling == PointwiseTiling.TensorCoreWide
-                ? (_tensorCoreWide ??= LoadTensorCore<WideTensorCoreTile>())
-                : (_tensorCoreSquare ??= LoadTensorCore<SquareTensorCoreTile>());
+            var tensorCore = TensorCore(g.Tiling, activation.Function);
             if (g.ScalesInput != 0)
             {
                 var scaled = workspace.SubView(0, g.ScaledWeightsLength);
@@ -200,7 +199,7 @@ internal sealed partial class KernelLibrary
         {
             // Not planned (ConvolutionPaths.Launch): the tiles a plan would choose, unsplit unless g says otherwise.
             var tiling = g.Tiling == default ? PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors) : g.Tiling;
-            _pointwise ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>>(PointwiseConvolutionKernel.Run);
+            _pointwise ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>, SpecializedValue<FusedFunction>>(PointwiseConvolutionKernel.Run);
             // The CPU accelerator may allow fewer threads a group than the GPU's shape: the same 4 × 4 blocks on a smaller
             // group, kept wider than tall (2 × 1 on the engine's CPU device).
             int dx = tiling.GroupX, dy = tiling.GroupY;
@@ -208,19 +207,35 @@ internal sealed partial class KernelLibrary
                 if (dy >= dx) dy /= 2;
                 else dx /= 2;
             var launched = tiling with { GroupX = dx, GroupY = dy };
-            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched));
+            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched), SpecializedValue.New(new FusedFunction(activation.Function)));
         }
         if (!split) return;
         _pointwiseSum ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(PointwiseConvolutionKernel.SumSlices));
         _pointwiseSum(g.Batch * g.OutChannels * g.Pixels, partials, bias, residual, y, g, activation);
     }
 
-    /// <summary>The tensor-core GEMM compiled for one tile. Its mma operands pass through ILGPU's local slots, which ptxas
-    /// leaves in memory at the engine's O1: loaded promoted.</summary>
-    private Action<KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> LoadTensorCore<TTile>()
-        where TTile : struct, ITensorCoreTile =>
-        BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
-            TensorCoreConvolutionKernel.Run<TTile>, promoteLocals: true));
+    /// <summary>The tensor-core GEMM compiled for a tile (the wide one where <paramref name="tiling"/> is it, else the
+    /// square) and a fused activation, on first use.</summary>
+    private TensorCoreLaunch TensorCore(PointwiseTiling tiling, UnaryFunction function)
+    {
+        bool wide = tiling == PointwiseTiling.TensorCoreWide;
+        var key = (wide ? PointwiseTiling.TensorCoreWide : PointwiseTiling.Square, function);
+        if (!_tensorCores.TryGetValue(key, out var launch))
+            _tensorCores[key] = launch = wide
+                ? FusedFunctions.Apply(function, new TensorCoreLoad<WideTensorCoreTile>(this))
+                : FusedFunctions.Apply(function, new TensorCoreLoad<SquareTensorCoreTile>(this));
+        return launch;
+    }
+
+    /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/> for one tile and fused function.
+    /// Its mma operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's O1: loaded
+    /// promoted.</summary>
+    private readonly struct TensorCoreLoad<TTile>(KernelLibrary library) : IFusedFunctionUse<TensorCoreLaunch> where TTile : struct, ITensorCoreTile
+    {
+        public TensorCoreLaunch For<TFunction>() where TFunction : struct, IFusedFunction =>
+            library.BindConfig(library._loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
+                TensorCoreConvolutionKernel.Run<TTile, TFunction>, promoteLocals: true));
+    }
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
     private static bool CopiesInChunks(long address, int rowLength) => address % 16 == 0 && rowLength % 4 == 0;
@@ -268,8 +283,8 @@ internal sealed partial class KernelLibrary
     public void DepthwiseConvolution(ArrayView<float> x, ArrayView<float> scale, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
         WindowGeometry g, Activation activation)
     {
-        _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>>(DepthwiseConvolutionKernel.Run));
-        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseWindow.Of(g)));
+        _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>, SpecializedValue<FusedFunction>>(DepthwiseConvolutionKernel.Run));
+        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseWindow.Of(g)), SpecializedValue.New(new FusedFunction(activation.Function)));
     }
 
     /// <summary><see cref="DepthwiseRowsKernel"/> (g must fit: <see cref="DepthwiseRowsKernel.Fits"/>), <paramref name="rows"/>
@@ -285,8 +300,8 @@ internal sealed partial class KernelLibrary
             return;
         }
         int r = rows ?? DepthwiseRowsKernel.RowsFor(g);
-        _depthwiseRows ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>>(DepthwiseRowsKernel.Run));
-        _depthwiseRows(DepthwiseRowsKernel.Threads(g, r), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseRowsWindow.Of(g, r)));
+        _depthwiseRows ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>(DepthwiseRowsKernel.Run));
+        _depthwiseRows(DepthwiseRowsKernel.Threads(g, r), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseRowsWindow.Of(g, r)), SpecializedValue.New(new FusedFunction(activation.Function)));
     }
 
     /// <summary><see cref="DepthwiseTiledKernel"/> (g must fit: <see cref="DepthwiseTiledKernel.Fits"/>); same views as

@@ -154,4 +154,6 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
         (i, a, b, c, d, e, f, g) => k(Stream, i, a, b, c, d, e, f, g);
     private Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8> Bind<T1, T2, T3, T4, T5, T6, T7, T8>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8> k) =>
         (i, a, b, c, d, e, f, g, h) => k(Stream, i, a, b, c, d, e, f, g, h);
+    private Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> Bind<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> k) =>
+        (i, a, b, c, d, e, f, g, h, j) => k(Stream, i, a, b, c, d, e, f, g, h, j);
 }

@@ -51,7 +51,14 @@ internal sealed class GraphNode(string opType, string name, List<string> inputs,
     public List<string> Outputs { get; } = outputs;
     /// <summary>Load-time rewrites may replace them (an axis moved with a transpose).</summary>
     public IReadOnlyDictionary<string, AttributeProto> Attributes { get; set; } = attributes;
-    public Kernels.Tensors.Activation Fused { get; set; } = Kernels.Tensors.Activation.None;
+    /// <summary>The activation this node's kernel computes as it stores: only those the epilogues know
+    /// (<see cref="Kernels.Tensors.Activation.IsFusable"/>), as any other would be stored unapplied.</summary>
+    public Kernels.Tensors.Activation Fused
+    {
+        get;
+        set => field = Kernels.Tensors.Activation.IsFusable(value.Function) ? value
+            : throw new ArgumentException($"{value.Function} cannot be fused into {Label}: the kernels compute it only alone");
+    } = Kernels.Tensors.Activation.None;
 
     public string Label => $"{OpType} node '{Name}'";
     public string? Input(int i) => i < Inputs.Count && Inputs[i].Length > 0 ? Inputs[i] : null;
