@@ -1,9 +1,5 @@
 using ILGPU;
-using ILGPU.Algorithms;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using MoeDetect.Kernels.Tensors;
 using MoeDetect.Model.Ilgpu;
 
@@ -20,31 +16,25 @@ internal static class PtxDump
     public static void Run(string outDir)
     {
         Directory.CreateDirectory(outDir);
-        using var context = Context.Create(b => b.Default().EnableAlgorithms());
-        var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
-        Write(backend, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-64x64"));
-        Write(backend, TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-32x128"));
+        using var compiler = new SmPtxCompiler();
+        Write(compiler, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-64x64"));
+        Write(compiler, TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-32x128"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
-        WriteImplicit(backend, copy.Method, Path.Combine(outDir, "copy.ptx"));
+        WriteImplicit(compiler, copy.Method, Path.Combine(outDir, "copy.ptx"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,
             SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>> depthwiseRows = DepthwiseRowsKernel.Run;
-        WriteImplicit(backend, depthwiseRows.Method, Path.Combine(outDir, "depthwise-rows.ptx"));
+        WriteImplicit(compiler, depthwiseRows.Method, Path.Combine(outDir, "depthwise-rows.ptx"));
     }
 
-    /// <summary>An implicitly grouped kernel's PTX; a specialised value is compiled as a plain parameter here, so its
-    /// conditions stay in (the loads and stores show as the kernel makes them).</summary>
-    private static void WriteImplicit(PTXBackend backend, System.Reflection.MethodInfo kernel, string path)
+    private static void WriteImplicit(SmPtxCompiler compiler, System.Reflection.MethodInfo kernel, string path)
     {
-        File.WriteAllText(path, Compile(backend, EntryPointDescription.FromImplicitlyGroupedKernel(kernel)));
+        File.WriteAllText(path, compiler.ImplicitlyGrouped(kernel));
         Console.WriteLine($"wrote {path}");
     }
 
-    private static string Compile(PTXBackend backend, EntryPointDescription entry) =>
-        ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
-
-    private static void Write(PTXBackend backend, Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel, string path)
+    private static void Write(SmPtxCompiler compiler, Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel, string path)
     {
-        var ptx = Compile(backend, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method));
+        var ptx = compiler.ExplicitlyGrouped(kernel.Method);
         File.WriteAllText(path + ".ptx", ptx);
         File.WriteAllText(path + "-promoted.ptx", KernelLoader.PromotedTensorCorePtx(ptx));
         Console.WriteLine($"wrote {path}.ptx and {path}-promoted.ptx");
