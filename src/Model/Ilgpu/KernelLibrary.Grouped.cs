@@ -18,7 +18,7 @@ internal sealed partial class KernelLibrary
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>, SpecializedValue<FusedFunction>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
-    private readonly Dictionary<(PointwiseTiling, UnaryFunction), TensorCoreLaunch> _tensorCores = [];
+    private readonly Dictionary<(bool Wide, UnaryFunction Function), TensorCoreLaunch> _tensorCores = [];
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>, SpecializedValue<FusedFunction>>? _depthwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
@@ -207,7 +207,7 @@ internal sealed partial class KernelLibrary
                 if (dy >= dx) dy /= 2;
                 else dx /= 2;
             var launched = tiling with { GroupX = dx, GroupY = dy };
-            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched), SpecializedValue.New(new FusedFunction(activation.Function)));
+            _pointwise(Stream, new KernelConfig(launched.LaunchGrid(g), new Index3D(dx, dy, 1)), x, scale, w, bias, residual, split ? partials : y, g, activation, SpecializedValue.New(launched), Specialized(activation));
         }
         if (!split) return;
         _pointwiseSum ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(PointwiseConvolutionKernel.SumSlices));
@@ -219,13 +219,16 @@ internal sealed partial class KernelLibrary
     private TensorCoreLaunch TensorCore(PointwiseTiling tiling, UnaryFunction function)
     {
         bool wide = tiling == PointwiseTiling.TensorCoreWide;
-        var key = (wide ? PointwiseTiling.TensorCoreWide : PointwiseTiling.Square, function);
+        var key = (wide, function);
         if (!_tensorCores.TryGetValue(key, out var launch))
             _tensorCores[key] = launch = wide
                 ? FusedFunctions.Apply(function, new TensorCoreLoad<WideTensorCoreTile>(this))
                 : FusedFunctions.Apply(function, new TensorCoreLoad<SquareTensorCoreTile>(this));
         return launch;
     }
+
+    /// <summary>The activation's function as the value the SIMT GEMM and the depthwise kernels are compiled for.</summary>
+    private static SpecializedValue<FusedFunction> Specialized(Activation activation) => SpecializedValue.New(new FusedFunction(activation.Function));
 
     /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/> for one tile and fused function.
     /// Its mma operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's O1: loaded
@@ -284,7 +287,7 @@ internal sealed partial class KernelLibrary
         WindowGeometry g, Activation activation)
     {
         _depthwise ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>, SpecializedValue<FusedFunction>>(DepthwiseConvolutionKernel.Run));
-        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseWindow.Of(g)), SpecializedValue.New(new FusedFunction(activation.Function)));
+        _depthwise(DepthwiseConvolutionKernel.Threads(g), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseWindow.Of(g)), Specialized(activation));
     }
 
     /// <summary><see cref="DepthwiseRowsKernel"/> (g must fit: <see cref="DepthwiseRowsKernel.Fits"/>), <paramref name="rows"/>
@@ -301,7 +304,7 @@ internal sealed partial class KernelLibrary
         }
         int r = rows ?? DepthwiseRowsKernel.RowsFor(g);
         _depthwiseRows ??= Bind(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>(DepthwiseRowsKernel.Run));
-        _depthwiseRows(DepthwiseRowsKernel.Threads(g, r), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseRowsWindow.Of(g, r)), SpecializedValue.New(new FusedFunction(activation.Function)));
+        _depthwiseRows(DepthwiseRowsKernel.Threads(g, r), x, scale, w, bias, y, g, activation, SpecializedValue.New(DepthwiseRowsWindow.Of(g, r)), Specialized(activation));
     }
 
     /// <summary><see cref="DepthwiseTiledKernel"/> (g must fit: <see cref="DepthwiseTiledKernel.Fits"/>); same views as
