@@ -246,12 +246,15 @@ internal sealed partial class KernelLibrary
     /// <summary>Reductions over at least this many values get a group per output block.</summary>
     private const int LongReduction = 128;
 
-    /// <summary>x viewed as [outer, reduced, inner] → y [outer, inner]: a thread per output for short reductions, a
-    /// group per output block (<see cref="PoolingKernels.ReduceGrouped"/>) for long ones.</summary>
+    /// <summary>x viewed as [outer, reduced, inner] → y [outer, inner]: a thread per output for short reductions into
+    /// enough outputs to fill half the device, a group per output block (<see cref="PoolingKernels.ReduceGrouped"/>) for
+    /// long ones and for few outputs. YOLOv8's best class score per anchor at batch 1 (80 values into each of 8,400
+    /// outputs) left most of an H100 idle with a thread per output, each thread loading its 80 values one after another.</summary>
     public void Reduce(ArrayView<float> x, ArrayView<float> y, int outer, int reduced, int inner, ReduceMode mode)
     {
         int threads = PowerOfTwoGroup(PoolingKernels.ReduceGroupSize);
-        if (reduced < LongReduction || threads < 4)
+        bool shortAndWide = reduced < LongReduction && FillsHalfTheResidentThreads((long)outer * inner);
+        if (shortAndWide || threads < 4)
         {
             _reduce ??= Bind(_loader.AutoGrouped<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>>(PoolingKernels.Reduce));
             _reduce(outer * inner, x, y, reduced, inner, mode);

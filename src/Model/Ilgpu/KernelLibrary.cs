@@ -79,10 +79,14 @@ internal sealed partial class KernelLibrary(Accelerator accelerator, Accelerator
         DistanceBoxShape s)
     {
         long imageAnchors = (long)s.Batch * s.Anchors;
-        bool perAnchor = imageAnchors >= (long)accelerator.NumMultiprocessors * accelerator.MaxNumThreadsPerMultiprocessor / 2;
+        bool perAnchor = FillsHalfTheResidentThreads(imageAnchors);
         var decode = perAnchor ? (_boxesPerAnchor ??= LoadBoxes(DistanceBoxKernel.PerAnchor)) : (_boxesPerValue ??= LoadBoxes(DistanceBoxKernel.PerValue));
         decode(checked((int)(perAnchor ? imageAnchors : imageAnchors * s.OutputRows)), x, binWeights, anchors, strides, y, s);
     }
+
+    /// <summary>Whether <paramref name="threads"/> threads are at least half those the device keeps resident at once.</summary>
+    private bool FillsHalfTheResidentThreads(long threads) =>
+        threads >= (long)accelerator.NumMultiprocessors * accelerator.MaxNumThreadsPerMultiprocessor / 2;
 
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape> LoadBoxes(
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DistanceBoxShape> kernel) =>
