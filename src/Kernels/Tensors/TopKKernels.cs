@@ -13,6 +13,10 @@ public struct TopKShape
     public int Largest;
     /// <summary>Chunks of <see cref="TopKKernels.ChunkLength"/> elements per row (the unit of ordered compaction).</summary>
     public int Chunks;
+    /// <summary>1: ONNX's sorted = 0, any order will do. Rows selected in one group (<see cref="TopKKernels.SelectInGroup"/>)
+    /// then skip the sort and come in the compaction's order: keys above the k-th key by index, then the ties kept, by
+    /// index. The chunked kernels sort either way.</summary>
+    public int Unsorted;
 
     public readonly int Element(int row, int j) => RowStart(row) + j * Inner;
     /// <summary>Where the row's first element lies; its elements follow <see cref="Inner"/> apart (loops add that rather
@@ -249,7 +253,9 @@ public static class TopKKernels
     /// <summary>One group per row (grid (1, rows)) of at most <see cref="GroupRowLength"/> elements: the whole top-k of
     /// the other kernels in one launch, state in shared memory instead of the scratch. Four radix passes over the row
     /// find the k-th key and how many keys equal to it to keep, the row is compacted in index order (keys above it, then
-    /// the first such ties) and the kept k are sorted as <see cref="Sort"/> sorts them.</summary>
+    /// the first such ties) and the kept k are sorted as <see cref="Sort"/> sorts them, unless
+    /// <see cref="TopKShape.Unsorted"/>: YOLO's candidate choice takes 1,000 of 8,400 anchors unsorted, and the bitonic
+    /// sort of 1,024 keys is 55 steps of the group, each ending in a barrier.</summary>
     public static void SelectInGroup(ArrayView<float> x, ArrayView<float> values, ArrayView<float> indices, TopKShape s)
     {
         var bins = SharedMemory.Allocate<int>(256);
@@ -276,6 +282,11 @@ public static class TopKKernels
         int span = (s.Length + threads - 1) / threads, first = t * span;
         CompactRuns(x, s, rowStart, first, XMath.Min(first + span, s.Length), prefix, 0, s.K - remaining, positions, 0, sums, equalRuns);
         Group.Barrier();
+        if (s.Unsorted != 0)
+        {
+            WriteKept(x, positions, values, indices, s, row);
+            return;
+        }
         int n = 1;
         while (n < s.K) n <<= 1;
         for (int i = t; i < n; i += threads)
@@ -335,7 +346,13 @@ public static class TopKKernels
                 }
                 Group.Barrier();
             }
-        for (int i = t; i < s.K; i += threads)
+        WriteKept(x, positions, values, indices, s, row);
+    }
+
+    /// <summary>The row's first k <paramref name="positions"/> out as its values (exact floats read there) and indices.</summary>
+    private static void WriteKept(ArrayView<float> x, ArrayView<int> positions, ArrayView<float> values, ArrayView<float> indices, TopKShape s, int row)
+    {
+        for (int i = Group.IdxX; i < s.K; i += Group.DimX)
         {
             values[s.Output(row, i)] = x[s.Element(row, positions[i])];
             indices[s.Output(row, i)] = positions[i];

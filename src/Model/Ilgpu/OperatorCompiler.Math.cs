@@ -158,7 +158,7 @@ internal sealed partial class OperatorCompiler
         var s = new TopKShape
         {
             Rows = outer * inner, Length = length, Inner = inner, K = k, Largest = _node.Int("largest", 1) != 0 ? 1 : 0,
-            Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength,
+            Chunks = (length + TopKKernels.ChunkLength - 1) / TopKKernels.ChunkLength, Unsorted = _node.Int("sorted", 1) == 0 ? 1 : 0,
         };
         var shape = (int[])x.Shape.Clone();
         shape[axis] = k;

@@ -121,6 +121,53 @@ public sealed class DeviceTopKTests(ITestOutputHelper log)
         Assert.All(TopKMatchesHost(coarse.Concat(constant).ToArray(), length, k: 1000), value => Assert.Equal(0, value));
     }
 
+    /// <summary>sorted = 0 on rows one group selects: no sort, the compaction's order (keys above the k-th by index, then
+    /// the ties kept, by index), the same k as sorted.</summary>
+    [Fact]
+    public void Unsorted_short_rows_come_in_the_compactions_order()
+    {
+        const int length = 8400, k = 1000;
+        var random = new Random(29);
+        var coarse = Enumerable.Range(0, 2 * length).Select(_ => random.Next(40) / 40f).ToArray();
+        var s = Shape(2, length, k) with { Unsorted = 1 };
+        using var device = IlgpuDevice.Open(IlgpuTarget.CpuAccelerator);
+        using var input = device.Accelerator.Allocate1D(coarse);
+        using var values = device.Accelerator.Allocate1D<float>(2 * k);
+        using var indices = device.Accelerator.Allocate1D<float>(2 * k);
+
+        using var unusedScratch = device.Accelerator.Allocate1D<int>(1);
+        new KernelLibrary(device.Accelerator).TopK(input.View, unusedScratch.View, values.View, indices.View, s);
+        device.Accelerator.Synchronize();
+
+        var gotIndices = indices.GetAsArray1D();
+        var gotValues = values.GetAsArray1D();
+        for (int row = 0; row < 2; row++)
+        {
+            var x = coarse.AsSpan(row * length, length).ToArray();
+            float kth = Enumerable.Range(0, length).Select(j => x[j]).OrderDescending().ElementAt(k - 1);
+            var above = Enumerable.Range(0, length).Where(j => x[j] > kth).ToList();
+            var expected = above.Concat(Enumerable.Range(0, length).Where(j => x[j] == kth).Take(k - above.Count)).ToArray();
+            Assert.Equal(expected.Select(j => (float)j), gotIndices.Skip(row * k).Take(k));
+            Assert.Equal(expected.Select(j => x[j]), gotValues.Skip(row * k).Take(k));
+        }
+    }
+
+    /// <summary>A TopK node with sorted = 0 through the engine: the same values and indices as ONNX Runtime's, as sets
+    /// (ONNX leaves their order open); distinct values, so that the k are the same whatever the ties.</summary>
+    [Fact]
+    public void An_unsorted_TopK_node_keeps_onnx_runtimes_k()
+    {
+        var model = new TinyOnnxGraph().Input("x", 8400).Longs("k", 1000)
+            .Node("TopK", ["x", "k"], ["v", "i"], ("axis", 1), ("sorted", 0)).Output("v").Output("i", isLong: true).Build();
+        var input = Enumerable.Range(0, 2 * 8400).Select(i => (float)((i * 7919L) % 16800) / 16800f).ToArray();
+        var expected = OrtParity.RunOrt(model, [2, 8400], input);
+        using var engine = IlgpuEngine.Load(model, "test graph", IlgpuTarget.CpuAccelerator);
+        var actual = engine.Run(input, 2);
+        foreach (var name in new[] { "v", "i" })
+            for (int row = 0; row < 2; row++)
+                Assert.Equal(expected[name].Values.Skip(row * 1000).Take(1000).Order(), actual.Tensor(name).Data.Skip(row * 1000).Take(1000).Order());
+    }
+
     /// <summary>Runs the device TopK on rows of x of the given length, asserts every row's values and indices are the
     /// host's (largest first, ties by index), and returns the scratch as the kernels left it.</summary>
     private static int[] TopKMatchesHost(float[] x, int length, int k)
