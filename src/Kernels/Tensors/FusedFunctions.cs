@@ -30,7 +30,7 @@ public static class FusedFunctions
 {
     /// <summary>The activation with its function taken from TFunction: a constant inside a kernel compiled for it.</summary>
     public static Activation Of<TFunction>(Activation activation) where TFunction : struct, IFusedFunction =>
-        new(default(TFunction).Function, activation.Alpha, activation.Beta);
+        new FusedFunction(default(TFunction).Function).Of(activation);
 
     /// <summary><paramref name="use"/> for the type of function f.</summary>
     public static TResult Apply<TResult>(UnaryFunction f, IFusedFunctionUse<TResult> use) => f switch
