@@ -44,11 +44,11 @@ internal static class KernelBench
 
         if (kernels.HasTensorCores)
         {
-            foreach (var tiling in KernelLibrary.TensorCoreTiles)
+            foreach (var kind in KernelLibrary.TensorCoreKinds)
                 Report(new
                 {
-                    tensor_core_check = $"{tiling.TileChannels}×{tiling.TilePixels} tiles: " +
-                        (TensorCoreCheck.Disagreement(kernels, tiling) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output"),
+                    tensor_core_check = $"{kind}: " +
+                        (TensorCoreCheck.Disagreement(kernels, kind) ?? $"agrees with the FP32 GEMM within {TensorCoreCheck.Tolerance} of the largest output"),
                 });
             if (!tensorCoresOnly)
                 foreach (var g in new[] { Pointwise(1, 160, 960, 16 * 16), Pointwise(1, 40, 120, 64 * 64), Pointwise(8, 72, 24, 128 * 128 + 3), Pointwise(1, 1024, 1024, 64 * 64) })
@@ -171,8 +171,8 @@ internal static class KernelBench
             tensorMs, tensorMs is { } t ? Tflops(flops, t) / GpuPeak.H100Sxm.Tf32TensorCoreTflops : null, tensorDiff, implicitMs, implicitDiff, tiledMs, tiledDiff, spanMs, spanDiff);
     }
 
-    /// <summary>A GEMM layer (pointwise or implicit) on tensor cores in each tile the launch search would try, with each
-    /// one's difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
+    /// <summary>A GEMM layer (pointwise or implicit) on tensor cores in each tile and precision the launch search would
+    /// try, with each one's difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
     private static object? TimeTensorCores(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         var path = ConvolutionPaths.Of(g);
@@ -182,16 +182,19 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None);
         var direct = data.Output();
-        var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreTilings(gemm)).Select(plan =>
+        var tilings = KernelLibrary.TensorCoreTilings(gemm).ToList();
+        var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreKinds.Where(k => tilings.Contains(k.Tiling))).Select(plan =>
         {
             var tiling = plan.Tiling;
             using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
             double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(plan), data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
             double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
+            bool fp16 = plan.TensorCores == TensorCorePrecision.Fp16;
             return new
             {
-                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", tap_major = plan.TapMajor != 0, slices = plan.Slices, ms, tflops,
-                fraction_of_tf32_peak = tflops / GpuPeak.H100Sxm.Tf32TensorCoreTflops, max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
+                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", operands = fp16 ? "fp16" : "tf32", tap_major = plan.TapMajor != 0, slices = plan.Slices, ms, tflops,
+                fraction_of_peak = tflops / (fp16 ? GpuPeak.H100Sxm.Fp16TensorCoreTflops : GpuPeak.H100Sxm.Tf32TensorCoreTflops),
+                max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
             };
         }).ToList();
         return new { layer = LayerName(g), count, path = path.ToString().ToLowerInvariant(), tensor_cores = tiles };

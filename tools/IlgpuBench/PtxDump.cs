@@ -6,7 +6,7 @@ using MoeDetect.Model.Ilgpu;
 namespace MoeDetect.Tools.IlgpuBench;
 
 /// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90 (compiled with SiLU fused, as YOLOv8's layers), per tile
-/// (<c>tensor-core-64x64</c>, <c>tensor-core-32x128</c>), as ILGPU writes it (<c>.ptx</c>) and as the engine loads it,
+/// (<c>tensor-core-64x64</c>, <c>tensor-core-32x128</c>) and precision (<c>tensor-core-fp16-…</c>: FP16 operands), as ILGPU writes it (<c>.ptx</c>) and as the engine loads it,
 /// its inline-PTX slots made registers (<c>-promoted.ptx</c>); and the strided copy of Concat/Split/Transpose
 /// (<c>copy.ptx</c>) and the 16-byte depthwise kernel (<c>depthwise-rows.ptx</c>).
 /// Needs no GPU, so the PTX can be made here and checked with <c>ptxas -arch=sm_90 -v</c> (registers, spills) on a
@@ -19,6 +19,8 @@ internal static class PtxDump
         using var compiler = new SmPtxCompiler();
         Write(compiler, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-64x64"));
         Write(compiler, TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-32x128"));
+        Write(compiler, Fp16TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-fp16-64x64"));
+        Write(compiler, Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-fp16-32x128"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
         WriteImplicit(compiler, copy.Method, Path.Combine(outDir, "copy.ptx"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,

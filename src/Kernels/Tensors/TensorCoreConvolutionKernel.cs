@@ -224,9 +224,17 @@ internal readonly struct TileCopies
 
     public void Issue(int stage, int k0, int kEnd)
     {
-        uint wStage = 4u * (uint)(stage * _layout.WeightStage), xStage = 4u * (uint)(stage * _layout.InputStage);
+        uint wStage = 4u * (uint)(stage * _layout.WeightStage);
         if (_g.WeightChunks != 0) _chunks.IssueWeights(wStage, k0, kEnd);
         else IssueWeightWords(wStage, k0, kEnd);
+        IssueInputs(stage, k0, kEnd);
+    }
+
+    /// <summary>The input copies of a k-step alone (<see cref="Fp16TensorCoreConvolutionKernel"/> loads its weights
+    /// itself).</summary>
+    public void IssueInputs(int stage, int k0, int kEnd)
+    {
+        uint xStage = 4u * (uint)(stage * _layout.InputStage);
         if (_g.InputChunks != 0) _chunks.IssueInputs(xStage, k0, kEnd);
         else IssueInputWords(xStage, k0, kEnd);
     }
@@ -439,6 +447,26 @@ internal struct WarpTile
         (T02, T12) = Column(T02, T12, top, bottom, xTile[b + 16], xTile[b + k4 + 16]);
         (T03, T13) = Column(T03, T13, top, bottom, xTile[b + 24], xTile[b + k4 + 24]);
     }
+
+    /// <summary>One k16 step on FP16 operands (<see cref="Fp16TensorCoreConvolutionKernel"/>): the two row tiles' A
+    /// fragments by ldmatrix from the lane's row address <paramref name="a"/> and 16 rows below it, the four column tiles'
+    /// B fragments by two transposing ldmatrix from the lane's address <paramref name="b"/> in the FP16 input tile and 16
+    /// columns right of it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MultiplyHalves(uint a, uint b)
+    {
+        var top = TensorCoreConvolutionKernel.LoadMatrices(a);
+        var bottom = TensorCoreConvolutionKernel.LoadMatrices(a + 2u * 16 * Fp16TensorCoreConvolutionKernel.WeightStride);
+        var left = Fp16TensorCoreConvolutionKernel.LoadMatricesTransposed(b);
+        var right = Fp16TensorCoreConvolutionKernel.LoadMatricesTransposed(b + 32);
+        (T00, T10) = HalfColumn(T00, T10, top, bottom, left.R0, left.R1);
+        (T01, T11) = HalfColumn(T01, T11, top, bottom, left.R2, left.R3);
+        (T02, T12) = HalfColumn(T02, T12, top, bottom, right.R0, right.R1);
+        (T03, T13) = HalfColumn(T03, T13, top, bottom, right.R2, right.R3);
+    }
+
+    private static (Accumulator Top, Accumulator Bottom) HalfColumn(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) =>
+        (Fp16TensorCoreConvolutionKernel.Mma(upper, top, b0, b1), Fp16TensorCoreConvolutionKernel.Mma(lower, bottom, b0, b1));
 
     private static (Accumulator Top, Accumulator Bottom) Column(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) =>
         (TensorCoreConvolutionKernel.Mma(upper, top, b0, b1), TensorCoreConvolutionKernel.Mma(lower, bottom, b0, b1));

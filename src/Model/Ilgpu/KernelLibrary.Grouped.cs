@@ -18,7 +18,7 @@ internal sealed partial class KernelLibrary
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>, SpecializedValue<FusedFunction>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
-    private readonly Dictionary<(bool Wide, UnaryFunction Function), TensorCoreLaunch> _tensorCores = [];
+    private readonly Dictionary<(bool Wide, int Precision, UnaryFunction Function), TensorCoreLaunch> _tensorCores = [];
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>, SpecializedValue<FusedFunction>>? _depthwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
@@ -128,17 +128,21 @@ internal sealed partial class KernelLibrary
     /// <see cref="TensorCoreTilings"/> (64 × 64 where not given), with the split-K the SIMT GEMM's rule gives those tiles,
     /// tap-major where it fits (<see cref="TensorCoreConvolutionKernel.TapMajorFits"/>: the caller then passes the weights
     /// so, <see cref="TapMajorWeights"/>); the device must have them (<see cref="HasTensorCores"/>).</summary>
-    public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null) =>
+    /// <param name="precision">A <see cref="TensorCorePrecision"/>; FP16 only where
+    /// <see cref="Fp16TensorCoreConvolutionKernel.Fits"/>.</param>
+    public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null, int precision = TensorCorePrecision.Tf32) =>
         PointwiseConvolutionKernel.SplitK(g with
         {
-            Tiling = tiling ?? PointwiseTiling.Square, TensorCores = 1, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
+            Tiling = tiling ?? PointwiseTiling.Square, TensorCores = precision, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
         }, Multiprocessors);
 
-    /// <summary>g planned on tensor cores in each of <paramref name="tilings"/>, and where it runs tap-major also
-    /// channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3 layers, channel-major
-    /// on some stride-2 ones, docs/results/2026-12-06-h100-stages).</summary>
-    public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<PointwiseTiling> tilings) =>
-        tilings.Select(t => PlanTensorCores(g, t)).SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
+    /// <summary>g planned on tensor cores in each of <paramref name="kinds"/> (tile and precision) that takes it, and where
+    /// it runs tap-major also channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3
+    /// layers, channel-major on some stride-2 ones, docs/results/2026-12-06-h100-stages).</summary>
+    public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<TensorCoreKind> kinds) =>
+        kinds.Where(k => k.Precision != TensorCorePrecision.Fp16 || Fp16TensorCoreConvolutionKernel.Fits(g))
+            .Select(k => PlanTensorCores(g, k.Tiling, k.Precision))
+            .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
 
     /// <summary>Set to 0 to keep plans (and the benches) off the 32 × 128 tensor-core tile, to time it against the 64 × 64
     /// one alone. On the H100 it took every layer of at most 32 out channels it was offered (0.53–0.76× the 64 × 64
@@ -154,6 +158,17 @@ internal sealed partial class KernelLibrary
     /// YOLOv8n's class branch), 144, 160.</summary>
     public static IEnumerable<PointwiseTiling> TensorCoreTilings(PointwiseGeometry g) =>
         g.OutChannels % 64 is > 0 and <= 32 ? TensorCoreTiles : [PointwiseTiling.Square];
+
+    /// <summary>Set to 0 to keep plans off the FP16-operand tensor-core GEMM (<see cref="Fp16TensorCoreConvolutionKernel"/>),
+    /// TF32 operands only.</summary>
+    public const string Fp16Switch = "MOEDETECT_ILGPU_FP16";
+
+    /// <summary>The tensor-core GEMMs in use: each tile (<see cref="TensorCoreTiles"/>) with TF32 operands and, unless
+    /// <see cref="Fp16Switch"/> is 0, with FP16 ones.</summary>
+    public static TensorCoreKind[] TensorCoreKinds =>
+        TensorCoreTiles.SelectMany(t => Environment.GetEnvironmentVariable(Fp16Switch) == "0"
+            ? new[] { new TensorCoreKind(t, TensorCorePrecision.Tf32) }
+            : [new TensorCoreKind(t, TensorCorePrecision.Tf32), new TensorCoreKind(t, TensorCorePrecision.Fp16)]).ToArray();
 
     /// <summary>1×1 stride-1 ungrouped convolution (or, <see cref="PointwiseGeometry.Windowed"/>, any ungrouped one) as a
     /// GEMM per image: on tensor cores where g was planned so (<see cref="PointwiseGeometry.TensorCores"/>), else the
@@ -179,7 +194,6 @@ internal sealed partial class KernelLibrary
         var partials = split ? workspace.SubView(g.ScaledWeightsLength) : workspace;
         if (g.TensorCores != 0)
         {
-            var tensorCore = TensorCore(g.Tiling, activation.Function);
             if (g.ScalesInput != 0)
             {
                 var scaled = workspace.SubView(0, g.ScaledWeightsLength);
@@ -188,6 +202,10 @@ internal sealed partial class KernelLibrary
                 w = scaled;
             }
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
+            // The FP16 kernel loads weights 16 bytes at a time; from an unaligned start the TF32 one runs (the same sums
+            // to the operands' rounding).
+            int precision = g.TensorCores == TensorCorePrecision.Fp16 && !CopiesInChunks(wAt, g.Channels) ? TensorCorePrecision.Tf32 : g.TensorCores;
+            var tensorCore = TensorCore(g.Tiling, precision, activation.Function);
             var chunked = g with
             {
                 WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
@@ -215,29 +233,34 @@ internal sealed partial class KernelLibrary
     }
 
     /// <summary>The tensor-core GEMM compiled for a tile (the wide one where <paramref name="tiling"/> is it, else the
-    /// square) and a fused activation, on first use.</summary>
-    private TensorCoreLaunch TensorCore(PointwiseTiling tiling, UnaryFunction function)
+    /// square), a <see cref="TensorCorePrecision"/> and a fused activation, on first use.</summary>
+    private TensorCoreLaunch TensorCore(PointwiseTiling tiling, int precision, UnaryFunction function)
     {
-        bool wide = tiling == PointwiseTiling.TensorCoreWide;
-        var key = (wide, function);
+        bool wide = tiling == PointwiseTiling.TensorCoreWide, fp16 = precision == TensorCorePrecision.Fp16;
+        var key = (wide, precision, function);
         if (!_tensorCores.TryGetValue(key, out var launch))
             _tensorCores[key] = launch = wide
-                ? FusedFunctions.Apply(function, new TensorCoreLoad<WideTensorCoreTile>(this))
-                : FusedFunctions.Apply(function, new TensorCoreLoad<SquareTensorCoreTile>(this));
+                ? FusedFunctions.Apply(function, new TensorCoreLoad<WideTensorCoreTile>(this, fp16))
+                : FusedFunctions.Apply(function, new TensorCoreLoad<SquareTensorCoreTile>(this, fp16));
         return launch;
     }
 
     /// <summary>The activation's function as the value the SIMT GEMM and the depthwise kernels are compiled for.</summary>
     private static SpecializedValue<FusedFunction> Specialized(Activation activation) => SpecializedValue.New(new FusedFunction(activation.Function));
 
-    /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/> for one tile and fused function.
-    /// Its mma operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's O1: loaded
-    /// promoted.</summary>
-    private readonly struct TensorCoreLoad<TTile>(KernelLibrary library) : IFusedFunctionUse<TensorCoreLaunch> where TTile : struct, ITensorCoreTile
+    /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/> (or, <paramref name="fp16"/>,
+    /// <see cref="Fp16TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>) for one tile and fused function. Their mma
+    /// operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's O1: loaded promoted.</summary>
+    private readonly struct TensorCoreLoad<TTile>(KernelLibrary library, bool fp16) : IFusedFunctionUse<TensorCoreLaunch> where TTile : struct, ITensorCoreTile
     {
-        public TensorCoreLaunch For<TFunction>() where TFunction : struct, IFusedFunction =>
-            library.BindConfig(library._loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
-                TensorCoreConvolutionKernel.Run<TTile, TFunction>, promoteLocals: true));
+        public TensorCoreLaunch For<TFunction>() where TFunction : struct, IFusedFunction
+        {
+            Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel = fp16
+                ? Fp16TensorCoreConvolutionKernel.Run<TTile, TFunction>
+                : TensorCoreConvolutionKernel.Run<TTile, TFunction>;
+            return library.BindConfig(library._loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
+                kernel, promoteLocals: true));
+        }
     }
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>
@@ -338,4 +361,11 @@ internal sealed partial class KernelLibrary
     private Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> BindConfig<T1, T2, T3, T4, T5, T6, T7, T8>(Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> k)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
         (c, a, b, d, e, f, g, h, i) => k(Stream, c, a, b, d, e, f, g, h, i);
+}
+
+/// <summary>A tensor-core GEMM a plan may choose: its tile and its <see cref="TensorCorePrecision"/>.</summary>
+internal readonly record struct TensorCoreKind(PointwiseTiling Tiling, int Precision)
+{
+    public override string ToString() =>
+        $"{Tiling.TileChannels}×{Tiling.TilePixels} tiles, {(Precision == TensorCorePrecision.Fp16 ? "FP16" : "TF32")} operands";
 }

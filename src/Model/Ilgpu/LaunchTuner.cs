@@ -22,7 +22,9 @@ namespace MoeDetect.Model.Ilgpu;
 /// per-image weight scaling they need there): its 64 × 64 tile, and for layers whose last 64-row tile would be at most half full (32, 80 out channels) its 32 × 128 tile unless
 /// <see cref="KernelLibrary.WideTileSwitch"/> turns it off (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
 /// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores). Implicit
-/// GEMMs whose channels allow it are timed tap-major and channel-major (<see cref="PointwiseGeometry.TapMajor"/>).</item>
+/// GEMMs whose channels allow it are timed tap-major and channel-major (<see cref="PointwiseGeometry.TapMajor"/>). Each
+/// tile also with FP16 operands (<see cref="Fp16TensorCoreConvolutionKernel"/>) where the weight rows allow it, unless
+/// <see cref="KernelLibrary.Fp16Switch"/> is 0.</item>
 /// <item>The depthwise kernel: 4 × 1 to 4 × 4 outputs a thread with 16-byte loads (<see cref="DepthwiseRowsKernel"/>, the
 /// rule where it fits), four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>) or, where its window
 /// fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
@@ -40,9 +42,10 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// <summary>Set to 0 to keep every GEMM off tensor cores (FP32 throughout).</summary>
     public const string TensorCoreSwitch = "MOEDETECT_ILGPU_TENSOR_CORES";
 
-    /// <summary>The tensor-core tiles GEMMs may run in: none where the switch forbids them or the device has none, else
-    /// those that agree with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is planned).</summary>
-    private readonly Lazy<PointwiseTiling[]> _tensorCoreTiles = new(() => TensorCoreTilesHere(kernels, warn));
+    /// <summary>The tensor-core GEMMs (tile, precision) GEMMs may run on: none where the switch forbids them or the device
+    /// has none, else those that agree with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is
+    /// planned).</summary>
+    private readonly Lazy<TensorCoreKind[]> _tensorCoreKinds = new(() => TensorCoreKindsHere(kernels, warn));
 
     /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
     /// keep the rule's choice.</summary>
@@ -66,13 +69,13 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     public static LaunchTuner? ForDevice(KernelLibrary kernels, Action<string> warn) =>
         kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0" ? new LaunchTuner(kernels, warn) : null;
 
-    private static PointwiseTiling[] TensorCoreTilesHere(KernelLibrary kernels, Action<string> warn)
+    private static TensorCoreKind[] TensorCoreKindsHere(KernelLibrary kernels, Action<string> warn)
     {
         if (Environment.GetEnvironmentVariable(TensorCoreSwitch) == "0" || !kernels.HasTensorCores) return [];
-        return KernelLibrary.TensorCoreTiles.Where(tiling =>
+        return KernelLibrary.TensorCoreKinds.Where(kind =>
         {
-            if (TensorCoreCheck.Disagreement(kernels, tiling) is not { } disagreement) return true;
-            warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores in {tiling.TileChannels}×{tiling.TilePixels} tiles: {disagreement}");
+            if (TensorCoreCheck.Disagreement(kernels, kind) is not { } disagreement) return true;
+            warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores in {kind}: {disagreement}");
             return false;
         }).ToArray();
     }
@@ -92,7 +95,8 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            plans.AddRange(kernels.TensorCorePlans(g, KernelLibrary.TensorCoreTilings(g).Intersect(_tensorCoreTiles.Value)));
+            var tilings = KernelLibrary.TensorCoreTilings(g).ToList();
+            plans.AddRange(kernels.TensorCorePlans(g, _tensorCoreKinds.Value.Where(k => tilings.Contains(k.Tiling))));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };

@@ -50,7 +50,7 @@ internal sealed partial class OperatorCompiler
             // Scaled weights and split-K partials: plan memory, live for this step only (a launch never allocates: plans are
             // captured into CUDA graphs).
             var workspace = p.WorkspaceLength > 0 ? NewTensor([checked((int)p.WorkspaceLength)]) : null;
-            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores != 0 ? " on tensor cores" : "")}{(p.TapMajor != 0 ? ", tap-major" : "")}";
+            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores == TensorCorePrecision.Fp16 ? " on tensor cores (FP16)" : p.TensorCores != 0 ? " on tensor cores" : "")}{(p.TapMajor != 0 ? ", tap-major" : "")}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             // Image strides are read as the plan runs: a Concat compiled later may still place x's whole, the residual's or y.
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.StridedView, (scale ?? x).View, w.View, bias.View,

@@ -7,12 +7,13 @@ namespace MoeDetect.Model.Ilgpu;
 /// device before plans may use it: CI cannot run it (the CPU accelerator runs no PTX), so a device whose driver or
 /// architecture makes it compute something else must find out before it serves a frame. Layers whose sizes fill no tile
 /// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows, channel- and tap-major),
-/// with rows the copies take in 16-byte chunks and rows they take value by value, the 1×1 ones also with an input scale. Each tile shape is checked on its own (all layers, whatever
-/// their out channels), so that one that fails here keeps only itself out of the plans.</summary>
+/// with rows the copies take in 16-byte chunks and rows they take value by value, the 1×1 ones also with an input scale. Each tile shape and precision is checked on its own (all layers,
+/// whatever their out channels; FP16 those whose weight rows it takes), so that one that fails here keeps only itself
+/// out of the plans.</summary>
 internal static class TensorCoreCheck
 {
-    /// <summary>Largest difference allowed, relative to the largest output: TF32 keeps 10 mantissa bits (a relative
-    /// rounding of 2⁻¹¹ an operand), which over these reductions stays near 10⁻³; a wrong index is of the order of 1.</summary>
+    /// <summary>Largest difference allowed, relative to the largest output: TF32 and FP16 keep 10 mantissa bits (a
+    /// relative rounding of 2⁻¹¹ an operand), which over these reductions stays near 10⁻³; a wrong index is of the order of 1.</summary>
     public const double Tolerance = 1e-2;
 
     private static readonly WindowGeometry[] Layers =
@@ -38,11 +39,11 @@ internal static class TensorCoreCheck
 
     /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
     /// could not be compiled or loaded here).</summary>
-    public static string? Disagreement(KernelLibrary kernels, PointwiseTiling tiling)
+    public static string? Disagreement(KernelLibrary kernels, TensorCoreKind kind)
     {
         try
         {
-            return Compare(kernels, tiling);
+            return Compare(kernels, kind);
         }
         catch (Exception e) when (e is ILGPU.InternalCompilerException or ILGPU.Runtime.Cuda.CudaException or NotSupportedException)
         {
@@ -50,7 +51,7 @@ internal static class TensorCoreCheck
         }
     }
 
-    private static string? Compare(KernelLibrary kernels, PointwiseTiling tiling)
+    private static string? Compare(KernelLibrary kernels, TensorCoreKind kind)
     {
         var random = new Random(7);
         float[] Values(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
@@ -59,8 +60,9 @@ internal static class TensorCoreCheck
         foreach (var (g, scaled) in Layers.SelectMany(l => l.KernelHeight == 1 ? new[] { (l, false), (l, true) } : [(l, false)]))
         {
             var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g) with { ScalesInput = scaled ? 1 : 0, ScaleImageStride = scaled ? g.Channels : 0 };
+            if (kind.Precision == TensorCorePrecision.Fp16 && !Fp16TensorCoreConvolutionKernel.Fits(gemm)) continue;
             var simt = kernels.PlanPointwise(gemm, PointwiseTiling.Square);
-            var tensor = kernels.PlanTensorCores(gemm, tiling);
+            var tensor = kernels.PlanTensorCores(gemm, kind.Tiling, kind.Precision);
             long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
             using var x = accelerator.Allocate1D(Values((long)g.Batch * g.Channels * g.Height * g.Width));
             using var scale = accelerator.Allocate1D(Values((long)g.Batch * g.Channels));

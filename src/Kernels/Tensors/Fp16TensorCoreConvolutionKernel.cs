@@ -1,0 +1,209 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace MoeDetect.Kernels.Tensors;
+
+/// <summary>What a GEMM planned on tensor cores multiplies (<see cref="PointwiseGeometry.TensorCores"/>).</summary>
+public static class TensorCorePrecision
+{
+    /// <summary>TF32 operands, read from the FP32 tensors as they lie (<see cref="TensorCoreConvolutionKernel"/>).</summary>
+    public const int Tf32 = 1;
+    /// <summary>FP16 operands rounded from the FP32 tensors (<see cref="Fp16TensorCoreConvolutionKernel"/>).</summary>
+    public const int Fp16 = 2;
+}
+
+/// <summary>The tensor-core GEMM of <see cref="TensorCoreConvolutionKernel"/> on FP16 operands, for geometries planned with
+/// <see cref="PointwiseGeometry.TensorCores"/> = <see cref="TensorCorePrecision.Fp16"/>:
+/// <c>mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32</c>, twice the reduction an instruction of the TF32 form, with both
+/// operands' fragments by <c>ldmatrix</c> (the inputs' by its transposing form); sums, bias, activation and the stored output
+/// stay FP32. A warp's k-step of 32 is 8 <c>ldmatrix</c> and 16 <c>mma</c>, where the TF32 kernel's is 8 <c>ldmatrix</c>, 32
+/// word loads and 32 <c>mma</c>. The tensors stay FP32 in memory: inputs reach shared memory by the TF32 kernel's
+/// <c>cp.async</c> copies (double-buffered) and one pass of the group rounds each k-step to FP16; weights (rows of a multiple
+/// of 4 values from a 16-byte boundary: <see cref="Fits"/>) travel through registers, loaded a k-step ahead and rounded as
+/// they are stored. FP16 keeps TF32's 10 mantissa bits but 5 exponent bits: an operand beyond ±65504 becomes infinite, one
+/// below 6·10⁻⁵ loses bits. Same grid, groups and tiles as the TF32 kernel; CUDA only.</summary>
+public static class Fp16TensorCoreConvolutionKernel
+{
+    private const int KStep = TensorCoreConvolutionKernel.KStep, Stages = TensorCoreConvolutionKernel.Stages;
+
+    /// <summary>Halves a weight row of a stage takes, [out channel][k]: 32 k + 8, so that the 8 rows an <c>ldmatrix</c>
+    /// matrix reads (80 bytes apart) fall on 8 different 16-byte bank groups.</summary>
+    internal const int WeightStride = KStep + 8;
+
+    /// <summary>Whether g's weight rows can be loaded 4 values at a time (their start must also be 16-byte aligned, which
+    /// the launch checks).</summary>
+    public static bool Fits(PointwiseGeometry g) => g.Channels % 4 == 0;
+
+    /// <summary>As <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>, whose parameters it takes.</summary>
+    public static void Run<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
+    {
+        var layout = new TileLayout(default(TTile).WarpRows);
+        // One allocation (see AsyncCopy.SharedBase), in words: the FP16 weight stages, the FP32 input stages the copies fill,
+        // the FP16 input tile of the k-step being multiplied ([k][column], as many halves a row as the FP32 stages have words).
+        int weightStage = layout.Rows * WeightStride / 2, inputBase = Stages * weightStage, halfBase = inputBase + Stages * layout.InputStage;
+        var tiles = SharedMemory.Allocate<uint>(halfBase + KStep * layout.InputStride / 2);
+        int t = Group.IdxX, lane = t % 32, warp = t / 32;
+        int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
+        int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
+        uint shared = AsyncCopy.SharedBase();
+        long wImage = w + 4L * n * g.WeightImageStride;
+        var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * (uint)inputBase);
+        var weights = new WeightQuadLoads(layout, wImage, g, m0, t);
+        copies.IssueInputs(0, kBegin, kEnd);
+        AsyncCopy.Commit();
+        weights.Store(tiles, 0, weights.Load(kBegin, kEnd));
+        int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
+        // ldmatrix row addresses: lanes 8j..8j+7 give matrix j's rows, matrices (rows 0-7, k 0-7), (8-15, k 0-7),
+        // (0-7, k 8-15), (8-15, k 8-15) of A [row][k], the mma's a0..a3; of the input tile [k][column] the same k rows and
+        // columns + 8 for lanes 16-31, transposed: (b0, b1) of a column tile, then of the next.
+        int matrixRow = lane % 8 + 8 * (lane / 8 % 2), matrixColumn = 8 * (lane / 16);
+        uint aMatrix = shared + 2u * (uint)((rowBase + matrixRow) * WeightStride + matrixColumn);
+        uint bMatrix = shared + 4u * (uint)halfBase + 2u * (uint)(matrixRow * layout.InputStride + colBase + matrixColumn);
+        uint k16Rows = 2u * 16 * (uint)layout.InputStride;
+        WarpTile acc = default;
+        int stage = 0;
+        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
+        {
+            bool more = k0 + KStep < kEnd;
+            if (more) copies.IssueInputs(1 - stage, k0 + KStep, kEnd);
+            AsyncCopy.Commit();
+            var next = more ? weights.Load(k0 + KStep, kEnd) : default;
+            AsyncCopy.WaitAllButNewest();
+            // Also: every warp is done multiplying the last k-step's FP16 inputs, which the rounding overwrites.
+            Group.Barrier();
+            RoundInputs(tiles, shared + 4u * (uint)(inputBase + stage * layout.InputStage), halfBase, layout, t);
+            Group.Barrier();
+            uint a = aMatrix + 2u * (uint)(stage * layout.Rows * WeightStride);
+            acc.MultiplyHalves(a, bMatrix);
+            acc.MultiplyHalves(a + 32, bMatrix + k16Rows);
+            // The other stage's weights were last read by the previous k-step, before this one's first barrier.
+            if (more) weights.Store(tiles, 1 - stage, next);
+            stage = 1 - stage;
+        }
+        bool partial = g.Slices > 1;
+        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
+        acc.Store(output, m0 + rowBase + lane / 4, p0 + colBase + 2 * (lane % 4));
+    }
+
+    /// <summary>The group rounds the FP32 input stage at <paramref name="stage"/> (shared byte address) into the FP16 tile
+    /// at word <paramref name="halfBase"/>: each thread 4 adjacent values of a row at a time.</summary>
+    private static void RoundInputs(ArrayView<uint> tiles, uint stage, int halfBase, TileLayout layout, int t)
+    {
+        int quadsPerRow = layout.Columns / 4, rowsAtOnce = TensorCoreConvolutionKernel.GroupSize / quadsPerRow;
+        int row = t / quadsPerRow, column = 4 * (t % quadsPerRow);
+        for (int i = 0; i < KStep / rowsAtOnce; i++)
+        {
+            int at = (row + rowsAtOnce * i) * layout.InputStride + column;
+            var v = SharedQuad(stage + 4u * (uint)at);
+            int word = halfBase + at / 2;
+            tiles[word] = Halves(v.X, v.Y);
+            tiles[word + 1] = Halves(v.Z, v.W);
+        }
+    }
+
+    /// <summary>Two values rounded to FP16 in one word, <paramref name="low"/> in the low half (the lower address).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint Halves(float low, float high)
+    {
+        CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %1, %2;", out uint packed, high, low);
+        return packed;
+    }
+
+    private static Quad SharedQuad(uint address)
+    {
+        Ref<float> v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        Input<uint> at = address;
+        CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];", ref v0, ref v1, ref v2, ref v3, ref at);
+        return new Quad(v0.Value, v1.Value, v2.Value, v3.Value);
+    }
+
+    /// <summary>The 16 bytes at global address <paramref name="address"/>, through the read-only cache (weights are read by
+    /// every pixel tile); the address goes in as two words, which <c>PtxScalarLocals</c> keeps in registers.</summary>
+    internal static Quad GlobalQuad(long address)
+    {
+        Ref<float> v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        Input<uint> low = (uint)address, high = (uint)(address >> 32);
+        CudaAsm.EmitRef("{ .reg .u64 a; mov.b64 a, {%4, %5}; cvta.to.global.u64 a, a; ld.global.nc.v4.f32 {%0, %1, %2, %3}, [a]; }",
+            ref v0, ref v1, ref v2, ref v3, ref low, ref high);
+        return new Quad(v0.Value, v1.Value, v2.Value, v3.Value);
+    }
+
+    /// <summary>Four <c>ldmatrix</c> 8 × 8 matrices of halves, transposed: lane (quad, pair) gets rows 2·pair and 2·pair + 1
+    /// of column quad of each, the layout of an m16n8k16 mma's B registers where the rows are k.</summary>
+    internal static Fragment LoadMatricesTransposed(uint address)
+    {
+        Ref<uint> r0 = 0u, r1 = 0u, r2 = 0u, r3 = 0u;
+        Input<uint> at = address;
+        CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];", ref r0, ref r1, ref r2, ref r3, ref at);
+        return new Fragment { R0 = r0.Value, R1 = r1.Value, R2 = r2.Value, R3 = r3.Value };
+    }
+
+    /// <summary>D = A·B + D for one 16 × 8 tile over 16 k (A 16 × 16 row-major, B 16 × 8 column-major, FP16 in, FP32
+    /// accumulators); the accumulators lie as the TF32 mma's.</summary>
+    internal static Accumulator Mma(Accumulator d, Fragment a, uint b0, uint b1)
+    {
+        Ref<float> d0 = d.C0, d1 = d.C1, d2 = d.C2, d3 = d.C3;
+        Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, bLow = b0, bHigh = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+            ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
+        return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
+    }
+}
+
+internal readonly record struct Quad(float X, float Y, float Z, float W);
+
+/// <summary>A thread's weights of a k-step, loaded ahead into registers: up to four rows' 4 adjacent values.</summary>
+internal readonly record struct WeightQuads(Quad Q0, Quad Q1, Quad Q2, Quad Q3);
+
+/// <summary>One thread's share of a k-step's weights for <see cref="Fp16TensorCoreConvolutionKernel"/>: w[m0 + t / 8 + 16 i,
+/// k + 4 (t % 8) …] for i below the tile's rows / 16 (4 or 2), loaded 16 bytes at a time (zeros outside the weights: a
+/// quad lies wholly inside or outside, rows being a multiple of 4 values and slices whole k-steps) and stored rounded into
+/// a stage, [row][k] in halves, <see cref="Fp16TensorCoreConvolutionKernel.WeightStride"/> a row.</summary>
+internal readonly struct WeightQuadLoads
+{
+    private const int KQuads = TensorCoreConvolutionKernel.KStep / 4, RowStep = TensorCoreConvolutionKernel.GroupSize / KQuads;
+    private readonly long _row, _rowStep;
+    private readonly int _k, _rows, _quads, _stage, _target;
+
+    public WeightQuadLoads(TileLayout layout, long w, PointwiseGeometry g, int m0, int t)
+    {
+        int m = m0 + t / KQuads;
+        _k = 4 * (t % KQuads);
+        _row = w + 4L * ((long)m * g.Channels + _k);
+        _rowStep = 4L * RowStep * g.Channels;
+        _quads = layout.Rows / RowStep;
+        _rows = TileCopies.OutChannelRows(g, m, RowStep, _quads);
+        _stage = layout.Rows * Fp16TensorCoreConvolutionKernel.WeightStride / 2;
+        _target = (t / KQuads * Fp16TensorCoreConvolutionKernel.WeightStride + _k) / 2;
+    }
+
+    public WeightQuads Load(int k0, int kEnd)
+    {
+        bool k = k0 + _k < kEnd;
+        long at = _row + 4L * k0;
+        return new WeightQuads(Load(at, k & _rows > 0), Load(at + _rowStep, k & _rows > 1),
+            Load(at + 2 * _rowStep, k & _rows > 2), Load(at + 3 * _rowStep, k & _rows > 3));
+    }
+
+    private static Quad Load(long address, bool valid) => valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(address) : default;
+
+    /// <summary>Rounds <paramref name="q"/> into stage <paramref name="stage"/> of the weight stages at word 0 of
+    /// <paramref name="tiles"/>; rows past the tile's are not stored.</summary>
+    public void Store(ArrayView<uint> tiles, int stage, WeightQuads q)
+    {
+        int at = stage * _stage + _target, rowWords = RowStep * Fp16TensorCoreConvolutionKernel.WeightStride / 2;
+        Store(tiles, at, q.Q0);
+        Store(tiles, at + rowWords, q.Q1);
+        if (_quads <= 2) return;
+        Store(tiles, at + 2 * rowWords, q.Q2);
+        Store(tiles, at + 3 * rowWords, q.Q3);
+    }
+
+    private static void Store(ArrayView<uint> tiles, int word, Quad q)
+    {
+        tiles[word] = Fp16TensorCoreConvolutionKernel.Halves(q.X, q.Y);
+        tiles[word + 1] = Fp16TensorCoreConvolutionKernel.Halves(q.Z, q.W);
+    }
+}
