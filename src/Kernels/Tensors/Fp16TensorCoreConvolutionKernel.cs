@@ -51,9 +51,11 @@ public static class Fp16TensorCoreConvolutionKernel
         long wImage = w + 4L * n * g.WeightImageStride;
         var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * (uint)inputBase);
         var weights = new WeightQuadLoads(layout, wImage, g, m0, t);
+        // The first weights' loads are in flight while the first input copies are issued.
+        var first = weights.Load(kBegin, kEnd);
         copies.IssueInputs(0, kBegin, kEnd);
         AsyncCopy.Commit();
-        weights.Store(tiles, 0, weights.Load(kBegin, kEnd));
+        weights.Store(tiles, 0, first);
         int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
         // ldmatrix row addresses: lanes 8j..8j+7 give matrix j's rows, matrices (rows 0-7, k 0-7), (8-15, k 0-7),
         // (0-7, k 8-15), (8-15, k 8-15) of A [row][k], the mma's a0..a3; of the input tile [k][column] the same k rows and
@@ -80,6 +82,54 @@ public static class Fp16TensorCoreConvolutionKernel
             acc.MultiplyHalves(a + 32, bMatrix + k16Rows);
             // The other stage's weights were last read by the previous k-step, before this one's first barrier.
             if (more) weights.Store(tiles, 1 - stage, next);
+            stage = 1 - stage;
+        }
+        bool partial = g.Slices > 1;
+        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
+        acc.Store(output, m0 + rowBase + lane / 4, p0 + colBase + 2 * (lane % 4));
+    }
+
+    /// <summary>As <see cref="Run{TTile, TFunction}"/> for 1 × 1 GEMMs whose input rows can be read 16 bytes at a time
+    /// (<see cref="PointwiseGeometry.InputChunks"/>): inputs take the weights' way, loaded a k-step ahead into registers and
+    /// rounded as they are stored into double-buffered FP16 stages; no FP32 stage, no rounding pass, one barrier a k-step,
+    /// and 19 KB of shared memory instead of 33 (64 × 64 tiles), so more groups fit a multiprocessor.</summary>
+    public static void RunChunkedInputs<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
+        PointwiseGeometry g, Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
+    {
+        var layout = new TileLayout(default(TTile).WarpRows);
+        // One allocation, in words: the FP16 weight stages, then the FP16 input stages ([k][column]).
+        int weightStage = layout.Rows * WeightStride / 2, inputBase = Stages * weightStage, inputStage = KStep * layout.InputStride / 2;
+        var tiles = SharedMemory.Allocate<uint>(inputBase + Stages * inputStage);
+        int t = Group.IdxX, lane = t % 32, warp = t / 32;
+        int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
+        int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
+        uint shared = AsyncCopy.SharedBase();
+        var weights = new WeightQuadLoads(layout, w + 4L * n * g.WeightImageStride, g, m0, t);
+        var inputs = new InputQuadLoads(layout, x, g, n, p0, t, inputBase);
+        weights.Store(tiles, 0, weights.Load(kBegin, kEnd));
+        inputs.Store(tiles, 0, inputs.Load(kBegin, kEnd));
+        int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
+        int matrixRow = lane % 8 + 8 * (lane / 8 % 2), matrixColumn = 8 * (lane / 16);
+        uint aMatrix = shared + 2u * (uint)((rowBase + matrixRow) * WeightStride + matrixColumn);
+        uint bMatrix = shared + 4u * (uint)inputBase + 2u * (uint)(matrixRow * layout.InputStride + colBase + matrixColumn);
+        uint k16Rows = 2u * 16 * (uint)layout.InputStride;
+        WarpTile acc = default;
+        int stage = 0;
+        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
+        {
+            bool more = k0 + KStep < kEnd;
+            var nextWeights = more ? weights.Load(k0 + KStep, kEnd) : default;
+            var nextInputs = more ? inputs.Load(k0 + KStep, kEnd) : default;
+            // This stage's stores are visible, and every warp is done with the other stage (the previous k-step's).
+            Group.Barrier();
+            uint a = aMatrix + 2u * (uint)(stage * layout.Rows * WeightStride), b = bMatrix + 4u * (uint)(stage * inputStage);
+            acc.MultiplyHalves(a, b);
+            acc.MultiplyHalves(a + 32, b + k16Rows);
+            if (more)
+            {
+                weights.Store(tiles, 1 - stage, nextWeights);
+                inputs.Store(tiles, 1 - stage, nextInputs);
+            }
             stage = 1 - stage;
         }
         bool partial = g.Slices > 1;
@@ -201,9 +251,68 @@ internal readonly struct WeightQuadLoads
         Store(tiles, at + 3 * rowWords, q.Q3);
     }
 
-    private static void Store(ArrayView<uint> tiles, int word, Quad q)
+    private static void Store(ArrayView<uint> tiles, int word, Quad q) => StoreHalves(tiles, word, q);
+
+    /// <summary>q rounded into the two words from <paramref name="word"/> on.</summary>
+    internal static void StoreHalves(ArrayView<uint> tiles, int word, Quad q)
     {
         tiles[word] = Fp16TensorCoreConvolutionKernel.Halves(q.X, q.Y);
         tiles[word + 1] = Fp16TensorCoreConvolutionKernel.Halves(q.Z, q.W);
     }
+}
+
+/// <summary>A thread's inputs of a k-step for <see cref="Fp16TensorCoreConvolutionKernel.RunChunkedInputs{TTile, TFunction}"/>,
+/// loaded ahead into registers: 4 adjacent pixels of up to 8 k rows.</summary>
+internal readonly record struct InputQuads(Quad Q0, Quad Q1, Quad Q2, Quad Q3, Quad Q4, Quad Q5, Quad Q6, Quad Q7);
+
+/// <summary>One thread's share of a k-step's inputs of a 1 × 1 GEMM: x[k + t / (C / 4) + (512 / C) i, p0 + 4 (t % (C / 4))
+/// …] for a tile of C columns (4 passes of 8 rows for 64 columns, 8 of 4 for 128), 16 bytes at a time (zeros past the
+/// pixels or the slice: the pixels are a multiple of 4), stored rounded into an FP16 input stage, [k][column].</summary>
+internal readonly struct InputQuadLoads
+{
+    private readonly long _column, _rowBytes;
+    private readonly int _k, _rowsAtOnce, _passes, _stride, _target;
+    private readonly bool _valid;
+
+    public InputQuadLoads(TileLayout layout, long x, PointwiseGeometry g, int n, int p0, int t, int stagesWord)
+    {
+        int quadsPerRow = layout.Columns / 4, pixel = p0 + 4 * (t % quadsPerRow);
+        _k = t / quadsPerRow;
+        _rowsAtOnce = TensorCoreConvolutionKernel.GroupSize / quadsPerRow;
+        _passes = TensorCoreConvolutionKernel.KStep / _rowsAtOnce;
+        _rowBytes = 4L * g.Pixels;
+        _column = x + 4L * (PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + pixel);
+        _valid = pixel < g.Pixels;
+        _stride = layout.InputStride;
+        _target = stagesWord * 2 + _k * layout.InputStride + pixel - p0;
+    }
+
+    public InputQuads Load(int k0, int kEnd)
+    {
+        int k = k0 + _k;
+        long at = _column + _rowBytes * k, step = _rowBytes * _rowsAtOnce;
+        return new InputQuads(Load(at, k, kEnd, 0), Load(at + step, k, kEnd, 1), Load(at + 2 * step, k, kEnd, 2), Load(at + 3 * step, k, kEnd, 3),
+            Load(at + 4 * step, k, kEnd, 4), Load(at + 5 * step, k, kEnd, 5), Load(at + 6 * step, k, kEnd, 6), Load(at + 7 * step, k, kEnd, 7));
+    }
+
+    private Quad Load(long address, int k, int kEnd, int pass) =>
+        pass < _passes & _valid & k + pass * _rowsAtOnce < kEnd ? Fp16TensorCoreConvolutionKernel.GlobalQuad(address) : default;
+
+    /// <summary>Rounds <paramref name="q"/> into input stage <paramref name="stage"/>.</summary>
+    public void Store(ArrayView<uint> tiles, int stage, InputQuads q)
+    {
+        // Half index of this thread's first value in the stage; passes lie _rowsAtOnce rows apart.
+        int at = _target + stage * TensorCoreConvolutionKernel.KStep * _stride, step = _rowsAtOnce * _stride;
+        Store(tiles, at, q.Q0);
+        Store(tiles, at + step, q.Q1);
+        Store(tiles, at + 2 * step, q.Q2);
+        Store(tiles, at + 3 * step, q.Q3);
+        if (_passes <= 4) return;
+        Store(tiles, at + 4 * step, q.Q4);
+        Store(tiles, at + 5 * step, q.Q5);
+        Store(tiles, at + 6 * step, q.Q6);
+        Store(tiles, at + 7 * step, q.Q7);
+    }
+
+    private static void Store(ArrayView<uint> tiles, int half, Quad q) => WeightQuadLoads.StoreHalves(tiles, half / 2, q);
 }

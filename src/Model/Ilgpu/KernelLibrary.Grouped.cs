@@ -18,7 +18,7 @@ internal sealed partial class KernelLibrary
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation, SpecializedValue<PointwiseTiling>, SpecializedValue<FusedFunction>>? _pointwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseSum;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry>? _scaleWeights;
-    private readonly Dictionary<(bool Wide, int Precision, UnaryFunction Function), TensorCoreLaunch> _tensorCores = [];
+    private readonly Dictionary<(bool Wide, TensorCoreKernel Kernel, UnaryFunction Function), TensorCoreLaunch> _tensorCores = [];
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseWindow>, SpecializedValue<FusedFunction>>? _depthwise;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
@@ -202,15 +202,14 @@ internal sealed partial class KernelLibrary
                 w = scaled;
             }
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
-            // The FP16 kernel loads weights 16 bytes at a time; from an unaligned start the TF32 one runs (the same sums
-            // to the operands' rounding).
-            int precision = g.TensorCores == TensorCorePrecision.Fp16 && !CopiesInChunks(wAt, g.Channels) ? TensorCorePrecision.Tf32 : g.TensorCores;
-            var tensorCore = TensorCore(g.Tiling, precision, activation.Function);
             var chunked = g with
             {
                 WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
                 InputChunks = g.Windowed == 0 && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
             };
+            var kernel = g.TensorCores != TensorCorePrecision.Fp16 || chunked.WeightChunks == 0 ? TensorCoreKernel.Tf32
+                : chunked.InputChunks != 0 ? TensorCoreKernel.Fp16ChunkedInputs : TensorCoreKernel.Fp16;
+            var tensorCore = TensorCore(g.Tiling, kernel, activation.Function);
             tensorCore(new KernelConfig(g.Tiling.LaunchGrid(g), new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
         }
         else
@@ -233,31 +232,39 @@ internal sealed partial class KernelLibrary
     }
 
     /// <summary>The tensor-core GEMM compiled for a tile (the wide one where <paramref name="tiling"/> is it, else the
-    /// square), a <see cref="TensorCorePrecision"/> and a fused activation, on first use.</summary>
-    private TensorCoreLaunch TensorCore(PointwiseTiling tiling, int precision, UnaryFunction function)
+    /// square), a kernel and a fused activation, on first use.</summary>
+    private TensorCoreLaunch TensorCore(PointwiseTiling tiling, TensorCoreKernel kernel, UnaryFunction function)
     {
-        bool wide = tiling == PointwiseTiling.TensorCoreWide, fp16 = precision == TensorCorePrecision.Fp16;
-        var key = (wide, precision, function);
+        bool wide = tiling == PointwiseTiling.TensorCoreWide;
+        var key = (wide, kernel, function);
         if (!_tensorCores.TryGetValue(key, out var launch))
             _tensorCores[key] = launch = wide
-                ? FusedFunctions.Apply(function, new TensorCoreLoad<WideTensorCoreTile>(this, fp16))
-                : FusedFunctions.Apply(function, new TensorCoreLoad<SquareTensorCoreTile>(this, fp16));
+                ? FusedFunctions.Apply(function, new TensorCoreLoad<WideTensorCoreTile>(this, kernel))
+                : FusedFunctions.Apply(function, new TensorCoreLoad<SquareTensorCoreTile>(this, kernel));
         return launch;
     }
+
+    /// <summary>Which tensor-core kernel a launch runs: TF32; FP16 (also where FP16 was planned but the weights' start is
+    /// not 16-byte aligned, which the FP16 kernels need: the TF32 one gives the same sums to the operands' rounding); FP16
+    /// with its inputs through registers where they can be read 16 bytes at a time.</summary>
+    private enum TensorCoreKernel { Tf32, Fp16, Fp16ChunkedInputs }
 
     /// <summary>The activation's function as the value the SIMT GEMM and the depthwise kernels are compiled for.</summary>
     private static SpecializedValue<FusedFunction> Specialized(Activation activation) => SpecializedValue.New(new FusedFunction(activation.Function));
 
-    /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/> (or, <paramref name="fp16"/>,
-    /// <see cref="Fp16TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>) for one tile and fused function. Their mma
-    /// operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's O1: loaded promoted.</summary>
-    private readonly struct TensorCoreLoad<TTile>(KernelLibrary library, bool fp16) : IFusedFunctionUse<TensorCoreLaunch> where TTile : struct, ITensorCoreTile
+    /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/> (or an FP16 one of
+    /// <see cref="Fp16TensorCoreConvolutionKernel"/>) for one tile and fused function. Their mma operands pass through
+    /// ILGPU's local slots, which ptxas leaves in memory at the engine's O1: loaded promoted.</summary>
+    private readonly struct TensorCoreLoad<TTile>(KernelLibrary library, TensorCoreKernel which) : IFusedFunctionUse<TensorCoreLaunch> where TTile : struct, ITensorCoreTile
     {
         public TensorCoreLaunch For<TFunction>() where TFunction : struct, IFusedFunction
         {
-            Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel = fp16
-                ? Fp16TensorCoreConvolutionKernel.Run<TTile, TFunction>
-                : TensorCoreConvolutionKernel.Run<TTile, TFunction>;
+            Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel = which switch
+            {
+                TensorCoreKernel.Fp16 => Fp16TensorCoreConvolutionKernel.Run<TTile, TFunction>,
+                TensorCoreKernel.Fp16ChunkedInputs => Fp16TensorCoreConvolutionKernel.RunChunkedInputs<TTile, TFunction>,
+                _ => TensorCoreConvolutionKernel.Run<TTile, TFunction>,
+            };
             return library.BindConfig(library._loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
                 kernel, promoteLocals: true));
         }
