@@ -31,7 +31,8 @@ public struct PointwiseGeometry
     /// <summary>Values between images of x and of the residual where they are channel ranges of larger tensors (a Split
     /// or Slice along channels read in place); 0: contiguous images of their own shape.</summary>
     public int InImageStride, ResidualImageStride;
-    /// <summary>1: the GEMM runs on tensor cores (<see cref="TensorCoreConvolutionKernel"/>, TF32 operands, FP32 sums) in
+    /// <summary>Not 0: the GEMM runs on tensor cores, a <see cref="TensorCorePrecision"/>: 1 TF32 operands
+    /// (<see cref="TensorCoreConvolutionKernel"/>), 2 FP16 ones (<see cref="Fp16TensorCoreConvolutionKernel"/>), FP32 sums, in
     /// the tiles of <see cref="Tiling"/>: <see cref="PointwiseTiling.Square"/> (64 × 64) or
     /// <see cref="PointwiseTiling.TensorCoreWide"/> (32 × 128).</summary>
     public int TensorCores;

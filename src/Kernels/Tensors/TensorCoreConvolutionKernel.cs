@@ -17,6 +17,7 @@ namespace MoeDetect.Kernels.Tensors;
 /// while the group multiplies the previous one. Warps read their weight fragments by <c>ldmatrix</c>, their input words
 /// one by one. The FP16 kernel before it loaded through registers and was bound by
 /// those loads (docs/results/2026-12-05-h100-tensor-cores).
+/// <see cref="Fp16TensorCoreConvolutionKernel"/> runs the same tiles on FP16 operands.
 /// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
 /// checks the two against each other on the GPU).</summary>
 public static class TensorCoreConvolutionKernel
