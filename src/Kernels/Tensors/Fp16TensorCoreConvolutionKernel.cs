@@ -56,14 +56,7 @@ public static class Fp16TensorCoreConvolutionKernel
         copies.IssueInputs(0, kBegin, kEnd);
         AsyncCopy.Commit();
         weights.Store(tiles, 0, first);
-        int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
-        // ldmatrix row addresses: lanes 8j..8j+7 give matrix j's rows, matrices (rows 0-7, k 0-7), (8-15, k 0-7),
-        // (0-7, k 8-15), (8-15, k 8-15) of A [row][k], the mma's a0..a3; of the input tile [k][column] the same k rows and
-        // columns + 8 for lanes 16-31, transposed: (b0, b1) of a column tile, then of the next.
-        int matrixRow = lane % 8 + 8 * (lane / 8 % 2), matrixColumn = 8 * (lane / 16);
-        uint aMatrix = shared + 2u * (uint)((rowBase + matrixRow) * WeightStride + matrixColumn);
-        uint bMatrix = shared + 4u * (uint)halfBase + 2u * (uint)(matrixRow * layout.InputStride + colBase + matrixColumn);
-        uint k16Rows = 2u * 16 * (uint)layout.InputStride;
+        var fragments = new HalfFragments(layout, shared, halfBase, warp, lane);
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
@@ -77,16 +70,14 @@ public static class Fp16TensorCoreConvolutionKernel
             Group.Barrier();
             RoundInputs(tiles, shared + 4u * (uint)(inputBase + stage * layout.InputStage), halfBase, layout, t);
             Group.Barrier();
-            uint a = aMatrix + 2u * (uint)(stage * layout.Rows * WeightStride);
-            acc.MultiplyHalves(a, bMatrix);
-            acc.MultiplyHalves(a + 32, bMatrix + k16Rows);
+            fragments.Multiply(ref acc, stage, 0);
             // The other stage's weights were last read by the previous k-step, before this one's first barrier.
             if (more) weights.Store(tiles, 1 - stage, next);
             stage = 1 - stage;
         }
         bool partial = g.Slices > 1;
         var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
-        acc.Store(output, m0 + rowBase + lane / 4, p0 + colBase + 2 * (lane % 4));
+        acc.Store(output, m0 + fragments.RowBase + lane / 4, p0 + fragments.ColumnBase + 2 * (lane % 4));
     }
 
     /// <summary>As <see cref="Run{TTile, TFunction}"/> for 1 × 1 GEMMs whose input rows can be read 16 bytes at a time
@@ -108,11 +99,7 @@ public static class Fp16TensorCoreConvolutionKernel
         var inputs = new InputQuadLoads(layout, x, g, n, p0, t, inputBase);
         weights.Store(tiles, 0, weights.Load(kBegin, kEnd));
         inputs.Store(tiles, 0, inputs.Load(kBegin, kEnd));
-        int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
-        int matrixRow = lane % 8 + 8 * (lane / 8 % 2), matrixColumn = 8 * (lane / 16);
-        uint aMatrix = shared + 2u * (uint)((rowBase + matrixRow) * WeightStride + matrixColumn);
-        uint bMatrix = shared + 4u * (uint)inputBase + 2u * (uint)(matrixRow * layout.InputStride + colBase + matrixColumn);
-        uint k16Rows = 2u * 16 * (uint)layout.InputStride;
+        var fragments = new HalfFragments(layout, shared, inputBase, warp, lane);
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
@@ -122,9 +109,7 @@ public static class Fp16TensorCoreConvolutionKernel
             var nextInputs = more ? inputs.Load(k0 + KStep, kEnd) : default;
             // This stage's stores are visible, and every warp is done with the other stage (the previous k-step's).
             Group.Barrier();
-            uint a = aMatrix + 2u * (uint)(stage * layout.Rows * WeightStride), b = bMatrix + 4u * (uint)(stage * inputStage);
-            acc.MultiplyHalves(a, b);
-            acc.MultiplyHalves(a + 32, b + k16Rows);
+            fragments.Multiply(ref acc, stage, 4u * (uint)(stage * inputStage));
             if (more)
             {
                 weights.Store(tiles, 1 - stage, nextWeights);
@@ -134,7 +119,7 @@ public static class Fp16TensorCoreConvolutionKernel
         }
         bool partial = g.Slices > 1;
         var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
-        acc.Store(output, m0 + rowBase + lane / 4, p0 + colBase + 2 * (lane % 4));
+        acc.Store(output, m0 + fragments.RowBase + lane / 4, p0 + fragments.ColumnBase + 2 * (lane % 4));
     }
 
     /// <summary>The group rounds the FP32 input stage at <paramref name="stage"/> (shared byte address) into the FP16 tile
@@ -199,6 +184,38 @@ public static class Fp16TensorCoreConvolutionKernel
         CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
             ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
         return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
+    }
+}
+
+/// <summary>A lane's warp's place in the tile (<see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>'s 32 × 32
+/// blocks) and its <c>ldmatrix</c> row addresses in the FP16 stages: lanes 8j..8j+7 give matrix j's rows, matrices (rows
+/// 0-7, k 0-7), (8-15, k 0-7), (0-7, k 8-15), (8-15, k 8-15) of the weights [row][k], the mma's a0..a3; of the inputs
+/// [k][column] the same k rows and columns + 8 for lanes 16-31, transposed: (b0, b1) of a column tile, then of the next.</summary>
+internal readonly struct HalfFragments
+{
+    public readonly int RowBase, ColumnBase;
+    private readonly uint _a, _b, _k16Rows, _weightStage;
+
+    /// <param name="inputWord">Where the (first) FP16 input stage starts, in words from <paramref name="shared"/>; the
+    /// weight stages start at <paramref name="shared"/>.</param>
+    public HalfFragments(TileLayout layout, uint shared, int inputWord, int warp, int lane)
+    {
+        RowBase = warp / layout.WarpColumns * 32;
+        ColumnBase = warp % layout.WarpColumns * 32;
+        int matrixRow = lane % 8 + 8 * (lane / 8 % 2), matrixColumn = 8 * (lane / 16);
+        _a = shared + 2u * (uint)((RowBase + matrixRow) * Fp16TensorCoreConvolutionKernel.WeightStride + matrixColumn);
+        _b = shared + 4u * (uint)inputWord + 2u * (uint)(matrixRow * layout.InputStride + ColumnBase + matrixColumn);
+        _k16Rows = 2u * 16 * (uint)layout.InputStride;
+        _weightStage = 2u * (uint)(layout.Rows * Fp16TensorCoreConvolutionKernel.WeightStride);
+    }
+
+    /// <summary>A k-step of 32 (two of 16) on weight stage <paramref name="stage"/> and the inputs
+    /// <paramref name="inputOffset"/> bytes past the first input stage.</summary>
+    public void Multiply(ref WarpTile acc, int stage, uint inputOffset)
+    {
+        uint a = _a + (uint)stage * _weightStage, b = _b + inputOffset;
+        acc.MultiplyHalves(a, b);
+        acc.MultiplyHalves(a + 32, b + _k16Rows);
     }
 }
 
