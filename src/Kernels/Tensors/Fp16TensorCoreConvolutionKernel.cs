@@ -196,6 +196,12 @@ internal readonly struct HalfFragments
     public readonly int RowBase, ColumnBase;
     private readonly uint _a, _b, _k16Rows, _weightStage;
 
+    /// <summary>The lane's row address for the A fragments of the first k16 step of weight stage 0.</summary>
+    public uint WeightAddress => _a;
+
+    /// <summary>The lane's row address for the B fragments of the first k16 step of the first input stage.</summary>
+    public uint InputAddress => _b;
+
     /// <param name="inputWord">Where the (first) FP16 input stage starts, in words from <paramref name="shared"/>; the
     /// weight stages start at <paramref name="shared"/>.</param>
     public HalfFragments(TileLayout layout, uint shared, int inputWord, int warp, int lane)
@@ -220,6 +226,9 @@ internal readonly struct HalfFragments
 }
 
 internal readonly record struct Quad(float X, float Y, float Z, float W);
+
+/// <summary>The global byte address of 4 adjacent values a thread loads, and whether it loads them (else zeros).</summary>
+internal readonly record struct QuadSource(long Address, bool Valid);
 
 /// <summary>A thread's weights of a k-step, loaded ahead into registers: up to four rows' 4 adjacent values.</summary>
 internal readonly record struct WeightQuads(Quad Q0, Quad Q1, Quad Q2, Quad Q3);
@@ -246,26 +255,42 @@ internal readonly struct WeightQuadLoads
         _target = (t / KQuads * Fp16TensorCoreConvolutionKernel.WeightStride + _k) / 2;
     }
 
+    /// <summary>How many quads a thread takes a k-step: the tile's rows / 16.</summary>
+    public int Quads => _quads;
+
+    /// <summary>Where quad <paramref name="i"/> of the k-step from <paramref name="k0"/> lies in global memory; not valid
+    /// outside the weights (stored as zeros).</summary>
+    public QuadSource Source(int k0, int kEnd, int i) => At(First(k0, kEnd), i);
+
+    /// <summary>Quad 0's address, and whether the thread's k lies in the slice.</summary>
+    private QuadSource First(int k0, int kEnd) => new(_row + 4L * k0, k0 + _k < kEnd);
+
+    private QuadSource At(QuadSource first, int i) => new(first.Address + i * _rowStep, first.Valid & i < _rows);
+
+    /// <summary>The word of the weight stages (from word 0) where quad <paramref name="i"/>'s two words go.</summary>
+    public int TargetWord(int stage, int i) => stage * _stage + _target + i * RowWords;
+
+    /// <summary>Words between a thread's rows in a stage.</summary>
+    private const int RowWords = RowStep * Fp16TensorCoreConvolutionKernel.WeightStride / 2;
+
     public WeightQuads Load(int k0, int kEnd)
     {
-        bool k = k0 + _k < kEnd;
-        long at = _row + 4L * k0;
-        return new WeightQuads(Load(at, k & _rows > 0), Load(at + _rowStep, k & _rows > 1),
-            Load(at + 2 * _rowStep, k & _rows > 2), Load(at + 3 * _rowStep, k & _rows > 3));
+        var first = First(k0, kEnd);
+        return new(Load(At(first, 0)), Load(At(first, 1)), Load(At(first, 2)), Load(At(first, 3)));
     }
 
-    private static Quad Load(long address, bool valid) => valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(address) : default;
+    private static Quad Load(QuadSource source) => source.Valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(source.Address) : default;
 
     /// <summary>Rounds <paramref name="q"/> into stage <paramref name="stage"/> of the weight stages at word 0 of
     /// <paramref name="tiles"/>; rows past the tile's are not stored.</summary>
     public void Store(ArrayView<uint> tiles, int stage, WeightQuads q)
     {
-        int at = stage * _stage + _target, rowWords = RowStep * Fp16TensorCoreConvolutionKernel.WeightStride / 2;
+        int at = TargetWord(stage, 0);
         Store(tiles, at, q.Q0);
-        Store(tiles, at + rowWords, q.Q1);
+        Store(tiles, at + RowWords, q.Q1);
         if (_quads <= 2) return;
-        Store(tiles, at + 2 * rowWords, q.Q2);
-        Store(tiles, at + 3 * rowWords, q.Q3);
+        Store(tiles, at + 2 * RowWords, q.Q2);
+        Store(tiles, at + 3 * RowWords, q.Q3);
     }
 
     private static void Store(ArrayView<uint> tiles, int word, Quad q) => StoreHalves(tiles, word, q);
@@ -287,7 +312,7 @@ internal readonly record struct InputQuads(Quad Q0, Quad Q1, Quad Q2, Quad Q3, Q
 /// pixels or the slice: the pixels are a multiple of 4), stored rounded into an FP16 input stage, [k][column].</summary>
 internal readonly struct InputQuadLoads
 {
-    private readonly long _column, _rowBytes;
+    private readonly long _column, _rowBytes, _quadBytes;
     private readonly int _k, _rowsAtOnce, _passes, _stride, _target;
     private readonly bool _valid;
 
@@ -298,28 +323,47 @@ internal readonly struct InputQuadLoads
         _rowsAtOnce = TensorCoreConvolutionKernel.GroupSize / quadsPerRow;
         _passes = TensorCoreConvolutionKernel.KStep / _rowsAtOnce;
         _rowBytes = 4L * g.Pixels;
+        _quadBytes = _rowBytes * _rowsAtOnce;
         _column = x + 4L * (PointwiseInput.ImageStart(g.InImageStride, n, (long)g.Channels * g.Pixels) + pixel);
         _valid = pixel < g.Pixels;
         _stride = layout.InputStride;
         _target = stagesWord * 2 + _k * layout.InputStride + pixel - p0;
     }
 
+    /// <summary>How many quads a thread takes a k-step: 4 for 64 columns, 8 for 128.</summary>
+    public int Quads => _passes;
+
+    /// <summary>Where quad <paramref name="i"/> of the k-step from <paramref name="k0"/> lies in global memory; not valid
+    /// past the pixels or the slice (stored as zeros).</summary>
+    public QuadSource Source(int k0, int kEnd, int i) => At(k0 + _k, kEnd, i, First(k0 + _k));
+
+    /// <summary>The address of the thread's quad on row <paramref name="k"/>.</summary>
+    private long First(int k) => _column + _rowBytes * k;
+
+    /// <summary>Quad i of the thread's rows from row <paramref name="k"/> (at <paramref name="first"/>) on.</summary>
+    private QuadSource At(int k, int kEnd, int i, long first) =>
+        new(first + i * _quadBytes, i < _passes & _valid & k + i * _rowsAtOnce < kEnd);
+
+    /// <summary>The word (from word 0 of the shared memory) where quad <paramref name="i"/>'s two words go.</summary>
+    public int TargetWord(int stage, int i) => (_target + stage * TensorCoreConvolutionKernel.KStep * _stride) / 2 + i * QuadWords;
+
+    /// <summary>Words between a thread's quads in a stage: _rowsAtOnce rows.</summary>
+    private int QuadWords => _rowsAtOnce * _stride / 2;
+
     public InputQuads Load(int k0, int kEnd)
     {
         int k = k0 + _k;
-        long at = _column + _rowBytes * k, step = _rowBytes * _rowsAtOnce;
-        return new InputQuads(Load(at, k, kEnd, 0), Load(at + step, k, kEnd, 1), Load(at + 2 * step, k, kEnd, 2), Load(at + 3 * step, k, kEnd, 3),
-            Load(at + 4 * step, k, kEnd, 4), Load(at + 5 * step, k, kEnd, 5), Load(at + 6 * step, k, kEnd, 6), Load(at + 7 * step, k, kEnd, 7));
+        long first = First(k);
+        return new(Load(At(k, kEnd, 0, first)), Load(At(k, kEnd, 1, first)), Load(At(k, kEnd, 2, first)), Load(At(k, kEnd, 3, first)),
+            Load(At(k, kEnd, 4, first)), Load(At(k, kEnd, 5, first)), Load(At(k, kEnd, 6, first)), Load(At(k, kEnd, 7, first)));
     }
 
-    private Quad Load(long address, int k, int kEnd, int pass) =>
-        pass < _passes & _valid & k + pass * _rowsAtOnce < kEnd ? Fp16TensorCoreConvolutionKernel.GlobalQuad(address) : default;
+    private static Quad Load(QuadSource source) => source.Valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(source.Address) : default;
 
     /// <summary>Rounds <paramref name="q"/> into input stage <paramref name="stage"/>.</summary>
     public void Store(ArrayView<uint> tiles, int stage, InputQuads q)
     {
-        // Half index of this thread's first value in the stage; passes lie _rowsAtOnce rows apart.
-        int at = _target + stage * TensorCoreConvolutionKernel.KStep * _stride, step = _rowsAtOnce * _stride;
+        int at = TargetWord(stage, 0), step = QuadWords;
         Store(tiles, at, q.Q0);
         Store(tiles, at + step, q.Q1);
         Store(tiles, at + 2 * step, q.Q2);
@@ -331,5 +375,5 @@ internal readonly struct InputQuadLoads
         Store(tiles, at + 7 * step, q.Q7);
     }
 
-    private static void Store(ArrayView<uint> tiles, int half, Quad q) => WeightQuadLoads.StoreHalves(tiles, half / 2, q);
+    private static void Store(ArrayView<uint> tiles, int word, Quad q) => WeightQuadLoads.StoreHalves(tiles, word, q);
 }
