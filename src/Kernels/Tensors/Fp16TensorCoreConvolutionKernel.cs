@@ -131,11 +131,15 @@ public static class Fp16TensorCoreConvolutionKernel
         for (int i = 0; i < KStep / rowsAtOnce; i++)
         {
             int at = (row + rowsAtOnce * i) * layout.InputStride + column;
-            var v = SharedQuad(stage + 4u * (uint)at);
-            int word = halfBase + at / 2;
-            tiles[word] = Halves(v.X, v.Y);
-            tiles[word + 1] = Halves(v.Z, v.W);
+            StoreHalves(tiles, halfBase + at / 2, SharedQuad(stage + 4u * (uint)at));
         }
+    }
+
+    /// <summary>q rounded into the two words from <paramref name="word"/> on.</summary>
+    internal static void StoreHalves(ArrayView<uint> tiles, int word, Quad q)
+    {
+        tiles[word] = Halves(q.X, q.Y);
+        tiles[word + 1] = Halves(q.Z, q.W);
     }
 
     /// <summary>Two values rounded to FP16 in one word, <paramref name="low"/> in the low half (the lower address).</summary>
@@ -293,14 +297,7 @@ internal readonly struct WeightQuadLoads
         Store(tiles, at + 3 * RowWords, q.Q3);
     }
 
-    private static void Store(ArrayView<uint> tiles, int word, Quad q) => StoreHalves(tiles, word, q);
-
-    /// <summary>q rounded into the two words from <paramref name="word"/> on.</summary>
-    internal static void StoreHalves(ArrayView<uint> tiles, int word, Quad q)
-    {
-        tiles[word] = Fp16TensorCoreConvolutionKernel.Halves(q.X, q.Y);
-        tiles[word + 1] = Fp16TensorCoreConvolutionKernel.Halves(q.Z, q.W);
-    }
+    private static void Store(ArrayView<uint> tiles, int word, Quad q) => Fp16TensorCoreConvolutionKernel.StoreHalves(tiles, word, q);
 }
 
 /// <summary>A thread's inputs of a k-step for <see cref="Fp16TensorCoreConvolutionKernel.RunChunkedInputs{TTile, TFunction}"/>,
@@ -375,5 +372,5 @@ internal readonly struct InputQuadLoads
         Store(tiles, at + 7 * step, q.Q7);
     }
 
-    private static void Store(ArrayView<uint> tiles, int word, Quad q) => WeightQuadLoads.StoreHalves(tiles, word, q);
+    private static void Store(ArrayView<uint> tiles, int word, Quad q) => Fp16TensorCoreConvolutionKernel.StoreHalves(tiles, word, q);
 }
