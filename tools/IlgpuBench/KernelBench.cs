@@ -182,8 +182,7 @@ internal static class KernelBench
         using var data = new LayerData(kernels.Accelerator, g);
         ConvolutionPaths.Launch(kernels, ConvolutionPath.Direct, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None);
         var direct = data.Output();
-        var tilings = KernelLibrary.TensorCoreTilings(gemm).ToList();
-        var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreKinds.Where(k => tilings.Contains(k.Tiling))).Select(plan =>
+        var tiles = kernels.TensorCorePlans(gemm, KernelLibrary.TensorCoreKinds).Select(plan =>
         {
             var tiling = plan.Tiling;
             using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);

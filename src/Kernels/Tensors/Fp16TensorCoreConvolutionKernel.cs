@@ -44,19 +44,18 @@ public static class Fp16TensorCoreConvolutionKernel
         // the FP16 input tile of the k-step being multiplied ([k][column], as many halves a row as the FP32 stages have words).
         int weightStage = layout.Rows * WeightStride / 2, inputBase = Stages * weightStage, halfBase = inputBase + Stages * layout.InputStage;
         var tiles = SharedMemory.Allocate<uint>(halfBase + KStep * layout.InputStride / 2);
-        int t = Group.IdxX, lane = t % 32, warp = t / 32;
-        int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
-        int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
+        var o = new TileOrigin(layout, g);
+        int kBegin = o.KBegin, kEnd = o.KEnd;
         uint shared = AsyncCopy.SharedBase();
-        long wImage = w + 4L * n * g.WeightImageStride;
-        var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * (uint)inputBase);
-        var weights = new WeightQuadLoads(layout, wImage, g, m0, t);
+        long wImage = w + 4L * o.Image * g.WeightImageStride;
+        var copies = new TileCopies(layout, x, wImage, g, o.Image, o.M0, o.P0, o.Thread, shared, shared + 4u * (uint)inputBase);
+        var weights = new WeightQuadLoads(layout, wImage, g, o.M0, o.Thread);
         // The first weights' loads are in flight while the first input copies are issued.
         var first = weights.Load(kBegin, kEnd);
         copies.IssueInputs(0, kBegin, kEnd);
         AsyncCopy.Commit();
         weights.Store(tiles, 0, first);
-        var fragments = new HalfFragments(layout, shared, halfBase, warp, lane);
+        var fragments = new HalfFragments(layout, shared, halfBase, o.Warp, o.Lane);
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
@@ -68,16 +67,14 @@ public static class Fp16TensorCoreConvolutionKernel
             AsyncCopy.WaitAllButNewest();
             // Also: every warp is done multiplying the last k-step's FP16 inputs, which the rounding overwrites.
             Group.Barrier();
-            RoundInputs(tiles, shared + 4u * (uint)(inputBase + stage * layout.InputStage), halfBase, layout, t);
+            RoundInputs(tiles, shared + 4u * (uint)(inputBase + stage * layout.InputStage), halfBase, layout, o.Thread);
             Group.Barrier();
             fragments.Multiply(ref acc, stage, 0);
             // The other stage's weights were last read by the previous k-step, before this one's first barrier.
             if (more) weights.Store(tiles, 1 - stage, next);
             stage = 1 - stage;
         }
-        bool partial = g.Slices > 1;
-        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
-        acc.Store(output, m0 + fragments.RowBase + lane / 4, p0 + fragments.ColumnBase + 2 * (lane % 4));
+        o.Store<TFunction>(acc, bias, residual, y, g, activation);
     }
 
     /// <summary>As <see cref="Run{TTile, TFunction}"/> for 1 × 1 GEMMs whose input rows can be read 16 bytes at a time
@@ -91,15 +88,14 @@ public static class Fp16TensorCoreConvolutionKernel
         // One allocation, in words: the FP16 weight stages, then the FP16 input stages ([k][column]).
         int weightStage = layout.Rows * WeightStride / 2, inputBase = Stages * weightStage, inputStage = KStep * layout.InputStride / 2;
         var tiles = SharedMemory.Allocate<uint>(inputBase + Stages * inputStage);
-        int t = Group.IdxX, lane = t % 32, warp = t / 32;
-        int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
-        int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
+        var o = new TileOrigin(layout, g);
+        int kBegin = o.KBegin, kEnd = o.KEnd;
         uint shared = AsyncCopy.SharedBase();
-        var weights = new WeightQuadLoads(layout, w + 4L * n * g.WeightImageStride, g, m0, t);
-        var inputs = new InputQuadLoads(layout, x, g, n, p0, t, inputBase);
+        var weights = new WeightQuadLoads(layout, w + 4L * o.Image * g.WeightImageStride, g, o.M0, o.Thread);
+        var inputs = new InputQuadLoads(layout, x, g, o.Image, o.P0, o.Thread, inputBase);
         weights.Store(tiles, 0, weights.Load(kBegin, kEnd));
         inputs.Store(tiles, 0, inputs.Load(kBegin, kEnd));
-        var fragments = new HalfFragments(layout, shared, inputBase, warp, lane);
+        var fragments = new HalfFragments(layout, shared, inputBase, o.Warp, o.Lane);
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
@@ -117,9 +113,7 @@ public static class Fp16TensorCoreConvolutionKernel
             }
             stage = 1 - stage;
         }
-        bool partial = g.Slices > 1;
-        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
-        acc.Store(output, m0 + fragments.RowBase + lane / 4, p0 + fragments.ColumnBase + 2 * (lane % 4));
+        o.Store<TFunction>(acc, bias, residual, y, g, activation);
     }
 
     /// <summary>The group rounds the FP32 input stage at <paramref name="stage"/> (shared byte address) into the FP16 tile
@@ -131,15 +125,8 @@ public static class Fp16TensorCoreConvolutionKernel
         for (int i = 0; i < KStep / rowsAtOnce; i++)
         {
             int at = (row + rowsAtOnce * i) * layout.InputStride + column;
-            StoreHalves(tiles, halfBase + at / 2, SharedQuad(stage + 4u * (uint)at));
+            SharedQuad(stage + 4u * (uint)at).Store(tiles, halfBase + at / 2);
         }
-    }
-
-    /// <summary>q rounded into the two words from <paramref name="word"/> on.</summary>
-    internal static void StoreHalves(ArrayView<uint> tiles, int word, Quad q)
-    {
-        tiles[word] = Halves(q.X, q.Y);
-        tiles[word + 1] = Halves(q.Z, q.W);
     }
 
     /// <summary>Two values rounded to FP16 in one word, <paramref name="low"/> in the low half (the lower address).</summary>
@@ -210,8 +197,8 @@ internal readonly struct HalfFragments
     /// weight stages start at <paramref name="shared"/>.</param>
     public HalfFragments(TileLayout layout, uint shared, int inputWord, int warp, int lane)
     {
-        RowBase = warp / layout.WarpColumns * 32;
-        ColumnBase = warp % layout.WarpColumns * 32;
+        RowBase = layout.WarpRow(warp);
+        ColumnBase = layout.WarpColumn(warp);
         int matrixRow = lane % 8 + 8 * (lane / 8 % 2), matrixColumn = 8 * (lane / 16);
         _a = shared + 2u * (uint)((RowBase + matrixRow) * Fp16TensorCoreConvolutionKernel.WeightStride + matrixColumn);
         _b = shared + 4u * (uint)inputWord + 2u * (uint)(matrixRow * layout.InputStride + ColumnBase + matrixColumn);
@@ -229,10 +216,23 @@ internal readonly struct HalfFragments
     }
 }
 
-internal readonly record struct Quad(float X, float Y, float Z, float W);
+/// <summary>4 adjacent values on their way to an FP16 stage.</summary>
+internal readonly record struct Quad(float X, float Y, float Z, float W)
+{
+    /// <summary>The values rounded into the two words of <paramref name="tiles"/> from <paramref name="word"/> on.</summary>
+    public void Store(ArrayView<uint> tiles, int word)
+    {
+        tiles[word] = Fp16TensorCoreConvolutionKernel.Halves(X, Y);
+        tiles[word + 1] = Fp16TensorCoreConvolutionKernel.Halves(Z, W);
+    }
+}
 
 /// <summary>The global byte address of 4 adjacent values a thread loads, and whether it loads them (else zeros).</summary>
-internal readonly record struct QuadSource(long Address, bool Valid);
+internal readonly record struct QuadSource(long Address, bool Valid)
+{
+    /// <summary>The 4 values, or zeros where not valid (nothing read).</summary>
+    public Quad Load() => Valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(Address) : default;
+}
 
 /// <summary>A thread's weights of a k-step, loaded ahead into registers: up to four rows' 4 adjacent values.</summary>
 internal readonly record struct WeightQuads(Quad Q0, Quad Q1, Quad Q2, Quad Q3);
@@ -280,24 +280,20 @@ internal readonly struct WeightQuadLoads
     public WeightQuads Load(int k0, int kEnd)
     {
         var first = First(k0, kEnd);
-        return new(Load(At(first, 0)), Load(At(first, 1)), Load(At(first, 2)), Load(At(first, 3)));
+        return new(At(first, 0).Load(), At(first, 1).Load(), At(first, 2).Load(), At(first, 3).Load());
     }
-
-    private static Quad Load(QuadSource source) => source.Valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(source.Address) : default;
 
     /// <summary>Rounds <paramref name="q"/> into stage <paramref name="stage"/> of the weight stages at word 0 of
     /// <paramref name="tiles"/>; rows past the tile's are not stored.</summary>
     public void Store(ArrayView<uint> tiles, int stage, WeightQuads q)
     {
         int at = TargetWord(stage, 0);
-        Store(tiles, at, q.Q0);
-        Store(tiles, at + RowWords, q.Q1);
+        q.Q0.Store(tiles, at);
+        q.Q1.Store(tiles, at + RowWords);
         if (_quads <= 2) return;
-        Store(tiles, at + 2 * RowWords, q.Q2);
-        Store(tiles, at + 3 * RowWords, q.Q3);
+        q.Q2.Store(tiles, at + 2 * RowWords);
+        q.Q3.Store(tiles, at + 3 * RowWords);
     }
-
-    private static void Store(ArrayView<uint> tiles, int word, Quad q) => Fp16TensorCoreConvolutionKernel.StoreHalves(tiles, word, q);
 }
 
 /// <summary>A thread's inputs of a k-step for <see cref="Fp16TensorCoreConvolutionKernel.RunChunkedInputs{TTile, TFunction}"/>,
@@ -351,26 +347,22 @@ internal readonly struct InputQuadLoads
     {
         int k = k0 + _k;
         long first = First(k);
-        return new(Load(At(k, kEnd, 0, first)), Load(At(k, kEnd, 1, first)), Load(At(k, kEnd, 2, first)), Load(At(k, kEnd, 3, first)),
-            Load(At(k, kEnd, 4, first)), Load(At(k, kEnd, 5, first)), Load(At(k, kEnd, 6, first)), Load(At(k, kEnd, 7, first)));
+        return new(At(k, kEnd, 0, first).Load(), At(k, kEnd, 1, first).Load(), At(k, kEnd, 2, first).Load(), At(k, kEnd, 3, first).Load(),
+            At(k, kEnd, 4, first).Load(), At(k, kEnd, 5, first).Load(), At(k, kEnd, 6, first).Load(), At(k, kEnd, 7, first).Load());
     }
-
-    private static Quad Load(QuadSource source) => source.Valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(source.Address) : default;
 
     /// <summary>Rounds <paramref name="q"/> into input stage <paramref name="stage"/>.</summary>
     public void Store(ArrayView<uint> tiles, int stage, InputQuads q)
     {
         int at = TargetWord(stage, 0), step = QuadWords;
-        Store(tiles, at, q.Q0);
-        Store(tiles, at + step, q.Q1);
-        Store(tiles, at + 2 * step, q.Q2);
-        Store(tiles, at + 3 * step, q.Q3);
+        q.Q0.Store(tiles, at);
+        q.Q1.Store(tiles, at + step);
+        q.Q2.Store(tiles, at + 2 * step);
+        q.Q3.Store(tiles, at + 3 * step);
         if (_passes <= 4) return;
-        Store(tiles, at + 4 * step, q.Q4);
-        Store(tiles, at + 5 * step, q.Q5);
-        Store(tiles, at + 6 * step, q.Q6);
-        Store(tiles, at + 7 * step, q.Q7);
+        q.Q4.Store(tiles, at + 4 * step);
+        q.Q5.Store(tiles, at + 5 * step);
+        q.Q6.Store(tiles, at + 6 * step);
+        q.Q7.Store(tiles, at + 7 * step);
     }
-
-    private static void Store(ArrayView<uint> tiles, int word, Quad q) => Fp16TensorCoreConvolutionKernel.StoreHalves(tiles, word, q);
 }

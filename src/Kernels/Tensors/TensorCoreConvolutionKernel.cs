@@ -48,25 +48,23 @@ public static class TensorCoreConvolutionKernel
         // One allocation (see AsyncCopy.SharedBase): the weight stages (read by address, LoadMatrices), then the input stages.
         var tiles = SharedMemory.Allocate<uint>(Stages * (layout.WeightStage + layout.InputStage));
         var xTiles = tiles.SubView(Stages * layout.WeightStage);
-        int t = Group.IdxX, lane = t % 32, warp = t / 32;
-        int m0 = Grid.IdxY * layout.Rows, p0 = Grid.IdxX * layout.Columns, n = Grid.IdxZ / g.Slices, slice = Grid.IdxZ % g.Slices;
-        int kBegin = slice * g.SliceChannels, kEnd = Math.Min(g.Channels, kBegin + g.SliceChannels);
+        var o = new TileOrigin(layout, g);
+        int lane = o.Lane, kEnd = o.KEnd;
         uint shared = AsyncCopy.SharedBase();
         // An input scale comes multiplied into a weight matrix per image (PointwiseGeometry.WeightImageStride).
-        long wImage = w + 4L * n * g.WeightImageStride;
-        var copies = new TileCopies(layout, x, wImage, g, n, m0, p0, t, shared, shared + 4u * Stages * (uint)layout.WeightStage);
-        copies.Issue(0, kBegin, kEnd);
+        long wImage = w + 4L * o.Image * g.WeightImageStride;
+        var copies = new TileCopies(layout, x, wImage, g, o.Image, o.M0, o.P0, o.Thread, shared, shared + 4u * Stages * (uint)layout.WeightStage);
+        copies.Issue(0, o.KBegin, kEnd);
         AsyncCopy.Commit();
-        int rowBase = warp / layout.WarpColumns * 32, colBase = warp % layout.WarpColumns * 32;
         int quad = lane / 4, pair = lane % 4, inputStride = layout.InputStride;
         // This lane's B word (k pair, column quad) of a stage, and the weight row it points ldmatrix at (LoadMatrices):
         // lanes 8j..8j+7 give matrix j's 8 rows, matrices 0..3 being (rows 0-7, k 0-3), (rows 8-15, k 0-3),
         // (rows 0-7, k 4-7), (rows 8-15, k 4-7): the mma's a0..a3.
-        int bAt = pair * inputStride + colBase + quad;
-        uint aMatrix = shared + 4u * (uint)((rowBase + lane % 8 + 8 * (lane / 8 % 2)) * WeightStride + 4 * (lane / 16));
+        int bAt = pair * inputStride + o.ColumnBase + quad;
+        uint aMatrix = shared + 4u * (uint)((o.RowBase + lane % 8 + 8 * (lane / 8 % 2)) * WeightStride + 4 * (lane / 16));
         WarpTile acc = default;
         int stage = 0;
-        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
+        for (int k0 = o.KBegin; k0 < kEnd; k0 += KStep)
         {
             if (k0 + KStep < kEnd) copies.Issue(1 - stage, k0 + KStep, kEnd);
             // Always a group, even an empty one, so that "all but the newest" is this stage's copies.
@@ -84,9 +82,7 @@ public static class TensorCoreConvolutionKernel
             Group.Barrier();
             stage = 1 - stage;
         }
-        bool partial = g.Slices > 1;
-        var output = new PointwiseOutput(y, bias, residual, g, partial ? slice * g.Batch + n : n, FusedFunctions.Of<TFunction>(activation), partial);
-        acc.Store(output, m0 + rowBase + quad, p0 + colBase + 2 * pair);
+        o.Store<TFunction>(acc, bias, residual, y, g, activation);
     }
 
     /// <summary>A 16 × 8 A fragment by one <c>ldmatrix</c>: four 8 × 8 matrices of 16-bit values, which are 8 rows × 4 TF32
@@ -133,6 +129,38 @@ public readonly struct WideTensorCoreTile : ITensorCoreTile
     public int WarpRows => 1;
 }
 
+/// <summary>A thread's place in a tensor-core GEMM's launch (grid (pixel tiles, out-channel tiles, batch × slices), groups
+/// of <see cref="TensorCoreConvolutionKernel.GroupSize"/>): its lane and warp, its warp's 32 × 32 block, its tile's first
+/// out channel and pixel, its image and split-K slice, and that slice's reduction rows.</summary>
+internal readonly struct TileOrigin
+{
+    public readonly int Thread, Lane, Warp, RowBase, ColumnBase, M0, P0, Image, Slice, KBegin, KEnd;
+
+    public TileOrigin(TileLayout layout, PointwiseGeometry g)
+    {
+        Thread = Group.IdxX;
+        Lane = Thread % 32;
+        Warp = Thread / 32;
+        RowBase = layout.WarpRow(Warp);
+        ColumnBase = layout.WarpColumn(Warp);
+        M0 = Grid.IdxY * layout.Rows;
+        P0 = Grid.IdxX * layout.Columns;
+        Image = Grid.IdxZ / g.Slices;
+        Slice = Grid.IdxZ % g.Slices;
+        KBegin = Slice * g.SliceChannels;
+        KEnd = Math.Min(g.Channels, KBegin + g.SliceChannels);
+    }
+
+    /// <summary>The epilogue: the warp block's sums with bias, activation and residual into y, or a slice's raw partials.</summary>
+    public void Store<TFunction>(WarpTile acc, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TFunction : struct, IFusedFunction
+    {
+        bool partial = g.Slices > 1;
+        var output = new PointwiseOutput(y, bias, residual, g, partial ? Slice * g.Batch + Image : Image, FusedFunctions.Of<TFunction>(activation), partial);
+        acc.Store(output, M0 + RowBase + Lane / 4, P0 + ColumnBase + 2 * (Lane % 4));
+    }
+}
+
 /// <summary>A tile's sizes, in words: its rows (out channels) and columns (pixels), the shared-memory stages of its
 /// operands (weights [row][k], 32 k a row; inputs [k][column], rows of columns + 8, so that a fragment's 4 k rows × 8
 /// columns fall on 32 banks) and each thread's copies into them.</summary>
@@ -140,6 +168,9 @@ internal readonly struct TileLayout(int warpRows)
 {
     public readonly int Rows = 32 * warpRows, Columns = 32 * (4 / warpRows), WarpColumns = 4 / warpRows;
     public int InputStride => Columns + 8;
+    /// <summary>The first row and column of warp <paramref name="warp"/>'s 32 × 32 block of the tile.</summary>
+    public int WarpRow(int warp) => warp / WarpColumns * 32;
+    public int WarpColumn(int warp) => warp % WarpColumns * 32;
     public int WeightStage => Rows * TensorCoreConvolutionKernel.WeightStride;
     public int InputStage => TensorCoreConvolutionKernel.KStep * InputStride;
     /// <summary>Weight and input values a thread copies a k-step: the tile's Rows × 32 and 32 × Columns over 128 threads.</summary>

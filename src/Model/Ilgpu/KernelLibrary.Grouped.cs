@@ -136,11 +136,12 @@ internal sealed partial class KernelLibrary
             Tiling = tiling ?? PointwiseTiling.Square, TensorCores = precision, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
         }, Multiprocessors);
 
-    /// <summary>g planned on tensor cores in each of <paramref name="kinds"/> (tile and precision) that takes it, and where
-    /// it runs tap-major also channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3
+    /// <summary>g planned on tensor cores in each of <paramref name="kinds"/> (tile and precision) that takes it (its tile
+    /// one of <see cref="TensorCoreTilings"/>, FP16 where the weight rows allow it), and where it runs tap-major also
+    /// channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3
     /// layers, channel-major on some stride-2 ones, docs/results/2026-12-06-h100-stages).</summary>
     public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<TensorCoreKind> kinds) =>
-        kinds.Where(k => k.Precision != TensorCorePrecision.Fp16 || Fp16TensorCoreConvolutionKernel.Fits(g))
+        kinds.Where(k => TensorCoreTilings(g).Contains(k.Tiling) && (k.Precision != TensorCorePrecision.Fp16 || Fp16TensorCoreConvolutionKernel.Fits(g)))
             .Select(k => PlanTensorCores(g, k.Tiling, k.Precision))
             .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
 
@@ -165,10 +166,15 @@ internal sealed partial class KernelLibrary
 
     /// <summary>The tensor-core GEMMs in use: each tile (<see cref="TensorCoreTiles"/>) with TF32 operands and, unless
     /// <see cref="Fp16Switch"/> is 0, with FP16 ones.</summary>
-    public static TensorCoreKind[] TensorCoreKinds =>
-        TensorCoreTiles.SelectMany(t => Environment.GetEnvironmentVariable(Fp16Switch) == "0"
-            ? new[] { new TensorCoreKind(t, TensorCorePrecision.Tf32) }
-            : [new TensorCoreKind(t, TensorCorePrecision.Tf32), new TensorCoreKind(t, TensorCorePrecision.Fp16)]).ToArray();
+    public static TensorCoreKind[] TensorCoreKinds
+    {
+        get
+        {
+            int[] precisions = Environment.GetEnvironmentVariable(Fp16Switch) == "0"
+                ? [TensorCorePrecision.Tf32] : [TensorCorePrecision.Tf32, TensorCorePrecision.Fp16];
+            return TensorCoreTiles.SelectMany(t => precisions.Select(p => new TensorCoreKind(t, p))).ToArray();
+        }
+    }
 
     /// <summary>1×1 stride-1 ungrouped convolution (or, <see cref="PointwiseGeometry.Windowed"/>, any ungrouped one) as a
     /// GEMM per image: on tensor cores where g was planned so (<see cref="PointwiseGeometry.TensorCores"/>), else the

@@ -95,8 +95,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         if (!_gemms.TryGetValue(key, out var chosen))
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
-            var tilings = KernelLibrary.TensorCoreTilings(g).ToList();
-            plans.AddRange(kernels.TensorCorePlans(g, _tensorCoreKinds.Value.Where(k => tilings.Contains(k.Tiling))));
+            plans.AddRange(kernels.TensorCorePlans(g, _tensorCoreKinds.Value));
             _gemms[key] = chosen = FastestGemm(plans);
         }
         return chosen with { OutImageStride = g.OutImageStride };
