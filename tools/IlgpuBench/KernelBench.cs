@@ -188,10 +188,13 @@ internal static class KernelBench
             using var partials = kernels.Accelerator.Allocate1D<float>(plan.Slices * (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
             double ms = timer.Ms(() => kernels.PointwiseConvolution(data.X, data.X, data.WeightsFor(plan), data.Bias, data.Y, partials.View, data.Y, plan, Activation.None));
             double tflops = Tflops(ConvolutionPaths.Flops(g), ms);
-            bool fp16 = plan.TensorCores == TensorCorePrecision.Fp16;
+            bool fp16 = plan.TensorCores != TensorCorePrecision.Tf32;
             return new
             {
-                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", operands = fp16 ? "fp16" : "tf32", tap_major = plan.TapMajor != 0, slices = plan.Slices, ms, tflops,
+                tiles = $"{tiling.TileChannels}×{tiling.TilePixels}", operands = plan.TensorCores switch
+                {
+                    TensorCorePrecision.Fp16 => "fp16", TensorCorePrecision.Fp16RowSegments => "fp16 row segments", _ => "tf32",
+                }, tap_major = plan.TapMajor != 0, slices = plan.Slices, ms, tflops,
                 fraction_of_peak = tflops / (fp16 ? GpuPeak.H100Sxm.Fp16TensorCoreTflops : GpuPeak.H100Sxm.Tf32TensorCoreTflops),
                 max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
             };
@@ -244,31 +247,30 @@ internal static class KernelBench
     /// <summary>Random input, weights and bias of one convolution, and its output buffer, on the device.</summary>
     private sealed class LayerData : IDisposable
     {
-        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _w, _wTapMajor, _bias, _y;
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x, _bias, _y;
+        private readonly GemmWeightBuffers _w;
 
         public LayerData(Accelerator accelerator, WindowGeometry g)
         {
             var random = new Random(1);
             float[] Random(long count) => Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
             _x = accelerator.Allocate1D(Random((long)g.Batch * g.Channels * g.Height * g.Width));
-            var w = Random((long)g.OutChannels * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth);
-            _w = accelerator.Allocate1D(w);
-            _wTapMajor = accelerator.Allocate1D(TapMajorWeights.From<float>(w, g.OutChannels, g.Channels / g.Groups, g.KernelHeight * g.KernelWidth));
+            _w = new GemmWeightBuffers(accelerator, Random((long)g.OutChannels * (g.Channels / g.Groups) * g.KernelHeight * g.KernelWidth), g);
             _bias = accelerator.Allocate1D(Random(g.OutChannels));
             _y = accelerator.Allocate1D<float>((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth);
         }
 
         public ArrayView<float> X => _x.View;
-        public ArrayView<float> W => _w.View;
-        /// <summary>The weights GEMM plan p reads: <see cref="W"/>, reordered where p is tap-major.</summary>
-        public ArrayView<float> WeightsFor(PointwiseGeometry p) => p.TapMajor != 0 ? _wTapMajor.View : _w.View;
+        public ArrayView<float> W => _w.Plain;
+        /// <summary>The weights GEMM plan p reads: <see cref="W"/>, reordered where p is tap-major or on row segments.</summary>
+        public ArrayView<float> WeightsFor(PointwiseGeometry p) => _w.For(p);
         public ArrayView<float> Bias => _bias.View;
         public ArrayView<float> Y => _y.View;
         public float[] Output() => _y.GetAsArray1D();
 
         public void Dispose()
         {
-            _x.Dispose(); _w.Dispose(); _wTapMajor.Dispose(); _bias.Dispose(); _y.Dispose();
+            _x.Dispose(); _w.Dispose(); _bias.Dispose(); _y.Dispose();
         }
     }
 }

@@ -11,6 +11,9 @@ public static class TensorCorePrecision
     public const int Tf32 = 1;
     /// <summary>FP16 operands rounded from the FP32 tensors (<see cref="Fp16TensorCoreConvolutionKernel"/>).</summary>
     public const int Fp16 = 2;
+    /// <summary>FP16 operands, a 3 × 3 layer's inputs copied as row segments and its weights stored in FP16
+    /// (<see cref="RowSegmentConvolutionKernel"/>).</summary>
+    public const int Fp16RowSegments = 3;
 }
 
 /// <summary>The tensor-core GEMM of <see cref="TensorCoreConvolutionKernel"/> on FP16 operands, for geometries planned with
@@ -137,7 +140,8 @@ public static class Fp16TensorCoreConvolutionKernel
         return packed;
     }
 
-    private static Quad SharedQuad(uint address)
+    /// <summary>The 16 bytes at shared byte address <paramref name="address"/> (16-byte aligned).</summary>
+    internal static Quad SharedQuad(uint address)
     {
         Ref<float> v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
         Input<uint> at = address;
@@ -185,7 +189,7 @@ public static class Fp16TensorCoreConvolutionKernel
 internal readonly struct HalfFragments
 {
     public readonly int RowBase, ColumnBase;
-    private readonly uint _a, _b, _k16Rows, _weightStage;
+    private readonly uint _a, _b, _k16Rows, _weightStage, _lowerRowTile;
 
     /// <summary>The lane's row address for the A fragments of the first k16 step of weight stage 0.</summary>
     public uint WeightAddress => _a;
@@ -195,15 +199,17 @@ internal readonly struct HalfFragments
 
     /// <param name="inputWord">Where the (first) FP16 input stage starts, in words from <paramref name="shared"/>; the
     /// weight stages start at <paramref name="shared"/>.</param>
-    public HalfFragments(TileLayout layout, uint shared, int inputWord, int warp, int lane)
+    /// <param name="weightStride">Halves a weight row of a stage takes.</param>
+    public HalfFragments(TileLayout layout, uint shared, int inputWord, int warp, int lane, int weightStride = Fp16TensorCoreConvolutionKernel.WeightStride)
     {
         RowBase = layout.WarpRow(warp);
         ColumnBase = layout.WarpColumn(warp);
         int matrixRow = lane % 8 + 8 * (lane / 8 % 2), matrixColumn = 8 * (lane / 16);
-        _a = shared + 2u * (uint)((RowBase + matrixRow) * Fp16TensorCoreConvolutionKernel.WeightStride + matrixColumn);
+        _a = shared + 2u * (uint)((RowBase + matrixRow) * weightStride + matrixColumn);
         _b = shared + 4u * (uint)inputWord + 2u * (uint)(matrixRow * layout.InputStride + ColumnBase + matrixColumn);
         _k16Rows = 2u * 16 * (uint)layout.InputStride;
-        _weightStage = 2u * (uint)(layout.Rows * Fp16TensorCoreConvolutionKernel.WeightStride);
+        _weightStage = 2u * (uint)(layout.Rows * weightStride);
+        _lowerRowTile = 2u * 16 * (uint)weightStride;
     }
 
     /// <summary>A k-step of 32 (two of 16) on weight stage <paramref name="stage"/> and the inputs
@@ -211,8 +217,18 @@ internal readonly struct HalfFragments
     public void Multiply(ref WarpTile acc, int stage, uint inputOffset)
     {
         uint a = _a + (uint)stage * _weightStage, b = _b + inputOffset;
-        acc.MultiplyHalves(a, b);
-        acc.MultiplyHalves(a + 32, b + _k16Rows);
+        acc.MultiplyHalves(a, b, _lowerRowTile);
+        acc.MultiplyHalves(a + 32, b + _k16Rows, _lowerRowTile);
+    }
+
+    /// <summary>A k-step of 48 (three of 16, <see cref="RowSegmentConvolutionKernel"/>) on weight stage
+    /// <paramref name="stage"/> and the one input tile.</summary>
+    public void MultiplyThree(ref WarpTile acc, int stage)
+    {
+        uint a = _a + (uint)stage * _weightStage;
+        acc.MultiplyHalves(a, _b, _lowerRowTile);
+        acc.MultiplyHalves(a + 32, _b + _k16Rows, _lowerRowTile);
+        acc.MultiplyHalves(a + 64, _b + 2 * _k16Rows, _lowerRowTile);
     }
 }
 

@@ -209,6 +209,9 @@ internal static class AsyncCopy
 
     /// <summary>Waits for every committed group but the newest.</summary>
     public static void WaitAllButNewest() => CudaAsm.Emit("cp.async.wait_group 1;");
+
+    /// <summary>Waits for every committed group.</summary>
+    public static void WaitAll() => CudaAsm.Emit("cp.async.wait_group 0;");
 }
 
 /// <summary>One thread's share of a k-step's copies into a stage: weights w[m0 + t / 32 + 4 i, k + t % 32] (a warp
@@ -481,14 +484,15 @@ internal struct WarpTile
     }
 
     /// <summary>One k16 step on FP16 operands (<see cref="Fp16TensorCoreConvolutionKernel"/>): the two row tiles' A
-    /// fragments by ldmatrix from the lane's row address <paramref name="a"/> and 16 rows below it, the four column tiles'
+    /// fragments by ldmatrix from the lane's row address <paramref name="a"/> and 16 rows below it
+    /// (<paramref name="lowerRowTile"/> bytes on), the four column tiles'
     /// B fragments by two transposing ldmatrix from the lane's address <paramref name="b"/> in the FP16 input tile and 16
     /// columns right of it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void MultiplyHalves(uint a, uint b)
+    public void MultiplyHalves(uint a, uint b, uint lowerRowTile)
     {
         var top = TensorCoreConvolutionKernel.LoadMatrices(a);
-        var bottom = TensorCoreConvolutionKernel.LoadMatrices(a + 2u * 16 * Fp16TensorCoreConvolutionKernel.WeightStride);
+        var bottom = TensorCoreConvolutionKernel.LoadMatrices(a + lowerRowTile);
         var left = Fp16TensorCoreConvolutionKernel.LoadMatricesTransposed(b);
         var right = Fp16TensorCoreConvolutionKernel.LoadMatricesTransposed(b + 32);
         (T00, T10) = HalfColumn(T00, T10, top, bottom, left.R0, left.R1);

@@ -53,14 +53,21 @@ internal sealed class ConstantCache(Accelerator accelerator) : IDisposable
     private readonly Dictionary<string, DeviceTensor> _uploaded = new();
     private readonly List<MemoryBuffer> _buffers = new();
 
-    public DeviceTensor Upload(string name, HostTensor host)
+    public DeviceTensor Upload(string name, HostTensor host) =>
+        _uploaded.TryGetValue(name, out var t) ? t : Upload(name, host.ToFloats(), host.Shape, host.IsInteger);
+
+    /// <summary>Words uploaded as they are (bit patterns a kernel reads as something else: FP16 pairs), in their own buffer
+    /// (so 256-byte aligned), viewed as a vector.</summary>
+    public DeviceTensor UploadWords(string name, float[] words) =>
+        _uploaded.TryGetValue(name, out var t) ? t : Upload(name, words, [words.Length], false);
+
+    private DeviceTensor Upload(string name, float[] values, int[] shape, bool isInteger)
     {
-        if (_uploaded.TryGetValue(name, out var t)) return t;
-        var buffer = DeviceMemory.Allocate(accelerator, Math.Max(1, host.Data.Length), $"constant '{name}'");
+        var buffer = DeviceMemory.Allocate(accelerator, Math.Max(1, values.Length), $"constant '{name}'");
         _buffers.Add(buffer);
-        DeviceMemory.Upload(buffer.View, host.ToFloats());
-        var storage = new Storage(host.Data.Length, -1) { Pinned = true, View = buffer.View };
-        return _uploaded[name] = new DeviceTensor(host.Shape, storage, host.IsInteger);
+        DeviceMemory.Upload(buffer.View, values);
+        var storage = new Storage(values.Length, -1) { Pinned = true, View = buffer.View };
+        return _uploaded[name] = new DeviceTensor(shape, storage, isInteger);
     }
 
     public void Dispose()

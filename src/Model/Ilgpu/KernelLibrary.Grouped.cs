@@ -130,20 +130,33 @@ internal sealed partial class KernelLibrary
     /// so, <see cref="TapMajorWeights"/>); the device must have them (<see cref="HasTensorCores"/>).</summary>
     /// <param name="precision">A <see cref="TensorCorePrecision"/>; FP16 only where
     /// <see cref="Fp16TensorCoreConvolutionKernel.Fits"/>.</param>
-    public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null, int precision = TensorCorePrecision.Tf32) =>
-        PointwiseConvolutionKernel.SplitK(g with
+    public PointwiseGeometry PlanTensorCores(PointwiseGeometry g, PointwiseTiling? tiling = null, int precision = TensorCorePrecision.Tf32)
+    {
+        bool rowSegments = precision == TensorCorePrecision.Fp16RowSegments;
+        var planned = PointwiseConvolutionKernel.SplitK(g with
         {
-            Tiling = tiling ?? PointwiseTiling.Square, TensorCores = precision, TapMajor = TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
+            Tiling = tiling ?? PointwiseTiling.Square, TensorCores = precision, TapMajor = !rowSegments && TensorCoreConvolutionKernel.TapMajorFits(g) ? 1 : 0,
         }, Multiprocessors);
+        return rowSegments ? RowSegmentConvolutionKernel.InWholeSteps(planned) : planned;
+    }
 
     /// <summary>g planned on tensor cores in each of <paramref name="kinds"/> (tile and precision) that takes it (its tile
-    /// one of <see cref="TensorCoreTilings"/>, FP16 where the weight rows allow it), and where it runs tap-major also
+    /// one of <see cref="TensorCoreTilings"/>, FP16 where the weight rows allow it, row segments where the layer is one
+    /// <see cref="RowSegmentConvolutionKernel"/> takes), and where it runs tap-major also
     /// channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3
     /// layers, channel-major on some stride-2 ones, docs/results/2026-12-06-h100-stages).</summary>
     public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<TensorCoreKind> kinds) =>
-        kinds.Where(k => TensorCoreTilings(g).Contains(k.Tiling) && (k.Precision != TensorCorePrecision.Fp16 || Fp16TensorCoreConvolutionKernel.Fits(g)))
+        kinds.Where(k => TensorCoreTilings(g).Contains(k.Tiling) && Takes(k.Precision, g))
             .Select(k => PlanTensorCores(g, k.Tiling, k.Precision))
             .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
+
+    /// <summary>Whether the tensor-core GEMM of <paramref name="precision"/> takes g.</summary>
+    public static bool Takes(int precision, PointwiseGeometry g) => precision switch
+    {
+        TensorCorePrecision.Fp16 => Fp16TensorCoreConvolutionKernel.Fits(g),
+        TensorCorePrecision.Fp16RowSegments => RowSegmentConvolutionKernel.Fits(g),
+        _ => true,
+    };
 
     /// <summary>Set to 0 to keep plans (and the benches) off the 32 × 128 tensor-core tile, to time it against the 64 × 64
     /// one alone. On the H100 it took every layer of at most 32 out channels it was offered (0.53–0.76× the 64 × 64
@@ -164,14 +177,23 @@ internal sealed partial class KernelLibrary
     /// TF32 operands only.</summary>
     public const string Fp16Switch = "MOEDETECT_ILGPU_FP16";
 
+    /// <summary>Set to 0 to keep plans off the row-segment GEMM of 3 × 3 layers (<see cref="RowSegmentConvolutionKernel"/>)
+    /// alone.</summary>
+    public const string RowSegmentSwitch = "MOEDETECT_ILGPU_ROW_SEGMENTS";
+
     /// <summary>The tensor-core GEMMs in use: each tile (<see cref="TensorCoreTiles"/>) with TF32 operands and, unless
-    /// <see cref="Fp16Switch"/> is 0, with FP16 ones.</summary>
+    /// <see cref="Fp16Switch"/> is 0, with FP16 ones, in the general kernel and (unless <see cref="RowSegmentSwitch"/> is
+    /// 0) the row-segment one.</summary>
     public static TensorCoreKind[] TensorCoreKinds
     {
         get
         {
-            int[] precisions = Environment.GetEnvironmentVariable(Fp16Switch) == "0"
-                ? [TensorCorePrecision.Tf32] : [TensorCorePrecision.Tf32, TensorCorePrecision.Fp16];
+            var precisions = new List<int> { TensorCorePrecision.Tf32 };
+            if (Environment.GetEnvironmentVariable(Fp16Switch) != "0")
+            {
+                precisions.Add(TensorCorePrecision.Fp16);
+                if (Environment.GetEnvironmentVariable(RowSegmentSwitch) != "0") precisions.Add(TensorCorePrecision.Fp16RowSegments);
+            }
             return TensorCoreTiles.SelectMany(t => precisions.Select(p => new TensorCoreKind(t, p))).ToArray();
         }
     }
@@ -208,12 +230,18 @@ internal sealed partial class KernelLibrary
                 w = scaled;
             }
             long xAt = x.LoadEffectiveAddressAsPtr(), wAt = w.LoadEffectiveAddressAsPtr();
+            bool rowSegments = g.TensorCores == TensorCorePrecision.Fp16RowSegments;
             var chunked = g with
             {
                 WeightChunks = CopiesInChunks(wAt, g.Channels) ? 1 : 0,
-                InputChunks = g.Windowed == 0 && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
+                // A row-segment layer's input rows are its image rows (Fits: a multiple of 4 values).
+                InputChunks = (g.Windowed == 0 || rowSegments) && CopiesInChunks(xAt, g.Pixels) && g.InImageStride % 4 == 0 ? 1 : 0,
             };
-            var kernel = g.TensorCores != TensorCorePrecision.Fp16 || chunked.WeightChunks == 0 ? TensorCoreKernel.Tf32
+            // Its weights are FP16 in its own order: no other kernel reads them, so they must allow its copies.
+            if (rowSegments && wAt % 16 != 0)
+                throw new InvalidOperationException("the row-segment GEMM's weights must start on a 16-byte boundary");
+            var kernel = rowSegments ? TensorCoreKernel.Fp16RowSegments
+                : g.TensorCores != TensorCorePrecision.Fp16 || chunked.WeightChunks == 0 ? TensorCoreKernel.Tf32
                 : chunked.InputChunks != 0 ? TensorCoreKernel.Fp16ChunkedInputs : TensorCoreKernel.Fp16;
             var tensorCore = TensorCore(g.Tiling, kernel, activation.Function);
             tensorCore(new KernelConfig(g.Tiling.LaunchGrid(g), new Index3D(TensorCoreConvolutionKernel.GroupSize, 1, 1)), xAt, wAt, bias, residual, split ? partials : y, chunked, activation);
@@ -252,8 +280,8 @@ internal sealed partial class KernelLibrary
 
     /// <summary>Which tensor-core kernel a launch runs: TF32; FP16 (also where FP16 was planned but the weights' start is
     /// not 16-byte aligned, which the FP16 kernels need: the TF32 one gives the same sums to the operands' rounding); FP16
-    /// with its inputs through registers where they can be read 16 bytes at a time.</summary>
-    private enum TensorCoreKernel { Tf32, Fp16, Fp16ChunkedInputs }
+    /// with its inputs through registers where they can be read 16 bytes at a time; FP16 on row segments.</summary>
+    private enum TensorCoreKernel { Tf32, Fp16, Fp16ChunkedInputs, Fp16RowSegments }
 
     /// <summary>The activation's function as the value the SIMT GEMM and the depthwise kernels are compiled for.</summary>
     private static SpecializedValue<FusedFunction> Specialized(Activation activation) => SpecializedValue.New(new FusedFunction(activation.Function));
@@ -269,6 +297,7 @@ internal sealed partial class KernelLibrary
             {
                 TensorCoreKernel.Fp16 => Fp16TensorCoreConvolutionKernel.Run<TTile, TFunction>,
                 TensorCoreKernel.Fp16ChunkedInputs => Fp16TensorCoreConvolutionKernel.RunChunkedInputs<TTile, TFunction>,
+                TensorCoreKernel.Fp16RowSegments => RowSegmentConvolutionKernel.Run<TTile, TFunction>,
                 _ => TensorCoreConvolutionKernel.Run<TTile, TFunction>,
             };
             return library.BindConfig(library._loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
@@ -379,6 +408,13 @@ internal sealed partial class KernelLibrary
 /// <summary>A tensor-core GEMM a plan may choose: its tile and its <see cref="TensorCorePrecision"/>.</summary>
 internal readonly record struct TensorCoreKind(PointwiseTiling Tiling, int Precision)
 {
-    public override string ToString() =>
-        $"{Tiling.TileChannels}×{Tiling.TilePixels} tiles, {(Precision == TensorCorePrecision.Fp16 ? "FP16" : "TF32")} operands";
+    public override string ToString() => $"{Tiling.TileChannels}×{Tiling.TilePixels} tiles, {Operands(Precision)}";
+
+    /// <summary>A <see cref="TensorCorePrecision"/> in words.</summary>
+    public static string Operands(int precision) => precision switch
+    {
+        TensorCorePrecision.Fp16 => "FP16 operands",
+        TensorCorePrecision.Fp16RowSegments => "FP16 operands on row segments",
+        _ => "TF32 operands",
+    };
 }

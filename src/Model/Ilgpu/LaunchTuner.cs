@@ -162,11 +162,12 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         }
     }
 
-    /// <summary>Zeroed device memory cut into views of the given lengths (at least one float each), and one more geometry
+    /// <summary>Zeroed device memory cut into views of the given lengths (at least one float each), each starting 16-byte
+    /// aligned as a plan's tensors do (the FP16 GEMMs copy 16 bytes at a time only from there), and one more geometry
     /// counted as timed; null where it would pass the scratch limit.</summary>
     private (MemoryBuffer1D<float, Stride1D.Dense> Buffer, ArrayView<float>[] Views)? Scratch(long[] lengths)
     {
-        lengths = lengths.Select(l => Math.Max(1, l)).ToArray();
+        lengths = lengths.Select(l => (Math.Max(1, l) + 3) / 4 * 4).ToArray();
         long total = lengths.Sum();
         if (total > Math.Min(MaxScratchFloats, kernels.Accelerator.MemorySize / sizeof(float) / 8)) return null;
         Timed++;

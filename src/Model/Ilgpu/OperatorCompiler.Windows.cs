@@ -47,10 +47,11 @@ internal sealed partial class OperatorCompiler
                 AddsResidual = fused is null ? 0 : 1, ScalesInput = scale is null ? 0 : 1, ScaleImageStride = scale?.Shape[0] == 1 ? 0 : g.Channels,
             });
             if (p.TapMajor != 0) (p, w) = TapMajor(p, w, g);
+            if (p.TensorCores == TensorCorePrecision.Fp16RowSegments) (p, w) = RowSegments(p, w, g);
             // Scaled weights and split-K partials: plan memory, live for this step only (a launch never allocates: plans are
             // captured into CUDA graphs).
             var workspace = p.WorkspaceLength > 0 ? NewTensor([checked((int)p.WorkspaceLength)]) : null;
-            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{(p.TensorCores == TensorCorePrecision.Fp16 ? " on tensor cores (FP16)" : p.TensorCores != 0 ? " on tensor cores" : "")}{(p.TapMajor != 0 ? ", tap-major" : "")}";
+            if (p.Tiling != default) detail += $", tiles {p.Tiling.TileChannels}×{p.Tiling.TilePixels}{p.TensorCores switch { TensorCorePrecision.Fp16 => " on tensor cores (FP16)", TensorCorePrecision.Fp16RowSegments => " on tensor cores (FP16, row segments)", 0 => "", _ => " on tensor cores" }}{(p.TapMajor != 0 ? ", tap-major" : "")}";
             if (p.Slices > 1) detail += $", split-K {p.Slices} × {p.SliceChannels}";
             // Image strides are read as the plan runs: a Concat compiled later may still place x's whole, the residual's or y.
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => kernels.PointwiseConvolution(x.StridedView, (scale ?? x).View, w.View, bias.View,
@@ -73,6 +74,14 @@ internal sealed partial class OperatorCompiler
         if (Get(1).Host is not { } host) return (p with { TapMajor = 0 }, w);
         var permuted = TapMajorWeights.From<double>(host.Data, g.OutChannels, g.Channels, g.KernelHeight * g.KernelWidth);
         return (p, _constants.Upload($"{_node.Inputs[1]} (tap-major)", new HostTensor(permuted, host.Shape, host.IsInteger)));
+    }
+
+    /// <summary>The row-segment GEMM's weights (<see cref="RowSegmentWeights"/>: FP16, [out channels, kernel row, channels,
+    /// kernel column]), made once per engine; weights that are no constant keep the layer on the FP16 GEMM channel-major.</summary>
+    private (PointwiseGeometry, DeviceTensor) RowSegments(PointwiseGeometry p, DeviceTensor w, WindowGeometry g)
+    {
+        if (Get(1).Host is not { } host) return (_kernels.PlanTensorCores(p, p.Tiling, TensorCorePrecision.Fp16) with { TapMajor = 0 }, w);
+        return (p, _constants.UploadWords($"{_node.Inputs[1]} (FP16 row segments)", RowSegmentWeights.From(host.Data, g.OutChannels, g.Channels)));
     }
 
     /// <summary>The Conv's data, and the per-channel scale [N or 1, C, 1, 1] of a squeeze-excite Mul fused into it at

@@ -8,8 +8,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// architecture makes it compute something else must find out before it serves a frame. Layers whose sizes fill no tile
 /// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows, channel- and tap-major),
 /// with rows the copies take in 16-byte chunks and rows they take value by value, the 1×1 ones also with an input scale. Each tile shape and precision is checked on its own (all layers,
-/// whatever their out channels; FP16 those whose weight rows it takes), so that one that fails here keeps only itself
-/// out of the plans.</summary>
+/// whatever their out channels, that its kernel takes: <see cref="KernelLibrary.Takes"/>), so that one that fails here
+/// keeps only itself out of the plans.</summary>
 internal static class TensorCoreCheck
 {
     /// <summary>Largest difference allowed, relative to the largest output: TF32 and FP16 keep 10 mantissa bits (a
@@ -35,6 +35,12 @@ internal static class TensorCoreCheck
             KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
         new() { Batch = 2, Channels = 16, OutChannels = 24, Height = 15, Width = 18, OutHeight = 8, OutWidth = 9,
             KernelHeight = 3, KernelWidth = 3, StrideY = 2, StrideX = 2, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        // Row segments (RowSegmentConvolutionKernel.Fits): tiles across several image rows, the last one partly past the
+        // pixels; 48 channels, three channel blocks a kernel row; rows of 12, a tile's edge neighbours on other rows.
+        new() { Batch = 2, Channels = 48, OutChannels = 40, Height = 9, Width = 20, OutHeight = 9, OutWidth = 20,
+            KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        new() { Batch = 2, Channels = 16, OutChannels = 70, Height = 11, Width = 12, OutHeight = 11, OutWidth = 12,
+            KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
     ];
 
     /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
@@ -60,21 +66,19 @@ internal static class TensorCoreCheck
         foreach (var (g, scaled) in Layers.SelectMany(l => l.KernelHeight == 1 ? new[] { (l, false), (l, true) } : [(l, false)]))
         {
             var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g) with { ScalesInput = scaled ? 1 : 0, ScaleImageStride = scaled ? g.Channels : 0 };
-            if (kind.Precision == TensorCorePrecision.Fp16 && !Fp16TensorCoreConvolutionKernel.Fits(gemm)) continue;
+            if (!KernelLibrary.Takes(kind.Precision, gemm)) continue;
             var simt = kernels.PlanPointwise(gemm, PointwiseTiling.Square);
             var tensor = kernels.PlanTensorCores(gemm, kind.Tiling, kind.Precision);
             long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
             using var x = accelerator.Allocate1D(Values((long)g.Batch * g.Channels * g.Height * g.Width));
             using var scale = accelerator.Allocate1D(Values((long)g.Batch * g.Channels));
-            var weights = Values((long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth);
-            using var w = accelerator.Allocate1D(weights);
-            using var wTapMajor = accelerator.Allocate1D(TapMajorWeights.From<float>(weights, g.OutChannels, g.Channels, g.KernelHeight * g.KernelWidth));
+            using var w = new GemmWeightBuffers(accelerator, Values((long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth), g);
             using var bias = accelerator.Allocate1D(Values(g.OutChannels));
             using var y = accelerator.Allocate1D<float>(outputs);
             using var workspace = accelerator.Allocate1D<float>(Math.Max(1, Math.Max(simt.WorkspaceLength, tensor.WorkspaceLength)));
             float[] Run(PointwiseGeometry p)
             {
-                kernels.PointwiseConvolution(x.View, scale.View, p.TapMajor != 0 ? wTapMajor.View : w.View, bias.View, y.View, workspace.View, y.View, p, Activation.None);
+                kernels.PointwiseConvolution(x.View, scale.View, w.For(p), bias.View, y.View, workspace.View, y.View, p, Activation.None);
                 kernels.Stream.Synchronize();
                 return y.GetAsArray1D();
             }

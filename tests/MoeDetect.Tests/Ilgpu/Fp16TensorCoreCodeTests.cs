@@ -23,6 +23,8 @@ public sealed partial class Fp16TensorCoreCodeTests
             ["wide"] = Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>,
             ["square, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<SquareTensorCoreTile, SiluFunction>,
             ["wide, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<WideTensorCoreTile, SiluFunction>,
+            ["square, row segments"] = RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>,
+            ["wide, row segments"] = RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>,
         };
         return kernels.ToDictionary(k => k.Key, k => KernelLoader.PromotedTensorCorePtx(compiler.ExplicitlyGrouped(k.Value.Method)));
     });
@@ -45,7 +47,32 @@ public sealed partial class Fp16TensorCoreCodeTests
     [GeneratedRegex(@"__shared_alloca0\[(?<bytes>\d+)\]")]
     private static partial Regex SharedBytes();
 
+    [GeneratedRegex(@"cp\.async\.cg\.shared\.global \[[^\]]+\], \[g\], 16,")]
+    private static partial Regex ChunkCopy();
+
+    [GeneratedRegex(@"cvt\.rn\.f16x2\.f32 ")]
+    private static partial Regex Rounding();
+
     public static TheoryData<string> Kernels => ["square", "wide", "square, chunked inputs", "wide, chunked inputs"];
+
+    public static TheoryData<string> RowSegmentKernels => ["square, row segments", "wide, row segments"];
+
+    [Theory]
+    [MemberData(nameof(RowSegmentKernels))]
+    public void A_row_segment_k_step_is_three_k16_steps_on_operands_copied_sixteen_bytes_at_a_time(string kernel)
+    {
+        string ptx = Ptx.Value[kernel];
+        Assert.Equal(24, HalfMma().Matches(ptx).Count);
+        Assert.Equal(24, AnyMma().Matches(ptx).Count);
+        Assert.Equal(6, PlainLoad().Matches(ptx).Count);
+        Assert.Equal(6, TransposedLoad().Matches(ptx).Count);
+        // 16-byte copies: the weights' and the aligned inputs' (once in the prologue, once in the loop). Rounding: the
+        // three kernel columns' two words, one of which they share.
+        Assert.Equal(4, ChunkCopy().Matches(ptx).Count);
+        Assert.InRange(Rounding().Matches(ptx).Count, 5, 6);
+        Assert.Empty(LocalMemory().Matches(ptx));
+        Assert.InRange(int.Parse(SharedBytes().Match(ptx).Groups["bytes"].Value), 1, 48 * 1024);
+    }
 
     [Theory]
     [MemberData(nameof(Kernels))]

@@ -1,0 +1,299 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace MoeDetect.Kernels.Tensors;
+
+/// <summary>The FP16 tensor-core GEMM of <see cref="Fp16TensorCoreConvolutionKernel"/> for 3 × 3 convolutions of stride 1
+/// and padding 1 on rows of a multiple of 4 values (<see cref="Fits"/>), planned with
+/// <see cref="PointwiseGeometry.TensorCores"/> = <see cref="TensorCorePrecision.Fp16RowSegments"/>. The implicit GEMM's
+/// input copies (one 4-byte <c>cp.async</c> and its window arithmetic a value) held its 3 × 3 layers on the H100, not the
+/// <c>mma</c> (docs/results/2026-12-07-h100-fp16). Here a k-step is one kernel row × 16 channels × 3 kernel columns (48
+/// rows, k = (kernel row · C + channel) · 3 + kernel column, the weights permuted so: <see cref="RowSegmentWeights"/>).
+/// For those 48 rows a tile's inputs are 16 channels' stretches of one input row under the tile's pixels: each thread
+/// copies 4 adjacent pixels' values as one 16-byte <c>cp.async</c>, and the rounding pass, which reads every value anyway,
+/// builds the three kernel columns' B rows from that chunk and its neighbours' end values (a stretch's first and last
+/// neighbour copied one value each). That is 16 × (columns / 4) + 32 copies a k-step of 48 rows instead of 48 × columns.
+/// Weights lie in FP16 in device memory and reach their stage by 16-byte <c>cp.async</c> too, no registers, no rounding.
+/// Both stages are double-buffered; sums, bias, activation and output stay FP32. Same grid, groups, tiles and epilogue as
+/// the other tensor-core kernels; CUDA only.</summary>
+public static class RowSegmentConvolutionKernel
+{
+    /// <summary>Channels of a k-step, and its rows: those channels × 3 kernel columns (three m16n8k16 steps).</summary>
+    public const int StepChannels = 16, KStep = 3 * StepChannels;
+
+    /// <summary>Halves a weight row of a stage takes, [out channel][k]: 48 k + 8, so that the 8 rows an <c>ldmatrix</c>
+    /// matrix reads (112 bytes apart) fall on 8 different 16-byte bank groups.</summary>
+    internal const int WeightStride = KStep + 8;
+
+    /// <summary>Whether g is a convolution this kernel takes: 3 × 3, stride 1, padding 1, no dilation (the output as large
+    /// as the input), rows of a multiple of 4 values (a 4-pixel chunk never straddles two rows, and starts 16-byte
+    /// aligned), channels a multiple of <see cref="StepChannels"/>, no input scale.</summary>
+    public static bool Fits(PointwiseGeometry g)
+    {
+        var w = g.Window;
+        return g.Windowed != 0 && g.ScalesInput == 0 && w.KernelHeight == 3 && w.KernelWidth == 3 && w.StrideY == 1 && w.StrideX == 1
+            && w.PadTop == 1 && w.PadLeft == 1 && w.DilationY == 1 && w.DilationX == 1 && w.OutHeight == w.Height && w.OutWidth == w.Width
+            && w.Width % 4 == 0 && w.Channels % StepChannels == 0;
+    }
+
+    /// <summary>g's split-K slices (<see cref="PointwiseConvolutionKernel.SplitK"/>'s) widened to whole k-steps.</summary>
+    public static PointwiseGeometry InWholeSteps(PointwiseGeometry g)
+    {
+        int slice = PointwiseConvolutionKernel.Ceiling(g.SliceChannels, KStep) * KStep;
+        return g with { SliceChannels = slice, Slices = PointwiseConvolutionKernel.Ceiling(g.Channels, slice) };
+    }
+
+    /// <summary>Shared memory, in words: the FP16 weight stages, the FP32 input stages, the FP16 B tile.</summary>
+    internal static int WeightStageWords(TileLayout layout) => layout.Rows * WeightStride / 2;
+
+    /// <summary>As <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>, whose parameters it takes, but
+    /// <paramref name="w"/> is the <see cref="RowSegmentWeights"/> of the layer (16-byte aligned).</summary>
+    public static void Run<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
+    {
+        var layout = new TileLayout(default(TTile).WarpRows);
+        int inputBase = 2 * WeightStageWords(layout), halfBase = inputBase + 2 * RowSegmentInputs.StageWords(layout);
+        // One allocation (see AsyncCopy.SharedBase): weight stages, input stages, then the B tile [k][column] in halves.
+        var tiles = SharedMemory.Allocate<uint>(halfBase + KStep * layout.InputStride / 2);
+        var o = new TileOrigin(layout, g);
+        int kEnd = o.KEnd, channels = g.Window.Channels;
+        uint shared = AsyncCopy.SharedBase(), inputs = shared + 4u * (uint)inputBase;
+        bool aligned = g.InputChunks != 0;
+        var weightCopies = new RowSegmentWeightCopies(layout, w, g, o.M0, o.Thread);
+        var inputCopies = new RowSegmentInputs(layout, x, g, o.Image, o.P0, o.Thread);
+        var step = KernelRowStep.At(o.KBegin, channels);
+        weightCopies.Issue(shared, 0, o.KBegin);
+        inputCopies.Issue(inputs, 0, step, aligned);
+        AsyncCopy.Commit();
+        var fragments = new HalfFragments(layout, shared, halfBase, o.Warp, o.Lane, WeightStride);
+        WarpTile acc = default;
+        int stage = 0;
+        for (int k0 = o.KBegin; k0 < kEnd; k0 += KStep)
+        {
+            AsyncCopy.WaitAll();
+            // This stage's copies are visible, and every warp is done with the other stage and the B tile (last k-step's).
+            Group.Barrier();
+            var next = step.Next(channels);
+            if (k0 + KStep < kEnd)
+            {
+                weightCopies.Issue(shared, 1 - stage, k0 + KStep);
+                inputCopies.Issue(inputs, 1 - stage, next, aligned);
+            }
+            AsyncCopy.Commit();
+            inputCopies.Round(tiles, inputs, inputBase, halfBase, stage);
+            Group.Barrier();
+            fragments.MultiplyThree(ref acc, stage);
+            stage = 1 - stage;
+            step = next;
+        }
+        o.Store<TFunction>(acc, bias, residual, y, g, activation);
+    }
+}
+
+/// <summary>Where a row-segment k-step (<see cref="RowSegmentConvolutionKernel"/>) lies: its kernel row and first channel.</summary>
+public readonly record struct KernelRowStep(int KernelRow, int Channel)
+{
+    /// <summary>The k-step from reduction row <paramref name="k0"/> (a multiple of 48) of a layer of
+    /// <paramref name="channels"/> input channels.</summary>
+    public static KernelRowStep At(int k0, int channels)
+    {
+        int segment = k0 / 3, row = segment / channels;
+        return new KernelRowStep(row, segment - row * channels);
+    }
+
+    public KernelRowStep Next(int channels) =>
+        Channel + RowSegmentConvolutionKernel.StepChannels < channels ? this with { Channel = Channel + RowSegmentConvolutionKernel.StepChannels } : new(KernelRow + 1, 0);
+}
+
+/// <summary>The global byte address of one value a thread copies, and whether it copies it (else a zero).</summary>
+internal readonly record struct WordSource(long Address, bool Valid);
+
+/// <summary>One thread's share of a row-segment k-step's inputs (<see cref="RowSegmentConvolutionKernel"/>) for a tile of C
+/// columns: its chunk of 4 pixels, p0 + 4 (t % (C / 4)), on channels t / (C / 4) + (512 / C) i of the k-step (2 passes
+/// for 64 columns, 4 for 128), copied into the FP32 stage, [channel][4 words, C words, 4 words]; warp 0 also copies one
+/// value of the pixel just before the tile (word 3 of a channel row) or just after it (word C + 4), the first and last
+/// chunk's outer neighbours. Then the same thread rounds its chunks into the B tile's three rows of their channel, one a
+/// kernel column: (left, v0, v1, v2), (v0 … v3), (v1, v2, v3, right), the neighbours zero at the image's left and right
+/// edges. Rows above and below the image, and pixels past the last, are copied as zeros.</summary>
+internal readonly struct RowSegmentInputs
+{
+    private const int GroupSize = TensorCoreConvolutionKernel.GroupSize;
+    private readonly long _image, _plane;
+    private readonly int _pixel, _outRow, _width, _height, _rowsAtOnce, _passes, _channel, _column, _columns, _stride;
+    private readonly int _edgePixel, _edgeOutRow, _edgeChannel, _edgeWord;
+    private readonly bool _pixelValid, _edgeValid, _copiesEdge, _imageLeft, _imageRight;
+
+    public RowSegmentInputs(TileLayout layout, long x, PointwiseGeometry g, int n, int p0, int t)
+    {
+        var win = g.Window;
+        _columns = layout.Columns;
+        int chunks = _columns / 4;
+        _stride = layout.InputStride;
+        _rowsAtOnce = GroupSize / chunks;
+        _passes = RowSegmentConvolutionKernel.StepChannels / _rowsAtOnce;
+        _channel = t / chunks;
+        _column = 4 * (t % chunks);
+        _width = win.Width;
+        _height = win.Height;
+        _plane = (long)win.Height * win.Width;
+        _image = x + 4L * PointwiseInput.ImageStart(g.InImageStride, n, win.Channels * _plane);
+        _pixel = p0 + _column;
+        _pixelValid = _pixel < g.Pixels;
+        _outRow = g.ByOutWidth.Divide(_pixel);
+        int x0 = _pixel - _outRow * _width;
+        _imageLeft = x0 == 0;
+        _imageRight = x0 + 4 == _width;
+        // Lanes 2c and 2c + 1 of warp 0: channel c's value before the tile and after it.
+        _copiesEdge = t < 2 * RowSegmentConvolutionKernel.StepChannels;
+        _edgeChannel = t / 2;
+        bool after = t % 2 == 1;
+        _edgePixel = after ? p0 + _columns : p0 - 1;
+        _edgeValid = _edgePixel >= 0 & _edgePixel < g.Pixels;
+        _edgeOutRow = _edgeValid ? g.ByOutWidth.Divide(_edgePixel) : 0;
+        _edgeWord = _edgeChannel * _stride + (after ? _columns + 4 : 3);
+    }
+
+    /// <summary>Words of one FP32 input stage: 16 channel rows of the tile's columns + 8.</summary>
+    public static int StageWords(TileLayout layout) => RowSegmentConvolutionKernel.StepChannels * layout.InputStride;
+
+    /// <summary>How many chunks a thread copies and rounds a k-step.</summary>
+    public int Passes => _passes;
+
+    /// <summary>Whether this thread also copies a tile edge's neighbour value.</summary>
+    public bool CopiesEdge => _copiesEdge;
+
+    /// <summary>Where chunk <paramref name="i"/> of k-step <paramref name="s"/> lies in global memory: its channel's input
+    /// row (kernel row − 1 off the output row) under the thread's 4 pixels; not valid above or below the image or past
+    /// the pixels.</summary>
+    public QuadSource Chunk(KernelRowStep s, int i) =>
+        new(_image + 4L * ((s.Channel + _channel + i * _rowsAtOnce) * _plane + _pixel + (s.KernelRow - 1) * _width), _pixelValid & InImage(_outRow, s));
+
+    /// <summary>The word of the input stages (from the first stage's word 0) chunk <paramref name="i"/> goes to.</summary>
+    public int ChunkWord(int stage, int i) => stage * RowSegmentConvolutionKernel.StepChannels * _stride + (_channel + i * _rowsAtOnce) * _stride + 4 + _column;
+
+    /// <summary>The edge value this thread copies (where <see cref="CopiesEdge"/>).</summary>
+    public WordSource Edge(KernelRowStep s) =>
+        new(_image + 4L * ((s.Channel + _edgeChannel) * _plane + _edgePixel + (s.KernelRow - 1) * _width), _edgeValid & InImage(_edgeOutRow, s));
+
+    public int EdgeWord(int stage) => stage * RowSegmentConvolutionKernel.StepChannels * _stride + _edgeWord;
+
+    private bool InImage(int outRow, KernelRowStep s) => (uint)(outRow + s.KernelRow - 1) < (uint)_height;
+
+    /// <summary>The half (from the B tile's first) where chunk <paramref name="i"/>'s row of kernel column
+    /// <paramref name="kx"/> starts.</summary>
+    public int TargetHalf(int i, int kx) => (3 * (_channel + i * _rowsAtOnce) + kx) * _stride + _column;
+
+    /// <summary>Whether the chunk starts an image row (its left neighbour is padding) or ends one (its right).</summary>
+    public bool ImageLeft => _imageLeft;
+    public bool ImageRight => _imageRight;
+
+    /// <summary>Issues k-step <paramref name="s"/>'s copies into stage <paramref name="stage"/> of the input stages at
+    /// shared byte address <paramref name="inputs"/>: 16 bytes a chunk where <paramref name="aligned"/>, else 4 copies.</summary>
+    public void Issue(uint inputs, int stage, KernelRowStep s, bool aligned)
+    {
+        for (int i = 0; i < _passes; i++)
+        {
+            var chunk = Chunk(s, i);
+            uint target = inputs + 4u * (uint)ChunkWord(stage, i);
+            long source = chunk.Valid ? chunk.Address : _image;
+            if (aligned) AsyncCopy.Copy16(target, source, chunk.Valid);
+            else
+                for (int v = 0; v < 4; v++) AsyncCopy.Copy(target + 4u * (uint)v, source + 4 * v, chunk.Valid);
+        }
+        if (!_copiesEdge) return;
+        var edge = Edge(s);
+        AsyncCopy.Copy(inputs + 4u * (uint)EdgeWord(stage), edge.Valid ? edge.Address : _image, edge.Valid);
+    }
+
+    /// <summary>Rounds this thread's chunks of input stage <paramref name="stage"/> (the stages from word
+    /// <paramref name="inputBase"/> of <paramref name="tiles"/>, shared byte address <paramref name="inputs"/>) into their
+    /// three kernel columns' rows of the B tile (from word <paramref name="halfBase"/>).</summary>
+    public void Round(ArrayView<uint> tiles, uint inputs, int inputBase, int halfBase, int stage)
+    {
+        int rowWords = _stride / 2;
+        for (int i = 0; i < _passes; i++)
+        {
+            int at = ChunkWord(stage, i);
+            var v = Fp16TensorCoreConvolutionKernel.SharedQuad(inputs + 4u * (uint)at);
+            float left = _imageLeft ? 0f : Interop.IntAsFloat(tiles[inputBase + at - 1]);
+            float right = _imageRight ? 0f : Interop.IntAsFloat(tiles[inputBase + at + 4]);
+            int row = halfBase + TargetHalf(i, 0) / 2;
+            KernelColumn(0, left, v, right).Store(tiles, row);
+            KernelColumn(1, left, v, right).Store(tiles, row + rowWords);
+            KernelColumn(2, left, v, right).Store(tiles, row + 2 * rowWords);
+        }
+    }
+
+    /// <summary>A chunk's values v under kernel column <paramref name="kx"/>: each of its 4 pixels' tap kx − 1 columns
+    /// off, the first or last from the neighbour <paramref name="left"/> or <paramref name="right"/>.</summary>
+    public static Quad KernelColumn(int kx, float left, Quad v, float right) =>
+        kx == 0 ? new Quad(left, v.X, v.Y, v.Z) : kx == 1 ? v : new Quad(v.Y, v.Z, v.W, right);
+}
+
+/// <summary>One thread's share of a row-segment k-step's weights (<see cref="RowSegmentConvolutionKernel"/>): row
+/// t / (128 / R) of a tile of R rows (out channels), its 48 halves (96 bytes) as 6 chunks of 16 bytes, chunks
+/// t % (128 / R) + (128 / R) i below 6 (3 a thread for 64 rows, 1 or 2 for 32), copied into the stage, [row][k],
+/// <see cref="RowSegmentConvolutionKernel.WeightStride"/> halves a row; rows past the out channels as zeros.</summary>
+internal readonly struct RowSegmentWeightCopies
+{
+    private const int RowChunks = RowSegmentConvolutionKernel.KStep / 8;
+    private readonly long _w, _row;
+    private readonly int _threadsPerRow, _first, _copies, _rowInTile, _stageBytes;
+    private readonly bool _rowValid;
+
+    public RowSegmentWeightCopies(TileLayout layout, long w, PointwiseGeometry g, int m0, int t)
+    {
+        _threadsPerRow = TensorCoreConvolutionKernel.GroupSize / layout.Rows;
+        _rowInTile = t / _threadsPerRow;
+        _first = t % _threadsPerRow;
+        _copies = (RowChunks + _threadsPerRow - 1) / _threadsPerRow;
+        _w = w;
+        _row = w + 2L * (m0 + _rowInTile) * g.Channels;
+        _rowValid = m0 + _rowInTile < g.OutChannels;
+        _stageBytes = 4 * RowSegmentConvolutionKernel.WeightStageWords(layout);
+    }
+
+    /// <summary>How many chunk places a thread has a k-step (<see cref="Exists"/> says which it copies).</summary>
+    public int Copies => _copies;
+
+    /// <summary>Whether chunk place <paramref name="i"/> is one of the row's 6 chunks (past them lies the next row).</summary>
+    public bool Exists(int i) => _first + _threadsPerRow * i < RowChunks;
+
+    /// <summary>Where chunk <paramref name="i"/> of the k-step from <paramref name="k0"/> lies; not valid past the out channels.</summary>
+    public QuadSource Source(int k0, int i) => new(_row + 2L * k0 + 16 * (_first + _threadsPerRow * i), _rowValid);
+
+    /// <summary>Its byte offset in the weight stages.</summary>
+    public int TargetByte(int stage, int i) => stage * _stageBytes + 2 * _rowInTile * RowSegmentConvolutionKernel.WeightStride + 16 * (_first + _threadsPerRow * i);
+
+    public void Issue(uint shared, int stage, int k0)
+    {
+        for (int i = 0; i < _copies; i++)
+        {
+            if (!Exists(i)) continue;
+            var source = Source(k0, i);
+            AsyncCopy.Copy16(shared + (uint)TargetByte(stage, i), source.Valid ? source.Address : _w, source.Valid);
+        }
+    }
+}
+
+/// <summary>Convolution weights [out channels, channels, 3, 3] (ONNX's order) as <see cref="RowSegmentConvolutionKernel"/>
+/// reads them: [out channels, kernel row, channels, kernel column] in FP16, two halves a 32-bit word (the lower one first),
+/// as float bit patterns to upload as they are. Done once, when a plan is built.</summary>
+public static class RowSegmentWeights
+{
+    public static float[] From(ReadOnlySpan<double> w, int outChannels, int channels)
+    {
+        if (w.Length != (long)outChannels * channels * 9)
+            throw new ArgumentException($"{w.Length} weights for {outChannels} × {channels} × 3 × 3", nameof(w));
+        var halves = new ushort[w.Length];
+        for (int m = 0; m < outChannels; m++)
+            for (int c = 0; c < channels; c++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        halves[((long)m * 3 + ky) * channels * 3 + c * 3 + kx] = BitConverter.HalfToUInt16Bits((System.Half)w[((m * channels + c) * 3 + ky) * 3 + kx]);
+        var words = new float[(halves.Length + 1) / 2];
+        for (int i = 0; i < halves.Length; i += 2)
+            words[i / 2] = BitConverter.Int32BitsToSingle(halves[i] | (i + 1 < halves.Length ? halves[i + 1] << 16 : 0));
+        return words;
+    }
+}
