@@ -23,8 +23,10 @@ namespace MoeDetect.Model.Ilgpu;
 /// <see cref="KernelLibrary.WideTileSwitch"/> turns it off (<see cref="KernelLibrary.TensorCoreTilings"/>). On an H200 it
 /// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores). Implicit
 /// GEMMs whose channels allow it are timed tap-major and channel-major (<see cref="PointwiseGeometry.TapMajor"/>). Each
-/// tile also with FP16 operands (<see cref="Fp16TensorCoreConvolutionKernel"/>) where the weight rows allow it, unless
-/// <see cref="KernelLibrary.Fp16Switch"/> is 0.</item>
+/// tile also with FP16 operands (<see cref="Fp16TensorCoreConvolutionKernel"/>) where the weight rows allow it, and for
+/// 3 × 3 stride-1 layers on row segments (<see cref="RowSegmentConvolutionKernel"/>), unless
+/// <see cref="KernelLibrary.Fp16Switch"/> (or, for the row segments alone, <see cref="KernelLibrary.RowSegmentSwitch"/>)
+/// is 0.</item>
 /// <item>The depthwise kernel: 4 × 1 to 4 × 4 outputs a thread with 16-byte loads (<see cref="DepthwiseRowsKernel"/>, the
 /// rule where it fits), four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>) or, where its window
 /// fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
