@@ -183,6 +183,11 @@ internal readonly struct RowSegmentInputs
     /// <paramref name="kx"/> starts.</summary>
     public int TargetHalf(int i, int kx) => (3 * (_channel + i * _rowsAtOnce) + kx) * _stride + _column;
 
+    /// <summary>Whether the chunk's left (right) neighbour chunk in the tile is the previous (next) lane's of the same
+    /// pass: all but the tile's first (last) chunk of a channel row, whose neighbour value is the edge copy.</summary>
+    public bool LeftInWarp => _column > 0;
+    public bool RightInWarp => _column + 4 < _columns;
+
     /// <summary>Whether the chunk starts an image row (its left neighbour is padding) or ends one (its right).</summary>
     public bool ImageLeft => _imageLeft;
     public bool ImageRight => _imageRight;
@@ -215,8 +220,13 @@ internal readonly struct RowSegmentInputs
         {
             int at = ChunkWord(stage, i);
             var v = Fp16TensorCoreConvolutionKernel.SharedQuad(inputs + 4u * (uint)at);
-            float left = _imageLeft ? 0f : Interop.IntAsFloat(tiles[inputBase + at - 1]);
-            float right = _imageRight ? 0f : Interop.IntAsFloat(tiles[inputBase + at + 4]);
+            // The neighbours inside the tile are the adjacent lanes' chunks (LeftInWarp): a shuffle each, where reading
+            // them from shared memory, a word every 16 bytes, would meet 4-way bank conflicts.
+            float left = Warp.ShuffleUp(v.W, 1), right = Warp.ShuffleDown(v.X, 1);
+            if (!LeftInWarp) left = Interop.IntAsFloat(tiles[inputBase + at - 1]);
+            if (!RightInWarp) right = Interop.IntAsFloat(tiles[inputBase + at + 4]);
+            if (_imageLeft) left = 0f;
+            if (_imageRight) right = 0f;
             int row = halfBase + TargetHalf(i, 0) / 2;
             KernelColumn(0, left, v, right).Store(tiles, row);
             KernelColumn(1, left, v, right).Store(tiles, row + rowWords);

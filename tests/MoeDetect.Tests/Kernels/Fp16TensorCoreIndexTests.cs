@@ -85,16 +85,19 @@ public class Fp16TensorCoreIndexTests
                         }
     }
 
+    /// <summary>Both weight strides: the FP16 GEMM's (32 k + 8) and the row-segment GEMM's (48 k + 8).</summary>
     [Theory]
-    [InlineData(2)]
-    [InlineData(1)]
-    public void Each_warps_fragment_rows_cover_its_block_without_bank_conflicts(int warpRows)
+    [InlineData(2, Fp16TensorCoreConvolutionKernel.WeightStride)]
+    [InlineData(1, Fp16TensorCoreConvolutionKernel.WeightStride)]
+    [InlineData(2, RowSegmentConvolutionKernel.WeightStride)]
+    [InlineData(1, RowSegmentConvolutionKernel.WeightStride)]
+    public void Each_warps_fragment_rows_cover_its_block_without_bank_conflicts(int warpRows, int weightStride)
     {
         var layout = new TileLayout(warpRows);
         const uint inputWord = 4096;
         for (int warp = 0; warp < 4; warp++)
         {
-            var lanes = Enumerable.Range(0, 32).Select(lane => new HalfFragments(layout, 0, (int)inputWord, warp, lane)).ToList();
+            var lanes = Enumerable.Range(0, 32).Select(lane => new HalfFragments(layout, 0, (int)inputWord, warp, lane, weightStride)).ToList();
             var f = lanes[0];
             // Matrix j is read by lanes 8j..8j+7, one 16-byte row (8 halves) each, and lands in register j of each lane.
             // m16n8k16's A registers a0..a3 are (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15,
@@ -104,8 +107,7 @@ public class Fp16TensorCoreIndexTests
             for (int j = 0; j < 4; j++)
             {
                 var group = lanes.Skip(8 * j).Take(8).ToList();
-                var aRows = group.Select(l => ((int)l.WeightAddress / 2 / Fp16TensorCoreConvolutionKernel.WeightStride,
-                    (int)l.WeightAddress / 2 % Fp16TensorCoreConvolutionKernel.WeightStride));
+                var aRows = group.Select(l => ((int)l.WeightAddress / 2 / weightStride, (int)l.WeightAddress / 2 % weightStride));
                 Assert.Equal(Enumerable.Range(0, 8).Select(r => (f.RowBase + aMatrices[j].Row + r, aMatrices[j].Column)), aRows);
                 var bRows = group.Select(l => (((int)l.InputAddress - 4 * (int)inputWord) / 2 / layout.InputStride,
                     ((int)l.InputAddress - 4 * (int)inputWord) / 2 % layout.InputStride));

@@ -87,16 +87,32 @@ public class RowSegmentIndexTests
         }
         Assert.All(words.Keys, w => Assert.InRange(w, stage * RowSegmentInputs.StageWords(layout), (stage + 1) * RowSegmentInputs.StageWords(layout) - 1));
 
-        // The rounding pass, thread by thread, into the B tile (values before rounding).
+        // The rounding pass, thread by thread, into the B tile (values before rounding); neighbours in the warp come from
+        // the adjacent lanes' chunks of the same pass (their shuffles), which must be the adjacent chunks.
         var b = new float?[KStep * layout.InputStride];
+        var threads = Enumerable.Range(0, GroupSize).Select(t => new RowSegmentInputs(layout, XBase, g, n, p0, t)).ToArray();
+        Quad Chunk(int t, int i)
+        {
+            int at = threads[t].ChunkWord(stage, i);
+            return new Quad(words[at], words[at + 1], words[at + 2], words[at + 3]);
+        }
+        float Neighbour(int t, int i, bool inWarp, int lane, int word)
+        {
+            if (!inWarp) return words[word];
+            Assert.Equal(t / 32, lane / 32);
+            return lane < t ? Chunk(lane, i).W : Chunk(lane, i).X;
+        }
         for (int t = 0; t < GroupSize; t++)
         {
-            var inputs = new RowSegmentInputs(layout, XBase, g, n, p0, t);
+            var inputs = threads[t];
             for (int i = 0; i < inputs.Passes; i++)
             {
                 int at = inputs.ChunkWord(stage, i);
-                var v = new Quad(words[at], words[at + 1], words[at + 2], words[at + 3]);
-                float left = inputs.ImageLeft ? 0f : words[at - 1], right = inputs.ImageRight ? 0f : words[at + 4];
+                var v = Chunk(t, i);
+                if (inputs.LeftInWarp) Assert.Equal(at - 4, threads[t - 1].ChunkWord(stage, i));
+                if (inputs.RightInWarp) Assert.Equal(at + 4, threads[t + 1].ChunkWord(stage, i));
+                float left = inputs.ImageLeft ? 0f : Neighbour(t, i, inputs.LeftInWarp, t - 1, at - 1);
+                float right = inputs.ImageRight ? 0f : Neighbour(t, i, inputs.RightInWarp, t + 1, at + 4);
                 for (int kx = 0; kx < 3; kx++)
                 {
                     var q = RowSegmentInputs.KernelColumn(kx, left, v, right);
