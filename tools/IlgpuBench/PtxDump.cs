@@ -17,13 +17,13 @@ internal static class PtxDump
     {
         Directory.CreateDirectory(outDir);
         using var compiler = new SmPtxCompiler();
-        Write(compiler, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-64x64"));
-        Write(compiler, TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-32x128"));
-        Write(compiler, Fp16TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-fp16-64x64"));
-        Write(compiler, Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-fp16-32x128"));
-        Write(compiler, Fp16TensorCoreConvolutionKernel.RunChunkedInputs<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-fp16-chunked-64x64"));
-        Write(compiler, RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-row-segments-64x64"));
-        Write(compiler, RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>, Path.Combine(outDir, "tensor-core-row-segments-32x128"));
+        Write(compiler, TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-64x64"));
+        Write(compiler, TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-32x128"));
+        Write(compiler, Fp16TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-fp16-64x64"));
+        Write(compiler, Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-fp16-32x128"));
+        Write(compiler, Fp16TensorCoreConvolutionKernel.RunChunkedInputs<SquareTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-fp16-chunked-64x64"));
+        Write(compiler, RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-row-segments-64x64"));
+        Write(compiler, RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-row-segments-32x128"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
         WriteImplicit(compiler, copy.Method, Path.Combine(outDir, "copy.ptx"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace MoeDetect.Kernels.Tensors;
@@ -25,7 +26,7 @@ public static class TensorCorePrecision
 /// <c>cp.async</c> copies (double-buffered) and one pass of the group rounds each k-step to FP16; weights (rows of a multiple
 /// of 4 values from a 16-byte boundary: <see cref="Fits"/>) travel through registers, loaded a k-step ahead and rounded as
 /// they are stored. FP16 keeps TF32's 10 mantissa bits but 5 exponent bits: an operand beyond ±65504 becomes infinite, one
-/// below 6·10⁻⁵ loses bits. Same grid, groups and tiles as the TF32 kernel; CUDA only.</summary>
+/// below 6·10⁻⁵ loses bits. Same grid, groups and tiles as the TF32 kernel, the same instruction sets.</summary>
 public static class Fp16TensorCoreConvolutionKernel
 {
     private const int KStep = TensorCoreConvolutionKernel.KStep, Stages = TensorCoreConvolutionKernel.Stages;
@@ -38,54 +39,54 @@ public static class Fp16TensorCoreConvolutionKernel
     /// the launch checks).</summary>
     public static bool Fits(PointwiseGeometry g) => g.Channels % 4 == 0;
 
-    /// <summary>As <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>, whose parameters it takes.</summary>
-    public static void Run<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
-        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
+    /// <summary>As <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction, TIsa}"/>, whose parameters it takes.</summary>
+    public static void Run<TTile, TFunction, TIsa>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction where TIsa : struct, ITensorCoreIsa
     {
         var layout = new TileLayout(default(TTile).WarpRows);
-        // One allocation (see AsyncCopy.SharedBase), in words: the FP16 weight stages, the FP32 input stages the copies fill,
+        // One allocation (see ITensorCoreIsa.SharedBase), in words: the FP16 weight stages, the FP32 input stages the copies fill,
         // the FP16 input tile of the k-step being multiplied ([k][column], as many halves a row as the FP32 stages have words).
         int weightStage = layout.Rows * WeightStride / 2, inputBase = Stages * weightStage, halfBase = inputBase + Stages * layout.InputStage;
         var tiles = SharedMemory.Allocate<uint>(halfBase + KStep * layout.InputStride / 2);
         var o = new TileOrigin(layout, g);
         int kBegin = o.KBegin, kEnd = o.KEnd;
-        uint shared = AsyncCopy.SharedBase();
+        uint shared = default(TIsa).SharedBase();
         long wImage = w + 4L * o.Image * g.WeightImageStride;
         var copies = new TileCopies(layout, x, wImage, g, o.Image, o.M0, o.P0, o.Thread, shared, shared + 4u * (uint)inputBase);
         var weights = new WeightQuadLoads(layout, wImage, g, o.M0, o.Thread);
         // The first weights' loads are in flight while the first input copies are issued.
-        var first = weights.Load(kBegin, kEnd);
-        copies.IssueInputs(0, kBegin, kEnd);
-        AsyncCopy.Commit();
-        weights.Store(tiles, 0, first);
+        var first = weights.Load<TIsa>(kBegin, kEnd);
+        copies.IssueInputs<TIsa>(tiles, 0, kBegin, kEnd);
+        default(TIsa).Commit();
+        weights.Store<TIsa>(tiles, 0, first);
         var fragments = new HalfFragments(layout, shared, halfBase, o.Warp, o.Lane);
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
             bool more = k0 + KStep < kEnd;
-            if (more) copies.IssueInputs(1 - stage, k0 + KStep, kEnd);
-            AsyncCopy.Commit();
-            var next = more ? weights.Load(k0 + KStep, kEnd) : default;
-            AsyncCopy.WaitAllButNewest();
+            if (more) copies.IssueInputs<TIsa>(tiles, 1 - stage, k0 + KStep, kEnd);
+            default(TIsa).Commit();
+            var next = more ? weights.Load<TIsa>(k0 + KStep, kEnd) : default;
+            default(TIsa).WaitAllButNewest();
             // Also: every warp is done multiplying the last k-step's FP16 inputs, which the rounding overwrites.
             Group.Barrier();
-            RoundInputs(tiles, shared + 4u * (uint)(inputBase + stage * layout.InputStage), halfBase, layout, o.Thread);
+            RoundInputs<TIsa>(tiles, shared + 4u * (uint)(inputBase + stage * layout.InputStage), halfBase, layout, o.Thread);
             Group.Barrier();
-            fragments.Multiply(ref acc, stage, 0);
+            fragments.Multiply<TIsa>(tiles, ref acc, stage, 0);
             // The other stage's weights were last read by the previous k-step, before this one's first barrier.
-            if (more) weights.Store(tiles, 1 - stage, next);
+            if (more) weights.Store<TIsa>(tiles, 1 - stage, next);
             stage = 1 - stage;
         }
         o.Store<TFunction>(acc, bias, residual, y, g, activation);
     }
 
-    /// <summary>As <see cref="Run{TTile, TFunction}"/> for 1 × 1 GEMMs whose input rows can be read 16 bytes at a time
+    /// <summary>As <see cref="Run{TTile, TFunction, TIsa}"/> for 1 × 1 GEMMs whose input rows can be read 16 bytes at a time
     /// (<see cref="PointwiseGeometry.InputChunks"/>): inputs take the weights' way, loaded a k-step ahead into registers and
     /// rounded as they are stored into double-buffered FP16 stages; no FP32 stage, no rounding pass, one barrier a k-step,
     /// and 19 KB of shared memory instead of 33 (64 × 64 tiles), so more groups fit a multiprocessor.</summary>
-    public static void RunChunkedInputs<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
-        PointwiseGeometry g, Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
+    public static void RunChunkedInputs<TTile, TFunction, TIsa>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
+        PointwiseGeometry g, Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction where TIsa : struct, ITensorCoreIsa
     {
         var layout = new TileLayout(default(TTile).WarpRows);
         // One allocation, in words: the FP16 weight stages, then the FP16 input stages ([k][column]).
@@ -93,26 +94,26 @@ public static class Fp16TensorCoreConvolutionKernel
         var tiles = SharedMemory.Allocate<uint>(inputBase + Stages * inputStage);
         var o = new TileOrigin(layout, g);
         int kBegin = o.KBegin, kEnd = o.KEnd;
-        uint shared = AsyncCopy.SharedBase();
+        uint shared = default(TIsa).SharedBase();
         var weights = new WeightQuadLoads(layout, w + 4L * o.Image * g.WeightImageStride, g, o.M0, o.Thread);
         var inputs = new InputQuadLoads(layout, x, g, o.Image, o.P0, o.Thread, inputBase);
-        weights.Store(tiles, 0, weights.Load(kBegin, kEnd));
-        inputs.Store(tiles, 0, inputs.Load(kBegin, kEnd));
+        weights.Store<TIsa>(tiles, 0, weights.Load<TIsa>(kBegin, kEnd));
+        inputs.Store<TIsa>(tiles, 0, inputs.Load<TIsa>(kBegin, kEnd));
         var fragments = new HalfFragments(layout, shared, inputBase, o.Warp, o.Lane);
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
             bool more = k0 + KStep < kEnd;
-            var nextWeights = more ? weights.Load(k0 + KStep, kEnd) : default;
-            var nextInputs = more ? inputs.Load(k0 + KStep, kEnd) : default;
+            var nextWeights = more ? weights.Load<TIsa>(k0 + KStep, kEnd) : default;
+            var nextInputs = more ? inputs.Load<TIsa>(k0 + KStep, kEnd) : default;
             // This stage's stores are visible, and every warp is done with the other stage (the previous k-step's).
             Group.Barrier();
-            fragments.Multiply(ref acc, stage, 4u * (uint)(stage * inputStage));
+            fragments.Multiply<TIsa>(tiles, ref acc, stage, 4u * (uint)(stage * inputStage));
             if (more)
             {
-                weights.Store(tiles, 1 - stage, nextWeights);
-                inputs.Store(tiles, 1 - stage, nextInputs);
+                weights.Store<TIsa>(tiles, 1 - stage, nextWeights);
+                inputs.Store<TIsa>(tiles, 1 - stage, nextInputs);
             }
             stage = 1 - stage;
         }
@@ -121,68 +122,20 @@ public static class Fp16TensorCoreConvolutionKernel
 
     /// <summary>The group rounds the FP32 input stage at <paramref name="stage"/> (shared byte address) into the FP16 tile
     /// at word <paramref name="halfBase"/>: each thread 4 adjacent values of a row at a time.</summary>
-    private static void RoundInputs(ArrayView<uint> tiles, uint stage, int halfBase, TileLayout layout, int t)
+    private static void RoundInputs<TIsa>(ArrayView<uint> tiles, uint stage, int halfBase, TileLayout layout, int t) where TIsa : struct, ITensorCoreIsa
     {
         int quadsPerRow = layout.Columns / 4, rowsAtOnce = TensorCoreConvolutionKernel.GroupSize / quadsPerRow;
         int row = t / quadsPerRow, column = 4 * (t % quadsPerRow);
         for (int i = 0; i < KStep / rowsAtOnce; i++)
         {
             int at = (row + rowsAtOnce * i) * layout.InputStride + column;
-            SharedQuad(stage + 4u * (uint)at).Store(tiles, halfBase + at / 2);
+            default(TIsa).SharedQuad(tiles, stage + 4u * (uint)at).Store<TIsa>(tiles, halfBase + at / 2);
         }
     }
 
-    /// <summary>Two values rounded to FP16 in one word, <paramref name="low"/> in the low half (the lower address).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static uint Halves(float low, float high)
-    {
-        CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %1, %2;", out uint packed, high, low);
-        return packed;
-    }
-
-    /// <summary>The 16 bytes at shared byte address <paramref name="address"/> (16-byte aligned).</summary>
-    internal static Quad SharedQuad(uint address)
-    {
-        Ref<float> v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
-        Input<uint> at = address;
-        CudaAsm.EmitRef("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];", ref v0, ref v1, ref v2, ref v3, ref at);
-        return new Quad(v0.Value, v1.Value, v2.Value, v3.Value);
-    }
-
-    /// <summary>The 16 bytes at global address <paramref name="address"/>, through the read-only cache (weights are read by
-    /// every pixel tile); the address goes in as two words, which <c>PtxScalarLocals</c> keeps in registers.</summary>
-    internal static Quad GlobalQuad(long address)
-    {
-        Ref<float> v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
-        Input<uint> low = (uint)address, high = (uint)(address >> 32);
-        CudaAsm.EmitRef("{ .reg .u64 a; mov.b64 a, {%4, %5}; cvta.to.global.u64 a, a; ld.global.nc.v4.f32 {%0, %1, %2, %3}, [a]; }",
-            ref v0, ref v1, ref v2, ref v3, ref low, ref high);
-        return new Quad(v0.Value, v1.Value, v2.Value, v3.Value);
-    }
-
-    /// <summary>Four <c>ldmatrix</c> 8 × 8 matrices of halves, transposed: lane (quad, pair) gets rows 2·pair and 2·pair + 1
-    /// of column quad of each, the layout of an m16n8k16 mma's B registers where the rows are k.</summary>
-    internal static Fragment LoadMatricesTransposed(uint address)
-    {
-        Ref<uint> r0 = 0u, r1 = 0u, r2 = 0u, r3 = 0u;
-        Input<uint> at = address;
-        CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];", ref r0, ref r1, ref r2, ref r3, ref at);
-        return new Fragment { R0 = r0.Value, R1 = r1.Value, R2 = r2.Value, R3 = r3.Value };
-    }
-
-    /// <summary>D = A·B + D for one 16 × 8 tile over 16 k (A 16 × 16 row-major, B 16 × 8 column-major, FP16 in, FP32
-    /// accumulators); the accumulators lie as the TF32 mma's.</summary>
-    internal static Accumulator Mma(Accumulator d, Fragment a, uint b0, uint b1)
-    {
-        Ref<float> d0 = d.C0, d1 = d.C1, d2 = d.C2, d3 = d.C3;
-        Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, bLow = b0, bHigh = b1;
-        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
-            ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
-        return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
-    }
 }
 
-/// <summary>A lane's warp's place in the tile (<see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>'s 32 × 32
+/// <summary>A lane's warp's place in the tile (<see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction, TIsa}"/>'s 32 × 32
 /// blocks) and its <c>ldmatrix</c> row addresses in the FP16 stages: lanes 8j..8j+7 give matrix j's rows, matrices (rows
 /// 0-7, k 0-7), (8-15, k 0-7), (0-7, k 8-15), (8-15, k 8-15) of the weights [row][k], the mma's a0..a3; of the inputs
 /// [k][column] the same k rows and columns + 8 for lanes 16-31, transposed: (b0, b1) of a column tile, then of the next.</summary>
@@ -214,32 +167,32 @@ internal readonly struct HalfFragments
 
     /// <summary>A k-step of 32 (two of 16) on weight stage <paramref name="stage"/> and the inputs
     /// <paramref name="inputOffset"/> bytes past the first input stage.</summary>
-    public void Multiply(ref WarpTile acc, int stage, uint inputOffset)
+    public void Multiply<TIsa>(ArrayView<uint> shared, ref WarpTile acc, int stage, uint inputOffset) where TIsa : struct, ITensorCoreIsa
     {
         uint a = _a + (uint)stage * _weightStage, b = _b + inputOffset;
-        acc.MultiplyHalves(a, b, _lowerRowTile);
-        acc.MultiplyHalves(a + 32, b + _k16Rows, _lowerRowTile);
+        acc.MultiplyHalves<TIsa>(shared, a, b, _lowerRowTile);
+        acc.MultiplyHalves<TIsa>(shared, a + 32, b + _k16Rows, _lowerRowTile);
     }
 
     /// <summary>A k-step of 48 (three of 16, <see cref="RowSegmentConvolutionKernel"/>) on weight stage
     /// <paramref name="stage"/> and the one input tile.</summary>
-    public void MultiplyThree(ref WarpTile acc, int stage)
+    public void MultiplyThree<TIsa>(ArrayView<uint> shared, ref WarpTile acc, int stage) where TIsa : struct, ITensorCoreIsa
     {
         uint a = _a + (uint)stage * _weightStage;
-        acc.MultiplyHalves(a, _b, _lowerRowTile);
-        acc.MultiplyHalves(a + 32, _b + _k16Rows, _lowerRowTile);
-        acc.MultiplyHalves(a + 64, _b + 2 * _k16Rows, _lowerRowTile);
+        acc.MultiplyHalves<TIsa>(shared, a, _b, _lowerRowTile);
+        acc.MultiplyHalves<TIsa>(shared, a + 32, _b + _k16Rows, _lowerRowTile);
+        acc.MultiplyHalves<TIsa>(shared, a + 64, _b + 2 * _k16Rows, _lowerRowTile);
     }
 }
 
 /// <summary>4 adjacent values on their way to an FP16 stage.</summary>
-internal readonly record struct Quad(float X, float Y, float Z, float W)
+public readonly record struct Quad(float X, float Y, float Z, float W)
 {
     /// <summary>The values rounded into the two words of <paramref name="tiles"/> from <paramref name="word"/> on.</summary>
-    public void Store(ArrayView<uint> tiles, int word)
+    public void Store<TIsa>(ArrayView<uint> tiles, int word) where TIsa : struct, ITensorCoreIsa
     {
-        tiles[word] = Fp16TensorCoreConvolutionKernel.Halves(X, Y);
-        tiles[word + 1] = Fp16TensorCoreConvolutionKernel.Halves(Z, W);
+        tiles[word] = default(TIsa).Halves(X, Y);
+        tiles[word + 1] = default(TIsa).Halves(Z, W);
     }
 }
 
@@ -247,7 +200,7 @@ internal readonly record struct Quad(float X, float Y, float Z, float W)
 internal readonly record struct QuadSource(long Address, bool Valid)
 {
     /// <summary>The 4 values, or zeros where not valid (nothing read).</summary>
-    public Quad Load() => Valid ? Fp16TensorCoreConvolutionKernel.GlobalQuad(Address) : default;
+    public Quad Load<TIsa>() where TIsa : struct, ITensorCoreIsa => Valid ? default(TIsa).GlobalQuad(Address) : default;
 }
 
 /// <summary>A thread's weights of a k-step, loaded ahead into registers: up to four rows' 4 adjacent values.</summary>
@@ -293,22 +246,22 @@ internal readonly struct WeightQuadLoads
     /// <summary>Words between a thread's rows in a stage.</summary>
     private const int RowWords = RowStep * Fp16TensorCoreConvolutionKernel.WeightStride / 2;
 
-    public WeightQuads Load(int k0, int kEnd)
+    public WeightQuads Load<TIsa>(int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         var first = First(k0, kEnd);
-        return new(At(first, 0).Load(), At(first, 1).Load(), At(first, 2).Load(), At(first, 3).Load());
+        return new(At(first, 0).Load<TIsa>(), At(first, 1).Load<TIsa>(), At(first, 2).Load<TIsa>(), At(first, 3).Load<TIsa>());
     }
 
     /// <summary>Rounds <paramref name="q"/> into stage <paramref name="stage"/> of the weight stages at word 0 of
     /// <paramref name="tiles"/>; rows past the tile's are not stored.</summary>
-    public void Store(ArrayView<uint> tiles, int stage, WeightQuads q)
+    public void Store<TIsa>(ArrayView<uint> tiles, int stage, WeightQuads q) where TIsa : struct, ITensorCoreIsa
     {
         int at = TargetWord(stage, 0);
-        q.Q0.Store(tiles, at);
-        q.Q1.Store(tiles, at + RowWords);
+        q.Q0.Store<TIsa>(tiles, at);
+        q.Q1.Store<TIsa>(tiles, at + RowWords);
         if (_quads <= 2) return;
-        q.Q2.Store(tiles, at + 2 * RowWords);
-        q.Q3.Store(tiles, at + 3 * RowWords);
+        q.Q2.Store<TIsa>(tiles, at + 2 * RowWords);
+        q.Q3.Store<TIsa>(tiles, at + 3 * RowWords);
     }
 }
 
@@ -359,26 +312,26 @@ internal readonly struct InputQuadLoads
     /// <summary>Words between a thread's quads in a stage: _rowsAtOnce rows.</summary>
     private int QuadWords => _rowsAtOnce * _stride / 2;
 
-    public InputQuads Load(int k0, int kEnd)
+    public InputQuads Load<TIsa>(int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         int k = k0 + _k;
         long first = First(k);
-        return new(At(k, kEnd, 0, first).Load(), At(k, kEnd, 1, first).Load(), At(k, kEnd, 2, first).Load(), At(k, kEnd, 3, first).Load(),
-            At(k, kEnd, 4, first).Load(), At(k, kEnd, 5, first).Load(), At(k, kEnd, 6, first).Load(), At(k, kEnd, 7, first).Load());
+        return new(At(k, kEnd, 0, first).Load<TIsa>(), At(k, kEnd, 1, first).Load<TIsa>(), At(k, kEnd, 2, first).Load<TIsa>(), At(k, kEnd, 3, first).Load<TIsa>(),
+            At(k, kEnd, 4, first).Load<TIsa>(), At(k, kEnd, 5, first).Load<TIsa>(), At(k, kEnd, 6, first).Load<TIsa>(), At(k, kEnd, 7, first).Load<TIsa>());
     }
 
     /// <summary>Rounds <paramref name="q"/> into input stage <paramref name="stage"/>.</summary>
-    public void Store(ArrayView<uint> tiles, int stage, InputQuads q)
+    public void Store<TIsa>(ArrayView<uint> tiles, int stage, InputQuads q) where TIsa : struct, ITensorCoreIsa
     {
         int at = TargetWord(stage, 0), step = QuadWords;
-        q.Q0.Store(tiles, at);
-        q.Q1.Store(tiles, at + step);
-        q.Q2.Store(tiles, at + 2 * step);
-        q.Q3.Store(tiles, at + 3 * step);
+        q.Q0.Store<TIsa>(tiles, at);
+        q.Q1.Store<TIsa>(tiles, at + step);
+        q.Q2.Store<TIsa>(tiles, at + 2 * step);
+        q.Q3.Store<TIsa>(tiles, at + 3 * step);
         if (_passes <= 4) return;
-        q.Q4.Store(tiles, at + 4 * step);
-        q.Q5.Store(tiles, at + 5 * step);
-        q.Q6.Store(tiles, at + 6 * step);
-        q.Q7.Store(tiles, at + 7 * step);
+        q.Q4.Store<TIsa>(tiles, at + 4 * step);
+        q.Q5.Store<TIsa>(tiles, at + 5 * step);
+        q.Q6.Store<TIsa>(tiles, at + 6 * step);
+        q.Q7.Store<TIsa>(tiles, at + 7 * step);
     }
 }

@@ -15,7 +15,7 @@ namespace MoeDetect.Kernels.Tensors;
 /// neighbour copied one value each). That is 16 × (columns / 4) + 32 copies a k-step of 48 rows instead of 48 × columns.
 /// Weights lie in FP16 in device memory and reach their stage by 16-byte <c>cp.async</c> too, no registers, no rounding.
 /// Both stages are double-buffered; sums, bias, activation and output stay FP32. Same grid, groups, tiles and epilogue as
-/// the other tensor-core kernels; CUDA only.</summary>
+/// the other tensor-core kernels.</summary>
 public static class RowSegmentConvolutionKernel
 {
     /// <summary>Channels of a k-step, and its rows: those channels × 3 kernel columns (three m16n8k16 steps).</summary>
@@ -46,43 +46,43 @@ public static class RowSegmentConvolutionKernel
     /// <summary>Shared memory, in words: the FP16 weight stages, the FP32 input stages, the FP16 B tile.</summary>
     internal static int WeightStageWords(TileLayout layout) => layout.Rows * WeightStride / 2;
 
-    /// <summary>As <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/>, whose parameters it takes, but
+    /// <summary>As <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction, TIsa}"/>, whose parameters it takes, but
     /// <paramref name="w"/> is the <see cref="RowSegmentWeights"/> of the layer (16-byte aligned).</summary>
-    public static void Run<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
-        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
+    public static void Run<TTile, TFunction, TIsa>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction where TIsa : struct, ITensorCoreIsa
     {
         var layout = new TileLayout(default(TTile).WarpRows);
         int inputBase = 2 * WeightStageWords(layout), halfBase = inputBase + 2 * RowSegmentInputs.StageWords(layout);
-        // One allocation (see AsyncCopy.SharedBase): weight stages, input stages, then the B tile [k][column] in halves.
+        // One allocation (see ITensorCoreIsa.SharedBase): weight stages, input stages, then the B tile [k][column] in halves.
         var tiles = SharedMemory.Allocate<uint>(halfBase + KStep * layout.InputStride / 2);
         var o = new TileOrigin(layout, g);
         int kEnd = o.KEnd, channels = g.Window.Channels;
-        uint shared = AsyncCopy.SharedBase(), inputs = shared + 4u * (uint)inputBase;
+        uint shared = default(TIsa).SharedBase(), inputs = shared + 4u * (uint)inputBase;
         bool aligned = g.InputChunks != 0;
         var weightCopies = new RowSegmentWeightCopies(layout, w, g, o.M0, o.Thread);
         var inputCopies = new RowSegmentInputs(layout, x, g, o.Image, o.P0, o.Thread);
         var step = KernelRowStep.At(o.KBegin, channels);
-        weightCopies.Issue(shared, 0, o.KBegin);
-        inputCopies.Issue(inputs, 0, step, aligned);
-        AsyncCopy.Commit();
+        weightCopies.Issue<TIsa>(tiles, shared, 0, o.KBegin);
+        inputCopies.Issue<TIsa>(tiles, inputs, 0, step, aligned);
+        default(TIsa).Commit();
         var fragments = new HalfFragments(layout, shared, halfBase, o.Warp, o.Lane, WeightStride);
         WarpTile acc = default;
         int stage = 0;
         for (int k0 = o.KBegin; k0 < kEnd; k0 += KStep)
         {
-            AsyncCopy.WaitAll();
+            default(TIsa).WaitAll();
             // This stage's copies are visible, and every warp is done with the other stage and the B tile (last k-step's).
             Group.Barrier();
             var next = step.Next(channels);
             if (k0 + KStep < kEnd)
             {
-                weightCopies.Issue(shared, 1 - stage, k0 + KStep);
-                inputCopies.Issue(inputs, 1 - stage, next, aligned);
+                weightCopies.Issue<TIsa>(tiles, shared, 1 - stage, k0 + KStep);
+                inputCopies.Issue<TIsa>(tiles, inputs, 1 - stage, next, aligned);
             }
-            AsyncCopy.Commit();
-            inputCopies.Round(tiles, inputs, inputBase, halfBase, stage);
+            default(TIsa).Commit();
+            inputCopies.Round<TIsa>(tiles, inputs, inputBase, halfBase, stage);
             Group.Barrier();
-            fragments.MultiplyThree(ref acc, stage);
+            fragments.MultiplyThree<TIsa>(tiles, ref acc, stage);
             stage = 1 - stage;
             step = next;
         }
@@ -194,32 +194,32 @@ internal readonly struct RowSegmentInputs
 
     /// <summary>Issues k-step <paramref name="s"/>'s copies into stage <paramref name="stage"/> of the input stages at
     /// shared byte address <paramref name="inputs"/>: 16 bytes a chunk where <paramref name="aligned"/>, else 4 copies.</summary>
-    public void Issue(uint inputs, int stage, KernelRowStep s, bool aligned)
+    public void Issue<TIsa>(ArrayView<uint> tiles, uint inputs, int stage, KernelRowStep s, bool aligned) where TIsa : struct, ITensorCoreIsa
     {
         for (int i = 0; i < _passes; i++)
         {
             var chunk = Chunk(s, i);
             uint target = inputs + 4u * (uint)ChunkWord(stage, i);
             long source = chunk.Valid ? chunk.Address : _image;
-            if (aligned) AsyncCopy.Copy16(target, source, chunk.Valid);
+            if (aligned) default(TIsa).Copy16(tiles, target, source, chunk.Valid);
             else
-                for (int v = 0; v < 4; v++) AsyncCopy.Copy(target + 4u * (uint)v, source + 4 * v, chunk.Valid);
+                for (int v = 0; v < 4; v++) default(TIsa).Copy(tiles, target + 4u * (uint)v, source + 4 * v, chunk.Valid);
         }
         if (!_copiesEdge) return;
         var edge = Edge(s);
-        AsyncCopy.Copy(inputs + 4u * (uint)EdgeWord(stage), edge.Valid ? edge.Address : _image, edge.Valid);
+        default(TIsa).Copy(tiles, inputs + 4u * (uint)EdgeWord(stage), edge.Valid ? edge.Address : _image, edge.Valid);
     }
 
     /// <summary>Rounds this thread's chunks of input stage <paramref name="stage"/> (the stages from word
     /// <paramref name="inputBase"/> of <paramref name="tiles"/>, shared byte address <paramref name="inputs"/>) into their
     /// three kernel columns' rows of the B tile (from word <paramref name="halfBase"/>).</summary>
-    public void Round(ArrayView<uint> tiles, uint inputs, int inputBase, int halfBase, int stage)
+    public void Round<TIsa>(ArrayView<uint> tiles, uint inputs, int inputBase, int halfBase, int stage) where TIsa : struct, ITensorCoreIsa
     {
         int rowWords = _stride / 2;
         for (int i = 0; i < _passes; i++)
         {
             int at = ChunkWord(stage, i);
-            var v = Fp16TensorCoreConvolutionKernel.SharedQuad(inputs + 4u * (uint)at);
+            var v = default(TIsa).SharedQuad(tiles, inputs + 4u * (uint)at);
             // The neighbours inside the tile are the adjacent lanes' chunks (LeftInWarp): a shuffle each, where reading
             // them from shared memory, a word every 16 bytes, would meet 4-way bank conflicts.
             float left = Warp.ShuffleUp(v.W, 1), right = Warp.ShuffleDown(v.X, 1);
@@ -228,9 +228,9 @@ internal readonly struct RowSegmentInputs
             if (_imageLeft) left = 0f;
             if (_imageRight) right = 0f;
             int row = halfBase + TargetHalf(i, 0) / 2;
-            KernelColumn(0, left, v, right).Store(tiles, row);
-            KernelColumn(1, left, v, right).Store(tiles, row + rowWords);
-            KernelColumn(2, left, v, right).Store(tiles, row + 2 * rowWords);
+            KernelColumn(0, left, v, right).Store<TIsa>(tiles, row);
+            KernelColumn(1, left, v, right).Store<TIsa>(tiles, row + rowWords);
+            KernelColumn(2, left, v, right).Store<TIsa>(tiles, row + 2 * rowWords);
         }
     }
 
@@ -275,13 +275,13 @@ internal readonly struct RowSegmentWeightCopies
     /// <summary>Its byte offset in the weight stages.</summary>
     public int TargetByte(int stage, int i) => stage * _stageBytes + 2 * _rowInTile * RowSegmentConvolutionKernel.WeightStride + 16 * (_first + _threadsPerRow * i);
 
-    public void Issue(uint shared, int stage, int k0)
+    public void Issue<TIsa>(ArrayView<uint> tiles, uint shared, int stage, int k0) where TIsa : struct, ITensorCoreIsa
     {
         for (int i = 0; i < _copies; i++)
         {
             if (!Exists(i)) continue;
             var source = Source(k0, i);
-            AsyncCopy.Copy16(shared + (uint)TargetByte(stage, i), source.Valid ? source.Address : _w, source.Valid);
+            default(TIsa).Copy16(tiles, shared + (uint)TargetByte(stage, i), source.Valid ? source.Address : _w, source.Valid);
         }
     }
 }

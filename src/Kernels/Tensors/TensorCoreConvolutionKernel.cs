@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace MoeDetect.Kernels.Tensors;
@@ -18,8 +19,9 @@ namespace MoeDetect.Kernels.Tensors;
 /// one by one. The FP16 kernel before it loaded through registers and was bound by
 /// those loads (docs/results/2026-12-05-h100-tensor-cores).
 /// <see cref="Fp16TensorCoreConvolutionKernel"/> runs the same tiles on FP16 operands.
-/// CUDA only: the CPU accelerator cannot run PTX (the SIMT kernel computes the same in FP32; <c>ilgpu-bench kernels</c>
-/// checks the two against each other on the GPU).</summary>
+/// Written in its <c>TIsa</c>'s instructions (<see cref="ITensorCoreIsa"/>): PTX on CUDA, emulated on the CPU
+/// accelerator, where the tests check each tensor-core kernel against the FP32 SIMT GEMM (<c>TensorCoreCheck</c>, which
+/// also runs on the GPU before plans use them).</summary>
 public static class TensorCoreConvolutionKernel
 {
     public const int GroupSize = 128;
@@ -41,21 +43,21 @@ public static class TensorCoreConvolutionKernel
     /// which ILGPU does not give out inside a kernel).</param>
     /// <param name="w">The weights' device address, [out channels, channels].</param>
     /// <param name="activation">Its function is TFunction's (<see cref="FusedFunctions.Of{TFunction}"/>).</param>
-    public static void Run<TTile, TFunction>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
-        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction
+    public static void Run<TTile, TFunction, TIsa>(long x, long w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y, PointwiseGeometry g,
+        Activation activation) where TTile : struct, ITensorCoreTile where TFunction : struct, IFusedFunction where TIsa : struct, ITensorCoreIsa
     {
         var layout = new TileLayout(default(TTile).WarpRows);
-        // One allocation (see AsyncCopy.SharedBase): the weight stages (read by address, LoadMatrices), then the input stages.
+        // One allocation (see ITensorCoreIsa.SharedBase): the weight stages (read by address, LoadMatrices), then the input stages.
         var tiles = SharedMemory.Allocate<uint>(Stages * (layout.WeightStage + layout.InputStage));
         var xTiles = tiles.SubView(Stages * layout.WeightStage);
         var o = new TileOrigin(layout, g);
         int lane = o.Lane, kEnd = o.KEnd;
-        uint shared = AsyncCopy.SharedBase();
+        uint shared = default(TIsa).SharedBase();
         // An input scale comes multiplied into a weight matrix per image (PointwiseGeometry.WeightImageStride).
         long wImage = w + 4L * o.Image * g.WeightImageStride;
         var copies = new TileCopies(layout, x, wImage, g, o.Image, o.M0, o.P0, o.Thread, shared, shared + 4u * Stages * (uint)layout.WeightStage);
-        copies.Issue(0, o.KBegin, kEnd);
-        AsyncCopy.Commit();
+        copies.Issue<TIsa>(tiles, 0, o.KBegin, kEnd);
+        default(TIsa).Commit();
         int quad = lane / 4, pair = lane % 4, inputStride = layout.InputStride;
         // This lane's B word (k pair, column quad) of a stage, and the weight row it points ldmatrix at (LoadMatrices):
         // lanes 8j..8j+7 give matrix j's 8 rows, matrices 0..3 being (rows 0-7, k 0-3), (rows 8-15, k 0-3),
@@ -66,46 +68,23 @@ public static class TensorCoreConvolutionKernel
         int stage = 0;
         for (int k0 = o.KBegin; k0 < kEnd; k0 += KStep)
         {
-            if (k0 + KStep < kEnd) copies.Issue(1 - stage, k0 + KStep, kEnd);
+            if (k0 + KStep < kEnd) copies.Issue<TIsa>(tiles, 1 - stage, k0 + KStep, kEnd);
             // Always a group, even an empty one, so that "all but the newest" is this stage's copies.
-            AsyncCopy.Commit();
-            AsyncCopy.WaitAllButNewest();
+            default(TIsa).Commit();
+            default(TIsa).WaitAllButNewest();
             Group.Barrier();
             // The k8 steps' fragments lie 8 words (32 bytes) apart along a weight row, 8 input rows apart down the inputs.
             uint a = aMatrix + 4u * (uint)(stage * layout.WeightStage);
             int b = stage * layout.InputStage + bAt;
-            acc.Multiply(a, xTiles, b, inputStride);
-            acc.Multiply(a + 32, xTiles, b + 8 * inputStride, inputStride);
-            acc.Multiply(a + 64, xTiles, b + 16 * inputStride, inputStride);
-            acc.Multiply(a + 96, xTiles, b + 24 * inputStride, inputStride);
+            acc.Multiply<TIsa>(tiles, a, xTiles, b, inputStride);
+            acc.Multiply<TIsa>(tiles, a + 32, xTiles, b + 8 * inputStride, inputStride);
+            acc.Multiply<TIsa>(tiles, a + 64, xTiles, b + 16 * inputStride, inputStride);
+            acc.Multiply<TIsa>(tiles, a + 96, xTiles, b + 24 * inputStride, inputStride);
             // Everyone is done reading this stage before the next iteration's copies overwrite it.
             Group.Barrier();
             stage = 1 - stage;
         }
         o.Store<TFunction>(acc, bias, residual, y, g, activation);
-    }
-
-    /// <summary>A 16 × 8 A fragment by one <c>ldmatrix</c>: four 8 × 8 matrices of 16-bit values, which are 8 rows × 4 TF32
-    /// words each, read by the whole warp, each lane giving one row's shared byte address (16-byte aligned) and getting
-    /// word (lane % 4) of row (lane / 4) of each matrix, the layout an mma's A registers have.</summary>
-    internal static Fragment LoadMatrices(uint address)
-    {
-        Ref<uint> r0 = 0u, r1 = 0u, r2 = 0u, r3 = 0u;
-        Input<uint> at = address;
-        CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];", ref r0, ref r1, ref r2, ref r3, ref at);
-        return new Fragment { R0 = r0.Value, R1 = r1.Value, R2 = r2.Value, R3 = r3.Value };
-    }
-
-    /// <summary>D = A·B + D for one 16 × 8 tile (A 16 × 8 row-major, B 8 × 8 column-major, TF32 in, FP32 accumulators).
-    /// <c>EmitRef</c>, because mma has four outputs and the by-value <c>Emit</c> takes one. ILGPU passes each operand
-    /// through a local-memory slot; the engine loads this kernel through its PTX rewrite that makes those registers.</summary>
-    internal static Accumulator Mma(Accumulator d, Fragment a, uint b0, uint b1)
-    {
-        Ref<float> d0 = d.C0, d1 = d.C1, d2 = d.C2, d3 = d.C3;
-        Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, bLow = b0, bHigh = b1;
-        CudaAsm.EmitRef("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
-            ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref bLow, ref bHigh);
-        return new Accumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
     }
 }
 
@@ -180,40 +159,6 @@ internal readonly struct TileLayout(int warpRows)
     public int InputRowsAtOnce => TensorCoreConvolutionKernel.GroupSize / Columns;
 }
 
-/// <summary>sm_80's asynchronous global → shared copies (<c>cp.async</c>), 4 bytes each, zero-filled where the source
-/// is outside the operand (padding, tile edges).</summary>
-internal static class AsyncCopy
-{
-    /// <summary>The shared-space byte address of the kernel's shared memory: ILGPU names a kernel's shared allocations
-    /// <c>__shared_alloca0</c>, 1, … in the order they are made, and cannot hand out a view's address inside a kernel,
-    /// so a kernel using this makes exactly one allocation (a misnamed symbol fails when the PTX is loaded, not later).</summary>
-    public static uint SharedBase()
-    {
-        CudaAsm.Emit("mov.u32 %0, __shared_alloca0;", out uint address);
-        return address;
-    }
-
-    /// <summary>Copies the 4 bytes at <paramref name="source"/> (a global address) to shared byte address
-    /// <paramref name="target"/>; zeros where <paramref name="valid"/> is false (the source is then not read).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Copy(uint target, long source, bool valid) =>
-        CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.ca.shared.global [%0], [g], 4, %2; }", target, source, valid ? 4u : 0u);
-
-    /// <summary>Copies the 16 bytes at <paramref name="source"/> (16-byte aligned) to <paramref name="target"/> (16-byte
-    /// aligned), through L2 only (<c>.cg</c>: the operand tiles are read once a group); zeros where not valid.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Copy16(uint target, long source, bool valid) =>
-        CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }", target, source, valid ? 16u : 0u);
-
-    public static void Commit() => CudaAsm.Emit("cp.async.commit_group;");
-
-    /// <summary>Waits for every committed group but the newest.</summary>
-    public static void WaitAllButNewest() => CudaAsm.Emit("cp.async.wait_group 1;");
-
-    /// <summary>Waits for every committed group.</summary>
-    public static void WaitAll() => CudaAsm.Emit("cp.async.wait_group 0;");
-}
-
 /// <summary>One thread's share of a k-step's copies into a stage: weights w[m0 + t / 32 + 4 i, k + t % 32] (a warp
 /// copies 32 consecutive k of one out channel) and inputs x[k + t / C + (128 / C) i, p0 + t % C] for a tile of C columns
 /// (a warp copies 32 consecutive pixels of one k row). Everything that does not change with k is worked out once per
@@ -257,24 +202,25 @@ internal readonly struct TileCopies
     internal static int OutChannelRows(PointwiseGeometry g, int m, int step, int copies) =>
         Math.Min(Math.Max((g.OutChannels - m + step - 1) / step, 0), copies);
 
-    public void Issue(int stage, int k0, int kEnd)
+    /// <param name="shared">The kernel's shared allocation, which the copies fill (named for the CPU accelerator).</param>
+    public void Issue<TIsa>(ArrayView<uint> shared, int stage, int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         uint wStage = 4u * (uint)(stage * _layout.WeightStage);
-        if (_g.WeightChunks != 0) _chunks.IssueWeights(wStage, k0, kEnd);
-        else IssueWeightWords(wStage, k0, kEnd);
-        IssueInputs(stage, k0, kEnd);
+        if (_g.WeightChunks != 0) _chunks.IssueWeights<TIsa>(shared, wStage, k0, kEnd);
+        else IssueWeightWords<TIsa>(shared, wStage, k0, kEnd);
+        IssueInputs<TIsa>(shared, stage, k0, kEnd);
     }
 
     /// <summary>The input copies of a k-step alone (<see cref="Fp16TensorCoreConvolutionKernel"/> loads its weights
     /// itself).</summary>
-    public void IssueInputs(int stage, int k0, int kEnd)
+    public void IssueInputs<TIsa>(ArrayView<uint> shared, int stage, int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         uint xStage = 4u * (uint)(stage * _layout.InputStage);
-        if (_g.InputChunks != 0) _chunks.IssueInputs(xStage, k0, kEnd);
-        else IssueInputWords(xStage, k0, kEnd);
+        if (_g.InputChunks != 0) _chunks.IssueInputs<TIsa>(shared, xStage, k0, kEnd);
+        else IssueInputWords<TIsa>(shared, xStage, k0, kEnd);
     }
 
-    private void IssueWeightWords(uint stage, int k0, int kEnd)
+    private void IssueWeightWords<TIsa>(ArrayView<uint> shared, uint stage, int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         uint wTarget = _wTarget + stage;
         int wk = k0 + _wk;
@@ -283,17 +229,17 @@ internal readonly struct TileCopies
         for (int i = 0; i < _layout.WeightCopies; i++)
         {
             bool wValid = wkValid & i < _wRows;
-            AsyncCopy.Copy(wTarget + 4u * (uint)(CopyRows * i * TensorCoreConvolutionKernel.WeightStride), wValid ? wAt : _w, wValid);
+            default(TIsa).Copy(shared, wTarget + 4u * (uint)(CopyRows * i * TensorCoreConvolutionKernel.WeightStride), wValid ? wAt : _w, wValid);
             wAt += _wRowStep;
         }
     }
 
-    private void IssueInputWords(uint stage, int k0, int kEnd)
+    private void IssueInputWords<TIsa>(ArrayView<uint> shared, uint stage, int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         uint xTarget = _xTarget + stage;
         if (_g.TapMajor != 0)
         {
-            IssueTapMajorInputs(xTarget, k0, kEnd);
+            IssueTapMajorInputs<TIsa>(shared, xTarget, k0, kEnd);
             return;
         }
         int rowsAtOnce = _layout.InputRowsAtOnce, copies = _layout.InputCopies;
@@ -302,14 +248,14 @@ internal readonly struct TileCopies
         for (int i = 0; i < copies; i++)
         {
             long at = _column.At(new WindowRow(Warp.Shuffle(row.Offset, i), Warp.Shuffle(row.Tap, i)));
-            AsyncCopy.Copy(xTarget + 4u * (uint)(rowsAtOnce * i * _layout.InputStride), at >= 0 ? _x + 4L * at : _x, at >= 0);
+            default(TIsa).Copy(shared, xTarget + 4u * (uint)(rowsAtOnce * i * _layout.InputStride), at >= 0 ? _x + 4L * at : _x, at >= 0);
         }
     }
 
     /// <summary>Input copies of a tap-major reduction (<see cref="PointwiseGeometry.TapMajor"/>): a half k-step's rows
     /// are channels of one tap, so this thread's rows of it share the tap's bounds check and lie a channel plane (times
     /// the rows the group copies at once) apart in x: one row decoded a half, then an add a copy.</summary>
-    private void IssueTapMajorInputs(uint xTarget, int k0, int kEnd)
+    private void IssueTapMajorInputs<TIsa>(ArrayView<uint> shared, uint xTarget, int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         int rowsAtOnce = _layout.InputRowsAtOnce, perHalf = _layout.InputCopies / 2;
         long step = 4L * rowsAtOnce * _g.Window.Height * _g.Window.Width;
@@ -320,7 +266,7 @@ internal readonly struct TileCopies
             long source = valid ? _x + 4L * at : _x;
             for (int i = half * perHalf; i < (half + 1) * perHalf; i++)
             {
-                AsyncCopy.Copy(xTarget + 4u * (uint)(rowsAtOnce * i * _layout.InputStride), source, valid);
+                default(TIsa).Copy(shared, xTarget + 4u * (uint)(rowsAtOnce * i * _layout.InputStride), source, valid);
                 source += valid ? step : 0;
             }
         }
@@ -360,19 +306,19 @@ internal readonly struct ChunkCopies
         _xTarget = xShared + 4u * (uint)(_xk * layout.InputStride + pixel - p0);
     }
 
-    public void IssueWeights(uint stage, int k0, int kEnd)
+    public void IssueWeights<TIsa>(ArrayView<uint> shared, uint stage, int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         bool kValid = k0 + _wk < kEnd;
         long at = _wRow + 4L * k0;
         for (int i = 0; i < _layout.Rows / WeightRowStep; i++)
         {
             bool valid = kValid & i < _wRows;
-            AsyncCopy.Copy16(_wTarget + stage + 4u * (uint)(WeightRowStep * i * TensorCoreConvolutionKernel.WeightStride), valid ? at : _w, valid);
+            default(TIsa).Copy16(shared, _wTarget + stage + 4u * (uint)(WeightRowStep * i * TensorCoreConvolutionKernel.WeightStride), valid ? at : _w, valid);
             at += _wRowStep;
         }
     }
 
-    public void IssueInputs(uint stage, int k0, int kEnd)
+    public void IssueInputs<TIsa>(ArrayView<uint> shared, uint stage, int k0, int kEnd) where TIsa : struct, ITensorCoreIsa
     {
         // Each pass of the group's copies covers this many k rows.
         int rowStep = TensorCoreConvolutionKernel.GroupSize / (_layout.Columns / 4);
@@ -380,7 +326,7 @@ internal readonly struct ChunkCopies
         for (int i = 0; i < TensorCoreConvolutionKernel.KStep / rowStep; i++)
         {
             bool valid = _xValid & k0 + _xk + rowStep * i < kEnd;
-            AsyncCopy.Copy16(_xTarget + stage + 4u * (uint)(rowStep * i * _layout.InputStride), valid ? at : _x, valid);
+            default(TIsa).Copy16(shared, _xTarget + stage + 4u * (uint)(rowStep * i * _layout.InputStride), valid ? at : _x, valid);
             at += 4L * rowStep * _pixels;
         }
     }
@@ -448,14 +394,14 @@ public readonly struct WindowColumn(long start, int originY, int originX, int he
 
 /// <summary>A lane's four A registers of a 16 × 8 TF32 mma tile: (row quad, k pair), (quad + 8, pair), (quad, pair + 4),
 /// (quad + 8, pair + 4).</summary>
-internal struct Fragment
+public struct Fragment
 {
     public uint R0, R1, R2, R3;
 }
 
 /// <summary>A lane's accumulators of one 16 × 8 mma tile: C0, C1 at (row quad; columns 2·pair, 2·pair + 1), C2, C3 at
 /// the same columns of row quad + 8.</summary>
-internal struct Accumulator
+public struct Accumulator
 {
     public float C0, C1, C2, C3;
 }
@@ -471,16 +417,16 @@ internal struct WarpTile
     /// of eight word loads: 4 % less time on YOLOv8n's tensor-core layers at batch 32 on the H100
     /// (docs/results/2026-12-07-h100-quads).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Multiply(uint a, ArrayView<uint> xTile, int b, int inputStride)
+    public void Multiply<TIsa>(ArrayView<uint> shared, uint a, ArrayView<uint> xTile, int b, int inputStride) where TIsa : struct, ITensorCoreIsa
     {
         int k4 = 4 * inputStride;
-        var top = TensorCoreConvolutionKernel.LoadMatrices(a);
-        var bottom = TensorCoreConvolutionKernel.LoadMatrices(a + 4u * 16 * TensorCoreConvolutionKernel.WeightStride);
+        var top = default(TIsa).LoadMatrices(shared, a);
+        var bottom = default(TIsa).LoadMatrices(shared, a + 4u * 16 * TensorCoreConvolutionKernel.WeightStride);
         // Written out per column (no loop, no refs) so the accumulators stay in registers.
-        (T00, T10) = Column(T00, T10, top, bottom, xTile[b], xTile[b + k4]);
-        (T01, T11) = Column(T01, T11, top, bottom, xTile[b + 8], xTile[b + k4 + 8]);
-        (T02, T12) = Column(T02, T12, top, bottom, xTile[b + 16], xTile[b + k4 + 16]);
-        (T03, T13) = Column(T03, T13, top, bottom, xTile[b + 24], xTile[b + k4 + 24]);
+        (T00, T10) = Column<TIsa>(T00, T10, top, bottom, xTile[b], xTile[b + k4]);
+        (T01, T11) = Column<TIsa>(T01, T11, top, bottom, xTile[b + 8], xTile[b + k4 + 8]);
+        (T02, T12) = Column<TIsa>(T02, T12, top, bottom, xTile[b + 16], xTile[b + k4 + 16]);
+        (T03, T13) = Column<TIsa>(T03, T13, top, bottom, xTile[b + 24], xTile[b + k4 + 24]);
     }
 
     /// <summary>One k16 step on FP16 operands (<see cref="Fp16TensorCoreConvolutionKernel"/>): the two row tiles' A
@@ -489,23 +435,23 @@ internal struct WarpTile
     /// B fragments by two transposing ldmatrix from the lane's address <paramref name="b"/> in the FP16 input tile and 16
     /// columns right of it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void MultiplyHalves(uint a, uint b, uint lowerRowTile)
+    public void MultiplyHalves<TIsa>(ArrayView<uint> shared, uint a, uint b, uint lowerRowTile) where TIsa : struct, ITensorCoreIsa
     {
-        var top = TensorCoreConvolutionKernel.LoadMatrices(a);
-        var bottom = TensorCoreConvolutionKernel.LoadMatrices(a + lowerRowTile);
-        var left = Fp16TensorCoreConvolutionKernel.LoadMatricesTransposed(b);
-        var right = Fp16TensorCoreConvolutionKernel.LoadMatricesTransposed(b + 32);
-        (T00, T10) = HalfColumn(T00, T10, top, bottom, left.R0, left.R1);
-        (T01, T11) = HalfColumn(T01, T11, top, bottom, left.R2, left.R3);
-        (T02, T12) = HalfColumn(T02, T12, top, bottom, right.R0, right.R1);
-        (T03, T13) = HalfColumn(T03, T13, top, bottom, right.R2, right.R3);
+        var top = default(TIsa).LoadMatrices(shared, a);
+        var bottom = default(TIsa).LoadMatrices(shared, a + lowerRowTile);
+        var left = default(TIsa).LoadMatricesTransposed(shared, b);
+        var right = default(TIsa).LoadMatricesTransposed(shared, b + 32);
+        (T00, T10) = HalfColumn<TIsa>(T00, T10, top, bottom, left.R0, left.R1);
+        (T01, T11) = HalfColumn<TIsa>(T01, T11, top, bottom, left.R2, left.R3);
+        (T02, T12) = HalfColumn<TIsa>(T02, T12, top, bottom, right.R0, right.R1);
+        (T03, T13) = HalfColumn<TIsa>(T03, T13, top, bottom, right.R2, right.R3);
     }
 
-    private static (Accumulator Top, Accumulator Bottom) HalfColumn(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) =>
-        (Fp16TensorCoreConvolutionKernel.Mma(upper, top, b0, b1), Fp16TensorCoreConvolutionKernel.Mma(lower, bottom, b0, b1));
+    private static (Accumulator Top, Accumulator Bottom) HalfColumn<TIsa>(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) where TIsa : struct, ITensorCoreIsa =>
+        (default(TIsa).MmaHalves(upper, top, b0, b1), default(TIsa).MmaHalves(lower, bottom, b0, b1));
 
-    private static (Accumulator Top, Accumulator Bottom) Column(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) =>
-        (TensorCoreConvolutionKernel.Mma(upper, top, b0, b1), TensorCoreConvolutionKernel.Mma(lower, bottom, b0, b1));
+    private static (Accumulator Top, Accumulator Bottom) Column<TIsa>(Accumulator upper, Accumulator lower, Fragment top, Fragment bottom, uint b0, uint b1) where TIsa : struct, ITensorCoreIsa =>
+        (default(TIsa).MmaTf32(upper, top, b0, b1), default(TIsa).MmaTf32(lower, bottom, b0, b1));
 
     /// <summary>Bias, activation and store; (row, column) is the lane's first output of the warp's block. The lane's
     /// outputs lie on four rows (row, + 8, + 16, + 24), eight columns each.</summary>

@@ -286,23 +286,25 @@ internal sealed partial class KernelLibrary
     /// <summary>The activation's function as the value the SIMT GEMM and the depthwise kernels are compiled for.</summary>
     private static SpecializedValue<FusedFunction> Specialized(Activation activation) => SpecializedValue.New(new FusedFunction(activation.Function));
 
-    /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction}"/> (or an FP16 one of
-    /// <see cref="Fp16TensorCoreConvolutionKernel"/>) for one tile and fused function. Their mma operands pass through
-    /// ILGPU's local slots, which ptxas leaves in memory at the engine's O1: loaded promoted.</summary>
+    /// <summary>Loads <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction, TIsa}"/> (or an FP16 one of
+    /// <see cref="Fp16TensorCoreConvolutionKernel"/>, or <see cref="RowSegmentConvolutionKernel"/>) for one tile and fused
+    /// function: in PTX on CUDA, emulated on the CPU accelerator (<see cref="EmulatedIsa"/>: the tests, on a CPU device of
+    /// 32-thread warps). Their mma operands pass through ILGPU's local slots, which ptxas leaves in memory at the engine's
+    /// O1: loaded promoted.</summary>
     private readonly struct TensorCoreLoad<TTile>(KernelLibrary library, TensorCoreKernel which) : IFusedFunctionUse<TensorCoreLaunch> where TTile : struct, ITensorCoreTile
     {
-        public TensorCoreLaunch For<TFunction>() where TFunction : struct, IFusedFunction
+        public TensorCoreLaunch For<TFunction>() where TFunction : struct, IFusedFunction =>
+            library.BindConfig(library._loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
+                library.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator ? Kernel<TFunction, PtxIsa>() : Kernel<TFunction, EmulatedIsa>(), promoteLocals: true));
+
+        private Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> Kernel<TFunction, TIsa>()
+            where TFunction : struct, IFusedFunction where TIsa : struct, ITensorCoreIsa => which switch
         {
-            Action<long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation> kernel = which switch
-            {
-                TensorCoreKernel.Fp16 => Fp16TensorCoreConvolutionKernel.Run<TTile, TFunction>,
-                TensorCoreKernel.Fp16ChunkedInputs => Fp16TensorCoreConvolutionKernel.RunChunkedInputs<TTile, TFunction>,
-                TensorCoreKernel.Fp16RowSegments => RowSegmentConvolutionKernel.Run<TTile, TFunction>,
-                _ => TensorCoreConvolutionKernel.Run<TTile, TFunction>,
-            };
-            return library.BindConfig(library._loader.Grouped<Action<AcceleratorStream, KernelConfig, long, long, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>>(
-                kernel, promoteLocals: true));
-        }
+            TensorCoreKernel.Fp16 => Fp16TensorCoreConvolutionKernel.Run<TTile, TFunction, TIsa>,
+            TensorCoreKernel.Fp16ChunkedInputs => Fp16TensorCoreConvolutionKernel.RunChunkedInputs<TTile, TFunction, TIsa>,
+            TensorCoreKernel.Fp16RowSegments => RowSegmentConvolutionKernel.Run<TTile, TFunction, TIsa>,
+            _ => TensorCoreConvolutionKernel.Run<TTile, TFunction, TIsa>,
+        };
     }
 
     /// <summary>Rows of <paramref name="rowLength"/> values from <paramref name="address"/> on lie on 16-byte boundaries.</summary>

@@ -4,7 +4,7 @@ using MoeDetect.Kernels.Tensors;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Checks the tensor-core GEMM (<see cref="TensorCoreConvolutionKernel"/>) against the FP32 SIMT GEMM on this
-/// device before plans may use it: CI cannot run it (the CPU accelerator runs no PTX), so a device whose driver or
+/// device before plans may use it: CI runs it only emulated (<see cref="EmulatedIsa"/>), so a device whose driver or
 /// architecture makes it compute something else must find out before it serves a frame. Layers whose sizes fill no tile
 /// exactly, with random data: 1×1 convolutions and padded 3×3 ones (the implicit GEMM's windows, channel- and tap-major),
 /// with rows the copies take in 16-byte chunks and rows they take value by value, the 1×1 ones also with an input scale. Each tile shape and precision is checked on its own (all layers,

@@ -14,8 +14,8 @@ public sealed partial class EpilogueCodeTests
     {
         using var compiler = new SmPtxCompiler();
         Action<long, long, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, ILGPU.ArrayView<float>, PointwiseGeometry, Activation>
-            silu = TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>,
-            identity = TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, IdentityFunction>;
+            silu = TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>,
+            identity = TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, IdentityFunction, PtxIsa>;
         return (compiler.ExplicitlyGrouped(silu.Method), compiler.ExplicitlyGrouped(identity.Method));
     });
 

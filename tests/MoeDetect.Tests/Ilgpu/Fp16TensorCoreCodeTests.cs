@@ -5,8 +5,8 @@ using Xunit;
 
 namespace MoeDetect.Tests.Ilgpu;
 
-/// <summary>The FP16-operand tensor-core GEMM as ILGPU compiles it for sm_90 and the engine loads it (no GPU needed: the
-/// CPU accelerator runs no PTX, and the GPU check, <see cref="TensorCoreCheck"/>, runs where a plan is built): a k-step
+/// <summary>The FP16-operand tensor-core GEMM as ILGPU compiles it for sm_90 and the engine loads it (no GPU needed; what
+/// they compute is checked emulated, TensorCoreEmulationTests, and on the GPU by <see cref="TensorCoreCheck"/>): a k-step
 /// is the instructions the kernel was designed as, and nothing of it stays in local memory.</summary>
 public sealed partial class Fp16TensorCoreCodeTests
 {
@@ -19,12 +19,12 @@ public sealed partial class Fp16TensorCoreCodeTests
         using var compiler = new SmPtxCompiler();
         var kernels = new Dictionary<string, Gemm>
         {
-            ["square"] = Fp16TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>,
-            ["wide"] = Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>,
-            ["square, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<SquareTensorCoreTile, SiluFunction>,
-            ["wide, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<WideTensorCoreTile, SiluFunction>,
-            ["square, row segments"] = RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction>,
-            ["wide, row segments"] = RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction>,
+            ["square"] = Fp16TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>,
+            ["wide"] = Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>,
+            ["square, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<SquareTensorCoreTile, SiluFunction, PtxIsa>,
+            ["wide, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<WideTensorCoreTile, SiluFunction, PtxIsa>,
+            ["square, row segments"] = RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>,
+            ["wide, row segments"] = RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>,
         };
         return kernels.ToDictionary(k => k.Key, k => KernelLoader.PromotedTensorCorePtx(compiler.ExplicitlyGrouped(k.Value.Method)));
     });

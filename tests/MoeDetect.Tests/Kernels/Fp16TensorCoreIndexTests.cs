@@ -3,8 +3,8 @@ using Xunit;
 
 namespace MoeDetect.Tests.Kernels;
 
-/// <summary>The FP16 tensor-core GEMM's operand loads (<see cref="Fp16TensorCoreConvolutionKernel"/>): the CPU accelerator
-/// cannot run that kernel, so where each thread's quads come from and where they go in shared memory is checked here, for
+/// <summary>The FP16 tensor-core GEMM's operand loads (<see cref="Fp16TensorCoreConvolutionKernel"/>): besides running the
+/// kernel emulated (TensorCoreEmulationTests), where each thread's quads come from and where they go in shared memory is checked here, for
 /// both tiles, every thread and both stages: each value of a k-step lands once, at its row and column of the stage, and
 /// the places past the operand (rows past the out channels, k past the slice, columns past the pixels) are stored as
 /// zeros. <see cref="HalfFragments"/>' ldmatrix rows are checked to cover each warp's block with no bank conflict.</summary>

@@ -5,7 +5,7 @@ using Xunit;
 namespace MoeDetect.Tests.Kernels;
 
 /// <summary>The row-segment GEMM's operand copies and rounding (<see cref="RowSegmentConvolutionKernel"/>), played on the
-/// host thread by thread: the CPU accelerator cannot run that kernel. For every image, tile, split-K slice and k-step of
+/// host thread by thread (TensorCoreEmulationTests run the kernel whole, on a few layers). For every image, tile, split-K slice and k-step of
 /// a layer, both tiles: each copy lands in a place no other copy of the k-step takes, 16-byte copies go to and come from
 /// 16-byte boundaries, and the stages then hold what the GEMM's definition says: the weight stage w[m, c, ky, kx] at
 /// (m − m0, 3 (c − c0) + kx), the B tile x[c, y + ky − 1, x + kx − 1] at (3 (c − c0) + kx, pixel − p0), zeros in the

@@ -4,8 +4,8 @@ using MoeDetect.Model.Ilgpu;
 namespace MoeDetect.Tests.Kernels;
 
 /// <summary>The tensor-core GEMM's copies find an input value as a column's window (<see cref="WindowColumn"/>, once a
-/// thread) plus a reduction row's place in it (<see cref="WindowRow"/>, once a warp and k-step). The CPU accelerator
-/// cannot run that kernel, so its index arithmetic is checked here against the SIMT GEMM's per-value
+/// thread) plus a reduction row's place in it (<see cref="WindowRow"/>, once a warp and k-step). Besides running the
+/// kernel emulated (TensorCoreEmulationTests), its index arithmetic is checked here against the SIMT GEMM's per-value
 /// <see cref="PointwiseInput.Offset"/>, which the CPU parity tests cover: every row, column and image.</summary>
 public class TensorCoreCopyIndexTests
 {
