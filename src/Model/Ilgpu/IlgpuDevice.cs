@@ -3,12 +3,15 @@ using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
+using MoeDetect.Kernels.Tensors;
 
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Where the ILGPU engine runs: an NVIDIA GPU through CUDA, or ILGPU's CPU accelerator (slow; it runs the
-/// same kernels and exists so the engine can be tested without a GPU).</summary>
-public enum IlgpuTarget { Cuda, CpuAccelerator }
+/// same kernels and exists so the engine can be tested without a GPU). <see cref="CpuAcceleratorEmulatedTensorCores"/>:
+/// the CPU accelerator with warps of 32 lanes, whose plans run each GEMM on the tensor-core kernel that takes it, its
+/// instructions emulated (slower still: to test those kernels end to end).</summary>
+public enum IlgpuTarget { Cuda, CpuAccelerator, CpuAcceleratorEmulatedTensorCores }
 
 /// <summary>No CUDA device is usable; the caller decides whether to fall back to the CPU engine.</summary>
 public sealed class GpuUnavailableException(string message, Exception? inner = null) : MoeDetectException(message, inner);
@@ -19,6 +22,9 @@ public sealed class GpuUnavailableException(string message, Exception? inner = n
 internal sealed class IlgpuDevice(Context context, Accelerator accelerator) : IDisposable
 {
     public Accelerator Accelerator { get; } = accelerator;
+
+    /// <summary>Plans put GEMMs on the emulated tensor-core kernels (<see cref="IlgpuTarget.CpuAcceleratorEmulatedTensorCores"/>).</summary>
+    public bool EmulatesTensorCores { get; private init; }
     public AcceleratorStream Stream { get; } = accelerator is CudaAccelerator cuda
         ? cuda.CreateStream(StreamFlags.CU_STREAM_DEFAULT)
         : accelerator.DefaultStream;
@@ -30,13 +36,16 @@ internal sealed class IlgpuDevice(Context context, Accelerator accelerator) : ID
 
     public static IlgpuDevice Open(IlgpuTarget target)
     {
-        if (target == IlgpuTarget.CpuAccelerator)
+        if (target != IlgpuTarget.Cuda)
         {
             // One thread per core and the smallest warp (2 lanes): the kernels use no warp or group intrinsics, and ILGPU's
-            // default CPU device (several simulated lanes per core) spends most of its time synchronising them.
-            var device = new CPUDevice(2, 1, Environment.ProcessorCount);
+            // default CPU device (several simulated lanes per core) spends most of its time synchronising them. The
+            // tensor-core kernels need warps of 32 lanes and groups of 4 warps.
+            bool tensorCores = target == IlgpuTarget.CpuAcceleratorEmulatedTensorCores;
+            var device = tensorCores ? new CPUDevice(32, TensorCoreConvolutionKernel.GroupSize / 32, Environment.ProcessorCount)
+                : new CPUDevice(2, 1, Environment.ProcessorCount);
             var cpu = Context.Create(b => b.CPU(device).EnableAlgorithms().Profiling());
-            return new IlgpuDevice(cpu, cpu.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel));
+            return new IlgpuDevice(cpu, cpu.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel)) { EmulatesTensorCores = tensorCores };
         }
         Context context;
         try

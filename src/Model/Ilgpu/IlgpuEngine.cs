@@ -34,6 +34,7 @@ public sealed class IlgpuEngine : IInferenceEngine
         _kernels = new KernelLibrary(accelerator, device.Stream);
         _warn = warn ?? (_ => { });
         _kernels.Tuner = LaunchTuner.ForDevice(_kernels, _warn);
+        _kernels.PlansEmulatedTensorCores = device.EmulatesTensorCores;
         _constants = new ConstantCache(accelerator);
         MaxBatch = maxBatch;
         _fixedBatchOfOne = graph.InputShape.FirstOrDefault() == 1;

@@ -119,10 +119,20 @@ internal sealed partial class KernelLibrary
         {
             var rule = PointwiseConvolutionKernel.ChooseTiling(g, Multiprocessors);
             if (Tuner is not null) return Tuner.Pointwise(g, rule);
+            if (PlansEmulatedTensorCores) return EmulatedTensorCorePlan(g);
             tiling = rule;
         }
         return PointwiseConvolutionKernel.SplitK(g with { Tiling = tiling.Value, TensorCores = 0 }, Multiprocessors);
     }
+
+    /// <summary>Set on the CPU accelerator of 32-lane warps (<see cref="IlgpuTarget.CpuAcceleratorEmulatedTensorCores"/>):
+    /// <see cref="PlanPointwise"/> gives each GEMM <see cref="EmulatedTensorCorePlan"/>.</summary>
+    public bool PlansEmulatedTensorCores { get; set; }
+
+    /// <summary>g on the most specialised tensor-core kernel that takes it (row segments, else FP16 operands, else TF32),
+    /// in the wide tile where it is worth timing: so that a test graph's layers reach every kernel.</summary>
+    private PointwiseGeometry EmulatedTensorCorePlan(PointwiseGeometry g) =>
+        PlanTensorCores(g, TensorCoreTilings(g).Last(), new[] { TensorCorePrecision.Fp16RowSegments, TensorCorePrecision.Fp16, TensorCorePrecision.Tf32 }.First(p => Takes(p, g)));
 
     /// <summary>g planned on tensor cores (<see cref="TensorCoreConvolutionKernel"/>) in <paramref name="tiling"/>, one of
     /// <see cref="TensorCoreTilings"/> (64 × 64 where not given), with the split-K the SIMT GEMM's rule gives those tiles,
