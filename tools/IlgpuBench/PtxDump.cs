@@ -22,8 +22,9 @@ internal static class PtxDump
         Write(compiler, Fp16TensorCoreConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-fp16-64x64"));
         Write(compiler, Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-fp16-32x128"));
         Write(compiler, Fp16TensorCoreConvolutionKernel.RunChunkedInputs<SquareTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-fp16-chunked-64x64"));
-        Write(compiler, RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-row-segments-64x64"));
-        Write(compiler, RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>, Path.Combine(outDir, "tensor-core-row-segments-32x128"));
+        Write(compiler, RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa, UnitStride>, Path.Combine(outDir, "tensor-core-row-segments-64x64"));
+        Write(compiler, RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa, UnitStride>, Path.Combine(outDir, "tensor-core-row-segments-32x128"));
+        Write(compiler, RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa, DoubleStride>, Path.Combine(outDir, "tensor-core-row-segments-stride-2-64x64"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, Dims6, Dims6, int, Dims6, int, Activation> copy = ElementwiseKernels.Copy;
         WriteImplicit(compiler, copy.Method, Path.Combine(outDir, "copy.ptx"));
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,

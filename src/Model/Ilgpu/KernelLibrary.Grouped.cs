@@ -131,8 +131,12 @@ internal sealed partial class KernelLibrary
 
     /// <summary>g on the most specialised tensor-core kernel that takes it (row segments, else FP16 operands, else TF32),
     /// in the wide tile where it is worth timing: so that a test graph's layers reach every kernel.</summary>
-    private PointwiseGeometry EmulatedTensorCorePlan(PointwiseGeometry g) =>
-        PlanTensorCores(g, TensorCoreTilings(g).Last(), new[] { TensorCorePrecision.Fp16RowSegments, TensorCorePrecision.Fp16, TensorCorePrecision.Tf32 }.First(p => Takes(p, g)));
+    private PointwiseGeometry EmulatedTensorCorePlan(PointwiseGeometry g)
+    {
+        var kind = new[] { TensorCorePrecision.Fp16RowSegments, TensorCorePrecision.Fp16, TensorCorePrecision.Tf32 }
+            .SelectMany(p => TensorCoreTilings(g).Reverse().Select(t => new TensorCoreKind(t, p))).First(k => Takes(k, g));
+        return PlanTensorCores(g, kind.Tiling, kind.Precision);
+    }
 
     /// <summary>g planned on tensor cores (<see cref="TensorCoreConvolutionKernel"/>) in <paramref name="tiling"/>, one of
     /// <see cref="TensorCoreTilings"/> (64 × 64 where not given), with the split-K the SIMT GEMM's rule gives those tiles,
@@ -156,15 +160,15 @@ internal sealed partial class KernelLibrary
     /// channel-major: the candidates the launch search times (tap-major won on most of YOLOv8n's 3×3
     /// layers, channel-major on some stride-2 ones, docs/results/2026-12-06-h100-stages).</summary>
     public IEnumerable<PointwiseGeometry> TensorCorePlans(PointwiseGeometry g, IEnumerable<TensorCoreKind> kinds) =>
-        kinds.Where(k => TensorCoreTilings(g).Contains(k.Tiling) && Takes(k.Precision, g))
+        kinds.Where(k => TensorCoreTilings(g).Contains(k.Tiling) && Takes(k, g))
             .Select(k => PlanTensorCores(g, k.Tiling, k.Precision))
             .SelectMany(p => p.TapMajor != 0 ? new[] { p, p with { TapMajor = 0 } } : [p]);
 
-    /// <summary>Whether the tensor-core GEMM of <paramref name="precision"/> takes g.</summary>
-    public static bool Takes(int precision, PointwiseGeometry g) => precision switch
+    /// <summary>Whether the tensor-core GEMM of <paramref name="kind"/> takes g.</summary>
+    public static bool Takes(TensorCoreKind kind, PointwiseGeometry g) => kind.Precision switch
     {
         TensorCorePrecision.Fp16 => Fp16TensorCoreConvolutionKernel.Fits(g),
-        TensorCorePrecision.Fp16RowSegments => RowSegmentConvolutionKernel.Fits(g),
+        TensorCorePrecision.Fp16RowSegments => RowSegmentConvolutionKernel.Fits(g) && RowSegmentConvolutionKernel.FitsTile(g, kind.Tiling),
         _ => true,
     };
 
@@ -250,7 +254,7 @@ internal sealed partial class KernelLibrary
             // Its weights are FP16 in its own order: no other kernel reads them, so they must allow its copies.
             if (rowSegments && wAt % 16 != 0)
                 throw new InvalidOperationException("the row-segment GEMM's weights must start on a 16-byte boundary");
-            var kernel = rowSegments ? TensorCoreKernel.Fp16RowSegments
+            var kernel = rowSegments ? (g.Window.StrideX == 2 ? TensorCoreKernel.Fp16RowSegmentsDoubleStride : TensorCoreKernel.Fp16RowSegments)
                 : g.TensorCores != TensorCorePrecision.Fp16 || chunked.WeightChunks == 0 ? TensorCoreKernel.Tf32
                 : chunked.InputChunks != 0 ? TensorCoreKernel.Fp16ChunkedInputs : TensorCoreKernel.Fp16;
             var tensorCore = TensorCore(g.Tiling, kernel, activation.Function);
@@ -290,8 +294,8 @@ internal sealed partial class KernelLibrary
 
     /// <summary>Which tensor-core kernel a launch runs: TF32; FP16 (also where FP16 was planned but the weights' start is
     /// not 16-byte aligned, which the FP16 kernels need: the TF32 one gives the same sums to the operands' rounding); FP16
-    /// with its inputs through registers where they can be read 16 bytes at a time; FP16 on row segments.</summary>
-    private enum TensorCoreKernel { Tf32, Fp16, Fp16ChunkedInputs, Fp16RowSegments }
+    /// with its inputs through registers where they can be read 16 bytes at a time; FP16 on row segments, of stride 1 or 2.</summary>
+    private enum TensorCoreKernel { Tf32, Fp16, Fp16ChunkedInputs, Fp16RowSegments, Fp16RowSegmentsDoubleStride }
 
     /// <summary>The activation's function as the value the SIMT GEMM and the depthwise kernels are compiled for.</summary>
     private static SpecializedValue<FusedFunction> Specialized(Activation activation) => SpecializedValue.New(new FusedFunction(activation.Function));
@@ -312,7 +316,8 @@ internal sealed partial class KernelLibrary
         {
             TensorCoreKernel.Fp16 => Fp16TensorCoreConvolutionKernel.Run<TTile, TFunction, TIsa>,
             TensorCoreKernel.Fp16ChunkedInputs => Fp16TensorCoreConvolutionKernel.RunChunkedInputs<TTile, TFunction, TIsa>,
-            TensorCoreKernel.Fp16RowSegments => RowSegmentConvolutionKernel.Run<TTile, TFunction, TIsa>,
+            TensorCoreKernel.Fp16RowSegments => RowSegmentConvolutionKernel.Run<TTile, TFunction, TIsa, UnitStride>,
+            TensorCoreKernel.Fp16RowSegmentsDoubleStride => RowSegmentConvolutionKernel.Run<TTile, TFunction, TIsa, DoubleStride>,
             _ => TensorCoreConvolutionKernel.Run<TTile, TFunction, TIsa>,
         };
     }

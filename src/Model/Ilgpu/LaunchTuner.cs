@@ -24,7 +24,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// made YOLOv8n 0.79× as long at batch 32 and CenterNet 0.91× (docs/results/2026-12-06-h200-tensor-cores). Implicit
 /// GEMMs whose channels allow it are timed tap-major and channel-major (<see cref="PointwiseGeometry.TapMajor"/>). Each
 /// tile also with FP16 operands (<see cref="Fp16TensorCoreConvolutionKernel"/>) where the weight rows allow it, and for
-/// 3 × 3 stride-1 layers on row segments (<see cref="RowSegmentConvolutionKernel"/>), unless
+/// 3 × 3 layers of stride 1 or 2 on row segments (<see cref="RowSegmentConvolutionKernel"/>), unless
 /// <see cref="KernelLibrary.Fp16Switch"/> (or, for the row segments alone, <see cref="KernelLibrary.RowSegmentSwitch"/>)
 /// is 0.</item>
 /// <item>The depthwise kernel: 4 × 1 to 4 × 4 outputs a thread with 16-byte loads (<see cref="DepthwiseRowsKernel"/>, the

@@ -35,12 +35,16 @@ internal static class TensorCoreCheck
             KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
         new() { Batch = 2, Channels = 16, OutChannels = 24, Height = 15, Width = 18, OutHeight = 8, OutWidth = 9,
             KernelHeight = 3, KernelWidth = 3, StrideY = 2, StrideX = 2, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
-        // Row segments (RowSegmentConvolutionKernel.Fits): tiles across several image rows, the last one partly past the
+        // Row segments (RowSegmentConvolutionKernel.Fits), stride 1: tiles across several image rows, the last one partly past the
         // pixels; 48 channels, three channel blocks a kernel row; rows of 12, a tile's edge neighbours on other rows.
         new() { Batch = 2, Channels = 48, OutChannels = 40, Height = 9, Width = 20, OutHeight = 9, OutWidth = 20,
             KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
         new() { Batch = 2, Channels = 16, OutChannels = 70, Height = 11, Width = 12, OutHeight = 11, OutWidth = 12,
             KernelHeight = 3, KernelWidth = 3, StrideY = 1, StrideX = 1, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
+        // Row segments of stride 2: input rows twice the output's; an odd input height (the last window's bottom row in
+        // the padding); 32 channels, two channel blocks a kernel row.
+        new() { Batch = 2, Channels = 32, OutChannels = 24, Height = 9, Width = 24, OutHeight = 5, OutWidth = 12,
+            KernelHeight = 3, KernelWidth = 3, StrideY = 2, StrideX = 2, PadTop = 1, PadLeft = 1, DilationY = 1, DilationX = 1, Groups = 1 },
     ];
 
     /// <summary>Null where every layer agrees within <see cref="Tolerance"/>, else what differed (or why the kernel
@@ -66,7 +70,7 @@ internal static class TensorCoreCheck
         foreach (var (g, scaled) in Layers.SelectMany(l => l.KernelHeight == 1 ? new[] { (l, false), (l, true) } : [(l, false)]))
         {
             var gemm = ConvolutionPaths.Gemm(ConvolutionPaths.Of(g), g) with { ScalesInput = scaled ? 1 : 0, ScaleImageStride = scaled ? g.Channels : 0 };
-            if (!KernelLibrary.Takes(kind.Precision, gemm)) continue;
+            if (!KernelLibrary.Takes(kind, gemm)) continue;
             var simt = kernels.PlanPointwise(gemm, PointwiseTiling.Square);
             var tensor = kernels.PlanTensorCores(gemm, kind.Tiling, kind.Precision);
             long outputs = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;

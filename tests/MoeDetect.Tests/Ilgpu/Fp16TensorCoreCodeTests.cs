@@ -23,8 +23,9 @@ public sealed partial class Fp16TensorCoreCodeTests
             ["wide"] = Fp16TensorCoreConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>,
             ["square, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<SquareTensorCoreTile, SiluFunction, PtxIsa>,
             ["wide, chunked inputs"] = Fp16TensorCoreConvolutionKernel.RunChunkedInputs<WideTensorCoreTile, SiluFunction, PtxIsa>,
-            ["square, row segments"] = RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa>,
-            ["wide, row segments"] = RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa>,
+            ["square, row segments"] = RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa, UnitStride>,
+            ["wide, row segments"] = RowSegmentConvolutionKernel.Run<WideTensorCoreTile, SiluFunction, PtxIsa, UnitStride>,
+            ["square, row segments of stride 2"] = RowSegmentConvolutionKernel.Run<SquareTensorCoreTile, SiluFunction, PtxIsa, DoubleStride>,
         };
         return kernels.ToDictionary(k => k.Key, k => KernelLoader.PromotedTensorCorePtx(compiler.ExplicitlyGrouped(k.Value.Method)));
     });
@@ -55,7 +56,7 @@ public sealed partial class Fp16TensorCoreCodeTests
 
     public static TheoryData<string> Kernels => ["square", "wide", "square, chunked inputs", "wide, chunked inputs"];
 
-    public static TheoryData<string> RowSegmentKernels => ["square, row segments", "wide, row segments"];
+    public static TheoryData<string> RowSegmentKernels => ["square, row segments", "wide, row segments", "square, row segments of stride 2"];
 
     [Theory]
     [MemberData(nameof(RowSegmentKernels))]
