@@ -97,7 +97,15 @@ public readonly unsafe struct EmulatedIsa : ITensorCoreIsa
 
     /// <remarks>Lane (group g, thread t) holds A's rows g and g + 8 at k 2t, 2t + 1 (a0, a1) and 2t + 8, 2t + 9 (a2,
     /// a3), B's column g at the same k (b0, b1), and D's rows g and g + 8 at columns 2t, 2t + 1.</remarks>
-    public Accumulator MmaHalves(Accumulator d, Fragment a, uint b0, uint b1)
+    public Accumulator MmaHalves(Accumulator d, Fragment a, uint b0, uint b1) => Mma<HalfPairs>(d, a, b0, b1);
+
+    /// <remarks>Lane (g, t) holds A's rows g and g + 8 at k t (a0, a1) and t + 4 (a2, a3), B's column g at k t and
+    /// t + 4.</remarks>
+    public Accumulator MmaTf32(Accumulator d, Fragment a, uint b0, uint b1) => Mma<Tf32Words>(d, a, b0, b1);
+
+    /// <summary>Both mma shapes: the lane's 4 outputs, each over the 4 lanes of its row group (A words a0 … a3) and of its
+    /// column's group (B words b0, b1), a register pair's product being <typeparamref name="TWords"/>'.</summary>
+    private static Accumulator Mma<TWords>(Accumulator d, Fragment a, uint b0, uint b1) where TWords : struct, IOperandWords
     {
         var operands = WarpOperands(a, b0, b1);
         int lane = Warp.LaneIdx, g = lane / 4, t = lane % 4;
@@ -105,37 +113,38 @@ public readonly unsafe struct EmulatedIsa : ITensorCoreIsa
         for (int k = 0; k < 4; k++)
         {
             int rows = Operands * (4 * g + k), left = Operands * (8 * t + k), right = Operands * (8 * t + 4 + k);
-            c0 += Dot(operands[rows], operands[left + 4]) + Dot(operands[rows + 2], operands[left + 5]);
-            c1 += Dot(operands[rows], operands[right + 4]) + Dot(operands[rows + 2], operands[right + 5]);
-            c2 += Dot(operands[rows + 1], operands[left + 4]) + Dot(operands[rows + 3], operands[left + 5]);
-            c3 += Dot(operands[rows + 1], operands[right + 4]) + Dot(operands[rows + 3], operands[right + 5]);
+            c0 += Product<TWords>(operands, rows, left);
+            c1 += Product<TWords>(operands, rows, right);
+            c2 += Product<TWords>(operands, rows + 1, left);
+            c3 += Product<TWords>(operands, rows + 1, right);
         }
         Warp.Barrier();
         return new Accumulator { C0 = c0, C1 = c1, C2 = c2, C3 = c3 };
     }
 
-    private static float Dot(uint x, uint y) => Low(x) * Low(y) + High(x) * High(y);
-    private static float Low(uint pair) => Interop.IntAsFloat((ushort)(pair & 0xFFFF));
-    private static float High(uint pair) => Interop.IntAsFloat((ushort)(pair >> 16));
+    /// <summary>A row's (a0 or a1, with a2 or a3 two words on) products with a column's b0 and b1.</summary>
+    private static float Product<TWords>(ArrayView<uint> operands, int row, int column) where TWords : struct, IOperandWords =>
+        default(TWords).Product(operands[row], operands[column + 4]) + default(TWords).Product(operands[row + 2], operands[column + 5]);
 
-    /// <remarks>Lane (g, t) holds A's rows g and g + 8 at k t (a0, a1) and t + 4 (a2, a3), B's column g at k t and
-    /// t + 4; the operands are read as TF32, their upper 19 bits.</remarks>
-    public Accumulator MmaTf32(Accumulator d, Fragment a, uint b0, uint b1)
+    /// <summary>What a pair of operand registers multiplies to.</summary>
+    private interface IOperandWords
     {
-        var operands = WarpOperands(a, b0, b1);
-        int lane = Warp.LaneIdx, g = lane / 4, t = lane % 4;
-        float c0 = d.C0, c1 = d.C1, c2 = d.C2, c3 = d.C3;
-        for (int k = 0; k < 4; k++)
-        {
-            int rows = Operands * (4 * g + k), left = Operands * (8 * t + k), right = Operands * (8 * t + 4 + k);
-            float top = Tf32(operands[rows]), bottom = Tf32(operands[rows + 1]), topHigh = Tf32(operands[rows + 2]), bottomHigh = Tf32(operands[rows + 3]);
-            c0 += top * Tf32(operands[left + 4]) + topHigh * Tf32(operands[left + 5]);
-            c1 += top * Tf32(operands[right + 4]) + topHigh * Tf32(operands[right + 5]);
-            c2 += bottom * Tf32(operands[left + 4]) + bottomHigh * Tf32(operands[left + 5]);
-            c3 += bottom * Tf32(operands[right + 4]) + bottomHigh * Tf32(operands[right + 5]);
-        }
-        Warp.Barrier();
-        return new Accumulator { C0 = c0, C1 = c1, C2 = c2, C3 = c3 };
+        float Product(uint a, uint b);
+    }
+
+    /// <summary>Two FP16 values each: their dot product.</summary>
+    private readonly struct HalfPairs : IOperandWords
+    {
+        public float Product(uint a, uint b) => Low(a) * Low(b) + High(a) * High(b);
+        private static float Low(uint pair) => Interop.IntAsFloat((ushort)(pair & 0xFFFF));
+        private static float High(uint pair) => Interop.IntAsFloat((ushort)(pair >> 16));
+    }
+
+    /// <summary>One TF32 value each (an FP32 word's upper 19 bits).</summary>
+    private readonly struct Tf32Words : IOperandWords
+    {
+        public float Product(uint a, uint b) => Tf32(a) * Tf32(b);
+        private static float Tf32(uint bits) => Interop.IntAsFloat(bits & 0xFFFFE000u);
     }
 
     /// <summary>Words an mma operand set takes: a0 … a3, b0, b1.</summary>
@@ -155,6 +164,4 @@ public readonly unsafe struct EmulatedIsa : ITensorCoreIsa
         Warp.Barrier();
         return operands.SubView(Operands * (Group.IdxX - Warp.LaneIdx), Operands * 32);
     }
-
-    private static float Tf32(uint bits) => Interop.IntAsFloat(bits & 0xFFFFE000u);
 }
