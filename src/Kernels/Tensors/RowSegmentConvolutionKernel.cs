@@ -1,5 +1,4 @@
 using ILGPU;
-using ILGPU.Runtime.Cuda;
 
 namespace MoeDetect.Kernels.Tensors;
 
@@ -51,7 +50,7 @@ public static class RowSegmentConvolutionKernel
         return g with { SliceChannels = slice, Slices = PointwiseConvolutionKernel.Ceiling(g.Channels, slice) };
     }
 
-    /// <summary>Shared memory, in words: the FP16 weight stages, the FP32 input stages, the FP16 B tile.</summary>
+    /// <summary>Words of one FP16 weight stage: the tile's rows of <see cref="WeightStride"/> halves.</summary>
     internal static int WeightStageWords(TileLayout layout) => layout.Rows * WeightStride / 2;
 
     /// <summary>As <see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction, TIsa}"/>, whose parameters it takes, but

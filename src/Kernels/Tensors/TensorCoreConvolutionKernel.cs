@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
-using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 
 namespace MoeDetect.Kernels.Tensors;
 
