@@ -129,7 +129,6 @@ public static class Fp16TensorCoreConvolutionKernel
             default(TIsa).SharedQuad(tiles, stage + 4u * (uint)at).Store<TIsa>(tiles, halfBase + at / 2);
         }
     }
-
 }
 
 /// <summary>A lane's warp's place in the tile (<see cref="TensorCoreConvolutionKernel.Run{TTile, TFunction, TIsa}"/>'s 32 × 32
@@ -262,7 +261,7 @@ internal readonly struct WeightQuadLoads
     }
 }
 
-/// <summary>A thread's inputs of a k-step for <see cref="Fp16TensorCoreConvolutionKernel.RunChunkedInputs{TTile, TFunction}"/>,
+/// <summary>A thread's inputs of a k-step for <see cref="Fp16TensorCoreConvolutionKernel.RunChunkedInputs{TTile, TFunction, TIsa}"/>,
 /// loaded ahead into registers: 4 adjacent pixels of up to 8 k rows.</summary>
 internal readonly record struct InputQuads(Quad Q0, Quad Q1, Quad Q2, Quad Q3, Quad Q4, Quad Q5, Quad Q6, Quad Q7);
 

@@ -321,13 +321,16 @@ internal readonly struct RowSegmentWeightCopies
     public int Copies => _copies;
 
     /// <summary>Whether chunk place <paramref name="i"/> is one of the row's 6 chunks (past them lies the next row).</summary>
-    public bool Exists(int i) => _first + _threadsPerRow * i < RowChunks;
+    public bool Exists(int i) => Chunk(i) < RowChunks;
+
+    /// <summary>Which of its row's chunks chunk place <paramref name="i"/> is.</summary>
+    private int Chunk(int i) => _first + _threadsPerRow * i;
 
     /// <summary>Where chunk <paramref name="i"/> of the k-step from <paramref name="k0"/> lies; not valid past the out channels.</summary>
-    public QuadSource Source(int k0, int i) => new(_row + 2L * k0 + 16 * (_first + _threadsPerRow * i), _rowValid);
+    public QuadSource Source(int k0, int i) => new(_row + 2L * k0 + 16 * Chunk(i), _rowValid);
 
     /// <summary>Its byte offset in the weight stages.</summary>
-    public int TargetByte(int stage, int i) => stage * _stageBytes + 2 * _rowInTile * RowSegmentConvolutionKernel.WeightStride + 16 * (_first + _threadsPerRow * i);
+    public int TargetByte(int stage, int i) => stage * _stageBytes + 2 * _rowInTile * RowSegmentConvolutionKernel.WeightStride + 16 * Chunk(i);
 
     public void Issue<TIsa>(ArrayView<uint> tiles, uint shared, int stage, int k0) where TIsa : struct, ITensorCoreIsa
     {

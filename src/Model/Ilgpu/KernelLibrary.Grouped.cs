@@ -428,7 +428,7 @@ internal readonly record struct TensorCoreKind(PointwiseTiling Tiling, int Preci
     public override string ToString() => $"{Tiling.TileChannels}×{Tiling.TilePixels} tiles, {Operands(Precision)}";
 
     /// <summary>A <see cref="TensorCorePrecision"/> in words.</summary>
-    public static string Operands(int precision) => precision switch
+    private static string Operands(int precision) => precision switch
     {
         TensorCorePrecision.Fp16 => "FP16 operands",
         TensorCorePrecision.Fp16RowSegments => "FP16 operands on row segments",
