@@ -36,7 +36,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// docs/results/2026-12-06-h200-tensor-cores).</item>
 /// </list>
 /// Candidates run on scratch memory of the layer's sizes, captured as a CUDA graph of back-to-back launches.</summary>
-internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
+internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn, LaunchChoiceFile? file = null)
 {
     /// <summary>Set to 0 to plan with the rules only (to compare).</summary>
     public const string Switch = "MOEDETECT_ILGPU_TUNE";
@@ -47,7 +47,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// <summary>The tensor-core GEMMs (tile, precision) GEMMs may run on: none where the switch forbids them or the device
     /// has none, else those that agree with the FP32 GEMM here (<see cref="TensorCoreCheck"/>, run when the first GEMM is
     /// planned).</summary>
-    private readonly Lazy<TensorCoreKind[]> _tensorCoreKinds = new(() => TensorCoreKindsHere(kernels, warn));
+    private readonly Lazy<TensorCoreKind[]> _tensorCoreKinds = new(() => TensorCoreKindsHere(kernels, warn, file));
 
     /// <summary>Layers whose scratch would need more than this many floats (1 GB), or an eighth of the device's memory,
     /// keep the rule's choice.</summary>
@@ -66,20 +66,24 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// <summary>Geometries timed so far (each new one once; repeats come from the caches).</summary>
     public int Timed { get; private set; }
 
-    /// <summary>The tuner for an engine on <paramref name="kernels"/>' device: on CUDA unless <see cref="Switch"/> is 0;
-    /// none on the CPU accelerator, whose timings say nothing about a GPU.</summary>
+    /// <summary>The tuner for an engine on <paramref name="kernels"/>' device, with the answers earlier processes kept
+    /// (<see cref="LaunchChoiceFile"/>): on CUDA unless <see cref="Switch"/> is 0; none on the CPU accelerator, whose
+    /// timings say nothing about a GPU.</summary>
     public static LaunchTuner? ForDevice(KernelLibrary kernels, Action<string> warn) =>
-        kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0" ? new LaunchTuner(kernels, warn) : null;
+        kernels.Accelerator is CudaAccelerator && Environment.GetEnvironmentVariable(Switch) != "0"
+            ? new LaunchTuner(kernels, warn, LaunchChoiceFile.ForDevice(kernels.Accelerator, warn)) : null;
 
-    private static TensorCoreKind[] TensorCoreKindsHere(KernelLibrary kernels, Action<string> warn)
+    private static TensorCoreKind[] TensorCoreKindsHere(KernelLibrary kernels, Action<string> warn, LaunchChoiceFile? file)
     {
         if (Environment.GetEnvironmentVariable(TensorCoreSwitch) == "0" || !kernels.HasTensorCores) return [];
-        return KernelLibrary.TensorCoreKinds.Where(kind =>
+        TensorCoreKind[] Check(IReadOnlyList<TensorCoreKind> kinds) => kinds.Where(kind =>
         {
             if (TensorCoreCheck.Disagreement(kernels, kind) is not { } disagreement) return true;
             warn($"warning: the ILGPU engine keeps its GEMMs off tensor cores in {kind}: {disagreement}");
             return false;
         }).ToArray();
+        // The check compiles and runs every kind; with this GPU and build its outcome is the one kept.
+        return file is null ? Check(KernelLibrary.TensorCoreKinds) : file.ChooseSubset("tensor-core check", KernelLibrary.TensorCoreKinds, Check);
     }
 
     /// <summary>The tile shapes worth timing for g: the rule's, and the fixed shapes whose tiles are not more than
@@ -98,7 +102,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
         {
             var plans = Candidates(g, rule).Select(t => kernels.PlanPointwise(g, t)).ToList();
             plans.AddRange(kernels.TensorCorePlans(g, _tensorCoreKinds.Value));
-            _gemms[key] = chosen = FastestGemm(plans);
+            _gemms[key] = chosen = Choose("gemm", key, plans, FastestGemm);
         }
         return chosen with { OutImageStride = g.OutImageStride };
     }
@@ -115,15 +119,20 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// <summary>The fastest depthwise kernel for g (of <see cref="DepthwiseCandidates"/>).</summary>
     public ConvolutionPath Depthwise(WindowGeometry g)
     {
-        if (_depthwise.TryGetValue(g, out var chosen)) return chosen;
+        if (!_depthwise.TryGetValue(g, out var chosen)) _depthwise[g] = chosen = Choose("depthwise", g, DepthwiseCandidates(g), paths => FastestDepthwise(g, paths));
+        return chosen;
+    }
+
+    private ConvolutionPath FastestDepthwise(WindowGeometry g, IReadOnlyList<ConvolutionPath> paths)
+    {
         var scratch = Scratch([(long)g.Batch * g.Channels * g.Height * g.Width, (long)g.Batch * g.Channels * g.OutHeight * g.OutWidth,
             (long)g.Channels * g.KernelHeight * g.KernelWidth, g.Channels, (long)g.Batch * g.Channels]);
-        if (scratch is null) return _depthwise[g] = ConvolutionPaths.Of(g);
+        if (scratch is null) return ConvolutionPaths.Of(g);
         using (scratch.Value.Buffer)
         {
             var v = scratch.Value.Views;
             var (x, y, w, bias, scale) = (v[0], v[1], v[2], v[3], v[4]);
-            return _depthwise[g] = DepthwiseCandidates(g).MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, x, scale, w, bias, y, g, Activation.None)));
+            return paths.MinBy(path => Ms(() => ConvolutionPaths.Launch(kernels, path, x, scale, w, bias, y, g, Activation.None)));
         }
     }
 
@@ -131,22 +140,32 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn)
     /// geometry the blocked kernel takes (<see cref="BlockedConvolutionKernel.Fits"/>).</summary>
     public ConvolutionPath Blocked(WindowGeometry g)
     {
-        if (_blocked.TryGetValue(g, out var chosen)) return chosen;
+        if (!_blocked.TryGetValue(g, out var chosen))
+            _blocked[g] = chosen = Choose("blocked or gemm", g, [ConvolutionPath.Blocked, ConvolutionPath.ImplicitGemm], _ => FasterOfBlockedAndGemm(g));
+        return chosen;
+    }
+
+    private ConvolutionPath FasterOfBlockedAndGemm(WindowGeometry g)
+    {
         var gemm = kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g));
         long output = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
         var scratch = Scratch([(long)g.Batch * g.Channels * g.Height * g.Width, output, (long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth,
             g.OutChannels, gemm.Slices > 1 ? gemm.Slices * output : 0]);
-        if (scratch is null) return _blocked[g] = ConvolutionPath.Blocked;
+        if (scratch is null) return ConvolutionPath.Blocked;
         using (scratch.Value.Buffer)
         {
             var (x, y, w, bias, partials) = (scratch.Value.Views[0], scratch.Value.Views[1], scratch.Value.Views[2], scratch.Value.Views[3], scratch.Value.Views[4]);
             double blockedMs = Ms(() => ConvolutionPaths.Launch(kernels, ConvolutionPath.Blocked, x, x, w, bias, y, g, Activation.None));
             double gemmMs = Ms(() => kernels.PointwiseConvolution(x, x, w, bias, y, partials, y, gemm, Activation.None));
-            return _blocked[g] = gemmMs < blockedMs ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Blocked;
+            return gemmMs < blockedMs ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Blocked;
         }
     }
 
-    private PointwiseGeometry FastestGemm(List<PointwiseGeometry> plans)
+    /// <summary>The candidate the launch choice file names for this question, else <paramref name="fastest"/>'s.</summary>
+    private T Choose<T>(string what, object question, IReadOnlyList<T> candidates, Func<IReadOnlyList<T>, T> fastest) =>
+        file is null ? fastest(candidates) : file.Choose(what, question, candidates, fastest);
+
+    private PointwiseGeometry FastestGemm(IReadOnlyList<PointwiseGeometry> plans)
     {
         var first = plans[0];
         if (plans.Count == 1) return first;
