@@ -9,9 +9,10 @@ using MoeDetect.Model.Engines.Auto;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>The launch tuner's answers kept between processes (TensorRT's timing cache, for the engine's own kernels): a
-/// later process on the same GPU with the same build plans without timing, or compiling, the candidates that lost.
-/// Most of a first plan's seconds are compiling every candidate kernel (8–14 s for the first batch size on the H100,
-/// 1–2 s for the next one, whose kernels were compiled by then). A question is keyed by a hash of everything its
+/// later process on the same GPU with the same build plans without timing, or compiling, the candidates that lost, and
+/// without the device check. On the H100 YOLOv8n's first run took 1.21 s to plan batch 32 from the file against 2.55 s
+/// searching, and 5.97 s against 6.50 s at batch 1, where compiling the chosen kernels stays
+/// (docs/results/2026-12-08-h100-row-segments). A question is keyed by a hash of everything its
 /// candidates are made of, so a change of switches, of the device check's outcome or of the layer asks it anew. The
 /// file names its GPU and build; another GPU or build starts it afresh.</summary>
 internal sealed class LaunchChoiceFile
@@ -19,7 +20,10 @@ internal sealed class LaunchChoiceFile
     /// <summary>Names another file; 0 keeps no file (every process times its candidates).</summary>
     public const string PathVariable = "MOEDETECT_ILGPU_LAUNCH_CACHE";
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, IncludeFields = true };
+    private static readonly JsonSerializerOptions FileOptions = new() { WriteIndented = true };
+
+    /// <summary>Candidates and layers as JSON of every field, on one line: what keys hash and answers name.</summary>
+    private static readonly JsonSerializerOptions DescriptionOptions = new() { IncludeFields = true };
 
     private sealed record Document(string? Identity, Dictionary<string, string>? Choices);
 
@@ -48,7 +52,7 @@ internal sealed class LaunchChoiceFile
         var choices = new Dictionary<string, string>();
         try
         {
-            if (File.Exists(path) && JsonSerializer.Deserialize<Document>(File.ReadAllText(path), Options) is { } document
+            if (File.Exists(path) && JsonSerializer.Deserialize<Document>(File.ReadAllText(path), FileOptions) is { } document
                 && document.Identity == identity && document.Choices is not null)
                 choices = document.Choices;
         }
@@ -93,7 +97,7 @@ internal sealed class LaunchChoiceFile
         return chosen;
     }
 
-    private static string Describe(object value) => JsonSerializer.Serialize(value, value.GetType(), Options);
+    private static string Describe(object value) => JsonSerializer.Serialize(value, value.GetType(), DescriptionOptions);
 
     /// <summary>A question's key: a hash of its words, its layer and its candidates, each as JSON of every field.</summary>
     private static string Key(string what, object question, IEnumerable<string> descriptions)
@@ -111,7 +115,7 @@ internal sealed class LaunchChoiceFile
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
             string partial = $"{_path}.{Environment.ProcessId}.tmp";
-            File.WriteAllText(partial, JsonSerializer.Serialize(new Document(_identity, _choices), Options));
+            File.WriteAllText(partial, JsonSerializer.Serialize(new Document(_identity, _choices), FileOptions));
             File.Move(partial, _path, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
