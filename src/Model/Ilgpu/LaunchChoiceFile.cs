@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -14,7 +15,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// searching, and 5.97 s against 6.50 s at batch 1, where compiling the chosen kernels stays
 /// (docs/results/2026-12-08-h100-row-segments). A question is keyed by a hash of everything its
 /// candidates are made of, so a change of switches, of the device check's outcome or of the layer asks it anew. The
-/// file names its GPU and build; another GPU or build starts it afresh.</summary>
+/// file names its GPU and build; another GPU or build starts it afresh. Engines of one process (a service's cameras)
+/// share one instance per file, so that none overwrites the others' answers.</summary>
 internal sealed class LaunchChoiceFile
 {
     /// <summary>Names another file; 0 keeps no file (every process times its candidates).</summary>
@@ -32,6 +34,8 @@ internal sealed class LaunchChoiceFile
     private readonly Action<string> _warn;
     private bool _warnedUnwritable;
 
+    private static readonly ConcurrentDictionary<(string Path, string Identity), LaunchChoiceFile> Shared = new();
+
     private LaunchChoiceFile(string path, string identity, Dictionary<string, string> choices, Action<string> warn) =>
         (_path, _identity, _choices, _warn) = (path, identity, choices, warn);
 
@@ -42,7 +46,8 @@ internal sealed class LaunchChoiceFile
         string? chosenPath = Environment.GetEnvironmentVariable(PathVariable);
         if (chosenPath == "0") return null;
         string path = chosenPath is { Length: > 0 } ? chosenPath : Path.Combine(Path.GetDirectoryName(EngineChoiceFile.DefaultPath())!, "ilgpu-launches.json");
-        return Open(path, Identity(accelerator), warn);
+        string identity = Identity(accelerator);
+        return Shared.GetOrAdd((path, identity), _ => Open(path, identity, warn));
     }
 
     /// <summary>The answers in <paramref name="path"/> where they were given under <paramref name="identity"/>; none where
@@ -78,7 +83,7 @@ internal sealed class LaunchChoiceFile
     {
         var descriptions = candidates.Select(c => Describe(c!)).ToList();
         string key = Key(what, question, descriptions);
-        if (_choices.TryGetValue(key, out var known) && descriptions.IndexOf(known) is >= 0 and var index) return candidates[index];
+        if (Known(key) is { } known && descriptions.IndexOf(known) is >= 0 and var index) return candidates[index];
         var chosen = choose(candidates);
         Keep(key, Describe(chosen!));
         return chosen;
@@ -90,11 +95,16 @@ internal sealed class LaunchChoiceFile
     {
         var descriptions = candidates.Select(c => Describe(c!)).ToList();
         string key = Key(what, "", descriptions);
-        if (_choices.TryGetValue(key, out var known) && JsonSerializer.Deserialize<string[]>(known) is { } kept)
+        if (Known(key) is { } known && JsonSerializer.Deserialize<string[]>(known) is { } kept)
             return candidates.Where((_, i) => kept.Contains(descriptions[i])).ToArray();
         var chosen = choose(candidates);
         Keep(key, JsonSerializer.Serialize(chosen.Select(c => Describe(c!)).ToArray()));
         return chosen;
+    }
+
+    private string? Known(string key)
+    {
+        lock (_choices) return _choices.GetValueOrDefault(key);
     }
 
     private static string Describe(object value) => JsonSerializer.Serialize(value, value.GetType(), DescriptionOptions);
@@ -109,6 +119,11 @@ internal sealed class LaunchChoiceFile
     /// <summary>Adds an answer and rewrites the file whole (through a file beside it, so that a reader never sees half
     /// of one); a file that cannot be written costs only the next process's timing.</summary>
     private void Keep(string key, string choice)
+    {
+        lock (_choices) KeepLocked(key, choice);
+    }
+
+    private void KeepLocked(string key, string choice)
     {
         _choices[key] = choice;
         try

@@ -88,6 +88,28 @@ public sealed class LaunchChoiceFileTests : IDisposable
     }
 
     [Fact]
+    public void Engines_of_one_process_share_the_file_named_for_their_device()
+    {
+        using var layer = new GpuShapedLayer(Layer, seed: 99);
+        var named = Environment.GetEnvironmentVariable(LaunchChoiceFile.PathVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(LaunchChoiceFile.PathVariable, FilePath);
+            var first = LaunchChoiceFile.ForDevice(layer.Accelerator, _warnings.Add)!;
+            Assert.Same(first, LaunchChoiceFile.ForDevice(layer.Accelerator, _warnings.Add));
+            Ask(first, ["a", "b"]);
+            Assert.True(File.Exists(FilePath));
+
+            Environment.SetEnvironmentVariable(LaunchChoiceFile.PathVariable, "0");
+            Assert.Null(LaunchChoiceFile.ForDevice(layer.Accelerator, _warnings.Add));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(LaunchChoiceFile.PathVariable, named);
+        }
+    }
+
+    [Fact]
     public void A_tuner_with_a_file_plans_a_later_engines_gemm_without_timing_it()
     {
         var geometry = ConvolutionPaths.Pointwise(Layer);
