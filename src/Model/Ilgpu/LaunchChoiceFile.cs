@@ -5,7 +5,6 @@ using System.Text.Json;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using MoeDetect.Kernels.Tensors;
-using MoeDetect.Model.Engines.Auto;
 
 namespace MoeDetect.Model.Ilgpu;
 
@@ -45,7 +44,7 @@ internal sealed class LaunchChoiceFile
     {
         string? chosenPath = Environment.GetEnvironmentVariable(PathVariable);
         if (chosenPath == "0") return null;
-        string path = chosenPath is { Length: > 0 } ? chosenPath : Path.Combine(Path.GetDirectoryName(EngineChoiceFile.DefaultPath())!, "ilgpu-launches.json");
+        string path = chosenPath is { Length: > 0 } ? chosenPath : UserCacheFolder.PathOf("ilgpu-launches.json");
         string identity = Identity(accelerator);
         return Shared.GetOrAdd((path, identity), _ => Open(path, identity, warn));
     }
@@ -81,8 +80,7 @@ internal sealed class LaunchChoiceFile
     /// and these candidates; else <paramref name="choose"/>'s answer, kept.</summary>
     public T Choose<T>(string what, object question, IReadOnlyList<T> candidates, Func<IReadOnlyList<T>, T> choose)
     {
-        var descriptions = candidates.Select(c => Describe(c!)).ToList();
-        string key = Key(what, question, descriptions);
+        var (descriptions, key) = Ask(what, question, candidates);
         if (Known(key) is { } known && descriptions.IndexOf(known) is >= 0 and var index) return candidates[index];
         var chosen = choose(candidates);
         Keep(key, Describe(chosen!));
@@ -93,8 +91,7 @@ internal sealed class LaunchChoiceFile
     /// <paramref name="choose"/>'s answer, kept.</summary>
     public T[] ChooseSubset<T>(string what, IReadOnlyList<T> candidates, Func<IReadOnlyList<T>, T[]> choose)
     {
-        var descriptions = candidates.Select(c => Describe(c!)).ToList();
-        string key = Key(what, "", descriptions);
+        var (descriptions, key) = Ask(what, "", candidates);
         if (Known(key) is { } known && JsonSerializer.Deserialize<string[]>(known) is { } kept)
             return candidates.Where((_, i) => kept.Contains(descriptions[i])).ToArray();
         var chosen = choose(candidates);
@@ -109,35 +106,35 @@ internal sealed class LaunchChoiceFile
 
     private static string Describe(object value) => JsonSerializer.Serialize(value, value.GetType(), DescriptionOptions);
 
-    /// <summary>A question's key: a hash of its words, its layer and its candidates, each as JSON of every field.</summary>
-    private static string Key(string what, object question, IEnumerable<string> descriptions)
+    /// <summary>The candidates' descriptions, and the question's key: a hash of its words, its layer and its candidates,
+    /// each as JSON of every field.</summary>
+    private static (List<string> Descriptions, string Key) Ask<T>(string what, object question, IReadOnlyList<T> candidates)
     {
+        var descriptions = candidates.Select(c => Describe(c!)).ToList();
         var text = string.Join('\n', descriptions.Prepend(Describe(question)).Prepend(what));
-        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];
+        return (descriptions, Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32]);
     }
 
     /// <summary>Adds an answer and rewrites the file whole (through a file beside it, so that a reader never sees half
     /// of one); a file that cannot be written costs only the next process's timing.</summary>
     private void Keep(string key, string choice)
     {
-        lock (_choices) KeepLocked(key, choice);
-    }
-
-    private void KeepLocked(string key, string choice)
-    {
-        _choices[key] = choice;
-        try
+        lock (_choices)
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
-            string partial = $"{_path}.{Environment.ProcessId}.tmp";
-            File.WriteAllText(partial, JsonSerializer.Serialize(new Document(_identity, _choices), FileOptions));
-            File.Move(partial, _path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            if (_warnedUnwritable) return;
-            _warnedUnwritable = true;
-            _warn($"warning: cannot keep the ILGPU launch choices in {_path} ({e.Message}); set {PathVariable} to a writable file, or 0");
+            _choices[key] = choice;
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
+                string partial = $"{_path}.{Environment.ProcessId}.tmp";
+                File.WriteAllText(partial, JsonSerializer.Serialize(new Document(_identity, _choices), FileOptions));
+                File.Move(partial, _path, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (!_warnedUnwritable)
+                    _warn($"warning: cannot keep the ILGPU launch choices in {_path} ({e.Message}); set {PathVariable} to a writable file, or 0");
+                _warnedUnwritable = true;
+            }
         }
     }
 }

@@ -21,14 +21,9 @@ public static class EngineChoiceFile
     public static string DefaultPath() =>
         DefaultPath(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
 
-    /// <summary>$MOEDETECT_ENGINE_CHOICE, else <c>moedetect/engine-choice.json</c> in $XDG_CACHE_HOME (where it is an
-    /// absolute path, as the XDG base directory spec asks), else in ~/.cache.</summary>
-    public static string DefaultPath(Func<string, string?> variable, string home)
-    {
-        if (variable(PathVariable) is { Length: > 0 } path) return path;
-        string cache = variable("XDG_CACHE_HOME") is { } xdg && Path.IsPathRooted(xdg) ? xdg : Path.Combine(home, ".cache");
-        return Path.Combine(cache, "moedetect", "engine-choice.json");
-    }
+    /// <summary>$MOEDETECT_ENGINE_CHOICE, else <c>engine-choice.json</c> in the <see cref="UserCacheFolder"/>.</summary>
+    public static string DefaultPath(Func<string, string?> variable, string home) =>
+        variable(PathVariable) is { Length: > 0 } path ? path : UserCacheFolder.PathOf("engine-choice.json", variable, home);
 
     /// <summary>The file's entries; none where it does not exist, or with a warning where it cannot be read.</summary>
     public static IReadOnlyList<MeasuredEngineChoice> Read(string path, Action<string>? warn)
