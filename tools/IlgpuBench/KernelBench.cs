@@ -172,7 +172,8 @@ internal static class KernelBench
     }
 
     /// <summary>A GEMM layer (pointwise or implicit) on tensor cores in each tile and precision the launch search would
-    /// try, with each one's difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
+    /// try, and for short reductions on the direct kernels it would also try (blocked, staged weights), with each one's
+    /// difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
     private static object? TimeTensorCores(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         var path = ConvolutionPaths.Of(g);
@@ -199,7 +200,15 @@ internal static class KernelBench
                 max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
             };
         }).ToList();
-        return new { layer = LayerName(g), count, path = path.ToString().ToLowerInvariant(), tensor_cores = tiles };
+        // The direct kernels the launch search also times for short reductions (LaunchTuner.ShortReduction).
+        var directKernels = path == ConvolutionPath.Blocked
+            ? LaunchTuner.ShortReductionCandidates(g).Where(p => p != ConvolutionPath.ImplicitGemm).Select(p =>
+            {
+                double ms = timer.Ms(() => ConvolutionPaths.Launch(kernels, p, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None));
+                return new { kernel = p.ToString().ToLowerInvariant(), ms, tflops = Tflops(ConvolutionPaths.Flops(g), ms), max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff };
+            }).ToList()
+            : null;
+        return new { layer = LayerName(g), count, path = path.ToString().ToLowerInvariant(), tensor_cores = tiles, direct_kernels = directKernels };
     }
 
     private static string LayerName(WindowGeometry g) =>

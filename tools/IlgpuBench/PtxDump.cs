@@ -8,7 +8,8 @@ namespace MoeDetect.Tools.IlgpuBench;
 /// <summary><c>ilgpu-bench ptx &lt;out-dir&gt;</c>: the tensor-core GEMM's PTX for sm_90 (compiled with SiLU fused, as YOLOv8's layers), per tile
 /// (<c>tensor-core-64x64</c>, <c>tensor-core-32x128</c>) and precision (<c>tensor-core-fp16-…</c>: FP16 operands), as ILGPU writes it (<c>.ptx</c>) and as the engine loads it,
 /// its inline-PTX slots made registers (<c>-promoted.ptx</c>); and the strided copy of Concat/Split/Transpose
-/// (<c>copy.ptx</c>) and the 16-byte depthwise kernel (<c>depthwise-rows.ptx</c>).
+/// (<c>copy.ptx</c>), the 16-byte depthwise kernel (<c>depthwise-rows.ptx</c>) and the staged-weights convolution as the
+/// engine loads it (<c>staged-weights.ptx</c>).
 /// Needs no GPU, so the PTX can be made here and checked with <c>ptxas -arch=sm_90 -v</c> (registers, spills) on a
 /// machine that has CUDA.</summary>
 internal static class PtxDump
@@ -30,6 +31,10 @@ internal static class PtxDump
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,
             SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>> depthwiseRows = DepthwiseRowsKernel.Run;
         WriteImplicit(compiler, depthwiseRows.Method, Path.Combine(outDir, "depthwise-rows.ptx"));
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> staged = StagedWeightsConvolutionKernel.Run<PtxIsa>;
+        string stagedPath = Path.Combine(outDir, "staged-weights.ptx");
+        File.WriteAllText(stagedPath, KernelLoader.PromotedTensorCorePtx(compiler.ExplicitlyGrouped(staged.Method)));
+        Console.WriteLine($"wrote {stagedPath}");
     }
 
     private static void WriteImplicit(SmPtxCompiler compiler, System.Reflection.MethodInfo kernel, string path)

@@ -181,9 +181,12 @@ internal readonly struct HalfFragments
     }
 }
 
-/// <summary>4 adjacent values on their way to an FP16 stage.</summary>
+/// <summary>4 adjacent values: on their way to an FP16 stage, or sums of 4 out channels.</summary>
 public readonly record struct Quad(float X, float Y, float Z, float W)
 {
+    /// <summary>Each value plus v times w's.</summary>
+    public Quad PlusScaled(float v, Quad w) => new(X + v * w.X, Y + v * w.Y, Z + v * w.Z, W + v * w.W);
+
     /// <summary>The values rounded into the two words of <paramref name="tiles"/> from <paramref name="word"/> on.</summary>
     public void Store<TIsa>(ArrayView<uint> tiles, int word) where TIsa : struct, ITensorCoreIsa
     {

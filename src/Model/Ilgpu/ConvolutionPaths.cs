@@ -4,7 +4,7 @@ using MoeDetect.Kernels.Tensors;
 namespace MoeDetect.Model.Ilgpu;
 
 /// <summary>Which kernel runs a convolution of a given geometry.</summary>
-internal enum ConvolutionPath { Pointwise, Depthwise, DepthwiseRows, DepthwiseTiled, Blocked, ImplicitGemm, Direct }
+internal enum ConvolutionPath { Pointwise, Depthwise, DepthwiseRows, DepthwiseTiled, Blocked, StagedWeights, ImplicitGemm, Direct }
 
 /// <summary>Chooses and launches the convolution kernel for a geometry: 1×1 stride-1 ungrouped unpadded convolutions
 /// as a tiled GEMM (FP32 SIMT, or TF32 tensor cores where the launch search finds them faster), depthwise ones with the multi-output depthwise kernel,
@@ -76,6 +76,7 @@ internal static class ConvolutionPaths
             case ConvolutionPath.DepthwiseRows: kernels.DepthwiseRowsConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.DepthwiseTiled: kernels.DepthwiseTiledConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;
+            case ConvolutionPath.StagedWeights: kernels.StagedWeightsConvolution(x, w, bias, y, g, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;
         }
     }

@@ -23,6 +23,7 @@ internal sealed partial class KernelLibrary
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _stagedWeights;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaksChannelsLast;
@@ -96,14 +97,14 @@ internal sealed partial class KernelLibrary
     public LaunchTuner? Tuner { get; set; }
 
     /// <summary>The kernel a plan runs the convolution g on: <see cref="ConvolutionPaths.Of"/>, except that the
-    /// <see cref="Tuner"/> picks among the depthwise kernels that take g, and between the blocked kernel and the
-    /// implicit GEMM where the rule gives the blocked one.</summary>
+    /// <see cref="Tuner"/> picks among the depthwise kernels that take g, and among the direct kernels for short
+    /// reductions and the implicit GEMM where the rule gives the blocked one (<see cref="LaunchTuner.ShortReduction"/>).</summary>
     public ConvolutionPath PlanPath(WindowGeometry g)
     {
         var path = ConvolutionPaths.Of(g);
         if (Tuner is null) return path;
         if (ConvolutionPaths.IsDepthwise(path) && LaunchTuner.DepthwiseCandidates(g).Count > 1) return Tuner.Depthwise(g);
-        return path == ConvolutionPath.Blocked ? Tuner.Blocked(g) : path;
+        return path == ConvolutionPath.Blocked ? Tuner.ShortReduction(g) : path;
     }
 
     /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry
@@ -402,6 +403,21 @@ internal sealed partial class KernelLibrary
         int threads = Math.Min(accelerator.MaxNumThreadsPerGroup, Math.Clamp(t.TileWidth * t.TileHeight / 4, 64, 256));
         var config = new KernelConfig(checked((int)t.Groups), threads, SharedMemoryConfig.RequestDynamic<float>(t.InputRows * t.InputColumns));
         _depthwiseTiled(Stream, config, x, scale, w, bias, y, t, activation);
+    }
+
+    /// <summary><see cref="StagedWeightsConvolutionKernel"/> (g must fit: <see cref="StagedWeightsConvolutionKernel.Fits"/>), w in
+    /// ONNX's order: its shared loads in PTX on CUDA, loaded with the operand slots promoted as the tensor-core GEMM's,
+    /// emulated on the CPU accelerator.</summary>
+    public void StagedWeightsConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, WindowGeometry g,
+        Activation activation)
+    {
+        _stagedWeights ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>>(
+            accelerator is ILGPU.Runtime.Cuda.CudaAccelerator
+                ? StagedWeightsConvolutionKernel.Run<PtxIsa>
+                : (Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>)StagedWeightsConvolutionKernel.Run<EmulatedIsa>,
+            promoteLocals: true));
+        int threads = Math.Min(StagedWeightsConvolutionKernel.GroupSize, accelerator.MaxNumThreadsPerGroup);
+        _stagedWeights(StagedWeightsConvolutionKernel.Launch(g, threads), x, w, bias, y, g, activation);
     }
 
     private Action<KernelConfig, T1, T2> BindConfig<T1, T2>(Action<AcceleratorStream, KernelConfig, T1, T2> k)

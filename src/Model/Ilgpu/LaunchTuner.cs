@@ -31,7 +31,8 @@ namespace MoeDetect.Model.Ilgpu;
 /// rule where it fits), four adjacent outputs a thread (<see cref="DepthwiseConvolutionKernel"/>) or, where its window
 /// fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// <item>For the short reductions the rule gives the blocked kernel (<see cref="BlockedConvolutionKernel"/>), that
-/// kernel or the implicit GEMM on its own fastest launch (tensor cores included): the rule was set on NanoDet's layers,
+/// kernel, the staged-weights one (<see cref="StagedWeightsConvolutionKernel"/>, where its stage holds the reduction) or
+/// the implicit GEMM on its own fastest launch (tensor cores included): the rule was set on NanoDet's layers,
 /// and YOLOv8n's 16 → 32 stride-2 layer at batch 32 ran 1.32 ms blocked against 0.87 ms as a SIMT implicit GEMM (H200,
 /// docs/results/2026-12-06-h200-tensor-cores).</item>
 /// </list>
@@ -61,7 +62,7 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn, La
         [PointwiseTiling.Square, new(32, 8), new(16, 8), new(8, 16), new(8, 8), new(64, 4), new(64, 2), new(64, 1)];
 
     private readonly Dictionary<PointwiseGeometry, PointwiseGeometry> _gemms = new();
-    private readonly Dictionary<WindowGeometry, ConvolutionPath> _depthwise = new(), _blocked = new();
+    private readonly Dictionary<WindowGeometry, ConvolutionPath> _depthwise = new(), _shortReductions = new();
 
     /// <summary>Geometries timed so far (each new one once; repeats come from the caches).</summary>
     public int Timed { get; private set; }
@@ -136,16 +137,27 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn, La
         }
     }
 
-    /// <summary>The faster of the blocked kernel and the implicit GEMM (as <see cref="Pointwise"/> plans it) for g, a
-    /// geometry the blocked kernel takes (<see cref="BlockedConvolutionKernel.Fits"/>).</summary>
-    public ConvolutionPath Blocked(WindowGeometry g)
+    /// <summary>The fastest kernel for g, a geometry the blocked kernel takes (<see cref="BlockedConvolutionKernel.Fits"/>):
+    /// among <see cref="ShortReductionCandidates"/>, the implicit GEMM timed as <see cref="Pointwise"/> plans it.</summary>
+    public ConvolutionPath ShortReduction(WindowGeometry g)
     {
-        if (!_blocked.TryGetValue(g, out var chosen))
-            _blocked[g] = chosen = Choose("blocked or gemm", g, [ConvolutionPath.Blocked, ConvolutionPath.ImplicitGemm], _ => FasterOfBlockedAndGemm(g));
+        if (!_shortReductions.TryGetValue(g, out var chosen))
+            _shortReductions[g] = chosen = Choose("short reduction", g, ShortReductionCandidates(g), paths => FastestShortReduction(g, paths));
         return chosen;
     }
 
-    private ConvolutionPath FasterOfBlockedAndGemm(WindowGeometry g)
+    /// <summary>Set to 0 to keep short reductions off the staged-weights kernel (<see cref="StagedWeightsConvolutionKernel"/>),
+    /// to time plans without it.</summary>
+    public const string StagedWeightsSwitch = "MOEDETECT_ILGPU_STAGED_WEIGHTS";
+
+    /// <summary>The blocked kernel, the staged-weights one where the reduction fits its stage
+    /// (<see cref="StagedWeightsConvolutionKernel.Fits"/>) unless <see cref="StagedWeightsSwitch"/> is 0, and the implicit GEMM.</summary>
+    public static IReadOnlyList<ConvolutionPath> ShortReductionCandidates(WindowGeometry g) =>
+        StagedWeightsConvolutionKernel.Fits(g) && Environment.GetEnvironmentVariable(StagedWeightsSwitch) != "0"
+        ? [ConvolutionPath.Blocked, ConvolutionPath.StagedWeights, ConvolutionPath.ImplicitGemm]
+        : [ConvolutionPath.Blocked, ConvolutionPath.ImplicitGemm];
+
+    private ConvolutionPath FastestShortReduction(WindowGeometry g, IReadOnlyList<ConvolutionPath> paths)
     {
         var gemm = kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g));
         long output = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
@@ -155,9 +167,9 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn, La
         using (scratch.Value.Buffer)
         {
             var (x, y, w, bias, partials) = (scratch.Value.Views[0], scratch.Value.Views[1], scratch.Value.Views[2], scratch.Value.Views[3], scratch.Value.Views[4]);
-            double blockedMs = Ms(() => ConvolutionPaths.Launch(kernels, ConvolutionPath.Blocked, x, x, w, bias, y, g, Activation.None));
-            double gemmMs = Ms(() => kernels.PointwiseConvolution(x, x, w, bias, y, partials, y, gemm, Activation.None));
-            return gemmMs < blockedMs ? ConvolutionPath.ImplicitGemm : ConvolutionPath.Blocked;
+            return paths.MinBy(path => path == ConvolutionPath.ImplicitGemm
+                ? Ms(() => kernels.PointwiseConvolution(x, x, w, bias, y, partials, y, gemm, Activation.None))
+                : Ms(() => ConvolutionPaths.Launch(kernels, path, x, x, w, bias, y, g, Activation.None)));
         }
     }
 
