@@ -31,8 +31,8 @@ public sealed class IlgpuEngine : IInferenceEngine
         var accelerator = device.Accelerator;
         _graph = graph;
         _inputChannelsFirst = InputTransposeFolding.Apply(graph);
-        _kernels = new KernelLibrary(accelerator, device.Stream);
         _warn = warn ?? (_ => { });
+        _kernels = new KernelLibrary(accelerator, device.Stream, _warn);
         _kernels.Tuner = LaunchTuner.ForDevice(_kernels, _warn);
         _kernels.PlansEmulatedTensorCores = device.EmulatesTensorCores;
         _constants = new ConstantCache(accelerator);

@@ -10,9 +10,11 @@ namespace MoeDetect.Model.Ilgpu;
 /// Multi-kernel operations (top-k, the pointwise GEMMs) are launched here with their group shapes. Every launch goes
 /// to <see cref="Stream"/> (default: the accelerator's), so a plan's launches can be captured into a CUDA graph,
 /// which the legacy default stream does not allow.</summary>
-internal sealed partial class KernelLibrary(Accelerator accelerator, AcceleratorStream? stream = null)
+internal sealed partial class KernelLibrary(Accelerator accelerator, AcceleratorStream? stream = null, Action<string>? warn = null)
 {
-    private readonly KernelLoader _loader = new(accelerator);
+    /// <summary>On a GPU, compiled kernels are kept between processes (<see cref="CompiledKernelCache"/>).</summary>
+    private readonly KernelLoader _loader = new(accelerator,
+        accelerator is ILGPU.Runtime.Cuda.CudaAccelerator ? CompiledKernelCache.FromEnvironment(warn ?? Console.Error.WriteLine) : null);
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>? _unary;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims6, Dims6, Dims6, BinaryOperator>? _binary;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, BinaryOperator>? _binaryBlock;

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
+using ILGPU;
 using ILGPU.Backends;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
@@ -13,10 +14,11 @@ namespace MoeDetect.Model.Ilgpu;
 /// device and ISA have it (sm_90, PTX 7.8), each kernel first waits for the grids it depends on
 /// (<see cref="GridDependencyControl"/>), which lets a CUDA graph start it while they finish; the tensor-core GEMM also
 /// gets its operand slots promoted to registers (<see cref="PtxScalarLocals"/>). Other accelerators (the CPU one of the
-/// tests) load through ILGPU's own loaders. ILGPU 1.5 keeps the compiled kernel's constructor and entry point internal,
-/// so they are reached by reflection. Kernels with <c>SpecializedValue</c> parameters are compiled per value inside
+/// tests) load through ILGPU's own loaders. Where given a <see cref="CompiledKernelCache"/>, a kernel a former process
+/// compiled is read from it instead of compiled. ILGPU 1.5 keeps the compiled kernel's constructor and entry point
+/// internal, so they are reached by reflection. Kernels with <c>SpecializedValue</c> parameters are compiled per value inside
 /// ILGPU's own launcher and cannot come through here.</summary>
-internal sealed partial class KernelLoader(Accelerator accelerator)
+internal sealed partial class KernelLoader(Accelerator accelerator, CompiledKernelCache? cache = null)
 {
     /// <summary>An implicitly grouped kernel; TDelegate: Action&lt;AcceleratorStream, Index1D, …&gt;.</summary>
     public TDelegate AutoGrouped<TDelegate>(Delegate kernel) where TDelegate : Delegate =>
@@ -30,9 +32,28 @@ internal sealed partial class KernelLoader(Accelerator accelerator)
             ? LoadRewritten(cuda, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method), cuda.LoadKernel, promoteLocals)
             : accelerator.LoadKernel(kernel.Method)).CreateLauncherDelegate<TDelegate>();
 
-    private static Kernel LoadRewritten(CudaAccelerator cuda, EntryPointDescription entry, Func<CompiledKernel, Kernel> load, bool promoteLocals)
+    /// <summary>The kernel compiled, or read from the <see cref="CompiledKernelCache"/> where it holds it, then rewritten
+    /// and loaded; a kept kernel the driver refuses is forgotten and compiled afresh.</summary>
+    private Kernel LoadRewritten(CudaAccelerator cuda, EntryPointDescription entry, Func<CompiledKernel, Kernel> load, bool promoteLocals)
     {
-        var compiled = (PTXCompiledKernel)cuda.Backend.Compile(entry, KernelSpecialization.Empty);
+        if (cache is not null)
+        {
+            var compiled = cache.Compile(cuda.Backend, entry, out bool fromFile);
+            if (!fromFile) return LoadRewritten(cuda, compiled, load, promoteLocals);
+            try
+            {
+                return LoadRewritten(cuda, compiled, load, promoteLocals);
+            }
+            catch (CudaException)
+            {
+                cache.Forget(cuda.Backend, entry);
+            }
+        }
+        return LoadRewritten(cuda, (PTXCompiledKernel)cuda.Backend.Compile(entry, KernelSpecialization.Empty), load, promoteLocals);
+    }
+
+    private static Kernel LoadRewritten(CudaAccelerator cuda, PTXCompiledKernel compiled, Func<CompiledKernel, Kernel> load, bool promoteLocals)
+    {
         string assembly = promoteLocals ? PromotedTensorCorePtx(compiled.PTXAssembly) : compiled.PTXAssembly;
         if (ProgrammaticLaunches.Enabled && GridDependencyControl.Supports(assembly, 10 * cuda.Architecture.Major + cuda.Architecture.Minor))
         {
@@ -48,14 +69,22 @@ internal sealed partial class KernelLoader(Accelerator accelerator)
         return load(ReferenceEquals(assembly, compiled.PTXAssembly) ? compiled : WithAssembly(cuda, compiled, assembly));
     }
 
-    private static PTXCompiledKernel WithAssembly(CudaAccelerator cuda, PTXCompiledKernel compiled, string assembly)
+    private const BindingFlags Hidden = BindingFlags.NonPublic | BindingFlags.Instance;
+
+    private static PTXCompiledKernel WithAssembly(CudaAccelerator cuda, PTXCompiledKernel compiled, string assembly) =>
+        PtxKernel(cuda.Context, EntryPointOf(compiled), compiled.Info, assembly);
+
+    /// <summary>A compiled kernel's entry point (internal in ILGPU 1.5).</summary>
+    public static EntryPoint EntryPointOf(CompiledKernel compiled) =>
+        typeof(CompiledKernel).GetProperty("EntryPoint", Hidden)?.GetValue(compiled) as EntryPoint
+        ?? throw new NotSupportedException($"this ILGPU version does not expose what {nameof(KernelLoader)} needs (CompiledKernel.EntryPoint)");
+
+    /// <summary>A PTX kernel made of its parts (ILGPU 1.5's constructor is internal).</summary>
+    public static PTXCompiledKernel PtxKernel(Context context, EntryPoint entryPoint, CompiledKernel.KernelInfo? info, string assembly)
     {
-        const BindingFlags hidden = BindingFlags.NonPublic | BindingFlags.Instance;
-        var entryPoint = typeof(CompiledKernel).GetProperty("EntryPoint", hidden)?.GetValue(compiled);
-        var constructor = typeof(PTXCompiledKernel).GetConstructors(hidden).SingleOrDefault(c => c.GetParameters().Length == 4);
-        if (entryPoint is null || constructor is null)
-            throw new NotSupportedException($"this ILGPU version does not expose what {nameof(KernelLoader)} needs (PTXCompiledKernel's constructor, CompiledKernel.EntryPoint)");
-        return (PTXCompiledKernel)constructor.Invoke([cuda.Context, entryPoint, compiled.Info, assembly]);
+        var constructor = typeof(PTXCompiledKernel).GetConstructors(Hidden).SingleOrDefault(c => c.GetParameters().Length == 4)
+            ?? throw new NotSupportedException($"this ILGPU version does not expose what {nameof(KernelLoader)} needs (PTXCompiledKernel's constructor)");
+        return (PTXCompiledKernel)constructor.Invoke([context, entryPoint, info, assembly]);
     }
 
     /// <summary>The PTX of the tensor-core GEMM as loaded: locals promoted (<see cref="PtxScalarLocals"/>), and shared

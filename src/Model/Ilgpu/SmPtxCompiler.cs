@@ -18,6 +18,9 @@ internal sealed class SmPtxCompiler : IDisposable
     public SmPtxCompiler() =>
         _backend = new PTXBackend(_context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
 
+    /// <summary>The sm_90 backend itself (what <see cref="CompiledKernelCache"/> compiles with).</summary>
+    public PTXBackend Backend => _backend;
+
     /// <summary>An explicitly grouped kernel (Grid/Group indices, shared memory) as ILGPU writes it.</summary>
     public string ExplicitlyGrouped(MethodInfo kernel) => Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel));
 

@@ -45,8 +45,9 @@ public sealed class MoeIlgpuEngine : IRoutedEngine, IRoutedPixelEngine, IMoeStep
         Name = (accelerator.AcceleratorType == AcceleratorType.Cuda ? $"ilgpu-cuda ({accelerator.Name})" : "ilgpu-cpu") + "-moe";
         try
         {
-            var kernels = new KernelLibrary(accelerator, device.Stream);
-            kernels.Tuner = LaunchTuner.ForDevice(kernels, request.Warn ?? (_ => { }));
+            var warn = request.Warn ?? (_ => { });
+            var kernels = new KernelLibrary(accelerator, device.Stream, warn);
+            kernels.Tuner = LaunchTuner.ForDevice(kernels, warn);
             // Made on first use (float-input callers never need them), by one thread even when frames are letterboxed in parallel.
             _canvases = new Lazy<DeviceCanvases>(() =>
             {
