@@ -15,6 +15,9 @@ internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream s
     /// copy of pageable memory) before it is copied on into the caller's array; made on the first run.</summary>
     private readonly PageLockedArray1D<float>?[] _downloads = new PageLockedArray1D<float>?[outputs.Count];
 
+    /// <summary>Output slots of queued runs (<see cref="Queue"/>), made on a slot's first run.</summary>
+    private readonly Dictionary<int, OutputSlot> _slots = [];
+
     public long IntermediateBytes { get; } = intermediateBytes;
     public StepSequence Steps => steps;
 
@@ -106,6 +109,59 @@ internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream s
         double waited = clock.Elapsed.TotalMilliseconds, copies = copied.MeasureFrom(launched).TotalMilliseconds;
 
         clock.Restart();
+        CopyOutputs(into, o => _downloads[o]!);
+        double copiedOut = clock.Elapsed.TotalMilliseconds;
+        return new EngineTimings(upload, Math.Max(0, waited - copies), copies + copiedOut, Flops: steps.Flops);
+    }
+
+    /// <summary>Queues a run whose outputs the caller collects later (<see cref="Collect"/>), so that the next run can be
+    /// queued first and the outputs cross to the host beside it: the input written by <paramref name="writeInput"/>,
+    /// the launches, then each device output copied on the device into output slot <paramref name="slot"/>'s memory
+    /// (the next run overwrites the plan's), between two stream markers. Returns without waiting. A slot holds one run
+    /// until it is collected.</summary>
+    public QueuedRun Queue(Action<ArrayView<float>> writeInput, int slot)
+    {
+        var clock = Stopwatch.StartNew();
+        var target = Slot(slot);
+        ReadOwnInputs();
+        var start = stream.AddProfilingMarker();
+        writeInput(input.View);
+        double upload = clock.Elapsed.TotalMilliseconds;
+        steps.Run();
+        for (int o = 0; o < outputs.Count; o++)
+            if (outputs[o].Value.Device is { } t) t.View.CopyTo(stream, target.Device(o));
+        return new QueuedRun(this, target, start, stream.AddProfilingMarker(), upload);
+    }
+
+    /// <summary>Waits for a queued run, then copies its outputs to the host on its slot's stream and on into
+    /// <paramref name="into"/>. Inference is the device time between the run's markers (the input's writing on the
+    /// device, the launches, the outputs' copy into the slot), download the crossing and the copy on. Any thread may
+    /// collect (the device's context must be current on it).</summary>
+    public EngineTimings Collect(QueuedRun run, IReadOnlyList<Memory<float>> into)
+    {
+        double inference;
+        using (run)
+        {
+            run.End.Synchronize();
+            inference = run.End.MeasureFrom(run.Start).TotalMilliseconds;
+        }
+        var clock = Stopwatch.StartNew();
+        run.Slot.Download();
+        CopyOutputs(into, run.Slot.Host);
+        return new EngineTimings(run.UploadMs, inference, clock.Elapsed.TotalMilliseconds, Flops: steps.Flops);
+    }
+
+    private OutputSlot Slot(int slot)
+    {
+        if (!_slots.TryGetValue(slot, out var target))
+            _slots[slot] = target = new OutputSlot(accelerator, outputs.Select(o => o.Value.Device?.Length).ToList());
+        return target;
+    }
+
+    /// <summary>Each output into its destination: values folded on the host as they are, device ones from the
+    /// page-locked memory <paramref name="downloaded"/> gives for them.</summary>
+    private void CopyOutputs(IReadOnlyList<Memory<float>> into, Func<int, PageLockedArray1D<float>> downloaded)
+    {
         for (int o = 0; o < outputs.Count; o++)
         {
             var value = outputs[o].Value;
@@ -113,10 +169,8 @@ internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream s
             if (length != into[o].Length)
                 throw new ArgumentException($"output '{outputs[o].Name}' has {length} values; its destination holds {into[o].Length}", nameof(into));
             if (value.Device is null) value.Host!.ToFloats().CopyTo(into[o].Span);
-            else CopyOut(_downloads[o]!, into[o]);
+            else CopyOut(downloaded(o), into[o]);
         }
-        double copiedOut = clock.Elapsed.TotalMilliseconds;
-        return new EngineTimings(upload, Math.Max(0, waited - copies), copies + copiedOut, Flops: steps.Flops);
     }
 
     /// <summary>Page-locked values into the caller's array, in 1 MB pieces over the cores: one core copies about
@@ -141,5 +195,6 @@ internal sealed class ExecutionPlan(Accelerator accelerator, AcceleratorStream s
         steps.Dispose();
         foreach (var buffer in owned) buffer.Dispose();
         foreach (var download in _downloads) download?.Dispose();
+        foreach (var slot in _slots.Values) slot.Dispose();
     }
 }

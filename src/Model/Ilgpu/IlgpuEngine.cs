@@ -174,6 +174,28 @@ public sealed class IlgpuEngine : IInferenceEngine
         return new EngineOutput(tensors, null, timings);
     }
 
+    /// <summary>Whether a batch of <paramref name="batchSize"/> can be queued (<see cref="QueueBatch"/>): its plan runs the
+    /// whole batch at once (not a fixed-batch-1 graph run item by item).</summary>
+    internal bool QueuesBatch(int batchSize) => !_fixedBatchOfOne || batchSize == 1;
+
+    /// <summary>Queues a batch whose outputs <see cref="CollectBatch"/> gathers later, into output slot
+    /// <paramref name="slot"/> (<see cref="ExecutionPlan.Queue"/>), and returns without waiting.</summary>
+    internal QueuedRun QueueBatch(int batchSize, int inputLength, Action<ArrayView<float>, int, int> writeInput, int slot)
+    {
+        if (!QueuesBatch(batchSize)) throw new InvalidOperationException($"{Name} runs a batch of {batchSize} item by item; it cannot be queued");
+        _device.BindToThisThread();
+        return Plan(batchSize, inputLength).Queue(view => writeInput(view, 0, batchSize), slot);
+    }
+
+    /// <summary>Waits for a queued batch and gathers its outputs, into <paramref name="reuse"/> where its shapes fit; any
+    /// thread may call it.</summary>
+    internal EngineOutput CollectBatch(QueuedRun run, IReadOnlyList<NamedTensor>? reuse = null)
+    {
+        _device.BindToThisThread();
+        var tensors = OutputTensors(run.Plan, run.Plan.Inputs[0].Shape[0], itemByItem: false, reuse);
+        return new EngineOutput(tensors, null, run.Plan.Collect(run, tensors.Select(t => t.Data.AsMemory()).ToList()));
+    }
+
     /// <summary>Tensors for a batch of the plan's outputs (<paramref name="itemByItem"/>: the batch-1 plan's, stacked):
     /// <paramref name="reuse"/> when its shapes fit, new ones otherwise.</summary>
     private static IReadOnlyList<NamedTensor> OutputTensors(ExecutionPlan plan, int batchSize, bool itemByItem, IReadOnlyList<NamedTensor>? reuse)
