@@ -172,8 +172,8 @@ internal static class KernelBench
     }
 
     /// <summary>A GEMM layer (pointwise or implicit) on tensor cores in each tile and precision the launch search would
-    /// try, and for short reductions on the direct kernels it would also try (blocked, staged weights), with each one's
-    /// difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
+    /// try, and for short reductions and narrow 1 × 1 layers on the direct kernels it would also try (blocked, staged
+    /// weights), with each one's difference to the direct kernel; null for layers that are no tiled GEMM.</summary>
     private static object? TimeTensorCores(KernelLibrary kernels, LaunchTimer timer, WindowGeometry g, int count)
     {
         var path = ConvolutionPaths.Of(g);
@@ -200,9 +200,10 @@ internal static class KernelBench
                 max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff,
             };
         }).ToList();
-        // The direct kernels the launch search also times for short reductions (LaunchTuner.ShortReduction).
-        var directKernels = path == ConvolutionPath.Blocked
-            ? LaunchTuner.ShortReductionCandidates(g).Where(p => p != ConvolutionPath.ImplicitGemm).Select(p =>
+        // The direct kernels the launch search also times for short reductions and narrow 1 × 1 layers (LaunchTuner.ShortReduction).
+        var others = LaunchTuner.ShortReductionCandidates(g).Where(p => p is not (ConvolutionPath.ImplicitGemm or ConvolutionPath.Pointwise)).ToList();
+        var directKernels = others.Count > 0
+            ? others.Select(p =>
             {
                 double ms = timer.Ms(() => ConvolutionPaths.Launch(kernels, p, data.X, data.X, data.W, data.Bias, data.Y, g, Activation.None));
                 return new { kernel = p.ToString().ToLowerInvariant(), ms, tflops = Tflops(ConvolutionPaths.Flops(g), ms), max_abs_diff_vs_direct = Compare(data.Output(), direct).MaxDiff };

@@ -31,7 +31,7 @@ internal static class PtxDump
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation,
             SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>> depthwiseRows = DepthwiseRowsKernel.Run;
         WriteImplicit(compiler, depthwiseRows.Method, Path.Combine(outDir, "depthwise-rows.ptx"));
-        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation> staged = StagedWeightsConvolutionKernel.Run<PtxIsa>;
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, ImageStrides, Activation> staged = StagedWeightsConvolutionKernel.Run<PtxIsa>;
         string stagedPath = Path.Combine(outDir, "staged-weights.ptx");
         File.WriteAllText(stagedPath, KernelLoader.PromotedTensorCorePtx(compiler.ExplicitlyGrouped(staged.Method)));
         Console.WriteLine($"wrote {stagedPath}");

@@ -76,7 +76,7 @@ internal static class ConvolutionPaths
             case ConvolutionPath.DepthwiseRows: kernels.DepthwiseRowsConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.DepthwiseTiled: kernels.DepthwiseTiledConvolution(x, scale, w, bias, y, g, activation); break;
             case ConvolutionPath.Blocked: kernels.BlockedConvolution(BlockedConvolutionKernel.Threads(g), x, w, bias, y, g, activation); break;
-            case ConvolutionPath.StagedWeights: kernels.StagedWeightsConvolution(x, w, bias, y, g, activation); break;
+            case ConvolutionPath.StagedWeights: kernels.StagedWeightsConvolution(x, w, bias, y, y, g, default, activation); break;
             default: kernels.Convolution((int)((long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth), x, w, bias, y, g, activation); break;
         }
     }

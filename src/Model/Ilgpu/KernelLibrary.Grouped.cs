@@ -23,7 +23,7 @@ internal sealed partial class KernelLibrary
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation, SpecializedValue<DepthwiseRowsWindow>, SpecializedValue<FusedFunction>>? _depthwiseRows;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, PointwiseGeometry, Activation>? _pointwiseWarp;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DepthwiseTiling, Activation>? _depthwiseTiled;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>? _stagedWeights;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, ImageStrides, Activation>? _stagedWeights;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ReduceMode>? _reduce;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, ReduceMode>? _reduceGrouped;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, WindowGeometry>? _peaksChannelsLast;
@@ -98,13 +98,16 @@ internal sealed partial class KernelLibrary
 
     /// <summary>The kernel a plan runs the convolution g on: <see cref="ConvolutionPaths.Of"/>, except that the
     /// <see cref="Tuner"/> picks among the depthwise kernels that take g, and among the direct kernels for short
-    /// reductions and the implicit GEMM where the rule gives the blocked one (<see cref="LaunchTuner.ShortReduction"/>).</summary>
-    public ConvolutionPath PlanPath(WindowGeometry g)
+    /// reductions and the GEMM where the rule gives the blocked kernel or, for a layer without an input scale
+    /// (<paramref name="scalesInput"/>: the pointwise GEMM applies it), the pointwise GEMM
+    /// (<see cref="LaunchTuner.ShortReduction"/>).</summary>
+    public ConvolutionPath PlanPath(WindowGeometry g, bool scalesInput = false)
     {
         var path = ConvolutionPaths.Of(g);
         if (Tuner is null) return path;
         if (ConvolutionPaths.IsDepthwise(path) && LaunchTuner.DepthwiseCandidates(g).Count > 1) return Tuner.Depthwise(g);
-        return path == ConvolutionPath.Blocked ? Tuner.ShortReduction(g) : path;
+        bool choice = path == ConvolutionPath.Blocked || (path == ConvolutionPath.Pointwise && !scalesInput && LaunchTuner.ShortReductionCandidates(g).Count > 1);
+        return choice ? Tuner.ShortReduction(g) : path;
     }
 
     /// <summary>g as <see cref="PointwiseConvolution"/> runs it: the tiled SIMT GEMM's tile shape for its geometry
@@ -406,18 +409,18 @@ internal sealed partial class KernelLibrary
     }
 
     /// <summary><see cref="StagedWeightsConvolutionKernel"/> (g must fit: <see cref="StagedWeightsConvolutionKernel.Fits"/>), w in
-    /// ONNX's order: its shared loads in PTX on CUDA, loaded with the operand slots promoted as the tensor-core GEMM's,
-    /// emulated on the CPU accelerator.</summary>
-    public void StagedWeightsConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, WindowGeometry g,
-        Activation activation)
+    /// ONNX's order, images lying as <paramref name="strides"/> says: its shared loads in PTX on CUDA, loaded with the
+    /// operand slots promoted as the tensor-core GEMM's, emulated on the CPU accelerator.</summary>
+    public void StagedWeightsConvolution(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> residual, ArrayView<float> y,
+        WindowGeometry g, ImageStrides strides, Activation activation)
     {
-        _stagedWeights ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>>(
+        _stagedWeights ??= BindConfig(_loader.Grouped<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, ImageStrides, Activation>>(
             accelerator is ILGPU.Runtime.Cuda.CudaAccelerator
                 ? StagedWeightsConvolutionKernel.Run<PtxIsa>
-                : (Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>)StagedWeightsConvolutionKernel.Run<EmulatedIsa>,
+                : (Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, ImageStrides, Activation>)StagedWeightsConvolutionKernel.Run<EmulatedIsa>,
             promoteLocals: true));
         int threads = Math.Min(StagedWeightsConvolutionKernel.GroupSize, accelerator.MaxNumThreadsPerGroup);
-        _stagedWeights(StagedWeightsConvolutionKernel.Launch(g, threads), x, w, bias, y, g, activation);
+        _stagedWeights(StagedWeightsConvolutionKernel.Launch(g, threads), x, w, bias, residual, y, g, strides, activation);
     }
 
     private Action<KernelConfig, T1, T2> BindConfig<T1, T2>(Action<AcceleratorStream, KernelConfig, T1, T2> k)

@@ -32,7 +32,9 @@ namespace MoeDetect.Model.Ilgpu;
 /// fits, through shared memory (<see cref="DepthwiseTiledKernel"/>).</item>
 /// <item>For the short reductions the rule gives the blocked kernel (<see cref="BlockedConvolutionKernel"/>), that
 /// kernel, the staged-weights one (<see cref="StagedWeightsConvolutionKernel"/>, where its stage holds the reduction) or
-/// the implicit GEMM on its own fastest launch (tensor cores included): the rule was set on NanoDet's layers,
+/// the implicit GEMM on its own fastest launch (tensor cores included); for 1 × 1 layers of at most 160 channels
+/// without an input scale, the staged-weights kernel or the pointwise GEMM (<see cref="ShortReductionCandidates"/>). The
+/// rule for the blocked kernel was set on NanoDet's layers,
 /// and YOLOv8n's 16 → 32 stride-2 layer at batch 32 ran 1.32 ms blocked against 0.87 ms as a SIMT implicit GEMM (H200,
 /// docs/results/2026-12-06-h200-tensor-cores).</item>
 /// </list>
@@ -137,8 +139,8 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn, La
         }
     }
 
-    /// <summary>The fastest kernel for g, a geometry the blocked kernel takes (<see cref="BlockedConvolutionKernel.Fits"/>):
-    /// among <see cref="ShortReductionCandidates"/>, the implicit GEMM timed as <see cref="Pointwise"/> plans it.</summary>
+    /// <summary>The fastest kernel for g among <see cref="ShortReductionCandidates"/>, the GEMM timed as
+    /// <see cref="Pointwise"/> plans it.</summary>
     public ConvolutionPath ShortReduction(WindowGeometry g)
     {
         if (!_shortReductions.TryGetValue(g, out var chosen))
@@ -146,28 +148,41 @@ internal sealed class LaunchTuner(KernelLibrary kernels, Action<string> warn, La
         return chosen;
     }
 
-    /// <summary>Set to 0 to keep short reductions off the staged-weights kernel (<see cref="StagedWeightsConvolutionKernel"/>),
+    /// <summary>Set to 0 to keep convolutions off the staged-weights kernel (<see cref="StagedWeightsConvolutionKernel"/>),
     /// to time plans without it.</summary>
     public const string StagedWeightsSwitch = "MOEDETECT_ILGPU_STAGED_WEIGHTS";
 
-    /// <summary>The blocked kernel, the staged-weights one where the reduction fits its stage
-    /// (<see cref="StagedWeightsConvolutionKernel.Fits"/>) unless <see cref="StagedWeightsSwitch"/> is 0, and the implicit GEMM.</summary>
-    public static IReadOnlyList<ConvolutionPath> ShortReductionCandidates(WindowGeometry g) =>
-        StagedWeightsConvolutionKernel.Fits(g) && Environment.GetEnvironmentVariable(StagedWeightsSwitch) != "0"
-        ? [ConvolutionPath.Blocked, ConvolutionPath.StagedWeights, ConvolutionPath.ImplicitGemm]
-        : [ConvolutionPath.Blocked, ConvolutionPath.ImplicitGemm];
+    /// <summary>The kernels timed against each other for g, its GEMM last: where the rule gives the blocked kernel, that
+    /// kernel, the staged-weights one and the implicit GEMM; for 1 × 1 layers over enough pixels for the tiled GEMM, the
+    /// staged-weights kernel and the pointwise GEMM; the staged-weights one only where its stage holds the reduction
+    /// (<see cref="StagedWeightsConvolutionKernel.Fits"/>) and <see cref="StagedWeightsSwitch"/> is not 0.</summary>
+    public static IReadOnlyList<ConvolutionPath> ShortReductionCandidates(WindowGeometry g)
+    {
+        var rule = ConvolutionPaths.Of(g);
+        bool staged = StagedWeightsConvolutionKernel.Fits(g) && Environment.GetEnvironmentVariable(StagedWeightsSwitch) != "0"
+            && (rule != ConvolutionPath.Pointwise || g.OutHeight * g.OutWidth > PointwiseWarpKernel.MaxPixels);
+        return rule switch
+        {
+            ConvolutionPath.Blocked => staged
+                ? [ConvolutionPath.Blocked, ConvolutionPath.StagedWeights, ConvolutionPath.ImplicitGemm]
+                : [ConvolutionPath.Blocked, ConvolutionPath.ImplicitGemm],
+            ConvolutionPath.Pointwise when staged => [ConvolutionPath.StagedWeights, ConvolutionPath.Pointwise],
+            _ => [rule],
+        };
+    }
 
     private ConvolutionPath FastestShortReduction(WindowGeometry g, IReadOnlyList<ConvolutionPath> paths)
     {
-        var gemm = kernels.PlanPointwise(ConvolutionPaths.ImplicitGemm(g));
+        var gemmPath = paths[^1];
+        var gemm = kernels.PlanPointwise(ConvolutionPaths.Gemm(gemmPath, g));
         long output = (long)g.Batch * g.OutChannels * g.OutHeight * g.OutWidth;
         var scratch = Scratch([(long)g.Batch * g.Channels * g.Height * g.Width, output, (long)g.OutChannels * g.Channels * g.KernelHeight * g.KernelWidth,
             g.OutChannels, gemm.Slices > 1 ? gemm.Slices * output : 0]);
-        if (scratch is null) return ConvolutionPath.Blocked;
+        if (scratch is null) return ConvolutionPaths.Of(g);
         using (scratch.Value.Buffer)
         {
             var (x, y, w, bias, partials) = (scratch.Value.Views[0], scratch.Value.Views[1], scratch.Value.Views[2], scratch.Value.Views[3], scratch.Value.Views[4]);
-            return paths.MinBy(path => path == ConvolutionPath.ImplicitGemm
+            return paths.MinBy(path => path == gemmPath
                 ? Ms(() => kernels.PointwiseConvolution(x, x, w, bias, y, partials, y, gemm, Activation.None))
                 : Ms(() => ConvolutionPaths.Launch(kernels, path, x, x, w, bias, y, g, Activation.None)));
         }

@@ -18,26 +18,26 @@ internal sealed partial class OperatorCompiler
         if (w.Shape[1] * groups != x.Shape[1])
             throw Invalid($"weights [{string.Join(",", w.Shape)}] with group {groups} do not match {x.Shape[1]} input channels");
         var g = Window(x.Shape, w.Shape[2], w.Shape[3], w.Shape[0], groups);
-        var path = _kernels.PlanPath(g);
+        var path = _kernels.PlanPath(g, scalesInput: scale is not null);
         // The pointwise GEMM and the depthwise kernel apply an input scale; other paths (the implicit GEMM too) get the product first.
         bool depthwise = ConvolutionPaths.IsDepthwise(path);
         if (scale is not null && !depthwise && path != ConvolutionPath.Pointwise) (x, scale) = (GatedProduct(x, scale), null);
         if (scale is not null && depthwise) g = g with { ScalesInput = 1, ScaleImageStride = scale.Shape[0] == 1 ? 0 : g.Channels };
         var bias = _node.Input(2) is { } b ? Device(Get(b), b) : _constants.Upload($"zeros/{w.Shape[0]}", new HostTensor(new double[w.Shape[0]], [w.Shape[0]], false));
         var activation = _node.Fused;
-        bool gemm = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm;
-        // The GEMMs read x where it lies (images apart by its image stride, read as the plan runs); the other kernels a
-        // contiguous copy of a strided x.
-        if (gemm && _node.Input(4) is null) NoteInPlaceRead(_node.Inputs[0]);
+        bool gemm = path is ConvolutionPath.Pointwise or ConvolutionPath.ImplicitGemm, staged = path == ConvolutionPath.StagedWeights;
+        // The GEMMs and the staged-weights kernel read x where it lies (images apart by its image stride, read as the
+        // plan runs); the other kernels a contiguous copy of a strided x.
+        if ((gemm || staged) && _node.Input(4) is null) NoteInPlaceRead(_node.Inputs[0]);
         else if (x.IsStrided) x = Device(Get(0));
-        // The GEMMs' epilogue can store into a Concat's output in place.
-        var placement = gemm ? new OutputPlacement(activation) : null;
+        // Their epilogue can store into a Concat's output in place, and add a residual.
+        var placement = gemm || staged ? new OutputPlacement(activation) : null;
         var y = NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], placement: placement);
         var kernels = _kernels;
         kernels.PlannedConvolutions?.Add(g);
         // A residual Add fused at load (GraphFusion) goes into the GEMM's epilogue when its shape is the output's.
         Value? residual = _node.Input(3) is not null ? GetInPlace(3) : (Value?)null;
-        var fused = residual is { Device: { } r } && gemm && r.Shape.SequenceEqual(y.Shape) ? r : null;
+        var fused = residual is { Device: { } r } && (gemm || staged) && r.Shape.SequenceEqual(y.Shape) ? r : null;
         if (fused is not null) NoteInPlaceRead(_node.Inputs[3]);
         string detail = $"{g.Channels}→{g.OutChannels}, {g.KernelHeight}×{g.KernelWidth}/{g.StrideY}, {g.OutHeight}×{g.OutWidth}, batch {g.Batch}{(scale is null ? "" : ", input scaled")}";
         if (gemm)
@@ -61,6 +61,13 @@ internal sealed partial class OperatorCompiler
                 }, placement.Activation),
                 new[] { x, w, bias, y, scale, fused, workspace }.OfType<DeviceTensor>().ToArray());
         }
+        else if (staged)
+            EmitKind("stagedweights", detail, ConvolutionPaths.Flops(g), () => kernels.StagedWeightsConvolution(x.StridedView, w.View, bias.View,
+                (fused ?? y).StridedView, placement!.View(y), g, new ImageStrides
+                {
+                    Input = x.ImageStride, Output = placement.ImageStride, Residual = (fused ?? y).ImageStride, AddsResidual = fused is null ? 0 : 1,
+                }, placement.Activation),
+                new[] { x, w, bias, y, fused }.OfType<DeviceTensor>().ToArray());
         else
             EmitKind(path.ToString().ToLowerInvariant(), detail, ConvolutionPaths.Flops(g), () => ConvolutionPaths.Launch(kernels, path, x.View, (scale ?? x).View, w.View, bias.View, y.View, g, activation),
                 new[] { x, w, bias, y, scale }.OfType<DeviceTensor>().ToArray());

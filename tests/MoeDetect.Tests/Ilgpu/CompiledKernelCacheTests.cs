@@ -19,7 +19,7 @@ public sealed class CompiledKernelCacheTests(ITestOutputHelper log) : IDisposabl
     private readonly List<string> _warnings = [];
 
     private static readonly EntryPointDescription Staged = EntryPointDescription.FromExplicitlyGroupedKernel(
-        ((Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>)StagedWeightsConvolutionKernel.Run<PtxIsa>).Method);
+        ((Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, ImageStrides, Activation>)StagedWeightsConvolutionKernel.Run<PtxIsa>).Method);
 
     private static readonly EntryPointDescription Unary = EntryPointDescription.FromImplicitlyGroupedKernel(
         ((Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>)ElementwiseKernels.Unary).Method);
@@ -53,7 +53,7 @@ public sealed class CompiledKernelCacheTests(ITestOutputHelper log) : IDisposabl
     public void Other_kernels_type_arguments_or_grouping_have_other_keys()
     {
         var emulated = EntryPointDescription.FromExplicitlyGroupedKernel(
-            ((Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, Activation>)StagedWeightsConvolutionKernel.Run<EmulatedIsa>).Method);
+            ((Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, ImageStrides, Activation>)StagedWeightsConvolutionKernel.Run<EmulatedIsa>).Method);
         var grouped = EntryPointDescription.FromExplicitlyGroupedKernel(Unary.MethodSource);
         var keys = new[] { Staged, emulated, Unary, grouped }.Select(e => CompiledKernelCache.Key(_compiler.Backend, e)).ToList();
 

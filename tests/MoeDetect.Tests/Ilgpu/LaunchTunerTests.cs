@@ -64,7 +64,9 @@ public sealed class LaunchTunerTests
 
         Assert.Equal(1, tuner.Timed);
         Assert.Contains(path, LaunchTuner.DepthwiseCandidates(depthwise));
-        Assert.Equal(ConvolutionPath.Pointwise, layer.Kernels.PlanPath(Layer));
+        // A 1 × 1 layer of 40 channels: the staged-weights kernel or the GEMM, the GEMM alone where it scales its input.
+        Assert.Contains(layer.Kernels.PlanPath(Layer), LaunchTuner.ShortReductionCandidates(Layer));
+        Assert.Equal(ConvolutionPath.Pointwise, layer.Kernels.PlanPath(Layer, scalesInput: true));
     }
 
     /// <summary>Slow here: the implicit GEMM's candidate tile shapes are each compiled for the CPU accelerator.</summary>
