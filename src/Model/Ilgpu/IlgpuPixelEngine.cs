@@ -21,6 +21,8 @@ public sealed class IlgpuPixelEngine : IPixelInputEngine
     /// <summary>Each slot's last output tensors, refilled by its next run of the same batch size: a fresh array per run
     /// (YOLOv8n's 1,000 candidate rows: 0.3 MB an image) lands on the large-object heap.</summary>
     private readonly IReadOnlyList<NamedTensor>?[] _slotOutputs = new IReadOnlyList<NamedTensor>?[Slots];
+    /// <summary>Each slot's last queued batch until collected, which <see cref="Dispose"/> lets finish first.</summary>
+    private readonly Task?[] _collects = new Task?[Slots];
 
     private const int Slots = 2;
 
@@ -63,7 +65,9 @@ public sealed class IlgpuPixelEngine : IPixelInputEngine
         _canvases.Upload(slot, batchSize);
         if (!_engine.QueuesBatch(batchSize))
             return _thread.Start(() => WithUpload(_engine.RunBatch(batchSize, batchSize * _valuesPerImage, Normalize(slot), _slotOutputs[slot]), slot));
-        return Collect(_thread.Start(() => _engine.QueueBatch(batchSize, batchSize * _valuesPerImage, Normalize(slot), slot)), slot);
+        var collected = Collect(_thread.Start(() => _engine.QueueBatch(batchSize, batchSize * _valuesPerImage, Normalize(slot), slot)), slot);
+        _collects[slot] = collected;
+        return collected;
     }
 
     private Action<ILGPU.ArrayView<float>, int, int> Normalize(int slot) => (input, first, count) => _canvases.Normalize(slot, input, first, count);
@@ -85,6 +89,15 @@ public sealed class IlgpuPixelEngine : IPixelInputEngine
 
     public void Dispose()
     {
+        foreach (var collect in _collects)
+        {
+            try
+            {
+                collect?.Wait();
+            }
+            // A failed batch's error went to whoever started it.
+            catch (AggregateException) { }
+        }
         _thread.Dispose();
         _collector.Dispose();
         _canvases.Dispose();
