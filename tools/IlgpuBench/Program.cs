@@ -50,15 +50,19 @@ foreach (int batch in batches)
         var images = Enumerable.Range(0, batch).Select(i => frames[i % frames.Count]).ToList();
         var nv12Images = Enumerable.Range(0, batch).Select(i => nv12Frames[i % nv12Frames.Count]).ToList();
         var input = engine.Preprocess(images, spec, out _);
+        var kernelsBefore = KernelLoader.Counts;
         clock.Restart();
         var output = engine.Run(input, batch);
         double firstMs = clock.Elapsed.TotalMilliseconds;
+        var kernels = KernelLoader.Counts;
         File.WriteAllBytes(Path.Combine(outDir, $"input_b{batch}.bin"), MemoryMarshal.AsBytes(input.AsSpan()).ToArray());
         foreach (var t in output.Tensors)
             File.WriteAllBytes(Path.Combine(outDir, $"{t.Name}_b{batch}.bin"), MemoryMarshal.AsBytes(t.Data.AsSpan()).ToArray());
         var run = new Dictionary<string, object>
         {
             ["batch"] = batch, ["first_run_ms_incl_plan"] = firstMs,
+            // Kernels the first run compiled and read from the compiled-kernel folder (those with specialised values uncounted).
+            ["first_run_kernels_compiled"] = kernels.Compiled - kernelsBefore.Compiled, ["first_run_kernels_read"] = kernels.Read - kernelsBefore.Read,
             ["shapes"] = output.Tensors.ToDictionary(t => t.Name, t => t.Shape),
             ["ilgpu_ms_per_batch"] = Time(() => engine.Run(input, batch)),
             ["ilgpu_with_device_preprocess_ms_per_batch"] = Time(() => engine.RunImages(images, spec).Output),

@@ -42,7 +42,8 @@ ENGINE=ilgpu MODELS="${MODELS:-yolov8n teacher student}" BATCHES=1,32 TOTAL_S=$(
   scripts/gpu-bench $bin /tmp/frames /tmp/bench > "$final/bench.log" 2>&1
 tar czf "$final/bench.tgz" -C /tmp/bench . 2>/dev/null
 # Plan cost: YOLOv8n's first run at batches 1 and 32, one process a step, files of their own. fresh: neither file;
-# write: both written; launches: the launch choices read, every kernel compiled; both: both read; fresh again.
+# write: both written; launches: the launch choices read, every kernel compiled; both: both read; fresh again. Each
+# line has first_run_ms_incl_plan and the kernels that run compiled and read (first_run_kernels_compiled, _read).
 export LD_LIBRARY_PATH=$bin:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu
 yolo=$(ls /tmp/switch-ab.*/yolov8n.onnx | head -1)
 for step in fresh-1 write launches both fresh-2; do
@@ -52,7 +53,7 @@ for step in fresh-1 write launches both fresh-2; do
   [[ $step == launches ]] && ptx=0
   MOEDETECT_ILGPU_LAUNCH_CACHE=$launches MOEDETECT_ILGPU_PTX_CACHE=$ptx timeout 40 $bin/ilgpu-bench "$yolo" /tmp/bgr /tmp/plan-$step \
     --batches 1,32 --iterations 5 > "$final/plan-$step.log" 2>&1
-  echo "plan $step rc $? $(grep -o '"first_run_ms_incl_plan": *[0-9.]*' /tmp/plan-$step/ilgpu-bench.json | tr '\n' ' ') ${SECONDS}s" >> "$final/plan.txt"
+  echo "plan $step rc $? $(grep -o '"first_run_[a-z_]*": *[0-9.]*' /tmp/plan-$step/ilgpu-bench.json | tr '\n' ' ') ${SECONDS}s" >> "$final/plan.txt"
   cp /tmp/plan-$step/ilgpu-bench.json "$final/plan-$step.json" 2>/dev/null
 done
 ls /tmp/ptx 2>/dev/null | wc -l | sed 's/^/compiled kernels kept: /' >> "$final/plan.txt"

@@ -32,6 +32,12 @@ internal sealed partial class KernelLoader(Accelerator accelerator, CompiledKern
             ? LoadRewritten(cuda, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method), cuda.LoadKernel, promoteLocals)
             : accelerator.LoadKernel(kernel.Method)).CreateLauncherDelegate<TDelegate>();
 
+    private static int _compiled, _read;
+
+    /// <summary>Kernels this process has compiled, and read from a <see cref="CompiledKernelCache"/>, through loaders on
+    /// CUDA: what a plan's first run spent its time on (<c>ilgpu-bench</c> reports them beside it).</summary>
+    public static (int Compiled, int Read) Counts => (Volatile.Read(ref _compiled), Volatile.Read(ref _read));
+
     /// <summary>The kernel compiled, or read from the <see cref="CompiledKernelCache"/> where it holds it, then rewritten
     /// and loaded; a kept kernel the driver refuses is forgotten and compiled afresh.</summary>
     private Kernel LoadRewritten(CudaAccelerator cuda, EntryPointDescription entry, Func<CompiledKernel, Kernel> load, bool promoteLocals)
@@ -39,6 +45,7 @@ internal sealed partial class KernelLoader(Accelerator accelerator, CompiledKern
         if (cache is not null)
         {
             var compiled = cache.Compile(cuda.Backend, entry, out bool fromFile);
+            Interlocked.Increment(ref fromFile ? ref _read : ref _compiled);
             if (!fromFile) return LoadRewritten(cuda, compiled, load, promoteLocals);
             try
             {
@@ -49,6 +56,7 @@ internal sealed partial class KernelLoader(Accelerator accelerator, CompiledKern
                 cache.Forget(cuda.Backend, entry);
             }
         }
+        Interlocked.Increment(ref _compiled);
         return LoadRewritten(cuda, (PTXCompiledKernel)cuda.Backend.Compile(entry, KernelSpecialization.Empty), load, promoteLocals);
     }
 
