@@ -12,6 +12,7 @@ internal sealed class OutputSlot : IDisposable
 {
     private readonly MemoryBuffer1D<float, Stride1D.Dense>?[] _device;
     private readonly PageLockedArray1D<float>?[] _host;
+    private readonly int[] _lengths;
     private readonly AcceleratorStream _stream;
 
     /// <param name="lengths">Per output, its length where it lies on the device, null where it was folded on the host.</param>
@@ -19,6 +20,7 @@ internal sealed class OutputSlot : IDisposable
     {
         _device = new MemoryBuffer1D<float, Stride1D.Dense>?[lengths.Count];
         _host = new PageLockedArray1D<float>?[lengths.Count];
+        _lengths = lengths.Select(length => length ?? 0).ToArray();
         _stream = accelerator is CudaAccelerator cuda ? cuda.CreateStream(StreamFlags.CU_STREAM_NON_BLOCKING) : accelerator.CreateStream();
         try
         {
@@ -37,7 +39,7 @@ internal sealed class OutputSlot : IDisposable
     }
 
     /// <summary>The device memory output <paramref name="output"/> is copied into, of its length.</summary>
-    public ArrayView<float> Device(int output) => _device[output]!.View;
+    public ArrayView<float> Device(int output) => _device[output]!.View.SubView(0, _lengths[output]);
 
     /// <summary>The page-locked memory output <paramref name="output"/> crosses into (<see cref="Download"/>).</summary>
     public PageLockedArray1D<float> Host(int output) => _host[output]!;
@@ -46,7 +48,7 @@ internal sealed class OutputSlot : IDisposable
     public void Download()
     {
         for (int o = 0; o < _device.Length; o++)
-            if (_device[o] is { } device) device.View.CopyTo(_stream, _host[o]!.ArrayView.SubView(0, device.Length));
+            if (_device[o] is not null) Device(o).CopyTo(_stream, _host[o]!.ArrayView.SubView(0, _lengths[o]));
         _stream.Synchronize();
     }
 
