@@ -18,7 +18,7 @@ namespace MoeDetect.Model.Ilgpu;
 /// (architecture, ISA), ILGPU's build, the context's properties and the .NET runtime. It holds that key, the kernel's
 /// shared memory as ILGPU planned it, then the PTX as ILGPU wrote it; the engine's rewrites (<see cref="KernelLoader"/>)
 /// run on it as on a fresh compile. A file that cannot be read or does not match is compiled again and rewritten; an
-/// unwritable folder is warned about once. Kernels compiled inside ILGPU's own launcher (those with specialised values)
+/// unwritable folder is warned about once; files unused for <see cref="Unused"/> are removed (other builds' kernels). Kernels compiled inside ILGPU's own launcher (those with specialised values)
 /// do not pass through here.</summary>
 internal sealed class CompiledKernelCache(string folder, Action<string> warn)
 {
@@ -46,12 +46,47 @@ internal sealed class CompiledKernelCache(string folder, Action<string> warn)
         if (Read(backend.Context, entry, path) is { } cached)
         {
             fromFile = true;
+            Touch(path);
             return cached;
         }
         fromFile = false;
         var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
+        if (!_pruned)
+        {
+            _pruned = true;
+            Prune(DateTime.UtcNow - Unused);
+        }
         Write(path, compiled);
         return compiled;
+    }
+
+    /// <summary>Files neither written nor read for this long are removed, once a process, before its first write: every
+    /// build (and ILGPU or driver update) keys its kernels anew, so the folder would otherwise keep each build's.</summary>
+    public static readonly TimeSpan Unused = TimeSpan.FromDays(30);
+
+    private bool _pruned;
+
+    /// <summary>Removes the kept kernels last written or read before <paramref name="before"/>.</summary>
+    public void Prune(DateTime before)
+    {
+        try
+        {
+            if (!Directory.Exists(folder)) return;
+            foreach (var file in new DirectoryInfo(folder).EnumerateFiles("*.ptx").Where(f => f.LastWriteTimeUtc < before))
+                file.Delete();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Marks a kept kernel as read now (its write time: access times are often not kept), so that
+    /// <see cref="Prune"/> keeps it.</summary>
+    private static void Touch(string path)
+    {
+        try
+        {
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>Removes the kernel's file (one the driver refused), so that the next process compiles it.</summary>

@@ -10,7 +10,8 @@ namespace MoeDetect.Tests.Ilgpu;
 
 /// <summary>The folder of compiled kernels kept between processes (<see cref="CompiledKernelCache"/>), with ILGPU's sm_90
 /// backend (no GPU needed): a later cache reads what an earlier one compiled, as compiled; other kernels, type
-/// arguments or grouping get other files; a damaged file is compiled again; an unwritable folder warns once. That CUDA
+/// arguments or grouping get other files; a damaged file is compiled again; an unwritable folder warns once; files
+/// unused for 30 days go. That CUDA
 /// loads a kept kernel is only checked on a GPU (a kernel the driver refuses is compiled afresh, KernelLoader).</summary>
 public sealed class CompiledKernelCacheTests(ITestOutputHelper log) : IDisposable
 {
@@ -95,6 +96,27 @@ public sealed class CompiledKernelCacheTests(ITestOutputHelper log) : IDisposabl
         var warning = Assert.Single(_warnings);
         Assert.Contains(blocker, warning);
         Assert.Contains(CompiledKernelCache.FolderVariable, warning);
+    }
+
+    [Fact]
+    public void Kernels_unused_for_thirty_days_are_removed_before_a_process_first_writes_and_those_just_read_are_kept()
+    {
+        var emulated = EntryPointDescription.FromExplicitlyGroupedKernel(
+            ((Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WindowGeometry, ImageStrides, Activation>)StagedWeightsConvolutionKernel.Run<EmulatedIsa>).Method);
+        string File(EntryPointDescription entry) => Path.Combine(_folder, CompiledKernelCache.Key(_compiler.Backend, entry) + ".ptx");
+        Cache().Compile(_compiler.Backend, Unary, out _);
+        Cache().Compile(_compiler.Backend, Staged, out _);
+        var old = DateTime.UtcNow - CompiledKernelCache.Unused - TimeSpan.FromDays(1);
+        System.IO.File.SetLastWriteTimeUtc(File(Unary), old);
+        System.IO.File.SetLastWriteTimeUtc(File(Staged), old);
+
+        var process = Cache();
+        process.Compile(_compiler.Backend, Unary, out bool read);
+        process.Compile(_compiler.Backend, emulated, out bool written);
+
+        Assert.True(read);
+        Assert.False(written);
+        Assert.Equal(new[] { File(Unary), File(emulated) }.Order(), Directory.GetFiles(_folder).Order());
     }
 
     public void Dispose()
