@@ -14,19 +14,20 @@ namespace MoeDetect.Model.Ilgpu;
 /// process of the same build loads a kernel without compiling it: ILGPU keeps no cache of its own, and compiling the
 /// chosen kernels was most of a plan's first run once the launch choice file spared the search (YOLOv8n at batch 1:
 /// 5.97 s on the H100, docs/results/2026-12-08-h100-row-segments). A file's name hashes everything its PTX depends on:
-/// the kernel (its module's id, token and generic arguments with theirs), its index type (how it is grouped), the PTX target
-/// (architecture, ISA), ILGPU's build, the context's properties and the .NET runtime. It holds that key, the kernel's
-/// shared memory as ILGPU planned it, then the PTX as ILGPU wrote it; the engine's rewrites (<see cref="KernelLoader"/>)
-/// run on it as on a fresh compile. A file that cannot be read or does not match is compiled again and rewritten; an
-/// unwritable folder is warned about once; files unused for <see cref="Unused"/> are removed (other builds' kernels). Kernels compiled inside ILGPU's own launcher (those with specialised values)
-/// do not pass through here.</summary>
+/// the kernel (its module's id, token and generic arguments with theirs), its index type (how it is grouped), the PTX
+/// target (architecture, ISA), ILGPU's build, the context's properties and the .NET runtime. It holds that key, the
+/// kernel's shared memory as ILGPU planned it, then the PTX as ILGPU wrote it; the engine's rewrites
+/// (<see cref="KernelLoader"/>) run on it as on a fresh compile. A file that cannot be read or does not match is
+/// compiled again and rewritten; an unwritable folder is warned about once; files unused for <see cref="Unused"/> are
+/// removed (other builds' kernels). Kernels compiled inside ILGPU's own launcher (those with specialised values) do not
+/// pass through here.</summary>
 internal sealed class CompiledKernelCache(string folder, Action<string> warn)
 {
     /// <summary>Names another folder; 0 keeps none (every process compiles its kernels).</summary>
     public const string FolderVariable = "MOEDETECT_ILGPU_PTX_CACHE";
 
     private const string Header = "// moedetect compiled kernel";
-    private bool _warnedUnwritable;
+    private bool _warnedUnwritable, _pruned;
 
     /// <summary>The folder <see cref="FolderVariable"/> names, else <c>ilgpu-ptx</c> in the user cache folder; null where it is 0.</summary>
     public static CompiledKernelCache? FromEnvironment(Action<string> warn)
@@ -35,8 +36,6 @@ internal sealed class CompiledKernelCache(string folder, Action<string> warn)
         if (chosen == "0") return null;
         return new CompiledKernelCache(chosen is { Length: > 0 } ? chosen : UserCacheFolder.PathOf("ilgpu-ptx"), warn);
     }
-
-    public string Folder => folder;
 
     /// <summary>The kernel of <paramref name="entry"/> as <paramref name="backend"/> compiles it (no specialisation): from
     /// its file where one of its key is there (<paramref name="fromFile"/>), else compiled and written.</summary>
@@ -63,8 +62,6 @@ internal sealed class CompiledKernelCache(string folder, Action<string> warn)
     /// <summary>Files neither written nor read for this long are removed, once a process, before its first write: every
     /// build (and ILGPU or driver update) keys its kernels anew, so the folder would otherwise keep each build's.</summary>
     public static readonly TimeSpan Unused = TimeSpan.FromDays(30);
-
-    private bool _pruned;
 
     /// <summary>Removes the kept kernels last written or read before <paramref name="before"/>.</summary>
     public void Prune(DateTime before)
