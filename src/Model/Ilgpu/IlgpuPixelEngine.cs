@@ -26,9 +26,18 @@ public sealed class IlgpuPixelEngine : IPixelInputEngine
 
     private const int Slots = 2;
 
-    public IlgpuPixelEngine(IlgpuEngine engine, InputSpec spec, int capacity)
+    /// <summary>Set to 0 to run each batch whole on the engine's thread, outputs and all (as before outputs were collected
+    /// on a second thread), to time the two in one build.</summary>
+    public const string CollectorSwitch = "MOEDETECT_ILGPU_OUTPUT_COLLECTOR";
+
+    private readonly bool _collectsOutputs;
+
+    /// <param name="collectOutputs">Whether outputs are collected on a second thread; unless given, as
+    /// <see cref="CollectorSwitch"/> says (on unless 0).</param>
+    public IlgpuPixelEngine(IlgpuEngine engine, InputSpec spec, int capacity, bool? collectOutputs = null)
     {
         _engine = engine;
+        _collectsOutputs = collectOutputs ?? Environment.GetEnvironmentVariable(CollectorSwitch) != "0";
         _valuesPerImage = spec.ValuesPerImage;
         try
         {
@@ -63,7 +72,7 @@ public sealed class IlgpuPixelEngine : IPixelInputEngine
         if (batchSize < 1 || batchSize > MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch of {batchSize}; this engine takes 1 to {MaxBatch}");
         _canvases.Upload(slot, batchSize);
-        if (!_engine.QueuesBatch(batchSize))
+        if (!_collectsOutputs || !_engine.QueuesBatch(batchSize))
             return _thread.Start(() => WithUpload(_engine.RunBatch(batchSize, batchSize * _valuesPerImage, Normalize(slot), _slotOutputs[slot]), slot));
         var collected = Collect(_thread.Start(() => _engine.QueueBatch(batchSize, batchSize * _valuesPerImage, Normalize(slot), slot)), slot);
         _collects[slot] = collected;

@@ -51,10 +51,14 @@ public sealed class CanvasKernelTests
         Assert.Throws<InvalidOperationException>(() => canvases.Normalize(slot: 0, target.View, first: 1, count: 2));
     }
 
-    [Fact]
-    public async Task Batches_started_back_to_back_each_give_the_outputs_of_their_own_canvases()
+    /// <summary>With outputs collected on a second thread (the default) and, as <c>MOEDETECT_ILGPU_OUTPUT_COLLECTOR=0</c>
+    /// runs them, each batch whole on the engine's thread.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Batches_started_back_to_back_each_give_the_outputs_of_their_own_canvases(bool collectOutputs)
     {
-        using var tiny = new TinyEngines();
+        using var tiny = new TinyEngines(collectOutputs);
         var (spec, floats, pixels) = (tiny.Spec, tiny.Floats, tiny.Pixels);
         var random = new Random(5);
         random.NextBytes(pixels.PixelSlot(0));
@@ -119,7 +123,8 @@ public sealed class CanvasKernelTests
         public IlgpuEngine Floats { get; } = IlgpuEngine.Load(TinyDetectorGraph.Build(), "tiny", IlgpuTarget.CpuAccelerator);
         public IlgpuPixelEngine Pixels { get; }
 
-        public TinyEngines() => Pixels = new IlgpuPixelEngine(IlgpuEngine.Load(TinyDetectorGraph.Build(), "tiny", IlgpuTarget.CpuAccelerator), Spec, capacity: 2);
+        public TinyEngines(bool collectOutputs = true) =>
+            Pixels = new IlgpuPixelEngine(IlgpuEngine.Load(TinyDetectorGraph.Build(), "tiny", IlgpuTarget.CpuAccelerator), Spec, capacity: 2, collectOutputs);
 
         public void Dispose()
         {
