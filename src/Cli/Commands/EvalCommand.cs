@@ -4,7 +4,7 @@ using MoeDetect.Cli.Console;
 using MoeDetect.Cli.Evaluation;
 using MoeDetect.Evaluation;
 using MoeDetect.Pipeline.Inference;
-using MoeDetect.Pipeline.Sinks;
+using MoeDetect.Model;
 
 namespace MoeDetect.Cli.Commands;
 

@@ -64,7 +64,7 @@ internal sealed class CompiledKernelCache(string folder, Action<string> warn)
     public static readonly TimeSpan Unused = TimeSpan.FromDays(30);
 
     /// <summary>Removes the kept kernels last written or read before <paramref name="before"/>.</summary>
-    public void Prune(DateTime before)
+    private void Prune(DateTime before)
     {
         try
         {
@@ -148,18 +148,13 @@ internal sealed class CompiledKernelCache(string folder, Action<string> warn)
     {
         var sharedMemory = KernelLoader.EntryPointOf(compiled).SharedMemory;
         string header = $"{Header} {Path.GetFileNameWithoutExtension(path)} shared {sharedMemory.StaticSize} {(sharedMemory.HasDynamicMemory ? 1 : 0)}";
-        // A name of its own: engines of one process (a service's cameras) may write the same kernel at once.
-        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
         try
         {
-            Directory.CreateDirectory(folder);
-            File.WriteAllText(temporary, header + "\n" + compiled.PTXAssembly);
-            // Another writer of the same kernel writes the same kernel; the rename keeps a reader from half a file.
-            File.Move(temporary, path, overwrite: true);
+            // Engines of one process (a service's cameras) may write the same kernel at once, each the same text.
+            AtomicFile.WriteAllTextShared(path, header + "\n" + compiled.PTXAssembly);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (File.Exists(temporary)) File.Delete(temporary);
             if (_warnedUnwritable) return;
             _warnedUnwritable = true;
             warn($"warning: cannot keep compiled GPU kernels in {folder} ({e.Message}); each run compiles them again (set {FolderVariable} to a writable folder, or 0)");

@@ -124,10 +124,7 @@ internal sealed class LaunchChoiceFile
             _choices[key] = choice;
             try
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
-                string partial = $"{_path}.{Environment.ProcessId}.tmp";
-                File.WriteAllText(partial, JsonSerializer.Serialize(new Document(_identity, _choices), FileOptions));
-                File.Move(partial, _path, overwrite: true);
+                AtomicFile.WriteAllTextShared(_path, JsonSerializer.Serialize(new Document(_identity, _choices), FileOptions));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

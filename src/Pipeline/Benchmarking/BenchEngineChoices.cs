@@ -1,6 +1,6 @@
 using MoeDetect.Model.Engines.Auto;
 using MoeDetect.Model.Engines.Cuda;
-using MoeDetect.Pipeline.Sinks;
+using MoeDetect.Model;
 
 namespace MoeDetect.Pipeline.Benchmarking;
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using MoeDetect.Model.Engines.Auto;
 using MoeDetect.Model.Engines.Cuda;
+using MoeDetect.Model;
 
 namespace MoeDetect.Pipeline.Benchmarking;
 
@@ -33,7 +34,7 @@ public sealed record BenchReport(
 
     public string ToJson() => JsonSerializer.Serialize(this, Options);
 
-    public void Save(string path) => Sinks.AtomicFile.WriteAllText(path, ToJson());
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
 }
 
 /// <summary>The product's ORT path against ONNX Runtime alone at one batch: its end-to-end milliseconds per frame

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using MoeDetect.Model;
 using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Progress;
-using MoeDetect.Pipeline.Sinks;
 using MoeDetect.Pipeline.Timing;
 
 namespace MoeDetect.Pipeline.Offline;

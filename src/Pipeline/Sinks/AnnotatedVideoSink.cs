@@ -1,6 +1,7 @@
 using OpenCvSharp;
 using MoeDetect.Pipeline.Frames;
 using MoeDetect.Pipeline.Inference;
+using MoeDetect.Model;
 
 namespace MoeDetect.Pipeline.Sinks;
 

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using MoeDetect.Pipeline.Frames;
 using MoeDetect.Pipeline.Inference;
+using MoeDetect.Model;
 
 namespace MoeDetect.Pipeline.Sinks;
 

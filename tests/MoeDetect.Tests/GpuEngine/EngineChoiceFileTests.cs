@@ -2,8 +2,8 @@ using System.Text.Json;
 using MoeDetect.Model.Engines;
 using MoeDetect.Model.Engines.Auto;
 using MoeDetect.Pipeline.Benchmarking;
-using MoeDetect.Pipeline.Sinks;
 using MoeDetect.Pipeline.Timing;
+using MoeDetect.Model;
 
 namespace MoeDetect.Tests.GpuEngine;
 

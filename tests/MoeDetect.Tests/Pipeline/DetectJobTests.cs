@@ -6,7 +6,6 @@ using MoeDetect.Model.Engines;
 using MoeDetect.Model.Loading;
 using MoeDetect.Pipeline.Inference;
 using MoeDetect.Pipeline.Offline;
-using MoeDetect.Pipeline.Sinks;
 using MoeDetect.Pipeline.Sources;
 using MoeDetect.Tests.Support;
 
